@@ -1,0 +1,36 @@
+-- pin.lua: check a hold before confirming it and make sure it outlives the Postgres transaction.
+--
+-- KEYS[1]   {e}:hold:<holdGroupId>
+-- KEYS[2]   {e}:held   ZSET seat code -> expiry ms
+-- KEYS[3..] {e}:seat:<code> for every seat of the hold, in ARGV order
+-- ARGV[1]   holdGroupId
+-- ARGV[2]   userId of the caller
+-- ARGV[3]   grace in milliseconds: the hold is extended to live at least this long
+-- ARGV[4..] seat codes of the hold
+--
+-- Returns {"OK"} | {"GONE"} (expired, released or unknown) | {"NOT_OWNER"}
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {'GONE'}
+end
+if redis.call('HGET', KEYS[1], 'user') ~= ARGV[2] then
+  return {'NOT_OWNER'}
+end
+for i = 3, #KEYS do
+  if redis.call('GET', KEYS[i]) ~= ARGV[1] then
+    return {'GONE'}
+  end
+end
+-- Mark the hold as being confirmed, so a release racing this confirm is refused.
+redis.call('HSET', KEYS[1], 'pinned', '1')
+local grace = tonumber(ARGV[3])
+if redis.call('PTTL', KEYS[1]) < grace then
+  local t = redis.call('TIME')
+  local exp = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + grace
+  redis.call('PEXPIRE', KEYS[1], grace)
+  redis.call('HSET', KEYS[1], 'exp', exp)
+  for i = 3, #KEYS do
+    redis.call('PEXPIRE', KEYS[i], grace)
+    redis.call('ZADD', KEYS[2], exp, ARGV[i + 1])
+  end
+end
+return {'OK'}

@@ -1,0 +1,198 @@
+//! Settings, layered: `config/default.toml` (compiled in) -> `config/{APP_ENV}.toml` ->
+//! `APP__SECTION__KEY` environment variables -> the conventional `DATABASE_URL`, `REDIS_URL`
+//! and `PORT`. This is the only module that reads the environment.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub holds: HoldSettings,
+    pub events: EventSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub max_body_bytes: usize,
+    pub request_timeout_ms: u64,
+    pub shutdown_grace_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub create_if_missing: bool,
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+    pub statement_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    pub url: String,
+    pub pool_size: usize,
+    pub pool_wait_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub response_timeout_ms: u64,
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldSettings {
+    pub ttl_seconds: u64,
+    pub max_seats_per_hold: usize,
+    pub confirm_grace_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSettings {
+    pub max_seats: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+/// Why the settings could not be loaded; the message names the offending key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct SettingsError(String);
+
+impl Settings {
+    /// Reads the files and the process environment.
+    pub fn load() -> Result<Self, SettingsError> {
+        Self::from_env(std::env::vars().collect())
+    }
+
+    /// Builds the settings from the files and the given environment (tests pass their own).
+    pub fn from_env(env: HashMap<String, String>) -> Result<Self, SettingsError> {
+        let app_env = env
+            .get("APP_ENV")
+            .cloned()
+            .unwrap_or_else(|| "local".into());
+        let mut app_vars: HashMap<String, String> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with("APP__"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        // The conventional variables win over everything else.
+        for (var, key) in [
+            ("DATABASE_URL", "APP__DATABASE__URL"),
+            ("REDIS_URL", "APP__REDIS__URL"),
+            ("PORT", "APP__SERVER__PORT"),
+        ] {
+            if let Some(v) = env.get(var).filter(|v| !v.is_empty()) {
+                app_vars.insert(key.into(), v.clone());
+            }
+        }
+        let settings: Settings = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .add_source(File::with_name(&format!("config/{app_env}")).required(false))
+            .add_source(
+                Environment::with_prefix("APP")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(app_vars)),
+            )
+            .build()
+            .and_then(Config::try_deserialize)
+            .map_err(|e| SettingsError(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let checks: [(&str, bool, &str); 10] = [
+            ("server.port", self.server.port > 0, "must be 1..=65535"),
+            (
+                "server.max_body_bytes",
+                self.server.max_body_bytes >= 1024,
+                "must be at least 1024",
+            ),
+            (
+                "database.max_connections",
+                self.database.max_connections >= 1,
+                "must be at least 1",
+            ),
+            (
+                "redis.pool_size",
+                self.redis.pool_size >= 1,
+                "must be at least 1",
+            ),
+            (
+                "redis.response_timeout_ms",
+                self.redis.response_timeout_ms >= 1,
+                "must be at least 1",
+            ),
+            (
+                "holds.ttl_seconds",
+                (1..=86_400).contains(&self.holds.ttl_seconds),
+                "must be 1..=86400",
+            ),
+            (
+                "holds.max_seats_per_hold",
+                (1..=1000).contains(&self.holds.max_seats_per_hold),
+                "must be 1..=1000",
+            ),
+            (
+                "holds.confirm_grace_seconds",
+                (1..=3600).contains(&self.holds.confirm_grace_seconds),
+                "must be 1..=3600",
+            ),
+            (
+                "events.max_seats",
+                (1..=1_000_000).contains(&self.events.max_seats),
+                "must be 1..=1000000",
+            ),
+            (
+                "redis.key_prefix",
+                !self.redis.key_prefix.is_empty(),
+                "must not be empty",
+            ),
+        ];
+        match checks.iter().find(|(_, ok, _)| !ok) {
+            Some((key, _, why)) => Err(SettingsError(format!("{key} {why}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl ServerSettings {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+impl HoldSettings {
+    pub fn ttl(&self) -> Duration {
+        Duration::from_secs(self.ttl_seconds)
+    }
+}

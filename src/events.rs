@@ -1,0 +1,264 @@
+//! Events and their seats: the rules a new event must follow. No I/O here.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// Database id of an event. Also the shard key that every table and Redis key starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct EventId(pub i64);
+
+impl EventId {
+    /// Parses an id from a URL segment; anything that is not a positive integer is no event.
+    pub fn parse(s: &str) -> Option<Self> {
+        s.parse::<i64>().ok().filter(|id| *id > 0).map(EventId)
+    }
+}
+
+impl std::fmt::Display for EventId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The seat type given to seats created without one.
+pub const DEFAULT_SEAT_TYPE: &str = "STANDARD";
+/// Longest accepted seat code, seat type, event name or location.
+pub const MAX_CODE_LEN: usize = 64;
+pub const MAX_TEXT_LEN: usize = 200;
+/// Highest accepted seat price, in cents (ten million currency units).
+pub const MAX_PRICE_CENTS: i64 = 1_000_000_000;
+
+/// One seat of a new event, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeatSpec {
+    pub code: String,
+    pub seat_type: String,
+    pub price_cents: i64,
+}
+
+/// A new event, validated and ready to insert.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub name: String,
+    pub starts_at: DateTime<Utc>,
+    pub location: String,
+    pub seats: Seats,
+}
+
+/// Seats of a new event: generated `S1..Sn`, or listed one by one.
+#[derive(Debug, Clone)]
+pub enum Seats {
+    Numbered(u32),
+    Listed(Vec<SeatSpec>),
+}
+
+impl Seats {
+    pub fn count(&self) -> u32 {
+        match self {
+            Seats::Numbered(n) => *n,
+            Seats::Listed(seats) => seats.len() as u32,
+        }
+    }
+}
+
+/// A seat as the client described it, before validation.
+#[derive(Debug, Clone)]
+pub struct RawSeat {
+    pub code: String,
+    pub seat_type: Option<String>,
+    pub price: Option<f64>,
+}
+
+/// Checks a proposed event and returns every problem found, one sentence each.
+pub fn validate_new_event(
+    name: &str,
+    date: &str,
+    location: &str,
+    total_seats: Option<i64>,
+    seats: Option<Vec<RawSeat>>,
+    max_seats: u32,
+) -> Result<NewEvent, Vec<String>> {
+    let mut problems = Vec::new();
+    let name = name.trim();
+    if name.is_empty() {
+        problems.push("name must not be empty".to_string());
+    } else if name.chars().count() > MAX_TEXT_LEN {
+        problems.push(format!("name must be at most {MAX_TEXT_LEN} characters"));
+    }
+    let location = location.trim();
+    if location.chars().count() > MAX_TEXT_LEN {
+        problems.push(format!(
+            "location must be at most {MAX_TEXT_LEN} characters"
+        ));
+    }
+    let starts_at = match DateTime::parse_from_rfc3339(date.trim()) {
+        Ok(d) => Some(d.with_timezone(&Utc)),
+        Err(_) => {
+            problems.push("date must be an RFC 3339 timestamp, e.g. 2030-01-10T18:00:00Z".into());
+            None
+        }
+    };
+    let seats = match (total_seats, seats) {
+        (_, Some(list)) => validate_seat_list(list, total_seats, max_seats, &mut problems),
+        (Some(n), None) if n >= 1 && n <= i64::from(max_seats) => Some(Seats::Numbered(n as u32)),
+        (Some(_), None) => {
+            problems.push(format!("totalSeats must be between 1 and {max_seats}"));
+            None
+        }
+        (None, None) => {
+            problems.push("either totalSeats or seats is required".into());
+            None
+        }
+    };
+    match (starts_at, seats) {
+        (Some(starts_at), Some(seats)) if problems.is_empty() => Ok(NewEvent {
+            name: name.to_string(),
+            starts_at,
+            location: location.to_string(),
+            seats,
+        }),
+        _ => Err(problems),
+    }
+}
+
+fn validate_seat_list(
+    list: Vec<RawSeat>,
+    total_seats: Option<i64>,
+    max_seats: u32,
+    problems: &mut Vec<String>,
+) -> Option<Seats> {
+    if list.is_empty() || list.len() > max_seats as usize {
+        problems.push(format!("seats must list between 1 and {max_seats} seats"));
+        return None;
+    }
+    if let Some(n) = total_seats.filter(|n| *n != list.len() as i64) {
+        problems.push(format!(
+            "totalSeats ({n}) does not match the number of seats listed ({})",
+            list.len()
+        ));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(list.len());
+    let mut duplicates = Vec::new();
+    let mut out = Vec::with_capacity(list.len());
+    for raw in list {
+        if let Err(why) = check_seat_code(&raw.code) {
+            problems.push(why);
+            continue;
+        }
+        if !seen.insert(raw.code.clone()) {
+            duplicates.push(raw.code.clone());
+        }
+        let seat_type = raw
+            .seat_type
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| DEFAULT_SEAT_TYPE.to_string());
+        if seat_type.chars().count() > MAX_CODE_LEN {
+            problems.push(format!(
+                "seat type must be at most {MAX_CODE_LEN} characters"
+            ));
+        }
+        let price_cents = match raw.price {
+            None => 0,
+            Some(p)
+                if p.is_finite() && p >= 0.0 && (p * 100.0).round() <= MAX_PRICE_CENTS as f64 =>
+            {
+                (p * 100.0).round() as i64
+            }
+            Some(_) => {
+                problems.push(format!(
+                    "price of seat {} must be a number from 0 to 10000000",
+                    raw.code
+                ));
+                0
+            }
+        };
+        out.push(SeatSpec {
+            code: raw.code,
+            seat_type,
+            price_cents,
+        });
+    }
+    if !duplicates.is_empty() {
+        duplicates.sort();
+        duplicates.dedup();
+        problems.push(format!("duplicate seat codes: {}", duplicates.join(", ")));
+    }
+    Some(Seats::Listed(out))
+}
+
+/// A seat code is 1 to 64 characters with no whitespace or control characters, so it is safe as
+/// a Redis key suffix and in the newline-joined lists the scripts keep.
+pub fn check_seat_code(code: &str) -> Result<(), String> {
+    if code.is_empty() || code.chars().count() > MAX_CODE_LEN {
+        return Err(format!("seat codes must be 1 to {MAX_CODE_LEN} characters"));
+    }
+    if code.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "seat code {code:?} must not contain whitespace or control characters"
+        ));
+    }
+    Ok(())
+}
+
+/// Converts cents to the decimal amount shown to clients.
+pub fn cents_to_amount(cents: i64) -> f64 {
+    cents as f64 / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbered_event_within_limits_is_accepted() {
+        let e = validate_new_event("Gig", "2030-01-10T18:00:00Z", "Hall", Some(5), None, 10)
+            .expect("valid");
+        assert_eq!(e.seats.count(), 5);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err =
+            validate_new_event(" ", "yesterday", "Hall", Some(0), None, 10).expect_err("invalid");
+        assert_eq!(err.len(), 3, "{err:?}");
+    }
+
+    #[test]
+    fn duplicate_seat_codes_are_refused() {
+        let seats = ["A1", "A2", "A1"]
+            .iter()
+            .map(|c| RawSeat {
+                code: c.to_string(),
+                seat_type: None,
+                price: None,
+            })
+            .collect();
+        let err = validate_new_event("Gig", "2030-01-10T18:00:00Z", "Hall", None, Some(seats), 10)
+            .expect_err("duplicates");
+        assert!(err[0].contains("A1"), "{err:?}");
+    }
+
+    #[test]
+    fn prices_are_kept_in_cents() {
+        let seats = vec![RawSeat {
+            code: "V1".into(),
+            seat_type: Some("VIP".into()),
+            price: Some(99.99),
+        }];
+        let e = validate_new_event(
+            "Gig",
+            "2030-01-10T18:00:00+02:00",
+            "Hall",
+            None,
+            Some(seats),
+            10,
+        )
+        .expect("valid");
+        let Seats::Listed(list) = e.seats else {
+            panic!("listed")
+        };
+        assert_eq!(list[0].price_cents, 9999);
+    }
+}

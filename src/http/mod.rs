@@ -1,0 +1,100 @@
+//! HTTP adapter: one router per resource, assembled here with the cross-cutting layers
+//! (request id + span + metrics, deadline, body limit, panic guard, JSON 404/405).
+
+mod bookings;
+mod events;
+mod health;
+mod holds;
+mod json;
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower_http::catch_panic::CatchPanicLayer;
+use tracing::Instrument;
+
+use crate::app::AppState;
+use crate::error::Error;
+use crate::telemetry;
+
+pub use json::ApiJson;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: AppState) -> Router {
+    let max_body = state.settings.server.max_body_bytes;
+    Router::new()
+        .merge(events::router())
+        .merge(holds::router())
+        .merge(bookings::router())
+        .merge(health::router())
+        .fallback(|| async { Error::RouteNotFound })
+        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(CatchPanicLayer::custom(|_| {
+            Error::Internal("handler panicked".into()).into_response()
+        }))
+        .with_state(state)
+}
+
+/// Gives every request an id (the client's `x-request-id` if sane, else a new UUID), a span that
+/// every log line of the request carries, a deadline, a closing log line and its HTTP metrics.
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = req.method().clone();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %method,
+        route = %route,
+        event.id = tracing::field::Empty,
+        hold.id = tracing::field::Empty,
+        booking.id = tracing::field::Empty,
+    );
+    let deadline = state.settings.server.request_timeout();
+    let mut response = async move {
+        let response = match tokio::time::timeout(deadline, next.run(req)).await {
+            Ok(response) => response,
+            Err(_) => Error::Timeout.into_response(),
+        };
+        let status = response.status().as_u16();
+        let took = started.elapsed();
+        if route != "/metrics" {
+            tracing::info!(
+                status,
+                latency_ms = took.as_secs_f64() * 1000.0,
+                "request finished"
+            );
+        }
+        telemetry::record_http(&route, method.as_str(), status, took);
+        response
+    }
+    .instrument(span)
+    .await;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, v);
+    }
+    response
+}
+
+/// Records the event id on the request span.
+fn record_event(id: crate::events::EventId) {
+    tracing::Span::current().record("event.id", id.0);
+}

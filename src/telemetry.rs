@@ -1,0 +1,267 @@
+//! Logs, traces and metrics. Metric names are declared and described here, once; the rest of the
+//! crate records through the small helpers below so that names and labels cannot drift.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::config::{LogFormat, LogSettings};
+
+/// Installs the global tracing subscriber: human-readable by default, JSON when configured.
+/// `RUST_LOG` overrides the configured level. Safe to call twice (the second call is a no-op).
+pub fn init_tracing(settings: &LogSettings) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&settings.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = match settings.format {
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(true),
+            )
+            .try_init(),
+        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).try_init(),
+    };
+}
+
+/// Latency buckets, in seconds: 100 µs to 10 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+const SEAT_BUCKETS: &[f64] = &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 20.0, 50.0, 100.0];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the Prometheus recorder once per process and returns its handle. A process that
+/// builds several apps (the tests) shares one recorder.
+pub fn metrics_handle() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Suffix("_seats".into()), SEAT_BUCKETS)
+                });
+            let handle = match builder.map(PrometheusBuilder::install_recorder) {
+                Ok(Ok(handle)) => handle,
+                // Another recorder is installed already (an embedding application): render ours
+                // detached so /metrics still answers.
+                _ => PrometheusBuilder::new().build_recorder().handle(),
+            };
+            describe_metrics();
+            handle
+        })
+        .clone()
+}
+
+/// Runs the exporter's upkeep (histogram bucket maintenance) until the process ends.
+pub fn spawn_upkeep(handle: PrometheusHandle) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            handle.run_upkeep();
+        }
+    });
+}
+
+pub const HTTP_REQUESTS: &str = "seatlock_http_requests_total";
+pub const HTTP_DURATION: &str = "seatlock_http_request_duration_seconds";
+pub const HOLDS_ATTEMPTED: &str = "seatlock_holds_attempted_total";
+pub const HOLDS_ACQUIRED: &str = "seatlock_holds_acquired_total";
+pub const HOLDS_REFUSED: &str = "seatlock_holds_refused_total";
+pub const HOLD_SIZE: &str = "seatlock_hold_size_seats";
+pub const HOLD_SEATS_EXPIRED: &str = "seatlock_hold_seats_expired_total";
+pub const CONFIRMS: &str = "seatlock_confirms_total";
+pub const RELEASES: &str = "seatlock_releases_total";
+pub const CANCELS: &str = "seatlock_cancels_total";
+pub const REDIS_DURATION: &str = "seatlock_redis_command_duration_seconds";
+pub const REDIS_ERRORS: &str = "seatlock_redis_errors_total";
+pub const PG_DURATION: &str = "seatlock_postgres_query_duration_seconds";
+pub const PG_ERRORS: &str = "seatlock_postgres_errors_total";
+pub const PG_POOL_CONNECTIONS: &str = "seatlock_postgres_pool_connections";
+pub const PG_POOL_MAX: &str = "seatlock_postgres_pool_max_connections";
+pub const PG_POOL_ACQUIRE: &str = "seatlock_postgres_pool_acquire_duration_seconds";
+pub const REDIS_POOL_CONNECTIONS: &str = "seatlock_redis_pool_connections";
+pub const REDIS_POOL_MAX: &str = "seatlock_redis_pool_max_connections";
+pub const CACHE_REBUILDS: &str = "seatlock_cache_rebuilds_total";
+pub const CACHE_REBUILD_DURATION: &str = "seatlock_cache_rebuild_duration_seconds";
+pub const HOLD_BACKEND: &str = "seatlock_hold_backend_active";
+
+fn describe_metrics() {
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by matched route, method and status class."
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "HTTP request duration, by matched route and method."
+    );
+    describe_counter!(
+        HOLDS_ATTEMPTED,
+        "Hold requests that reached the hold logic."
+    );
+    describe_counter!(HOLDS_ACQUIRED, "Holds taken.");
+    describe_counter!(
+        HOLDS_REFUSED,
+        "Holds refused, by reason: held, booked, unknown_seat, invalid."
+    );
+    describe_histogram!(HOLD_SIZE, "Seats asked for per hold request.");
+    describe_counter!(
+        HOLD_SEATS_EXPIRED,
+        "Seats whose hold ended by TTL expiry, counted when hold.lua trims them from the event's held set."
+    );
+    describe_counter!(
+        CONFIRMS,
+        "Confirm requests by outcome: booked, repeat, expired, not_owner, guard_refused, wrong_event."
+    );
+    describe_counter!(
+        RELEASES,
+        "Release requests by outcome: released, expired, not_owner, already_confirmed."
+    );
+    describe_counter!(
+        CANCELS,
+        "Cancel requests by outcome: cancelled, repeat, not_owner, not_found."
+    );
+    describe_histogram!(
+        REDIS_DURATION,
+        Unit::Seconds,
+        "Redis script or command latency, by operation."
+    );
+    describe_counter!(REDIS_ERRORS, "Redis calls that failed, by operation.");
+    describe_histogram!(
+        PG_DURATION,
+        Unit::Seconds,
+        "Postgres transaction or query latency, by operation."
+    );
+    describe_counter!(PG_ERRORS, "Postgres operations that failed, by operation.");
+    describe_gauge!(
+        PG_POOL_CONNECTIONS,
+        "Postgres pool connections, by state: in_use, idle."
+    );
+    describe_gauge!(PG_POOL_MAX, "Postgres pool size limit.");
+    describe_histogram!(
+        PG_POOL_ACQUIRE,
+        Unit::Seconds,
+        "Time spent waiting for a Postgres connection."
+    );
+    describe_gauge!(
+        REDIS_POOL_CONNECTIONS,
+        "Redis pool connections, by state: in_use, idle."
+    );
+    describe_gauge!(REDIS_POOL_MAX, "Redis pool size limit.");
+    describe_counter!(
+        CACHE_REBUILDS,
+        "Event inventory caches rebuilt in Redis from Postgres."
+    );
+    describe_histogram!(
+        CACHE_REBUILD_DURATION,
+        Unit::Seconds,
+        "Duration of an inventory cache rebuild."
+    );
+    describe_gauge!(
+        HOLD_BACKEND,
+        "1 for the hold backend in use (label backend), 0 for the others."
+    );
+}
+
+pub fn record_redis(op: &'static str, took: Duration, ok: bool) {
+    histogram!(REDIS_DURATION, "op" => op).record(took.as_secs_f64());
+    if !ok {
+        counter!(REDIS_ERRORS, "op" => op).increment(1);
+    }
+}
+
+pub fn record_postgres(op: &'static str, took: Duration, ok: bool) {
+    histogram!(PG_DURATION, "op" => op).record(took.as_secs_f64());
+    if !ok {
+        counter!(PG_ERRORS, "op" => op).increment(1);
+    }
+}
+
+pub fn record_pg_acquire(took: Duration) {
+    histogram!(PG_POOL_ACQUIRE).record(took.as_secs_f64());
+}
+
+/// Sets the pool gauges; called just before each scrape renders.
+pub fn record_pools(pg: &sqlx::PgPool, pg_max: u32, redis: &deadpool_redis::Pool) {
+    let size = pg.size() as f64;
+    let idle = pg.num_idle() as f64;
+    gauge!(PG_POOL_CONNECTIONS, "state" => "in_use").set(size - idle);
+    gauge!(PG_POOL_CONNECTIONS, "state" => "idle").set(idle);
+    gauge!(PG_POOL_MAX).set(f64::from(pg_max));
+    let status = redis.status();
+    let available = status.available as f64;
+    gauge!(REDIS_POOL_CONNECTIONS, "state" => "in_use").set(status.size as f64 - available);
+    gauge!(REDIS_POOL_CONNECTIONS, "state" => "idle").set(available);
+    gauge!(REDIS_POOL_MAX).set(status.max_size as f64);
+}
+
+pub fn record_hold_attempt(seats: usize) {
+    counter!(HOLDS_ATTEMPTED).increment(1);
+    histogram!(HOLD_SIZE).record(seats as f64);
+}
+
+pub fn record_hold_acquired() {
+    counter!(HOLDS_ACQUIRED).increment(1);
+}
+
+pub fn record_hold_refused(reason: crate::holds::RefusalReason) {
+    counter!(HOLDS_REFUSED, "reason" => reason.as_str()).increment(1);
+}
+
+pub fn record_seats_expired(n: i64) {
+    if n > 0 {
+        counter!(HOLD_SEATS_EXPIRED).increment(n as u64);
+    }
+}
+
+pub fn record_confirm(outcome: &'static str) {
+    counter!(CONFIRMS, "outcome" => outcome).increment(1);
+}
+
+pub fn record_release(outcome: &'static str) {
+    counter!(RELEASES, "outcome" => outcome).increment(1);
+}
+
+pub fn record_cancel(outcome: &'static str) {
+    counter!(CANCELS, "outcome" => outcome).increment(1);
+}
+
+pub fn record_rebuild(took: Duration) {
+    counter!(CACHE_REBUILDS).increment(1);
+    histogram!(CACHE_REBUILD_DURATION).record(took.as_secs_f64());
+}
+
+pub fn record_backend(active: &'static str) {
+    for backend in ["redis", "postgres"] {
+        gauge!(HOLD_BACKEND, "backend" => backend).set(if backend == active { 1.0 } else { 0.0 });
+    }
+}
+
+pub fn record_http(route: &str, method: &str, status: u16, took: Duration) {
+    let class = match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    counter!(HTTP_REQUESTS, "route" => route.to_string(), "method" => method.to_string(), "status" => class)
+        .increment(1);
+    histogram!(HTTP_DURATION, "route" => route.to_string(), "method" => method.to_string())
+        .record(took.as_secs_f64());
+}
