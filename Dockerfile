@@ -1,0 +1,71 @@
+# seatlock container image: a Rust builder stage and a slim Debian runtime.
+#
+#   docker build -t seatlock .
+#   docker compose up --build        (the whole stack; see docs/observability.md)
+
+# ---------------------------------------------------------------------------------------------
+# Builder
+# ---------------------------------------------------------------------------------------------
+FROM rust:1.95-bookworm AS builder
+WORKDIR /build
+
+# Dependency layer: compile every dependency against a placeholder crate that has the real
+# manifest and lockfile. This layer is rebuilt only when Cargo.toml or Cargo.lock change, so an
+# edit under src/ recompiles seatlock alone, not the ~300 crates beneath it.
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir src \
+    && echo 'fn main() {}' > src/main.rs \
+    && touch src/lib.rs \
+    && cargo build --release --locked \
+    && rm -rf src
+
+# The crate itself. config/default.toml, lua/*.lua and migrations/ are compiled in
+# (include_str! and sqlx::migrate!), so they are needed here as well as src/.
+COPY src ./src
+COPY config ./config
+COPY lua ./lua
+COPY migrations ./migrations
+# COPY keeps the files' own mtimes, which can be older than the placeholder's build artefacts;
+# dropping those artefacts makes cargo rebuild the crate instead of trusting a stale fingerprint.
+RUN rm -rf target/release/.fingerprint/seatlock-* \
+           target/release/deps/seatlock-* \
+           target/release/deps/libseatlock-* \
+    && cargo build --release --locked --bin seatlock \
+    && cp target/release/seatlock /usr/local/bin/seatlock
+
+# ---------------------------------------------------------------------------------------------
+# Runtime
+# ---------------------------------------------------------------------------------------------
+FROM debian:bookworm-slim AS runtime
+
+# The binary links only glibc and libgcc_s, both in the base image. It speaks plain TCP to
+# Postgres and Redis (no TLS features are compiled in), so not even ca-certificates is needed:
+# nothing is installed, which keeps the image small and its package list empty of CVEs.
+RUN groupadd --system --gid 10001 seatlock \
+    && useradd --system --uid 10001 --gid seatlock --no-create-home \
+       --home-dir /nonexistent --shell /usr/sbin/nologin seatlock
+
+# The service reads config/{APP_ENV}.toml relative to its working directory, so config/ sits
+# next to where it runs. default.toml is also compiled in; the copy documents the defaults and
+# is where an environment file (config/production.toml, ...) would be mounted.
+WORKDIR /app
+COPY --from=builder /usr/local/bin/seatlock /usr/local/bin/seatlock
+COPY config ./config
+
+USER seatlock:seatlock
+ENV PORT=8080
+EXPOSE 8080
+
+# Health check without curl: bash (part of the base image) opens the TCP connection itself via
+# /dev/tcp and sends a bare HTTP/1.0 request; the check passes only on a "200" status line.
+# Installing curl would add ~10 MB and a dozen libraries (libcurl, OpenSSL, nghttp2, ...) to an
+# image that otherwise installs nothing, for a single GET. /readyz (not /healthz) is used so
+# that "healthy" means Postgres and Redis both answer, which is what `depends_on:
+# condition: service_healthy` in docker-compose.yml waits for.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${PORT:-8080} && printf 'GET /readyz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '"]
+
+# SIGTERM starts a graceful drain of up to server.shutdown_grace_seconds (20 s by default);
+# give `docker stop` a longer timeout than that (compose sets stop_grace_period: 25s).
+STOPSIGNAL SIGTERM
+CMD ["seatlock"]

@@ -1,0 +1,13 @@
+//! The one integration-test binary: every request goes through the real router to a real
+//! Postgres (a database per test) and a real Redis (a key space or a server per test).
+
+mod bookings;
+mod concurrency;
+mod confirm;
+mod events;
+mod holds;
+mod observability;
+mod redis_faults;
+mod release;
+mod settings;
+mod support;

@@ -1,0 +1,164 @@
+//! Metrics that move with the API, request ids, and JSON logs from the real binary.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use sqlx::PgPool;
+
+use crate::support::{TestApp, free_port, redis_url};
+
+/// Sum of every sample of `name` whose labels contain all of `labels` (the recorder is shared by
+/// the whole test process, so tests compare before/after, never absolute values).
+fn sample(metrics: &str, name: &str, labels: &[&str]) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.split(['{', ' ']).next() == Some(name))
+        .filter(|l| labels.iter().all(|want| l.contains(want)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn scrape(app: &TestApp) -> String {
+    let (status, _, body) = app.call_raw("GET", "/metrics", None, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    String::from_utf8(body).expect("utf8")
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_hold_a_refused_hold_and_a_confirm_each_move_their_counters(pg: PgPool) {
+    let app = TestApp::new(pg).await;
+    let id = app.create_event(3).await;
+    let before = scrape(&app).await;
+    let hold = app.hold(id, "u1", &["S1"]).await;
+    let after_hold = scrape(&app).await;
+    assert!(
+        sample(&after_hold, "seatlock_holds_acquired_total", &[])
+            >= sample(&before, "seatlock_holds_acquired_total", &[]) + 1.0
+    );
+
+    assert_eq!(app.reserve(id, "u2", &["S1"]).await.0, StatusCode::CONFLICT);
+    let after_refusal = scrape(&app).await;
+    let refused = |m: &str| sample(m, "seatlock_holds_refused_total", &["reason=\"held\""]);
+    assert!(refused(&after_refusal) >= refused(&after_hold) + 1.0);
+
+    assert_eq!(app.confirm(id, "u1", &hold).await.0, StatusCode::OK);
+    let after_confirm = scrape(&app).await;
+    let booked = |m: &str| sample(m, "seatlock_confirms_total", &["outcome=\"booked\""]);
+    assert!(booked(&after_confirm) >= booked(&after_refusal) + 1.0);
+
+    // Histograms render as histograms, with buckets; pool gauges are present.
+    assert!(after_confirm.contains("seatlock_redis_command_duration_seconds_bucket{op=\"hold\""));
+    assert!(
+        after_confirm.contains("seatlock_postgres_query_duration_seconds_bucket{op=\"confirm\"")
+    );
+    assert!(after_confirm.contains(
+        "seatlock_http_request_duration_seconds_bucket{route=\"/events/{event_id}/seats/reserve\""
+    ));
+    assert!(
+        sample(
+            &after_confirm,
+            "seatlock_postgres_pool_max_connections",
+            &[]
+        ) >= 1.0
+    );
+    assert!(after_confirm.contains("# HELP seatlock_holds_acquired_total"));
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn every_response_carries_a_request_id(pg: PgPool) {
+    let app = TestApp::new(pg).await;
+    let (_, headers, _) = app
+        .call_raw("GET", "/events/77", None, &[("x-request-id", "abc-123")])
+        .await;
+    assert_eq!(
+        headers.get("x-request-id").and_then(|v| v.to_str().ok()),
+        Some("abc-123")
+    );
+    let (_, headers, _) = app.call_raw("GET", "/nowhere", None, &[]).await;
+    let generated = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("generated id");
+    assert!(uuid::Uuid::parse_str(generated).is_ok());
+}
+
+/// Minimal HTTP/1.1 client for talking to the spawned binary.
+fn http(port: u16, method: &str, path: &str, body: &str, request_id: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nhost: localhost\r\nx-request-id: {request_id}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split(' ').nth(1)?.parse().ok()
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn json_logs_carry_the_request_id_on_every_line_of_the_request(pg: PgPool) {
+    let db = pg
+        .connect_options()
+        .get_database()
+        .expect("test database")
+        .to_string();
+    let port = free_port();
+    let prefix = format!("test:{}", uuid::Uuid::new_v4().simple());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_seatlock"))
+        .env(
+            "DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:5432/{db}"),
+        )
+        .env("REDIS_URL", redis_url())
+        .env("PORT", port.to_string())
+        .env("APP__LOG__FORMAT", "json")
+        .env("APP__REDIS__KEY_PREFIX", &prefix)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn seatlock");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http(port, "GET", "/healthz", "", "probe") != Some(200) {
+        assert!(Instant::now() < deadline, "seatlock did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let created = http(
+        port,
+        "POST",
+        "/events",
+        r#"{"name":"Gig","date":"2030-01-10T18:00:00Z","location":"Hall","totalSeats":2}"#,
+        "trace-me-42",
+    );
+    assert_eq!(created, Some(201));
+    let _ = child.kill();
+    let mut lines = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            lines.push(line);
+        }
+    }
+    let _ = child.wait();
+    let ours: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .unwrap_or_else(|e| panic!("not JSON: {l}: {e}"))
+        })
+        .filter(|v| v.to_string().contains("trace-me-42"))
+        .collect();
+    assert!(
+        !ours.is_empty(),
+        "no log line carries the request id: {lines:?}"
+    );
+    assert!(
+        ours.iter().any(|v| v["span"]["request_id"] == "trace-me-42" && v["message"] == "request finished"),
+        "{ours:?}"
+    );
+}

@@ -1,0 +1,116 @@
+//! Redis losing data, scripts or its process: each test runs its own `redis-server`.
+
+use axum::http::StatusCode;
+use sqlx::PgPool;
+
+use crate::support::{RedisServer, TestApp};
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn after_flushall_booked_seats_stay_refused_free_seats_holdable_and_counts_right(pg: PgPool) {
+    let server = RedisServer::start();
+    let app = TestApp::with(pg, &server.url(), |_| {});
+    let id = app.create_event(5).await;
+    let sold = app.hold(id, "u1", &["S1", "S2"]).await;
+    assert_eq!(app.confirm(id, "u1", &sold).await.0, StatusCode::OK);
+    let lost = app.hold(id, "u2", &["S3"]).await;
+    assert_eq!(app.counts(id).await, (2, 1, 2));
+
+    let mut conn = app.redis().await;
+    let _: () = redis::cmd("FLUSHALL")
+        .query_async(&mut conn)
+        .await
+        .expect("flushall");
+
+    // The hold lived only in Redis: it is gone, and says so.
+    assert_eq!(app.counts(id).await, (2, 0, 3));
+    assert_eq!(app.confirm(id, "u2", &lost).await.0, StatusCode::GONE);
+    // Booked seats are still refused (the cache is rebuilt from Postgres) ...
+    let (status, body) = app.reserve(id, "u3", &["S2", "S4"]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["seats"], serde_json::json!(["S2"]));
+    // ... free seats are holdable, and counts follow.
+    let fresh = app.hold(id, "u3", &["S3", "S4"]).await;
+    assert_eq!(app.counts(id).await, (2, 2, 1));
+    assert_eq!(app.confirm(id, "u3", &fresh).await.0, StatusCode::OK);
+    assert_eq!(app.counts(id).await, (4, 0, 1));
+    assert_eq!(
+        app.booked_in_postgres(id).await,
+        vec!["S1", "S2", "S3", "S4"]
+    );
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn script_flush_is_harmless(pg: PgPool) {
+    let server = RedisServer::start();
+    let app = TestApp::with(pg, &server.url(), |_| {});
+    let id = app.create_event(4).await;
+    let first = app.hold(id, "u1", &["S1"]).await;
+    let mut conn = app.redis().await;
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut conn)
+        .await
+        .expect("script flush");
+    let second = app.hold(id, "u2", &["S2"]).await;
+    assert_eq!(app.reserve(id, "u3", &["S1"]).await.0, StatusCode::CONFLICT);
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut conn)
+        .await
+        .expect("script flush");
+    assert_eq!(app.confirm(id, "u1", &first).await.0, StatusCode::OK);
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut conn)
+        .await
+        .expect("script flush");
+    assert_eq!(app.release(id, "u2", &second).await.0, StatusCode::OK);
+    assert_eq!(app.counts(id).await, (1, 0, 3));
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn with_redis_down_holds_fail_fast_with_503_and_recover_after_restart(pg: PgPool) {
+    let mut server = RedisServer::start();
+    let app = TestApp::with(pg, &server.url(), |_| {});
+    let id = app.create_event(3).await;
+    app.hold(id, "u1", &["S1"]).await;
+    server.kill();
+
+    let started = std::time::Instant::now();
+    let (status, headers, bytes) = app
+        .call_raw(
+            "POST",
+            &format!("/events/{id}/seats/reserve"),
+            Some(r#"{"userId":"u2","seatCodes":["S2"]}"#.into()),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "must not hang: {:?}",
+        started.elapsed()
+    );
+    assert!(headers.contains_key("retry-after"));
+    let body: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    assert_eq!(body["code"], "SERVICE_UNAVAILABLE");
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        (body["redis"].as_str(), body["postgres"].as_str()),
+        (Some("down"), Some("up"))
+    );
+
+    server.restart();
+    // The pool reconnects by itself; the restarted Redis is empty and the cache is rebuilt.
+    let mut ok = false;
+    for _ in 0..20 {
+        if app.reserve(id, "u2", &["S2"]).await.0 == StatusCode::OK {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ok, "holds work again after Redis restarts");
+    assert_eq!(app.get("/readyz").await.0, StatusCode::OK);
+}

@@ -1,0 +1,74 @@
+//! Configuration: layering, conventional variables, and errors that name the key.
+
+use std::collections::HashMap;
+
+use seatlock::config::{LogFormat, Settings};
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn defaults_match_the_documented_values() {
+    let s = Settings::from_env(HashMap::new()).expect("defaults");
+    assert_eq!(s.server.port, 8080);
+    assert_eq!(s.holds.ttl_seconds, 300);
+    assert_eq!(s.holds.max_seats_per_hold, 10);
+    assert_eq!(s.events.max_seats, 100_000);
+    assert_eq!(s.server.max_body_bytes, 65_536);
+    assert_eq!(s.log.format, LogFormat::Text);
+}
+
+#[test]
+fn app_variables_and_conventional_variables_override_the_file() {
+    let s = Settings::from_env(env(&[
+        ("APP__HOLDS__TTL_SECONDS", "120"),
+        ("APP__LOG__FORMAT", "json"),
+        ("APP__REDIS__KEY_PREFIX", "blue"),
+        ("DATABASE_URL", "postgres://db.example/x"),
+        ("REDIS_URL", "redis://cache.example:6380"),
+        ("PORT", "9999"),
+        ("APP__SERVER__PORT", "7777"),
+    ]))
+    .expect("valid");
+    assert_eq!(s.holds.ttl_seconds, 120);
+    assert_eq!(s.log.format, LogFormat::Json);
+    assert_eq!(s.redis.key_prefix, "blue");
+    assert_eq!(s.database.url, "postgres://db.example/x");
+    assert_eq!(s.redis.url, "redis://cache.example:6380");
+    assert_eq!(s.server.port, 9999, "PORT wins over APP__SERVER__PORT");
+}
+
+#[test]
+fn a_bad_value_is_refused_with_a_message_naming_the_key() {
+    for (var, value, key) in [
+        ("APP__SERVER__PORT", "eighty", "server.port"),
+        ("APP__HOLDS__TTL_SECONDS", "0", "holds.ttl_seconds"),
+        (
+            "APP__HOLDS__MAX_SEATS_PER_HOLD",
+            "-1",
+            "holds.max_seats_per_hold",
+        ),
+        ("APP__LOG__FORMAT", "xml", "log.format"),
+        ("APP__EVENTS__MAX_SEATS", "0", "events.max_seats"),
+    ] {
+        let err = Settings::from_env(env(&[(var, value)]))
+            .expect_err(var)
+            .to_string();
+        assert!(err.contains(key), "{var}={value}: {err}");
+    }
+}
+
+#[test]
+fn the_binary_refuses_to_start_on_a_bad_value() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_seatlock"))
+        .env("APP__HOLDS__TTL_SECONDS", "forever")
+        .output()
+        .expect("run seatlock");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("holds.ttl_seconds"), "{stderr}");
+}
