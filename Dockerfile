@@ -52,7 +52,8 @@ WORKDIR /app
 COPY --from=builder /usr/local/bin/seatlock /usr/local/bin/seatlock
 COPY config ./config
 
-USER seatlock:seatlock
+# Numeric, so orchestrators can verify runAsNonRoot without reading /etc/passwd.
+USER 10001:10001
 ENV PORT=8080
 EXPOSE 8080
 

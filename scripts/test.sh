@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every test against real Postgres and Redis: the ones at DATABASE_URL / REDIS_URL if they
+# answer, else throwaway local ones. Then checks the observability files against a live /metrics.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/services.sh
+source scripts/services.sh
+# sqlx::test creates one database per test through this URL's server.
+ensure_postgres "${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+ensure_redis "${REDIS_URL:-redis://127.0.0.1:6379}"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --no-fail-fast "$@"
+else
+  cargo test --no-fail-fast "$@"
+fi
+if [ -x scripts/check-observability.sh ]; then
+  SEATLOCK_BIN=target/debug/seatlock scripts/check-observability.sh
+fi
