@@ -46,6 +46,8 @@ export function keyNumbers(data) {
       max: dur('http_req_duration', 'max'),
     },
     checksPassRate: dur('checks', 'rate'),
+    checksPassed: dur('checks', 'passes'),
+    checksFailed: dur('checks', 'fails'),
   };
 }
 
@@ -86,7 +88,11 @@ export function summarize(scenario, data, extra, lines, verdictOk) {
   text.push(
     `latency ms        avg ${fmt(l.avg)}  med ${fmt(l.med)}  p95 ${fmt(l.p95)}  p99 ${fmt(l.p99)}  max ${fmt(l.max)}`,
   );
-  if (key.checksPassRate !== null) text.push(`checks            ${fmt(100 * key.checksPassRate, 3)}% passed`);
+  if (key.checksPassRate !== null) {
+    text.push(
+      `checks            ${fmt(100 * key.checksPassRate, 3)}% passed (${key.checksPassed} ok, ${key.checksFailed} failed)`,
+    );
+  }
   for (const line of lines || []) text.push(line);
   text.push('thresholds:');
   for (const t of thresholds) text.push(`  ${t.ok ? 'ok  ' : 'FAIL'} ${t.metric}: ${t.expression}`);
