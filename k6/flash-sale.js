@@ -33,7 +33,7 @@
 // `"oversell": true|false` (null when teardown did not run) and the numbers behind it into
 // ${RESULTS_DIR}/flash-sale.json.
 //
-// Knobs (env): RATE (iterations/s, default 300), DURATION (20s), PRE_VUS (50), MAX_VUS (500),
+// Knobs (env): RATE (iterations/s, default 1000), DURATION (20s), PRE_VUS (100), MAX_VUS (600),
 // TOTAL_SEATS (50), HOT_SEATS (20), MAX_PICK (2), RESERVE_P95_MS (500), RESERVE_P99_MS (1000),
 // CONFIRM_P95_MS (1000), GRACEFUL_STOP (60s), BASE_URL, RESULTS_DIR.
 
@@ -59,10 +59,10 @@ import {
 } from './lib/common.js';
 import { metricValue, summarize } from './lib/summary.js';
 
-const RATE = envInt('RATE', 300);
+const RATE = envInt('RATE', 1000);
 const DURATION = envStr('DURATION', '20s');
-const PRE_VUS = envInt('PRE_VUS', 50);
-const MAX_VUS = envInt('MAX_VUS', 500);
+const PRE_VUS = envInt('PRE_VUS', 100);
+const MAX_VUS = envInt('MAX_VUS', 600);
 const TOTAL_SEATS = envInt('TOTAL_SEATS', 50);
 const HOT_SEATS = Math.min(envInt('HOT_SEATS', 20), TOTAL_SEATS);
 const MAX_PICK = Math.max(1, Math.min(envInt('MAX_PICK', 2), HOT_SEATS, 10));

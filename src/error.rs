@@ -45,7 +45,7 @@ pub enum Error {
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
     #[error("redis pool: {0}")]
-    RedisPool(#[from] deadpool_redis::PoolError),
+    RedisPool(#[from] crate::store::redis_pool::PoolError),
     #[error("{0}")]
     Internal(String),
 }

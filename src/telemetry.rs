@@ -197,7 +197,7 @@ pub fn record_pg_acquire(took: Duration) {
 }
 
 /// Sets the pool gauges; called just before each scrape renders.
-pub fn record_pools(pg: &sqlx::PgPool, pg_max: u32, redis: &deadpool_redis::Pool) {
+pub fn record_pools(pg: &sqlx::PgPool, pg_max: u32, redis: &crate::store::redis_pool::Pool) {
     let size = pg.size() as f64;
     let idle = pg.num_idle() as f64;
     gauge!(PG_POOL_CONNECTIONS, "state" => "in_use").set(size - idle);

@@ -22,6 +22,39 @@ export function thresholdResults(data) {
   return out;
 }
 
+/**
+ * Folds long families of per-tag thresholds (e.g. one `seat_sales{seat:Sx}` per hot seat) into
+ * one text line; failing members are still named.
+ */
+function collapse(thresholds) {
+  const families = {};
+  for (const t of thresholds) {
+    const m = /^([^{]+)\{(\w+):/.exec(t.metric);
+    const key = m ? `${m[1]}{${m[2]}:*}|${t.expression}` : null;
+    if (key) (families[key] = families[key] || []).push(t);
+  }
+  const out = [];
+  const done = new Set();
+  for (const t of thresholds) {
+    const m = /^([^{]+)\{(\w+):/.exec(t.metric);
+    const key = m ? `${m[1]}{${m[2]}:*}|${t.expression}` : null;
+    if (!key || families[key].length <= 3) {
+      out.push(t);
+      continue;
+    }
+    if (done.has(key)) continue;
+    done.add(key);
+    const fam = families[key];
+    const failed = fam.filter((x) => !x.ok).map((x) => x.metric);
+    out.push({
+      metric: key.split('|')[0],
+      expression: `${t.expression} (${fam.length - failed.length}/${fam.length} ok${failed.length ? `; failed: ${failed.join(', ')}` : ''})`,
+      ok: failed.length === 0,
+    });
+  }
+  return out;
+}
+
 function fmt(n, digits) {
   if (n === null || n === undefined || Number.isNaN(n)) return '-';
   return Number(n).toFixed(digits === undefined ? 2 : digits);
@@ -95,7 +128,7 @@ export function summarize(scenario, data, extra, lines, verdictOk) {
   }
   for (const line of lines || []) text.push(line);
   text.push('thresholds:');
-  for (const t of thresholds) text.push(`  ${t.ok ? 'ok  ' : 'FAIL'} ${t.metric}: ${t.expression}`);
+  for (const t of collapse(thresholds)) text.push(`  ${t.ok ? 'ok  ' : 'FAIL'} ${t.metric}: ${t.expression}`);
   const file = `${RESULTS_DIR}/${scenario}.json`;
   text.push(`result written to ${file}`);
   text.push('');

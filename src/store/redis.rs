@@ -11,13 +11,14 @@
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use deadpool_redis::redis::{self, Script, Value};
-use deadpool_redis::{Manager, Pool, Runtime};
+use deadpool::Runtime;
+use redis::{RedisResult, Script, Value};
 
 use crate::config::RedisSettings;
 use crate::error::{Error, Result};
 use crate::events::EventId;
 use crate::holds::HoldGroupId;
+use crate::store::redis_pool::{self, ConnectionManager, Pool};
 
 static HOLD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../../lua/hold.lua")));
 static PIN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../../lua/pin.lua")));
@@ -106,7 +107,7 @@ impl RedisStore {
         let conn_config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(settings.connect_timeout_ms)))
             .set_response_timeout(Some(Duration::from_millis(settings.response_timeout_ms)));
-        let manager = Manager::new_with_config(settings.url.as_str(), conn_config)?;
+        let manager = ConnectionManager::new(&settings.url, conn_config)?;
         let wait = Some(Duration::from_millis(settings.pool_wait_timeout_ms));
         let pool = Pool::builder(manager)
             .max_size(settings.pool_size)
@@ -130,22 +131,38 @@ impl RedisStore {
         Keys(format!("{}:{{e:{}}}", self.prefix, event.0))
     }
 
-    async fn conn(&self) -> Result<deadpool_redis::Connection> {
-        Ok(self.pool.get().await?)
+    /// Runs one call on a pooled connection, timing it under `op`; a connection that failed is
+    /// dropped from the pool rather than handed to the next request.
+    async fn run<T, F>(&self, op: &'static str, call: F) -> Result<T>
+    where
+        F: AsyncFnOnce(&mut redis::aio::MultiplexedConnection) -> RedisResult<T>,
+    {
+        let mut conn = self.pool.get().await?;
+        let started = Instant::now();
+        let result = call(&mut conn).await;
+        crate::telemetry::record_redis(op, started.elapsed(), result.is_ok());
+        match result {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                if redis_pool::is_broken(&e) {
+                    redis_pool::discard(conn);
+                }
+                Err(e.into())
+            }
+        }
     }
 
-    /// Runs a script invocation, timing it under `op`.
+    /// Runs a script invocation (EVALSHA, reloading the script on NOSCRIPT).
     async fn invoke(&self, op: &'static str, inv: &redis::ScriptInvocation<'_>) -> Result<Value> {
-        let mut conn = self.conn().await?;
-        let started = Instant::now();
-        let result = inv.invoke_async::<Value>(&mut conn).await;
-        crate::telemetry::record_redis(op, started.elapsed(), result.is_ok());
-        Ok(result?)
+        self.run(op, async |conn| inv.invoke_async::<Value>(conn).await)
+            .await
     }
 
     pub async fn ping(&self) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        self.run("ping", async |conn| {
+            redis::cmd("PING").query_async::<String>(conn).await
+        })
+        .await?;
         Ok(())
     }
 
@@ -211,18 +228,19 @@ impl RedisStore {
         event: EventId,
         hold: HoldGroupId,
     ) -> Result<Option<HoldRecord>> {
-        let mut conn = self.conn().await?;
-        let started = Instant::now();
-        let result: redis::RedisResult<(Option<String>, Option<String>, Option<i64>)> =
-            redis::cmd("HMGET")
-                .arg(self.keys(event).hold(hold))
-                .arg("user")
-                .arg("seats")
-                .arg("exp")
-                .query_async(&mut conn)
-                .await;
-        crate::telemetry::record_redis("fetch_hold", started.elapsed(), result.is_ok());
-        Ok(match result? {
+        let key = self.keys(event).hold(hold);
+        let fields = self
+            .run("fetch_hold", async |conn| {
+                redis::cmd("HMGET")
+                    .arg(&key)
+                    .arg("user")
+                    .arg("seats")
+                    .arg("exp")
+                    .query_async::<(Option<String>, Option<String>, Option<i64>)>(conn)
+                    .await
+            })
+            .await?;
+        Ok(match fields {
             (Some(user_id), Some(seats), Some(expires_at_ms)) => Some(HoldRecord {
                 user_id,
                 seats: seats.split('\n').map(str::to_string).collect(),
