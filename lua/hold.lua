@@ -19,6 +19,10 @@
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'NOCACHE'}
 end
+-- The same hold id again (a keyed retry re-executing): acknowledge the hold it already has.
+if redis.call('HGET', KEYS[4], 'user') == ARGV[2] then
+  return {'OK', tonumber(redis.call('HGET', KEYS[4], 'exp')), 0}
+end
 local n = #ARGV - 3
 local unknown = {}
 for i = 1, n do

@@ -9,6 +9,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
+use crate::breaker::Breaker;
 use crate::config::Settings;
 use crate::store::redis::RedisStore;
 use crate::{http, store, telemetry};
@@ -20,6 +21,7 @@ pub struct AppState {
     pub redis: RedisStore,
     pub settings: Arc<Settings>,
     pub metrics: PrometheusHandle,
+    pub breaker: Arc<Breaker>,
 }
 
 impl AppState {
@@ -36,12 +38,17 @@ impl AppState {
         let redis = RedisStore::new(&settings.redis)
             .context("building the redis pool (redis.url / REDIS_URL)")?;
         let metrics = telemetry::metrics_handle();
-        telemetry::record_backend("redis");
+        telemetry::record_backend(settings.holds.backend.as_str());
+        let breaker = Arc::new(Breaker::new(
+            settings.breaker.failure_threshold,
+            Duration::from_secs(settings.breaker.open_seconds),
+        ));
         Ok(Self {
             pg,
             redis,
             settings: Arc::new(settings),
             metrics,
+            breaker,
         })
     }
 }
@@ -58,6 +65,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let grace = Duration::from_secs(settings.server.shutdown_grace_seconds);
     let state = AppState::connect(settings).await?;
     telemetry::spawn_upkeep(state.metrics.clone());
+    spawn_sweepers(&state);
     let listener = TcpListener::bind(&addr)
         .await
         .with_context(|| format!("binding {addr} (server.port / PORT)"))?;
@@ -81,6 +89,35 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     state.redis.pool().close();
     tracing::info!("seatlock stopped");
     Ok(())
+}
+
+/// Background upkeep: expired Postgres holds and expired Idempotency-Key responses.
+fn spawn_sweepers(state: &AppState) {
+    let s = state.clone();
+    tokio::spawn(async move {
+        let mut tick =
+            tokio::time::interval(Duration::from_secs(s.settings.holds.sweep_interval_seconds));
+        loop {
+            tick.tick().await;
+            match store::postgres::sweep_expired_holds(&s.pg).await {
+                Ok(n) => telemetry::record_seats_expired(n as i64),
+                Err(e) => tracing::warn!(error = %e, "sweeping expired postgres holds failed"),
+            }
+        }
+    });
+    let s = state.clone();
+    tokio::spawn(async move {
+        let ttl = Duration::from_secs(s.settings.idempotency.ttl_hours * 3600);
+        let mut tick = tokio::time::interval(Duration::from_secs(
+            s.settings.idempotency.sweep_interval_seconds,
+        ));
+        loop {
+            tick.tick().await;
+            if let Err(e) = store::postgres::sweep_idempotency_keys(&s.pg, ttl).await {
+                tracing::warn!(error = %e, "sweeping expired idempotency keys failed");
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

@@ -18,6 +18,8 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub holds: HoldSettings,
     pub events: EventSettings,
+    pub breaker: BreakerSettings,
+    pub idempotency: IdempotencySettings,
     pub log: LogSettings,
 }
 
@@ -39,6 +41,7 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     pub acquire_timeout_ms: u64,
     pub statement_timeout_ms: u64,
+    pub max_retries: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,6 +61,49 @@ pub struct HoldSettings {
     pub ttl_seconds: u64,
     pub max_seats_per_hold: usize,
     pub confirm_grace_seconds: u64,
+    pub backend: HoldBackend,
+    pub fallback: HoldFallback,
+    pub sweep_interval_seconds: u64,
+}
+
+/// Where holds are taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HoldBackend {
+    Redis,
+    Postgres,
+}
+
+impl HoldBackend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldBackend::Redis => "redis",
+            HoldBackend::Postgres => "postgres",
+        }
+    }
+}
+
+/// What happens to holds while Redis is unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HoldFallback {
+    Postgres,
+    Reject,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerSettings {
+    pub failure_threshold: u32,
+    pub open_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdempotencySettings {
+    pub ttl_hours: u64,
+    pub lease_seconds: u64,
+    pub sweep_interval_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,7 +176,7 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), SettingsError> {
-        let checks: [(&str, bool, &str); 10] = [
+        let checks: &[(&str, bool, &str)] = &[
             ("server.port", self.server.port > 0, "must be 1..=65535"),
             (
                 "server.max_body_bytes",

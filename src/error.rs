@@ -40,6 +40,10 @@ pub enum Error {
     Unavailable { what: &'static str },
     #[error("the request took too long")]
     Timeout,
+    #[error("this Idempotency-Key was used with a different request body")]
+    IdempotencyMismatch,
+    #[error("a request with this Idempotency-Key is still in progress")]
+    IdempotencyInFlight,
     #[error("postgres: {0}")]
     Postgres(#[from] sqlx::Error),
     #[error("redis: {0}")]
@@ -75,6 +79,8 @@ impl Error {
                 "SERVICE_UNAVAILABLE"
             }
             Error::Timeout => "REQUEST_TIMEOUT",
+            Error::IdempotencyMismatch => "IDEMPOTENCY_KEY_MISMATCH",
+            Error::IdempotencyInFlight => "IDEMPOTENCY_KEY_IN_FLIGHT",
             Error::Postgres(e) if is_unavailable(e) => "SERVICE_UNAVAILABLE",
             Error::Postgres(_) | Error::Internal(_) => "INTERNAL",
         }
@@ -93,7 +99,9 @@ impl Error {
             Error::NotHoldOwner | Error::NotBookingOwner => StatusCode::FORBIDDEN,
             Error::SeatsUnavailable { .. }
             | Error::SeatsAlreadyBooked { .. }
-            | Error::HoldAlreadyConfirmed => StatusCode::CONFLICT,
+            | Error::HoldAlreadyConfirmed
+            | Error::IdempotencyInFlight => StatusCode::CONFLICT,
+            Error::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             Error::HoldGone => StatusCode::GONE,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unavailable { .. } | Error::Redis(_) | Error::RedisPool(_) | Error::Timeout => {
@@ -146,7 +154,7 @@ impl IntoResponse for Error {
             tracing::error!(error = ?self, code = self.code(), "request failed");
         }
         let mut response = (status, axum::Json(self.body())).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if status == StatusCode::SERVICE_UNAVAILABLE || matches!(self, Error::IdempotencyInFlight) {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -8,15 +8,24 @@ use uuid::Uuid;
 
 use crate::events::{EventId, check_seat_code};
 
+/// Which store a hold lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldStore {
+    Redis,
+    Postgres,
+}
+
 /// Longest accepted user id.
 pub const MAX_USER_ID_LEN: usize = 128;
 
 /// Id of a hold, and later of the booking that confirms it (`bookingGroupId == holdGroupId`).
 ///
-/// A UUID version 8 (RFC 9562, vendor-defined) whose first 48 bits are the event id and whose
-/// other 74 free bits are random. Carrying the shard key in the id lets `GET /bookings/{id}`
-/// find its event's rows without a global index, and lets confirm tell "a hold of another
-/// event" (400) from "no such hold" (410) without a lookup.
+/// A UUID version 8 (RFC 9562, vendor-defined) whose first 48 bits are the event id, whose bit
+/// 48+7 (the lowest bit of byte 6) says which store holds it (0 Redis, 1 Postgres), and whose
+/// other 73 free bits are random. Carrying the shard key in the id lets `GET /bookings/{id}`
+/// find its event's rows without a global index, lets confirm tell "a hold of another event"
+/// (400) from "no such hold" (410) without a lookup, and routes confirm and release to the store
+/// that has the hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct HoldGroupId(pub Uuid);
@@ -25,11 +34,40 @@ impl HoldGroupId {
     /// Largest event id an id can carry.
     pub const MAX_EVENT_ID: i64 = (1 << 48) - 1;
 
-    pub fn new(event: EventId) -> Self {
-        let mut bytes: [u8; 16] = rand::random();
+    /// A fresh random id.
+    pub fn new(event: EventId, store: HoldStore) -> Self {
+        Self::from_bytes(event, store, rand::random())
+    }
+
+    /// The id a keyed request (Idempotency-Key) always gets, so a retry that re-executes after a
+    /// crash takes the same hold instead of a second one.
+    pub fn derived(event: EventId, store: HoldStore, user_id: &str, key: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(event.0.to_be_bytes())
+            .chain_update(user_id.as_bytes())
+            .chain_update([0])
+            .chain_update(key.as_bytes())
+            .finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Self::from_bytes(event, store, bytes)
+    }
+
+    fn from_bytes(event: EventId, store: HoldStore, mut bytes: [u8; 16]) -> Self {
         let id = event.0.clamp(0, Self::MAX_EVENT_ID) as u64;
         bytes[..6].copy_from_slice(&id.to_be_bytes()[2..]);
+        bytes[6] = (bytes[6] & !1) | u8::from(store == HoldStore::Postgres);
         HoldGroupId(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+    }
+
+    /// The store that took this hold (Redis for ids seatlock did not issue).
+    pub fn store(&self) -> HoldStore {
+        if self.0.get_version_num() == 8 && self.0.as_bytes()[6] & 1 == 1 {
+            HoldStore::Postgres
+        } else {
+            HoldStore::Redis
+        }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -123,22 +161,36 @@ mod tests {
     #[test]
     fn hold_ids_carry_their_event() {
         for e in [1, 42, 1 << 40, HoldGroupId::MAX_EVENT_ID] {
-            let id = HoldGroupId::new(EventId(e));
-            assert_eq!(id.0.get_version_num(), 8);
-            assert_eq!(id.event(), Some(EventId(e)));
+            for store in [HoldStore::Redis, HoldStore::Postgres] {
+                let id = HoldGroupId::new(EventId(e), store);
+                assert_eq!(id.0.get_version_num(), 8);
+                assert_eq!(id.event(), Some(EventId(e)));
+                assert_eq!(id.store(), store);
+            }
         }
     }
 
     #[test]
     fn foreign_uuids_carry_no_event() {
         assert_eq!(HoldGroupId(Uuid::new_v4()).event(), None);
+        assert_eq!(HoldGroupId(Uuid::new_v4()).store(), HoldStore::Redis);
     }
 
     #[test]
     fn hold_ids_are_not_repeated() {
-        let a = HoldGroupId::new(EventId(7));
-        let b = HoldGroupId::new(EventId(7));
+        let a = HoldGroupId::new(EventId(7), HoldStore::Redis);
+        let b = HoldGroupId::new(EventId(7), HoldStore::Redis);
         assert_ne!(a, b);
+        let k1 = HoldGroupId::derived(EventId(7), HoldStore::Redis, "u1", "key-1");
+        assert_eq!(
+            k1,
+            HoldGroupId::derived(EventId(7), HoldStore::Redis, "u1", "key-1")
+        );
+        assert_ne!(
+            k1,
+            HoldGroupId::derived(EventId(7), HoldStore::Redis, "u2", "key-1")
+        );
+        assert_eq!(k1.event(), Some(EventId(7)));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - [`config`]: layered settings, the only reader of the environment.
 //! - [`app`]: `AppState`, the router, the server loop with graceful shutdown.
 //! - [`error`]: the crate error and its one mapping to HTTP.
+//! - [`breaker`]: the circuit breaker that moves holds to Postgres while Redis is down.
 //! - [`events`], [`holds`], [`bookings`]: domain types and rules, no I/O.
 //! - [`service`]: the flows across both stores (reserve, confirm, release, cancel, reads).
 //! - [`http`]: handlers and request/response types, one router per resource.
@@ -17,6 +18,7 @@
 
 pub mod app;
 pub mod bookings;
+pub mod breaker;
 pub mod config;
 pub mod error;
 pub mod events;

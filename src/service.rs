@@ -8,11 +8,15 @@ use tracing::{Span, warn};
 
 use crate::app::AppState;
 use crate::bookings::{Booking, BookingStatus};
+use crate::breaker::Transition;
+use crate::config::{HoldBackend, HoldFallback};
 use crate::error::{Error, Result};
 use crate::events::EventId;
-use crate::holds::{HoldGroupId, RefusalReason};
-use crate::store::postgres::{self as pg, CancelOutcome, ConfirmOutcome, EventRow, SeatRow};
-use crate::store::redis::{HoldAttempt, HoldCheck, HoldRecord, Settle};
+use crate::holds::{HoldGroupId, HoldStore, RefusalReason};
+use crate::store::postgres::{
+    self as pg, CancelOutcome, ConfirmOutcome, EventRow, HoldSource, PgHoldAttempt, SeatRow,
+};
+use crate::store::redis::{HoldAttempt, HoldCheck, Settle};
 use crate::telemetry;
 
 /// A hold just taken.
@@ -38,15 +42,88 @@ pub struct SeatState {
     pub held_ms: Option<i64>,
 }
 
-/// Takes an all-or-nothing hold on `codes` for `user_id`.
+/// Takes an all-or-nothing hold on `codes` for `user_id`: in Redis, or in Postgres when so
+/// configured or while the breaker says Redis is down. `key` (an Idempotency-Key) makes the hold
+/// id deterministic, so a re-executed keyed request finds the hold it already took.
 pub async fn reserve(
     state: &AppState,
     event: EventId,
     user_id: &str,
     codes: &[String],
+    key: Option<&str>,
 ) -> Result<HoldTaken> {
     telemetry::record_hold_attempt(codes.len());
-    let id = HoldGroupId::new(event);
+    let make_id = |store| match key {
+        Some(k) => HoldGroupId::derived(event, store, user_id, k),
+        None => HoldGroupId::new(event, store),
+    };
+    let result = if redis_allowed(state) {
+        let attempt =
+            reserve_in_redis(state, event, make_id(HoldStore::Redis), user_id, codes).await;
+        match note_redis(state, attempt) {
+            Err(e) if is_redis_outage(&e) => {
+                fallback_reserve(
+                    state,
+                    event,
+                    make_id(HoldStore::Postgres),
+                    user_id,
+                    codes,
+                    e,
+                )
+                .await
+            }
+            other => other,
+        }
+    } else if state.settings.holds.backend == HoldBackend::Postgres {
+        reserve_in_postgres(state, event, make_id(HoldStore::Postgres), user_id, codes).await
+    } else {
+        let down = Error::Unavailable { what: "redis" };
+        fallback_reserve(
+            state,
+            event,
+            make_id(HoldStore::Postgres),
+            user_id,
+            codes,
+            down,
+        )
+        .await
+    };
+    match &result {
+        Ok(hold) => {
+            telemetry::record_hold_acquired();
+            Span::current().record("hold.id", tracing::field::display(hold.id));
+        }
+        Err(Error::SeatsNotFound { .. }) => {
+            telemetry::record_hold_refused(RefusalReason::UnknownSeat)
+        }
+        // SEATS_UNAVAILABLE was counted by reason where it was decided; the rest are not refusals.
+        Err(_) => {}
+    }
+    result
+}
+
+/// Holds while Redis is down: in Postgres, or refused with 503, as configured.
+async fn fallback_reserve(
+    state: &AppState,
+    event: EventId,
+    id: HoldGroupId,
+    user_id: &str,
+    codes: &[String],
+    cause: Error,
+) -> Result<HoldTaken> {
+    match state.settings.holds.fallback {
+        HoldFallback::Reject => Err(cause),
+        HoldFallback::Postgres => reserve_in_postgres(state, event, id, user_id, codes).await,
+    }
+}
+
+async fn reserve_in_redis(
+    state: &AppState,
+    event: EventId,
+    id: HoldGroupId,
+    user_id: &str,
+    codes: &[String],
+) -> Result<HoldTaken> {
     let ttl = state.settings.holds.ttl();
     // Two tries: the second follows a rebuild of a missing inventory cache.
     for _ in 0..2 {
@@ -59,36 +136,62 @@ pub async fn reserve(
                 expires_at_ms,
                 expired_trimmed,
             } => {
-                telemetry::record_hold_acquired();
                 telemetry::record_seats_expired(expired_trimmed);
-                Span::current().record("hold.id", tracing::field::display(id));
                 return Ok(HoldTaken { id, expires_at_ms });
             }
             HoldAttempt::NoCache => rebuild_inventory(state, event).await?,
-            HoldAttempt::Unknown(seats) => {
-                telemetry::record_hold_refused(RefusalReason::UnknownSeat);
-                return Err(Error::SeatsNotFound { seats });
-            }
+            HoldAttempt::Unknown(seats) => return Err(Error::SeatsNotFound { seats }),
             HoldAttempt::Unavailable { booked, held } => {
-                let reason = if booked.is_empty() {
-                    RefusalReason::Held
-                } else {
-                    RefusalReason::Booked
-                };
-                telemetry::record_hold_refused(reason);
-                let taken: HashSet<&String> = booked.iter().chain(&held).collect();
-                let seats = codes
-                    .iter()
-                    .filter(|c| taken.contains(c))
-                    .cloned()
-                    .collect();
-                return Err(Error::SeatsUnavailable { seats });
+                return Err(unavailable(codes, booked, held));
             }
         }
     }
     Err(Error::Internal(
         "inventory cache missing right after a rebuild".into(),
     ))
+}
+
+async fn reserve_in_postgres(
+    state: &AppState,
+    event: EventId,
+    id: HoldGroupId,
+    user_id: &str,
+    codes: &[String],
+) -> Result<HoldTaken> {
+    let ttl = state.settings.holds.ttl();
+    let retries = state.settings.database.max_retries;
+    let attempt = pg::with_retries(retries, || {
+        pg::insert_hold(&state.pg, event, id, user_id, codes, ttl)
+    });
+    match attempt.await? {
+        PgHoldAttempt::Held { expires_at } => Ok(HoldTaken {
+            id,
+            expires_at_ms: expires_at.timestamp_millis(),
+        }),
+        PgHoldAttempt::Unknown(seats) => match pg::fetch_event(&state.pg, event).await? {
+            Some(_) => Err(Error::SeatsNotFound { seats }),
+            None => Err(Error::EventNotFound),
+        },
+        PgHoldAttempt::Unavailable { booked, held } => Err(unavailable(codes, booked, held)),
+    }
+}
+
+/// The 409 of a refused hold: exactly the requested seats that are taken, in request order.
+fn unavailable(codes: &[String], booked: Vec<String>, held: Vec<String>) -> Error {
+    let reason = if booked.is_empty() {
+        RefusalReason::Held
+    } else {
+        RefusalReason::Booked
+    };
+    telemetry::record_hold_refused(reason);
+    let taken: HashSet<&String> = booked.iter().chain(&held).collect();
+    Error::SeatsUnavailable {
+        seats: codes
+            .iter()
+            .filter(|c| taken.contains(c))
+            .cloned()
+            .collect(),
+    }
 }
 
 /// Loads the event's seats and booked seats from Postgres into Redis.
@@ -108,6 +211,75 @@ async fn rebuild_inventory(state: &AppState, event: EventId) -> Result<()> {
     Ok(())
 }
 
+/// Whether Redis should be asked now (configured backend, and the breaker lets it through).
+fn redis_allowed(state: &AppState) -> bool {
+    state.settings.holds.backend == HoldBackend::Redis && state.breaker.allow(Instant::now())
+}
+
+/// Errors that mean Redis is unreachable or too slow, as opposed to an answer.
+pub fn is_redis_outage(e: &Error) -> bool {
+    matches!(e, Error::Redis(_) | Error::RedisPool(_))
+}
+
+/// Feeds a Redis call's outcome to the breaker and reacts to its transitions.
+fn note_redis<T>(state: &AppState, result: Result<T>) -> Result<T> {
+    let transition = match &result {
+        Err(e) if is_redis_outage(e) => state.breaker.on_failure(Instant::now()),
+        _ => state.breaker.on_success(),
+    };
+    match transition {
+        Transition::Opened => {
+            let fallback = state.settings.holds.fallback;
+            warn!(?fallback, "redis is failing; holds switch to the fallback");
+            telemetry::record_backend(match fallback {
+                HoldFallback::Postgres => "postgres",
+                HoldFallback::Reject => "none",
+            });
+        }
+        Transition::Closed => {
+            tracing::info!("redis is back; holds return to redis");
+            telemetry::record_backend("redis");
+            let state = state.clone();
+            tokio::spawn(async move { reconcile_after_outage(&state).await });
+        }
+        Transition::None => {}
+    }
+    result
+}
+
+/// After an outage, Redis's caches may be stale (bookings and cancels went to Postgres only):
+/// drop them so they rebuild from Postgres, and copy live Postgres holds into Redis so new Redis
+/// holds do not take their seats.
+async fn reconcile_after_outage(state: &AppState) {
+    match state.redis.drop_inventories().await {
+        Ok(n) => tracing::info!(events = n, "dropped cached inventories after the outage"),
+        Err(e) => warn!(error = %e, "could not drop cached inventories"),
+    }
+    let holds = match pg::fetch_live_holds(&state.pg).await {
+        Ok(h) => h,
+        Err(e) => return warn!(error = %e, "could not read postgres holds to copy into redis"),
+    };
+    let mut copied = 0;
+    for (event, id, user, seats, ms) in holds {
+        let ttl = Duration::from_millis(ms.max(1) as u64);
+        let mut copy = state
+            .redis
+            .acquire_hold(event, id, &user, ttl, &seats)
+            .await;
+        if matches!(copy, Ok(HoldAttempt::NoCache)) && rebuild_inventory(state, event).await.is_ok()
+        {
+            copy = state
+                .redis
+                .acquire_hold(event, id, &user, ttl, &seats)
+                .await;
+        }
+        if matches!(copy, Ok(HoldAttempt::Held { .. })) {
+            copied += 1;
+        }
+    }
+    tracing::info!(holds = copied, "copied live postgres holds into redis");
+}
+
 /// Fails with 400 when the hold id was issued for another event.
 fn check_hold_event(event: EventId, id: HoldGroupId) -> Result<()> {
     match id.event() {
@@ -116,7 +288,7 @@ fn check_hold_event(event: EventId, id: HoldGroupId) -> Result<()> {
     }
 }
 
-/// What is known about a hold that Redis no longer has.
+/// What is known about a hold that its store no longer has.
 async fn settled_hold(
     state: &AppState,
     event: EventId,
@@ -149,11 +321,14 @@ pub async fn confirm(
         }
         Err(Error::HoldGone | Error::EventNotFound) => "expired",
         Err(Error::NotHoldOwner) => "not_owner",
-        Err(Error::SeatsAlreadyBooked { .. }) => "guard_refused",
+        Err(Error::SeatsAlreadyBooked { .. } | Error::SeatsUnavailable { .. }) => "guard_refused",
         Err(Error::HoldEventMismatch) => "wrong_event",
         Err(_) => "error",
     };
     telemetry::record_confirm(outcome);
+    if result.is_ok() {
+        Span::current().record("booking.id", tracing::field::display(id));
+    }
     result.map(|(booking, _)| booking)
 }
 
@@ -165,6 +340,31 @@ async fn confirm_inner(
     id: HoldGroupId,
 ) -> Result<(Booking, bool)> {
     check_hold_event(event, id)?;
+    if id.store() == HoldStore::Postgres {
+        return confirm_postgres_hold(state, event, user_id, id).await;
+    }
+    if !redis_allowed(state) {
+        // The hold can only be checked in Redis; a repeat of a committed confirm still answers.
+        return match repeat_confirm(state, event, user_id, id).await {
+            Err(Error::HoldGone) => Err(Error::Unavailable { what: "redis" }),
+            other => other,
+        };
+    }
+    match note_redis(state, confirm_redis_hold(state, event, user_id, id).await) {
+        Err(e) if is_redis_outage(&e) => match repeat_confirm(state, event, user_id, id).await {
+            Err(Error::HoldGone) => Err(e),
+            other => other,
+        },
+        other => other,
+    }
+}
+
+async fn confirm_redis_hold(
+    state: &AppState,
+    event: EventId,
+    user_id: &str,
+    id: HoldGroupId,
+) -> Result<(Booking, bool)> {
     let hold = match state.redis.fetch_hold(event, id).await? {
         Some(hold) => hold,
         None => return repeat_confirm(state, event, user_id, id).await,
@@ -182,29 +382,72 @@ async fn confirm_inner(
         HoldCheck::NotOwner => return Err(Error::NotHoldOwner),
         HoldCheck::Gone => return repeat_confirm(state, event, user_id, id).await,
     }
-    match pg::insert_booking(&state.pg, event, id, user_id, &hold.seats).await? {
+    let retries = state.settings.database.max_retries;
+    let outcome = pg::insert_booking(
+        &state.pg,
+        retries,
+        event,
+        id,
+        user_id,
+        HoldSource::Redis(&hold.seats),
+    )
+    .await?;
+    match outcome {
         ConfirmOutcome::Booked(booking) => {
-            finish_hold(state, event, id, Settle::Book, &hold).await;
-            Span::current().record("booking.id", tracing::field::display(id));
+            finish_hold(state, event, id, Settle::Book, &hold.seats).await;
             Ok((booking, false))
         }
         ConfirmOutcome::Existing(booking) if booking.user_id == user_id => {
-            finish_hold(state, event, id, Settle::Book, &hold).await;
+            finish_hold(state, event, id, Settle::Book, &hold.seats).await;
             Ok((booking, true))
         }
-        ConfirmOutcome::Existing(_) => Err(Error::NotHoldOwner),
+        ConfirmOutcome::Existing(_) | ConfirmOutcome::NotOwner => Err(Error::NotHoldOwner),
         ConfirmOutcome::Conflict(seats) => {
             // Redis had lost track of these sales; Postgres refused. Teach Redis and let go.
-            finish_hold(state, event, id, Settle::Drop, &hold).await;
+            finish_hold(state, event, id, Settle::Drop, &hold.seats).await;
             if let Err(e) = state.redis.mark_booked(event, true, &seats).await {
                 warn!(error = %e, "could not mark guard-refused seats as booked in redis");
             }
             Err(Error::SeatsAlreadyBooked { seats })
         }
+        ConfirmOutcome::HeldElsewhere(seats) => {
+            finish_hold(state, event, id, Settle::Drop, &hold.seats).await;
+            Err(Error::SeatsUnavailable { seats })
+        }
+        ConfirmOutcome::HoldGone => Err(Error::HoldGone),
     }
 }
 
-/// A confirm whose hold is no longer in Redis: a repeat of a committed confirm gets its booking.
+async fn confirm_postgres_hold(
+    state: &AppState,
+    event: EventId,
+    user_id: &str,
+    id: HoldGroupId,
+) -> Result<(Booking, bool)> {
+    let retries = state.settings.database.max_retries;
+    match pg::insert_booking(&state.pg, retries, event, id, user_id, HoldSource::Postgres).await? {
+        ConfirmOutcome::Booked(booking) => {
+            let seats: Vec<String> = booking.seats.iter().map(|s| s.code.clone()).collect();
+            // Best effort: drop a copy of the hold in Redis and mark its seats booked there.
+            if redis_allowed(state) {
+                let settled = state
+                    .redis
+                    .settle_hold(event, id, Settle::Book, &seats)
+                    .await;
+                let _ = note_redis(state, settled);
+            }
+            Ok((booking, false))
+        }
+        ConfirmOutcome::Existing(booking) if booking.user_id == user_id => Ok((booking, true)),
+        ConfirmOutcome::Existing(_) | ConfirmOutcome::NotOwner => Err(Error::NotHoldOwner),
+        ConfirmOutcome::HoldGone => repeat_confirm(state, event, user_id, id).await,
+        ConfirmOutcome::Conflict(seats) => Err(Error::SeatsAlreadyBooked { seats }),
+        ConfirmOutcome::HeldElsewhere(seats) => Err(Error::SeatsUnavailable { seats }),
+    }
+}
+
+/// A confirm whose hold is no longer in its store: a repeat of a committed confirm gets its
+/// booking.
 async fn repeat_confirm(
     state: &AppState,
     event: EventId,
@@ -225,9 +468,9 @@ async fn finish_hold(
     event: EventId,
     id: HoldGroupId,
     how: Settle<'_>,
-    hold: &HoldRecord,
+    seats: &[String],
 ) {
-    if let Err(e) = state.redis.settle_hold(event, id, how, &hold.seats).await {
+    if let Err(e) = state.redis.settle_hold(event, id, how, seats).await {
         warn!(error = %e, hold.id = %id, "could not settle the hold in redis; it will expire by TTL");
     }
 }
@@ -259,20 +502,71 @@ async fn release_inner(
     id: HoldGroupId,
 ) -> Result<()> {
     check_hold_event(event, id)?;
-    let gone = match state.redis.fetch_hold(event, id).await? {
-        Some(hold) if hold.user_id != user_id => return Err(Error::NotHoldOwner),
-        Some(hold) => {
-            let how = Settle::Release { user_id };
-            match state.redis.settle_hold(event, id, how, &hold.seats).await? {
-                HoldCheck::Ok => return Ok(()),
-                HoldCheck::NotOwner => return Err(Error::NotHoldOwner),
-                HoldCheck::Pinned => return Err(Error::HoldAlreadyConfirmed),
-                HoldCheck::Gone => true,
+    if id.store() == HoldStore::Postgres {
+        if let Some(seats) = pg::delete_hold(&state.pg, event, id, user_id).await? {
+            // Best effort: drop the copy of this hold that recovery may have put in Redis.
+            if redis_allowed(state) {
+                let dropped = state
+                    .redis
+                    .settle_hold(event, id, Settle::Drop, &seats)
+                    .await;
+                let _ = note_redis(state, dropped);
             }
+            return Ok(());
         }
-        None => true,
+        if let Some(hold) = pg::fetch_hold(&state.pg, event, id).await?
+            && hold.alive
+            && hold.user_id != user_id
+        {
+            return Err(Error::NotHoldOwner);
+        }
+        return released_elsewhere(state, event, user_id, id).await;
+    }
+    if !redis_allowed(state) {
+        return match released_elsewhere(state, event, user_id, id).await {
+            Err(Error::HoldGone) => Err(Error::Unavailable { what: "redis" }),
+            other => other,
+        };
+    }
+    match note_redis(state, release_redis_hold(state, event, user_id, id).await) {
+        Ok(true) => Ok(()),
+        Ok(false) => released_elsewhere(state, event, user_id, id).await,
+        Err(e) => Err(e),
+    }
+}
+
+/// Releases a Redis hold; false when Redis no longer has it.
+async fn release_redis_hold(
+    state: &AppState,
+    event: EventId,
+    user_id: &str,
+    id: HoldGroupId,
+) -> Result<bool> {
+    let Some(hold) = state.redis.fetch_hold(event, id).await? else {
+        return Ok(false);
     };
-    debug_assert!(gone);
+    if hold.user_id != user_id {
+        return Err(Error::NotHoldOwner);
+    }
+    match state
+        .redis
+        .settle_hold(event, id, Settle::Release { user_id }, &hold.seats)
+        .await?
+    {
+        HoldCheck::Ok => Ok(true),
+        HoldCheck::NotOwner => Err(Error::NotHoldOwner),
+        HoldCheck::Pinned => Err(Error::HoldAlreadyConfirmed),
+        HoldCheck::Gone => Ok(false),
+    }
+}
+
+/// A release whose hold is gone from its store: confirmed (409) or expired/unknown (410).
+async fn released_elsewhere(
+    state: &AppState,
+    event: EventId,
+    user_id: &str,
+    id: HoldGroupId,
+) -> Result<()> {
     match settled_hold(state, event, id).await? {
         Some(b) if b.user_id != user_id => Err(Error::NotHoldOwner),
         Some(_) => Err(Error::HoldAlreadyConfirmed),
@@ -283,7 +577,11 @@ async fn release_inner(
 /// Cancels a confirmed booking of `user_id`; its seats can be held again at once.
 pub async fn cancel(state: &AppState, user_id: &str, id: HoldGroupId) -> Result<()> {
     let event = id.event().ok_or(Error::BookingNotFound)?;
-    let outcome = pg::cancel_booking(&state.pg, event, id, user_id).await;
+    let retries = state.settings.database.max_retries;
+    let outcome = pg::with_retries(retries, || {
+        pg::cancel_booking(&state.pg, event, id, user_id)
+    })
+    .await;
     telemetry::record_cancel(match &outcome {
         Ok(CancelOutcome::Cancelled(_)) => "cancelled",
         Ok(CancelOutcome::AlreadyCancelled) => "repeat",
@@ -293,8 +591,12 @@ pub async fn cancel(state: &AppState, user_id: &str, id: HoldGroupId) -> Result<
     });
     match outcome? {
         CancelOutcome::Cancelled(seats) => {
-            if let Err(e) = state.redis.mark_booked(event, false, &seats).await {
-                warn!(error = %e, booking.id = %id, "could not free cancelled seats in redis");
+            // While Redis is down the cache is dropped on recovery instead (see reconcile).
+            if redis_allowed(state) {
+                let freed = note_redis(state, state.redis.mark_booked(event, false, &seats).await);
+                if let Err(e) = freed {
+                    warn!(error = %e, booking.id = %id, "could not free cancelled seats in redis");
+                }
             }
             Ok(())
         }
@@ -311,28 +613,45 @@ pub async fn fetch_booking(state: &AppState, id: HoldGroupId) -> Result<Booking>
         .ok_or(Error::BookingNotFound)
 }
 
-/// An event with confirmed seats from Postgres and held seats from Redis.
+/// Seats held in Redis now, with milliseconds left; empty while Redis is down (reads then show
+/// Postgres holds only, rather than failing).
+async fn redis_held_seats(state: &AppState, event: EventId) -> Vec<(String, i64)> {
+    if !redis_allowed(state) {
+        return Vec::new();
+    }
+    note_redis(state, state.redis.held_seats(event).await).unwrap_or_else(|e| {
+        warn!(error = %e, "could not read redis holds; showing postgres holds only");
+        Vec::new()
+    })
+}
+
+/// An event with confirmed seats from Postgres and held seats from both stores.
 pub async fn event_summary(state: &AppState, event: EventId) -> Result<EventSummary> {
     let row = pg::fetch_event(&state.pg, event)
         .await?
         .ok_or(Error::EventNotFound)?;
-    let (confirmed_seats, held_seats) = tokio::try_join!(
-        pg::count_confirmed_seats(&state.pg, event),
-        state.redis.held_count(event)
-    )?;
+    let redis_count = async {
+        if !redis_allowed(state) {
+            return 0;
+        }
+        note_redis(state, state.redis.held_count(event).await).unwrap_or(0)
+    };
+    let (counts, redis_held) = tokio::join!(pg::count_seats(&state.pg, event), redis_count);
+    let (confirmed_seats, pg_held) = counts?;
     Ok(EventSummary {
         event: row,
         confirmed_seats,
-        held_seats,
+        held_seats: redis_held + pg_held,
     })
 }
 
 /// The seat map: every seat with its status now.
 pub async fn seat_map(state: &AppState, event: EventId) -> Result<Vec<SeatState>> {
-    let (seats, held) = tokio::try_join!(
+    let (seats, held) = tokio::join!(
         pg::fetch_seat_map(&state.pg, event),
-        state.redis.held_seats(event)
-    )?;
+        redis_held_seats(state, event)
+    );
+    let seats = seats?;
     if seats.is_empty() {
         return Err(Error::EventNotFound);
     }
@@ -343,7 +662,7 @@ pub async fn seat_map(state: &AppState, event: EventId) -> Result<Vec<SeatState>
             let held_ms = if seat.booked {
                 None
             } else {
-                held.get(&seat.seat_code).copied()
+                held.get(&seat.seat_code).copied().or(seat.held_ms)
             };
             SeatState { seat, held_ms }
         })
@@ -354,7 +673,9 @@ pub async fn seat_map(state: &AppState, event: EventId) -> Result<Vec<SeatState>
 /// rebuilt on the first hold).
 pub async fn create_event(state: &AppState, event: &crate::events::NewEvent) -> Result<EventId> {
     let id = pg::insert_event(&state.pg, event).await?;
-    if let Err(e) = rebuild_inventory(state, id).await {
+    if redis_allowed(state)
+        && let Err(e) = note_redis(state, rebuild_inventory(state, id).await)
+    {
         warn!(error = %e, event.id = %id, "could not warm the inventory cache; the first hold will");
     }
     Ok(id)

@@ -156,7 +156,7 @@ fn describe_metrics() {
     describe_histogram!(
         PG_POOL_ACQUIRE,
         Unit::Seconds,
-        "Time spent waiting for a Postgres connection."
+        "Time to check out a Postgres connection and open a transaction (pool wait + BEGIN)."
     );
     describe_gauge!(
         REDIS_POOL_CONNECTIONS,
@@ -247,7 +247,7 @@ pub fn record_rebuild(took: Duration) {
 }
 
 pub fn record_backend(active: &'static str) {
-    for backend in ["redis", "postgres"] {
+    for backend in ["redis", "postgres", "none"] {
         gauge!(HOLD_BACKEND, "backend" => backend).set(if backend == active { 1.0 } else { 0.0 });
     }
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::ApiJson;
 use super::events::rfc3339;
 use super::holds::UserIdInput;
+use super::idempotency;
 use crate::app::AppState;
 use crate::bookings::{Booking, BookingStatus};
 use crate::error::{Error, Result};
@@ -15,10 +16,16 @@ use crate::events::{EventId, cents_to_amount};
 use crate::holds::HoldGroupId;
 use crate::service;
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: AppState) -> Router<AppState> {
+    let cancel = Router::new()
+        .route("/bookings/{booking_id}/cancel", post(cancel_booking))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            idempotency::replay_or_record,
+        ));
     Router::new()
         .route("/bookings/{booking_id}", get(get_booking))
-        .route("/bookings/{booking_id}/cancel", post(cancel_booking))
+        .merge(cancel)
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,6 +1,7 @@
 //! The hold flow: `POST /events/{id}/seats/reserve`, `.../confirm`, `.../release`.
 //! Field names and success codes follow the seed-003 API so its clients keep working.
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -8,17 +9,22 @@ use serde::{Deserialize, Serialize};
 
 use super::ApiJson;
 use super::events::{parse_event_id, rfc3339};
+use super::idempotency::{self, IdempotencyKey};
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::events::{EventId, cents_to_amount};
 use crate::holds::{HoldGroupId, RefusalReason, validate_seat_codes, validate_user_id};
 use crate::{service, telemetry};
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/events/{event_id}/seats/reserve", post(reserve_seats))
         .route("/events/{event_id}/seats/confirm", post(confirm_hold))
         .route("/events/{event_id}/seats/release", post(release_hold))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            idempotency::replay_or_record,
+        ))
 }
 
 /// A user id given as a string, or as a number by clients that number their users.
@@ -80,6 +86,7 @@ struct Released {
 async fn reserve_seats(
     State(state): State<AppState>,
     Path(raw): Path<String>,
+    idempotency_key: Option<Extension<IdempotencyKey>>,
     ApiJson(body): ApiJson<ReserveBody>,
 ) -> Result<Json<HoldView>> {
     let event = parse_event_id(&raw)?;
@@ -93,7 +100,10 @@ async fn reserve_seats(
     });
     let (user, codes) =
         checked.inspect_err(|_| telemetry::record_hold_refused(RefusalReason::Invalid))?;
-    let hold = service::reserve(&state, event, &user, &codes).await?;
+    let key = idempotency_key
+        .as_ref()
+        .map(|Extension(IdempotencyKey(k))| k.as_str());
+    let hold = service::reserve(&state, event, &user, &codes, key).await?;
     let expires_at = chrono::DateTime::from_timestamp_millis(hold.expires_at_ms)
         .ok_or_else(|| Error::Internal("hold expiry out of range".into()))?;
     Ok(Json(HoldView {

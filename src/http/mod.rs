@@ -5,6 +5,7 @@ mod bookings;
 mod events;
 mod health;
 mod holds;
+mod idempotency;
 mod json;
 
 use std::time::Instant;
@@ -29,8 +30,8 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.settings.server.max_body_bytes;
     Router::new()
         .merge(events::router())
-        .merge(holds::router())
-        .merge(bookings::router())
+        .merge(holds::router(state.clone()))
+        .merge(bookings::router(state.clone()))
         .merge(health::router())
         .fallback(|| async { Error::RouteNotFound })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })

@@ -50,13 +50,15 @@ pub struct EventRow {
     pub total_seats: i32,
 }
 
-/// One seat of the seat map, with whether Postgres has it booked.
+/// One seat of the seat map, with whether Postgres has it booked or held.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SeatRow {
     pub seat_code: String,
     pub seat_type: String,
     pub price_cents: i64,
     pub booked: bool,
+    /// Milliseconds left on a live Postgres hold of the seat.
+    pub held_ms: Option<i64>,
 }
 
 /// Result of trying to write a booking.
@@ -68,6 +70,21 @@ pub enum ConfirmOutcome {
     Existing(Booking),
     /// The guard refused: these seats are in another confirmed booking.
     Conflict(Vec<String>),
+    /// The guard refused: these seats are held in Postgres by another live hold.
+    HeldElsewhere(Vec<String>),
+    /// (Postgres holds) the hold is not there or has expired.
+    HoldGone,
+    /// (Postgres holds) the hold belongs to another user.
+    NotOwner,
+}
+
+/// Where the hold being confirmed lives, as far as the confirm transaction is concerned.
+#[derive(Debug, Clone, Copy)]
+pub enum HoldSource<'a> {
+    /// A Redis hold (checked and pinned by the caller) of these seats.
+    Redis(&'a [String]),
+    /// A Postgres hold: checked, locked and consumed inside the transaction.
+    Postgres,
 }
 
 /// Result of cancelling a booking.
@@ -78,6 +95,15 @@ pub enum CancelOutcome {
     AlreadyCancelled,
     NotOwner,
     NotFound,
+}
+
+/// Checks a connection out of the pool and opens a transaction, recording how long it took
+/// (pool wait + BEGIN) in `seatlock_postgres_pool_acquire_duration_seconds`.
+async fn begin(pg: &PgPool) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
+    let started = Instant::now();
+    let tx = pg.begin().await;
+    crate::telemetry::record_pg_acquire(started.elapsed());
+    tx
 }
 
 fn timed(op: &'static str, started: Instant, ok: bool) {
@@ -93,7 +119,7 @@ pub async fn insert_event(pg: &PgPool, event: &NewEvent) -> Result<EventId> {
 }
 
 async fn insert_event_tx(pg: &PgPool, event: &NewEvent) -> Result<EventId> {
-    let mut tx = pg.begin().await?;
+    let mut tx = begin(pg).await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO events (name, starts_at, location, total_seats) VALUES ($1, $2, $3, $4) \
          RETURNING event_id",
@@ -160,23 +186,28 @@ pub async fn fetch_event(pg: &PgPool, id: EventId) -> Result<Option<EventRow>> {
     Ok(result?)
 }
 
-/// Number of seats in confirmed bookings.
-pub async fn count_confirmed_seats(pg: &PgPool, id: EventId) -> Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT count(*) FROM booking_seats WHERE event_id = $1 AND active")
-            .bind(id.0)
-            .fetch_one(pg)
-            .await?,
+/// Seats in confirmed bookings, and seats held by live Postgres holds.
+pub async fn count_seats(pg: &PgPool, id: EventId) -> Result<(i64, i64)> {
+    Ok(sqlx::query_as(
+        "SELECT (SELECT count(*) FROM booking_seats WHERE event_id = $1 AND active), \
+                (SELECT count(*) FROM held_seats WHERE event_id = $1 AND held_until > now())",
     )
+    .bind(id.0)
+    .fetch_one(pg)
+    .await?)
 }
 
 /// Every seat of an event in seat-map order, with its booked flag.
 pub async fn fetch_seat_map(pg: &PgPool, id: EventId) -> Result<Vec<SeatRow>> {
     let started = Instant::now();
     let result = sqlx::query_as::<_, SeatRow>(
-        "SELECT s.seat_code, s.seat_type, s.price_cents, (b.seat_code IS NOT NULL) AS booked \
-         FROM seats s LEFT JOIN booking_seats b \
+        "SELECT s.seat_code, s.seat_type, s.price_cents, (b.seat_code IS NOT NULL) AS booked, \
+                (extract(epoch FROM h.held_until - now()) * 1000)::bigint AS held_ms \
+         FROM seats s \
+         LEFT JOIN booking_seats b \
            ON b.event_id = s.event_id AND b.seat_code = s.seat_code AND b.active \
+         LEFT JOIN held_seats h \
+           ON h.event_id = s.event_id AND h.seat_code = s.seat_code AND h.held_until > now() \
          WHERE s.event_id = $1 ORDER BY s.position",
     )
     .bind(id.0)
@@ -194,7 +225,7 @@ pub async fn fetch_inventory(
 ) -> Result<Option<(Vec<String>, Vec<String>)>> {
     let started = Instant::now();
     let result = async {
-        let mut tx = pg.begin().await?;
+        let mut tx = begin(pg).await?;
         // One snapshot for both reads.
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
@@ -221,29 +252,46 @@ pub async fn fetch_inventory(
     Ok(result?)
 }
 
-/// Writes the booking of a hold in one transaction, guarded by the unique index
-/// `booking_seats_one_active_per_seat`. Seat rows are inserted in code order so two
-/// overlapping confirms wait on each other instead of deadlocking.
+/// Writes the booking of a hold in one transaction, guarded whatever Redis says:
+/// - the seat rows are locked in code order, so overlapping confirms and Postgres holds wait on
+///   each other instead of deadlocking;
+/// - a seat held in Postgres by another live hold is refused (`HeldElsewhere`);
+/// - the unique index `booking_seats_one_active_per_seat` refuses a seat already sold (`Conflict`);
+/// - a Postgres hold is checked (owner, alive) under a row lock and consumed in the same
+///   transaction; its expiry is decided by the Postgres clock.
+///
+/// Transient errors (serialization failure, deadlock) retry the whole transaction.
 pub async fn insert_booking(
     pg: &PgPool,
+    retries: u32,
     event: EventId,
     id: HoldGroupId,
     user_id: &str,
-    seats: &[String],
+    source: HoldSource<'_>,
 ) -> Result<ConfirmOutcome> {
     let started = Instant::now();
-    let result = insert_booking_tx(pg, event, id, user_id, seats).await;
+    let result = with_retries(retries, || {
+        insert_booking_tx(pg, event, id, user_id, source)
+    })
+    .await;
     timed("confirm", started, result.is_ok());
     match result {
         Err(Error::Postgres(sqlx::Error::Database(db)))
             if db.constraint() == Some(ONE_ACTIVE_PER_SEAT) =>
         {
+            let seats: Vec<String> = match source {
+                HoldSource::Redis(seats) => seats.to_vec(),
+                HoldSource::Postgres => fetch_hold(pg, event, id)
+                    .await?
+                    .map(|h| h.seats)
+                    .unwrap_or_default(),
+            };
             let taken: Vec<String> = sqlx::query_scalar(
                 "SELECT seat_code FROM booking_seats \
                  WHERE event_id = $1 AND seat_code = ANY($2) AND active ORDER BY seat_code",
             )
             .bind(event.0)
-            .bind(seats)
+            .bind(&seats)
             .fetch_all(pg)
             .await?;
             Ok(ConfirmOutcome::Conflict(taken))
@@ -257,9 +305,45 @@ async fn insert_booking_tx(
     event: EventId,
     id: HoldGroupId,
     user_id: &str,
-    seats: &[String],
+    source: HoldSource<'_>,
 ) -> Result<ConfirmOutcome> {
-    let mut tx = pg.begin().await?;
+    let mut tx = begin(pg).await?;
+    let seats: Vec<String> = match source {
+        HoldSource::Redis(seats) => seats.to_vec(),
+        HoldSource::Postgres => {
+            let hold: Option<(String, Vec<String>, bool)> = sqlx::query_as(
+                "SELECT user_id, seat_codes, held_until > now() FROM holds \
+                 WHERE event_id = $1 AND hold_group_id = $2 FOR UPDATE",
+            )
+            .bind(event.0)
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match hold {
+                None | Some((_, _, false)) => return Ok(ConfirmOutcome::HoldGone),
+                Some((owner, _, _)) if owner != user_id => return Ok(ConfirmOutcome::NotOwner),
+                Some((_, seats, true)) => seats,
+            }
+        }
+    };
+    sqlx::query("SELECT seat_code FROM seats WHERE event_id = $1 AND seat_code = ANY($2) ORDER BY seat_code FOR UPDATE")
+        .bind(event.0)
+        .bind(&seats)
+        .execute(&mut *tx)
+        .await?;
+    let held_elsewhere: Vec<String> = sqlx::query_scalar(
+        "SELECT seat_code FROM held_seats WHERE event_id = $1 AND seat_code = ANY($2) \
+         AND held_until > now() AND hold_group_id <> $3 ORDER BY seat_code",
+    )
+    .bind(event.0)
+    .bind(&seats)
+    .bind(id.0)
+    .fetch_all(&mut *tx)
+    .await?;
+    if !held_elsewhere.is_empty() {
+        tx.rollback().await?;
+        return Ok(ConfirmOutcome::HeldElsewhere(held_elsewhere));
+    }
     let inserted = sqlx::query(
         "INSERT INTO bookings (event_id, booking_group_id, user_id, total_price_cents) \
          SELECT $1, $2, $3, COALESCE(sum(price_cents), 0)::bigint \
@@ -269,7 +353,7 @@ async fn insert_booking_tx(
     .bind(event.0)
     .bind(id.0)
     .bind(user_id)
-    .bind(seats)
+    .bind(&seats)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -287,9 +371,21 @@ async fn insert_booking_tx(
     )
     .bind(event.0)
     .bind(id.0)
-    .bind(seats)
+    .bind(&seats)
     .execute(&mut *tx)
     .await?;
+    if matches!(source, HoldSource::Postgres) {
+        sqlx::query("DELETE FROM held_seats WHERE event_id = $1 AND hold_group_id = $2")
+            .bind(event.0)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM holds WHERE event_id = $1 AND hold_group_id = $2")
+            .bind(event.0)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+    }
     let booking = fetch_booking_in(&mut tx, event, id).await?;
     tx.commit().await?;
     booking
@@ -363,7 +459,7 @@ pub async fn cancel_booking(
 ) -> Result<CancelOutcome> {
     let started = Instant::now();
     let result = async {
-        let mut tx = pg.begin().await?;
+        let mut tx = begin(pg).await?;
         let row: Option<(String, String)> = sqlx::query_as(
             "SELECT user_id, status FROM bookings WHERE event_id = $1 AND booking_group_id = $2 \
              FOR UPDATE",
@@ -404,4 +500,424 @@ pub async fn cancel_booking(
     .await;
     timed("cancel", started, result.is_ok());
     Ok(result?)
+}
+
+/// Runs a whole transaction again after a serialization failure or a deadlock, at most
+/// `retries` more times, with a short growing pause.
+pub async fn with_retries<T, F, Fut>(retries: u32, mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match attempt().await {
+            Err(Error::Postgres(sqlx::Error::Database(db)))
+                if tries < retries && matches!(db.code().as_deref(), Some("40001" | "40P01")) =>
+            {
+                tries += 1;
+                tracing::warn!(code = ?db.code(), tries, "transient postgres error; retrying the transaction");
+                tokio::time::sleep(Duration::from_millis(5 * u64::from(tries))).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Result of taking a hold in Postgres.
+#[derive(Debug)]
+pub enum PgHoldAttempt {
+    Held {
+        expires_at: DateTime<Utc>,
+    },
+    Unknown(Vec<String>),
+    Unavailable {
+        booked: Vec<String>,
+        held: Vec<String>,
+    },
+}
+
+/// A hold kept in Postgres.
+#[derive(Debug, Clone)]
+pub struct PgHold {
+    pub user_id: String,
+    pub seats: Vec<String>,
+    pub alive: bool,
+}
+
+/// Takes an all-or-nothing hold in Postgres: the event's seat rows are locked in code order, then
+/// one conditional statement inserts every seat's `held_seats` row only if none is booked or held
+/// by a live hold. A repeat with the same id and user acknowledges the existing hold.
+pub async fn insert_hold(
+    pg: &PgPool,
+    event: EventId,
+    id: HoldGroupId,
+    user_id: &str,
+    seats: &[String],
+    ttl: Duration,
+) -> Result<PgHoldAttempt> {
+    let started = Instant::now();
+    let result = insert_hold_tx(pg, event, id, user_id, seats, ttl).await;
+    timed("hold", started, result.is_ok());
+    result
+}
+
+async fn insert_hold_tx(
+    pg: &PgPool,
+    event: EventId,
+    id: HoldGroupId,
+    user_id: &str,
+    seats: &[String],
+    ttl: Duration,
+) -> Result<PgHoldAttempt> {
+    let mut tx = begin(pg).await?;
+    let existing: Option<(String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT user_id, held_until FROM holds \
+         WHERE event_id = $1 AND hold_group_id = $2 AND held_until > now()",
+    )
+    .bind(event.0)
+    .bind(id.0)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some((_, expires_at)) = existing.filter(|(owner, _)| owner == user_id) {
+        return Ok(PgHoldAttempt::Held { expires_at });
+    }
+    let found: Vec<String> = sqlx::query_scalar(
+        "SELECT seat_code FROM seats WHERE event_id = $1 AND seat_code = ANY($2) \
+         ORDER BY seat_code FOR UPDATE",
+    )
+    .bind(event.0)
+    .bind(seats)
+    .fetch_all(&mut *tx)
+    .await?;
+    if found.len() != seats.len() {
+        let unknown = seats
+            .iter()
+            .filter(|s| !found.contains(s))
+            .cloned()
+            .collect();
+        return Ok(PgHoldAttempt::Unknown(unknown));
+    }
+    let ttl_ms = ttl.as_millis() as i64;
+    // One conditional statement: every seat or none. It runs after the seat locks are held, so
+    // its snapshot sees every booking and hold committed before it.
+    let row = sqlx::query(
+        "WITH busy AS ( \
+           SELECT seat_code, 'booked' AS why FROM booking_seats \
+            WHERE event_id = $1 AND seat_code = ANY($2) AND active \
+           UNION ALL \
+           SELECT seat_code, 'held' FROM held_seats \
+            WHERE event_id = $1 AND seat_code = ANY($2) AND held_until > now() \
+         ), taken AS ( \
+           INSERT INTO held_seats (event_id, seat_code, hold_group_id, held_until) \
+           SELECT $1, code, $3, now() + make_interval(secs => $4::double precision / 1000) \
+             FROM unnest($2::text[]) AS code WHERE NOT EXISTS (SELECT 1 FROM busy) \
+           ON CONFLICT ON CONSTRAINT held_seats_pkey DO UPDATE \
+             SET hold_group_id = EXCLUDED.hold_group_id, held_until = EXCLUDED.held_until \
+             WHERE held_seats.held_until <= now() \
+           RETURNING held_until \
+         ) \
+         SELECT (SELECT count(*) FROM taken) AS taken, \
+                (SELECT max(held_until) FROM taken) AS held_until, \
+                COALESCE((SELECT array_agg(seat_code) FROM busy WHERE why = 'booked'), '{}') AS booked, \
+                COALESCE((SELECT array_agg(seat_code) FROM busy WHERE why = 'held'), '{}') AS held",
+    )
+    .bind(event.0)
+    .bind(seats)
+    .bind(id.0)
+    .bind(ttl_ms)
+    .fetch_one(&mut *tx)
+    .await?;
+    let taken: i64 = row.try_get("taken")?;
+    if taken != seats.len() as i64 {
+        tx.rollback().await?;
+        return Ok(PgHoldAttempt::Unavailable {
+            booked: row.try_get("booked")?,
+            held: row.try_get("held")?,
+        });
+    }
+    let expires_at: DateTime<Utc> = row.try_get("held_until")?;
+    sqlx::query(
+        "INSERT INTO holds (event_id, hold_group_id, user_id, seat_codes, held_until) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT ON CONSTRAINT holds_pkey DO UPDATE \
+           SET user_id = EXCLUDED.user_id, seat_codes = EXCLUDED.seat_codes, held_until = EXCLUDED.held_until",
+    )
+    .bind(event.0)
+    .bind(id.0)
+    .bind(user_id)
+    .bind(seats)
+    .bind(expires_at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(PgHoldAttempt::Held { expires_at })
+}
+
+/// Reads a Postgres hold (alive or expired but not yet swept).
+pub async fn fetch_hold(pg: &PgPool, event: EventId, id: HoldGroupId) -> Result<Option<PgHold>> {
+    let row: Option<(String, Vec<String>, bool)> = sqlx::query_as(
+        "SELECT user_id, seat_codes, held_until > now() FROM holds \
+         WHERE event_id = $1 AND hold_group_id = $2",
+    )
+    .bind(event.0)
+    .bind(id.0)
+    .fetch_optional(pg)
+    .await?;
+    Ok(row.map(|(user_id, seats, alive)| PgHold {
+        user_id,
+        seats,
+        alive,
+    }))
+}
+
+/// Deletes a live Postgres hold of `user_id` and returns its seats; None if it was not there
+/// (or not alive, or not theirs).
+pub async fn delete_hold(
+    pg: &PgPool,
+    event: EventId,
+    id: HoldGroupId,
+    user_id: &str,
+) -> Result<Option<Vec<String>>> {
+    let started = Instant::now();
+    let result = async {
+        let mut tx = begin(pg).await?;
+        let deleted: Option<Vec<String>> = sqlx::query_scalar(
+            "DELETE FROM holds WHERE event_id = $1 AND hold_group_id = $2 AND user_id = $3 \
+             AND held_until > now() RETURNING seat_codes",
+        )
+        .bind(event.0)
+        .bind(id.0)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if deleted.is_none() {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        sqlx::query("DELETE FROM held_seats WHERE event_id = $1 AND hold_group_id = $2")
+            .bind(event.0)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(deleted)
+    }
+    .await;
+    timed("release", started, result.is_ok());
+    Ok(result?)
+}
+
+/// Deletes expired Postgres holds in batches that skip rows other transactions hold; returns
+/// the number of seats freed.
+pub async fn sweep_expired_holds(pg: &PgPool) -> Result<u64> {
+    let started = Instant::now();
+    let result = async {
+        let mut tx = begin(pg).await?;
+        let seats = sqlx::query(
+            "DELETE FROM held_seats WHERE (event_id, seat_code) IN ( \
+               SELECT event_id, seat_code FROM held_seats WHERE held_until <= now() \
+               LIMIT 5000 FOR UPDATE SKIP LOCKED)",
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "DELETE FROM holds WHERE (event_id, hold_group_id) IN ( \
+               SELECT event_id, hold_group_id FROM holds WHERE held_until <= now() \
+               LIMIT 5000 FOR UPDATE SKIP LOCKED)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(seats)
+    }
+    .await;
+    timed("sweep_holds", started, result.is_ok());
+    Ok(result?)
+}
+
+/// Live Postgres holds, for copying into Redis after an outage.
+pub async fn fetch_live_holds(
+    pg: &PgPool,
+) -> Result<Vec<(EventId, HoldGroupId, String, Vec<String>, i64)>> {
+    let rows: Vec<(i64, uuid::Uuid, String, Vec<String>, f64)> = sqlx::query_as(
+        "SELECT event_id, hold_group_id, user_id, seat_codes, \
+                (extract(epoch FROM held_until - now()) * 1000)::float8 \
+         FROM holds WHERE held_until > now() + interval '1 second' LIMIT 100000",
+    )
+    .fetch_all(pg)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(e, id, user, seats, ms)| (EventId(e), HoldGroupId(id), user, seats, ms as i64))
+        .collect())
+}
+
+/// Identity of a stored response: (event, user, route, key).
+#[derive(Debug, Clone)]
+pub struct IdempotencyScope<'a> {
+    pub event: EventId,
+    pub user_id: &'a str,
+    pub route: &'a str,
+    pub key: &'a str,
+}
+
+/// What a keyed request found.
+#[derive(Debug)]
+pub enum KeyClaim {
+    /// First use (or the first request's lease expired): run the request, then store.
+    Owner,
+    /// Completed before: answer with this.
+    Replay { status: u16, body: Vec<u8> },
+    /// Same key, different request body.
+    Mismatch,
+    /// The first request with this key is still running.
+    InFlight,
+}
+
+/// Claims an Idempotency-Key for one request, or reports what it already holds.
+pub async fn claim_idempotency_key(
+    pg: &PgPool,
+    scope: &IdempotencyScope<'_>,
+    fingerprint: &str,
+    lease: Duration,
+    ttl: Duration,
+) -> Result<KeyClaim> {
+    let started = Instant::now();
+    let result = claim_key(pg, scope, fingerprint, lease, ttl).await;
+    timed("idempotency_claim", started, result.is_ok());
+    result
+}
+
+async fn claim_key(
+    pg: &PgPool,
+    scope: &IdempotencyScope<'_>,
+    fingerprint: &str,
+    lease: Duration,
+    ttl: Duration,
+) -> Result<KeyClaim> {
+    let lease_ms = lease.as_millis() as i64;
+    let ttl_s = ttl.as_secs() as i64;
+    let inserted = sqlx::query(
+        "WITH stale AS ( \
+           DELETE FROM idempotency_keys \
+            WHERE event_id = $1 AND user_id = $2 AND route = $3 AND idempotency_key = $4 \
+              AND created_at < now() - make_interval(secs => $7::double precision)) \
+         INSERT INTO idempotency_keys \
+           (event_id, user_id, route, idempotency_key, fingerprint, locked_until) \
+         VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6::double precision / 1000)) \
+         ON CONFLICT ON CONSTRAINT idempotency_keys_pkey DO NOTHING",
+    )
+    .bind(scope.event.0)
+    .bind(scope.user_id)
+    .bind(scope.route)
+    .bind(scope.key)
+    .bind(fingerprint)
+    .bind(lease_ms)
+    .bind(ttl_s)
+    .execute(pg)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(KeyClaim::Owner);
+    }
+    /// fingerprint, status_code, response_body, lease still running
+    type StoredKey = (String, Option<i32>, Option<Vec<u8>>, bool);
+    let row: Option<StoredKey> = sqlx::query_as(
+        "SELECT fingerprint, status_code, response_body, locked_until > now() FROM idempotency_keys \
+         WHERE event_id = $1 AND user_id = $2 AND route = $3 AND idempotency_key = $4",
+    )
+    .bind(scope.event.0)
+    .bind(scope.user_id)
+    .bind(scope.route)
+    .bind(scope.key)
+    .fetch_optional(pg)
+    .await?;
+    match row {
+        // Deleted between the two statements (expired, or a failed first attempt): start over.
+        None => Ok(KeyClaim::InFlight),
+        Some((fp, _, _, _)) if fp != fingerprint => Ok(KeyClaim::Mismatch),
+        Some((_, Some(status), body, _)) => Ok(KeyClaim::Replay {
+            status: status as u16,
+            body: body.unwrap_or_default(),
+        }),
+        Some((_, None, _, true)) => Ok(KeyClaim::InFlight),
+        Some((_, None, _, false)) => {
+            // The first request died without answering: take its lease over.
+            let taken = sqlx::query(
+                "UPDATE idempotency_keys \
+                    SET locked_until = now() + make_interval(secs => $5::double precision / 1000) \
+                  WHERE event_id = $1 AND user_id = $2 AND route = $3 AND idempotency_key = $4 \
+                    AND status_code IS NULL AND locked_until <= now()",
+            )
+            .bind(scope.event.0)
+            .bind(scope.user_id)
+            .bind(scope.route)
+            .bind(scope.key)
+            .bind(lease_ms)
+            .execute(pg)
+            .await?
+            .rows_affected();
+            Ok(if taken == 1 {
+                KeyClaim::Owner
+            } else {
+                KeyClaim::InFlight
+            })
+        }
+    }
+}
+
+/// Stores the final response of a claimed key.
+pub async fn complete_idempotency_key(
+    pg: &PgPool,
+    scope: &IdempotencyScope<'_>,
+    status: u16,
+    body: &[u8],
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE idempotency_keys SET status_code = $5, response_body = $6 \
+         WHERE event_id = $1 AND user_id = $2 AND route = $3 AND idempotency_key = $4",
+    )
+    .bind(scope.event.0)
+    .bind(scope.user_id)
+    .bind(scope.route)
+    .bind(scope.key)
+    .bind(i32::from(status))
+    .bind(body)
+    .execute(pg)
+    .await?;
+    Ok(())
+}
+
+/// Forgets a claimed key whose request failed transiently (5xx), so a retry runs again.
+pub async fn release_idempotency_key(pg: &PgPool, scope: &IdempotencyScope<'_>) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM idempotency_keys \
+         WHERE event_id = $1 AND user_id = $2 AND route = $3 AND idempotency_key = $4 \
+           AND status_code IS NULL",
+    )
+    .bind(scope.event.0)
+    .bind(scope.user_id)
+    .bind(scope.route)
+    .bind(scope.key)
+    .execute(pg)
+    .await?;
+    Ok(())
+}
+
+/// Deletes stored responses older than `ttl`, in batches; returns how many.
+pub async fn sweep_idempotency_keys(pg: &PgPool, ttl: Duration) -> Result<u64> {
+    let started = Instant::now();
+    let result = sqlx::query(
+        "DELETE FROM idempotency_keys WHERE (event_id, user_id, route, idempotency_key) IN ( \
+           SELECT event_id, user_id, route, idempotency_key FROM idempotency_keys \
+            WHERE created_at < now() - make_interval(secs => $1::double precision) \
+            LIMIT 5000 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(ttl.as_secs() as i64)
+    .execute(pg)
+    .await;
+    timed("sweep_idempotency", started, result.is_ok());
+    Ok(result?.rows_affected())
 }

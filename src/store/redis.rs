@@ -322,6 +322,40 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Drops every cached event inventory under this prefix, so each rebuilds from Postgres on
+    /// its next hold. Returns how many were dropped.
+    pub async fn drop_inventories(&self) -> Result<usize> {
+        let pattern = format!("{}:{{e:*}}:seats", self.prefix);
+        let keys: Vec<String> = self
+            .run("scan_inventories", async |conn| {
+                let mut keys = Vec::new();
+                let mut cursor: u64 = 0;
+                loop {
+                    let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(conn)
+                        .await?;
+                    keys.extend(batch);
+                    if next == 0 {
+                        return Ok(keys);
+                    }
+                    cursor = next;
+                }
+            })
+            .await?;
+        for key in &keys {
+            self.run("drop_inventory", async |conn| {
+                redis::cmd("DEL").arg(key).query_async::<i64>(conn).await
+            })
+            .await?;
+        }
+        Ok(keys.len())
+    }
+
     /// Number of seats held right now, by the Redis clock.
     pub async fn held_count(&self, event: EventId) -> Result<i64> {
         let mut inv = HELD.prepare_invoke();

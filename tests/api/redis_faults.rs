@@ -69,9 +69,12 @@ async fn script_flush_is_harmless(pg: PgPool) {
 }
 
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
-async fn with_redis_down_holds_fail_fast_with_503_and_recover_after_restart(pg: PgPool) {
+async fn with_redis_down_and_fallback_reject_holds_fail_fast_with_503_and_recover(pg: PgPool) {
     let mut server = RedisServer::start();
-    let app = TestApp::with(pg, &server.url(), |_| {});
+    let app = TestApp::with(pg, &server.url(), |s| {
+        s.holds.fallback = seatlock::config::HoldFallback::Reject;
+        s.breaker.open_seconds = 1;
+    });
     let id = app.create_event(3).await;
     app.hold(id, "u1", &["S1"]).await;
     server.kill();
@@ -102,9 +105,10 @@ async fn with_redis_down_holds_fail_fast_with_503_and_recover_after_restart(pg: 
     );
 
     server.restart();
-    // The pool reconnects by itself; the restarted Redis is empty and the cache is rebuilt.
+    // The pool reconnects by itself once the breaker probes again; the restarted Redis is empty
+    // and the cache is rebuilt.
     let mut ok = false;
-    for _ in 0..20 {
+    for _ in 0..40 {
         if app.reserve(id, "u2", &["S2"]).await.0 == StatusCode::OK {
             ok = true;
             break;

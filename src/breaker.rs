@@ -1,0 +1,170 @@
+//! The circuit breaker that decides whether holds go to Redis or to the Postgres fallback.
+//! Pure state machine; the caller passes the clock, so tests drive it exactly.
+//!
+//! Closed: every call goes to Redis; `failure_threshold` consecutive failures open it.
+//! Open: no call goes to Redis for `open_for`; then the next call is let through as a probe
+//! (half-open). Half-open: the probe's success closes the breaker, its failure re-opens it;
+//! other calls keep using the fallback while the probe is out.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: State,
+    failures: u32,
+    opened_at: Option<Instant>,
+    probe_out: bool,
+}
+
+#[derive(Debug)]
+pub struct Breaker {
+    inner: Mutex<Inner>,
+    threshold: u32,
+    open_for: Duration,
+}
+
+/// What a call outcome did to the breaker, so the caller can log and react once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    None,
+    Opened,
+    Closed,
+}
+
+impl Breaker {
+    pub fn new(threshold: u32, open_for: Duration) -> Self {
+        Breaker {
+            inner: Mutex::new(Inner {
+                state: State::Closed,
+                failures: 0,
+                opened_at: None,
+                probe_out: false,
+            }),
+            threshold: threshold.max(1),
+            open_for,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding this lock cannot leave the counters inconsistent enough to
+        // matter; keep serving rather than poisoning every request.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn state(&self) -> State {
+        self.lock().state
+    }
+
+    /// Whether a call may go to Redis now.
+    pub fn allow(&self, now: Instant) -> bool {
+        let mut s = self.lock();
+        match s.state {
+            State::Closed => true,
+            State::Open => {
+                let due = s
+                    .opened_at
+                    .is_none_or(|t| now.duration_since(t) >= self.open_for);
+                if due {
+                    s.state = State::HalfOpen;
+                    s.probe_out = true;
+                }
+                due
+            }
+            State::HalfOpen => {
+                if s.probe_out {
+                    false
+                } else {
+                    s.probe_out = true;
+                    true
+                }
+            }
+        }
+    }
+
+    pub fn on_success(&self) -> Transition {
+        let mut s = self.lock();
+        s.failures = 0;
+        s.probe_out = false;
+        if s.state == State::Closed {
+            return Transition::None;
+        }
+        s.state = State::Closed;
+        s.opened_at = None;
+        Transition::Closed
+    }
+
+    pub fn on_failure(&self, now: Instant) -> Transition {
+        let mut s = self.lock();
+        s.failures = s.failures.saturating_add(1);
+        s.probe_out = false;
+        match s.state {
+            State::Closed if s.failures >= self.threshold => {
+                s.state = State::Open;
+                s.opened_at = Some(now);
+                Transition::Opened
+            }
+            State::HalfOpen => {
+                s.state = State::Open;
+                s.opened_at = Some(now);
+                Transition::None
+            }
+            _ => Transition::None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_after_the_threshold_and_probes_after_the_period() {
+        let b = Breaker::new(3, Duration::from_secs(5));
+        let t0 = Instant::now();
+        assert!(b.allow(t0));
+        assert_eq!(b.on_failure(t0), Transition::None);
+        assert_eq!(b.on_failure(t0), Transition::None);
+        assert_eq!(b.on_failure(t0), Transition::Opened);
+        assert!(!b.allow(t0 + Duration::from_secs(1)));
+        // After the period exactly one probe goes through.
+        let t1 = t0 + Duration::from_secs(5);
+        assert!(b.allow(t1));
+        assert_eq!(b.state(), State::HalfOpen);
+        assert!(!b.allow(t1));
+        assert_eq!(b.on_success(), Transition::Closed);
+        assert!(b.allow(t1));
+    }
+
+    #[test]
+    fn a_failed_probe_reopens_for_another_period() {
+        let b = Breaker::new(1, Duration::from_secs(2));
+        let t0 = Instant::now();
+        b.on_failure(t0);
+        let t1 = t0 + Duration::from_secs(2);
+        assert!(b.allow(t1));
+        b.on_failure(t1);
+        assert_eq!(b.state(), State::Open);
+        assert!(!b.allow(t1 + Duration::from_secs(1)));
+        assert!(b.allow(t1 + Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn successes_reset_the_failure_count() {
+        let b = Breaker::new(2, Duration::from_secs(1));
+        let t0 = Instant::now();
+        b.on_failure(t0);
+        b.on_success();
+        assert_eq!(b.on_failure(t0), Transition::None);
+        assert_eq!(b.state(), State::Closed);
+    }
+}

@@ -1,0 +1,225 @@
+//! Idempotency-Key on reserve, confirm, release and cancel.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::support::TestApp;
+
+async fn keyed(
+    app: &TestApp,
+    path: &str,
+    key: &str,
+    body: Value,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let (status, headers, bytes) = app
+        .call_raw(
+            "POST",
+            path,
+            Some(body.to_string()),
+            &[("idempotency-key", key)],
+        )
+        .await;
+    (
+        status,
+        headers,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn redis_holds(app: &TestApp) -> usize {
+    let mut conn = app.redis().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*:hold:*", app.prefix()))
+        .query_async(&mut conn)
+        .await
+        .expect("keys");
+    keys.len()
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_replayed_reserve_returns_the_first_response_and_takes_no_second_hold(pg: PgPool) {
+    let app = TestApp::new(pg).await;
+    let id = app.create_event(5).await;
+    let path = format!("/events/{id}/seats/reserve");
+    let body = json!({"userId": "u1", "seatCodes": ["S1", "S2"]});
+    let (s1, h1, first) = keyed(&app, &path, "k-1", body.clone()).await;
+    assert_eq!(s1, StatusCode::OK, "{first}");
+    assert!(h1.get("idempotent-replayed").is_none());
+    // Same body with its keys in another order: same fingerprint.
+    let (s2, h2, second) = keyed(
+        &app,
+        &path,
+        "k-1",
+        json!({"seatCodes": ["S1", "S2"], "userId": "u1"}),
+    )
+    .await;
+    assert_eq!(s2, StatusCode::OK);
+    assert_eq!(first, second);
+    assert_eq!(
+        h2.get("idempotent-replayed").and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
+    assert_eq!(redis_holds(&app).await, 1);
+    assert_eq!(app.counts(id).await, (0, 2, 3));
+    // A refusal is stored and replayed too.
+    let (s3, _, refused) = keyed(
+        &app,
+        &path,
+        "k-2",
+        json!({"userId": "u2", "seatCodes": ["S1"]}),
+    )
+    .await;
+    assert_eq!(s3, StatusCode::CONFLICT);
+    app.release(id, "u1", first["holdGroupId"].as_str().expect("id"))
+        .await;
+    let (s4, _, replayed) = keyed(
+        &app,
+        &path,
+        "k-2",
+        json!({"userId": "u2", "seatCodes": ["S1"]}),
+    )
+    .await;
+    assert_eq!((s4, replayed), (StatusCode::CONFLICT, refused));
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn the_same_key_with_another_body_is_422_and_bad_keys_are_400(pg: PgPool) {
+    let app = TestApp::new(pg).await;
+    let id = app.create_event(5).await;
+    let path = format!("/events/{id}/seats/reserve");
+    assert_eq!(
+        keyed(
+            &app,
+            &path,
+            "k",
+            json!({"userId": "u1", "seatCodes": ["S1"]})
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    let (status, _, body) = keyed(
+        &app,
+        &path,
+        "k",
+        json!({"userId": "u1", "seatCodes": ["S2"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["code"], "IDEMPOTENCY_KEY_MISMATCH");
+    assert_eq!(app.seat_statuses(id).await["S2"], "AVAILABLE");
+    // Keys are per user: another user's identical key is a different request.
+    assert_eq!(
+        keyed(
+            &app,
+            &path,
+            "k",
+            json!({"userId": "u2", "seatCodes": ["S3"]})
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    let long = "x".repeat(256);
+    let (status, _, body) = keyed(
+        &app,
+        &path,
+        &long,
+        json!({"userId": "u1", "seatCodes": ["S4"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let max = "y".repeat(255);
+    assert_eq!(
+        keyed(
+            &app,
+            &path,
+            &max,
+            json!({"userId": "u1", "seatCodes": ["S4"]})
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_request_still_in_flight_with_the_key_gets_409_with_retry_after(pg: PgPool) {
+    let app = TestApp::new(pg.clone()).await;
+    let id = app.create_event(5).await;
+    let path = format!("/events/{id}/seats/reserve");
+    let body = json!({"userId": "u1", "seatCodes": ["S1"]});
+    let fingerprint = {
+        use sha2::Digest;
+        format!("{:x}", sha2::Sha256::digest(body.to_string().as_bytes()))
+    };
+    // The first request has claimed the key and is still running (its lease has 30 s left).
+    sqlx::query(
+        "INSERT INTO idempotency_keys (event_id, user_id, route, idempotency_key, fingerprint, locked_until) \
+         VALUES ($1, 'u1', '/events/{event_id}/seats/reserve', 'k', $2, now() + interval '30 seconds')",
+    )
+    .bind(id)
+    .bind(&fingerprint)
+    .execute(&pg)
+    .await
+    .expect("insert");
+    let (status, headers, resp) = keyed(&app, &path, "k", body.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{resp}");
+    assert_eq!(resp["code"], "IDEMPOTENCY_KEY_IN_FLIGHT");
+    assert!(headers.contains_key("retry-after"));
+    assert_eq!(app.seat_statuses(id).await["S1"], "AVAILABLE");
+    // The first request died (lease over, nothing stored): a retry takes over and runs once.
+    sqlx::query("UPDATE idempotency_keys SET locked_until = now() - interval '1 second'")
+        .execute(&pg)
+        .await
+        .expect("update");
+    let (status, _, first) = keyed(&app, &path, "k", body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    // Dying again after taking the hold but before storing: the re-run acknowledges the same hold.
+    sqlx::query("UPDATE idempotency_keys SET status_code = NULL, response_body = NULL, locked_until = now() - interval '1 second'")
+        .execute(&pg)
+        .await
+        .expect("update");
+    let (status, _, again) = keyed(&app, &path, "k", body).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["holdGroupId"], first["holdGroupId"]);
+    assert_eq!(redis_holds(&app).await, 1);
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn keyed_confirm_release_and_cancel_replay_without_second_effects(pg: PgPool) {
+    let app = TestApp::new(pg.clone()).await;
+    let id = app.create_event(5).await;
+    let hold = app.hold(id, "u1", &["S1"]).await;
+    let confirm = format!("/events/{id}/seats/confirm");
+    let body = json!({"userId": "u1", "holdGroupId": hold});
+    let (s1, _, b1) = keyed(&app, &confirm, "c-1", body.clone()).await;
+    let (s2, h2, b2) = keyed(&app, &confirm, "c-1", body.clone()).await;
+    assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(b1, b2);
+    assert!(h2.contains_key("idempotent-replayed"));
+    let bookings: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings")
+        .fetch_one(&pg)
+        .await
+        .expect("count");
+    assert_eq!(bookings, 1);
+
+    let cancel = format!("/bookings/{hold}/cancel");
+    let (s, _, b) = keyed(&app, &cancel, "x-1", json!({"userId": "u1"})).await;
+    assert_eq!((s, b), (StatusCode::OK, json!({"cancelled": true})));
+    let (s, h, _) = keyed(&app, &cancel, "x-1", json!({"userId": "u1"})).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(h.contains_key("idempotent-replayed"));
+
+    let second = app.hold(id, "u2", &["S2"]).await;
+    let release = format!("/events/{id}/seats/release");
+    let rbody = json!({"userId": "u2", "holdGroupId": second});
+    assert_eq!(
+        keyed(&app, &release, "r-1", rbody.clone()).await.0,
+        StatusCode::OK
+    );
+    // Without the key a second release is 410; with it, the stored 200 is replayed.
+    assert_eq!(app.release(id, "u2", &second).await.0, StatusCode::GONE);
+    assert_eq!(keyed(&app, &release, "r-1", rbody).await.0, StatusCode::OK);
+}
