@@ -11,7 +11,7 @@ WORKDIR /build
 
 # Dependency layer: compile every dependency against a placeholder crate that has the real
 # manifest and lockfile. This layer is rebuilt only when Cargo.toml or Cargo.lock change, so an
-# edit under src/ recompiles seatlock alone, not the ~300 crates beneath it.
+# edit under src/ recompiles seatlock alone, not the ~250 crates beneath it.
 COPY Cargo.toml Cargo.lock ./
 RUN mkdir src \
     && echo 'fn main() {}' > src/main.rs \
@@ -54,7 +54,11 @@ COPY config ./config
 
 # Numeric, so orchestrators can verify runAsNonRoot without reading /etc/passwd.
 USER 10001:10001
-ENV PORT=8080
+# APP_ENV picks the optional config/{APP_ENV}.toml layer; without it the service would look for
+# config/local.toml, a developer's file. No production.toml ships: the defaults plus environment
+# variables (DATABASE_URL, REDIS_URL, PORT, APP__SECTION__KEY) configure the container.
+ENV APP_ENV=production \
+    PORT=8080
 EXPOSE 8080
 
 # Health check without curl: bash (part of the base image) opens the TCP connection itself via

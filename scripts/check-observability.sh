@@ -217,6 +217,17 @@ step "service: stop"
 stop_service
 echo "ok    stopped (database $DB and keys $PREFIX:* are removed on exit)"
 
+# The runtime image (debian:bookworm-slim) installs no packages: the binary may link only what
+# the base image has.
+step "runtime libraries of $SEATLOCK_BIN"
+extra=$(ldd "$SEATLOCK_BIN" | awk '{print $1}' \
+    | grep -Ev '^(linux-vdso\.so|/lib64/ld-linux|ld-linux|libc\.so|libm\.so|libgcc_s\.so|libpthread\.so|libdl\.so|librt\.so)' || true)
+if [ -n "$extra" ]; then
+    echo "FAIL  links libraries debian:bookworm-slim lacks; install their packages in the Dockerfile runtime stage: ${extra//$'\n'/ }"
+    exit 1
+fi
+echo "ok    links only $(ldd "$SEATLOCK_BIN" | awk '{print $1}' | grep -v vdso | xargs)"
+
 # ------------------------------------------------------------------ exposition format lint
 step "promtool check metrics < /metrics dump"
 set +e
@@ -226,10 +237,10 @@ set -e
 case $lint_rc in
     0) echo "ok    exposition format and metric naming are clean" ;;
     3)  # promtool's exit code for lint findings (naming conventions), as opposed to errors
-        echo "$lint" | sed 's/^/WARN  promtool lint: /'
+        while IFS= read -r line; do echo "WARN  promtool lint: $line"; done <<<"$lint"
         if [ -n "${OBS_STRICT:-}" ]; then exit 1; fi ;;
     *)
-        echo "$lint" | sed 's/^/FAIL  /'
+        while IFS= read -r line; do echo "FAIL  $line"; done <<<"$lint"
         exit 1 ;;
 esac
 

@@ -472,7 +472,7 @@ def check_dashboard(r: Report, repo: Path, tel: Telemetry, dump: MetricsDump | N
         else:
             r.fail("dashboard: promtool check rules (every expression parses)", (proc.stdout + proc.stderr).strip().replace("\n", " | "))
             # Pinpoint the offending expressions one by one.
-            for rule, (where, _) in zip(rules, exprs):
+            for rule, (where, _) in zip(rules, exprs, strict=True):
                 one = Path(tmp) / "one.yml"
                 one.write_text(yaml.safe_dump({"groups": [{"name": "one", "rules": [rule]}]}))
                 p1 = subprocess.run([promtool, "check", "rules", str(one)], capture_output=True, text=True)
@@ -750,7 +750,7 @@ def check_wiring(r: Report, repo: Path, compose: dict | None) -> None:
     ours = [t for t in targets if t[2] == f"{SERVICE}:{port}"]
     r.check(bool(ours) and all(t[1] == "/metrics" for t in ours), "prometheus: scrapes seatlock /metrics",
             f"no target {SERVICE}:{port} with metrics_path /metrics in {targets}", f"{SERVICE}:{port} every {ours[0][3] if ours else '?'}")
-    for job, _, target, _ in targets:
+    for _job, _, target, _ in targets:
         host = target.rsplit(":", 1)[0]
         if host not in ("localhost", "127.0.0.1") and services:
             r.check(host in services, f"prometheus: target {target} is a compose service", f"no compose service {host!r}")
@@ -794,6 +794,14 @@ def check_wiring(r: Report, repo: Path, compose: dict | None) -> None:
                 r.ok("k6: default scenario exists", str(f.relative_to(repo)))
             else:
                 r.warn("k6: default scenario exists", f"{host_dir}/{script.group(1)} is missing (k6 scripts not in the repo yet)")
+        results = env_map(k6).get("RESULTS_DIR")
+        if results:
+            writable = [
+                str(v).split(":")[1] for v in k6.get("volumes") or []
+                if isinstance(v, str) and len(str(v).split(":")) >= 2 and not str(v).endswith(":ro")
+            ]
+            r.check(any(results == w or results.startswith(w.rstrip("/") + "/") for w in writable),
+                    "k6: RESULTS_DIR is on a writable mount", f"RESULTS_DIR={results}, writable mounts {writable}", results)
         base = env_map(k6).get("BASE_URL", "")
         r.check(base == f"http://{SERVICE}:{port}", "k6: BASE_URL points at the service", f"BASE_URL={base!r}", base)
 
@@ -845,10 +853,10 @@ def check_dockerfile(r: Report, repo: Path, compose: dict | None, hadolint: str 
     if not r.check(path.exists(), "dockerfile: exists", "no Dockerfile"):
         return
     text = re.sub(r"\\\n", " ", path.read_text())
-    lines = [l.strip() for l in text.splitlines() if l.strip() and not l.strip().startswith("#")]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
     stages, cur = [], None
-    for l in lines:
-        word, _, rest = l.partition(" ")
+    for ln in lines:
+        word, _, rest = ln.partition(" ")
         word = word.upper()
         if word == "FROM":
             cur = {"from": rest.split()[0], "name": rest.split()[-1] if " as " in rest.lower() else None, "ins": []}
@@ -904,6 +912,27 @@ def check_dockerfile(r: Report, repo: Path, compose: dict | None, hadolint: str 
             problems.append(f"{e} is compiled in but excluded by .dockerignore")
     r.check(not problems, "dockerfile: build context has everything the compile embeds", "; ".join(problems),
             f"{len(embedded)} embedded paths covered by COPY {' '.join(builder_copies)}")
+    # The dependency layer builds a placeholder crate (src/main.rs + src/lib.rs) from the real
+    # Cargo.toml: any target or build script the manifest names explicitly must exist there too.
+    try:
+        import tomllib
+
+        manifest = tomllib.loads((repo / "Cargo.toml").read_text())
+        explicit = []
+        if manifest.get("package", {}).get("build") not in (None, False):
+            explicit.append(f"build script {manifest['package']['build']}")
+        if (repo / "build.rs").exists():
+            explicit.append("build.rs")
+        for kind in ("test", "bench", "example"):
+            explicit += [f"[[{kind}]] {t.get('name')}" for t in manifest.get(kind, [])]
+        explicit += [f"[[bin]] {b.get('name')} at {b['path']}" for b in manifest.get("bin", []) if b.get("path") not in (None, "src/main.rs")]
+        if manifest.get("lib", {}).get("path") not in (None, "src/lib.rs"):
+            explicit.append(f"[lib] at {manifest['lib']['path']}")
+        r.check(not explicit, "dockerfile: dependency layer placeholder satisfies Cargo.toml",
+                f"Cargo.toml names {explicit}; the placeholder build (src/main.rs + src/lib.rs only, tests/ not in the context) would fail: create them in that RUN step",
+                "no explicit targets or build script")
+    except ImportError:
+        r.skip("dockerfile: dependency layer placeholder satisfies Cargo.toml", "needs Python 3.11 (tomllib)")
     big = [d for d in ("target", ".git") if (repo / d).exists() and not ignored(d)]
     r.check(not big, "dockerignore: excludes target/ and .git", f"{big} would be sent as build context")
 
