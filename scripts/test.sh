@@ -13,6 +13,10 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --no-fail-fast "$@"
 fi
+if [ -f target/fault-suite-report.txt ]; then
+  echo "== fault-injection suite report"
+  cat target/fault-suite-report.txt
+fi
 if [ -x scripts/check-observability.sh ]; then
   SEATLOCK_BIN=target/debug/seatlock scripts/check-observability.sh
 fi

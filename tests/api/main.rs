@@ -5,6 +5,7 @@ mod bookings;
 mod concurrency;
 mod confirm;
 mod events;
+mod faults;
 mod holds;
 mod idempotency;
 mod observability;

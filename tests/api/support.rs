@@ -306,3 +306,168 @@ impl Drop for RedisServer {
         self.kill();
     }
 }
+
+/// The URL of a test's own database (for processes the test spawns).
+pub fn database_url(pg: &PgPool) -> String {
+    let o = pg.connect_options();
+    format!(
+        "postgres://{}@{}:{}/{}",
+        o.get_username(),
+        o.get_host(),
+        o.get_port(),
+        o.get_database().unwrap_or("postgres")
+    )
+}
+
+impl RedisServer {
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// `kill -STOP` / `kill -CONT`: the process stays, answers nothing.
+    pub fn signal(&self, sig: &str) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill")
+                .args([&format!("-{sig}"), &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+/// A seatlock process (the real binary) on a port of its own.
+pub struct Seatlock {
+    pub port: u16,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+}
+
+impl Seatlock {
+    pub fn start(env: &[(&str, String)]) -> Self {
+        let mut s = Seatlock {
+            port: free_port(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            child: None,
+        };
+        s.spawn();
+        s
+    }
+
+    pub fn spawn(&mut self) {
+        let child = Command::new(env!("CARGO_BIN_EXE_seatlock"))
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("PORT", self.port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn seatlock");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !port_answers(self.port) {
+            assert!(
+                Instant::now() < deadline,
+                "seatlock did not start on {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits for the exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        child.wait().ok()?.code()
+    }
+}
+
+impl Drop for Seatlock {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn port_answers(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.starts_with("HTTP/1.1 200")
+}
+
+/// What a client saw of one HTTP call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// An answer.
+    Status(u16, Value),
+    /// Never reached the server (connection refused): certainly not executed.
+    Refused,
+    /// Sent, no answer in time: it may or may not have happened.
+    Unknown,
+}
+
+/// A small HTTP/1.1 client over a fresh connection, for talking to spawned processes.
+pub async fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> Outcome {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(Ok(mut stream)) =
+        tokio::time::timeout(timeout, tokio::net::TcpStream::connect(("127.0.0.1", port))).await
+    else {
+        return Outcome::Refused;
+    };
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    if stream.write_all(req.as_bytes()).await.is_err() {
+        return Outcome::Unknown;
+    }
+    let mut buf = Vec::new();
+    match tokio::time::timeout(timeout, stream.read_to_end(&mut buf)).await {
+        Ok(Ok(_)) if !buf.is_empty() => {}
+        _ => return Outcome::Unknown,
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let json = text
+        .split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    if status == 0 {
+        Outcome::Unknown
+    } else {
+        Outcome::Status(status, json)
+    }
+}

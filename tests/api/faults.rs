@@ -1,0 +1,689 @@
+//! The fault-injection suite: two seatlock processes, a redis-server of the test's own, and many
+//! clients doing hold -> confirm / release / abandon on a small event so they collide, while
+//! Redis is killed, paused, flushed and script-flushed, a seatlock process is killed mid-load,
+//! and Postgres backends are terminated mid-transaction. A history of every call is checked
+//! against Postgres afterwards. Seeded (`FAULT_SEED`, default 7) so a failing run can be replayed.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::support::{Outcome, RedisServer, Seatlock, database_url, http};
+
+const SEATS: u32 = 32;
+const TTL_SECONDS: u64 = 3;
+const CLIENTS: u64 = 12;
+const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Reserve,
+    Confirm,
+    Release,
+    Cancel,
+}
+
+#[derive(Debug, Clone)]
+struct Op {
+    kind: Kind,
+    key: String,
+    seats: Vec<String>,
+    hold: Option<String>,
+    started: Instant,
+    outcome: Outcome,
+}
+
+fn status(o: &Outcome) -> Option<u16> {
+    match o {
+        Outcome::Status(s, _) => Some(*s),
+        _ => None,
+    }
+}
+
+fn instance_env(pg: &PgPool, redis_url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("DATABASE_URL", database_url(pg)),
+        ("REDIS_URL", redis_url.to_string()),
+        ("APP__REDIS__KEY_PREFIX", "faults".into()),
+        ("APP__REDIS__RESPONSE_TIMEOUT_MS", "300".into()),
+        ("APP__REDIS__CONNECT_TIMEOUT_MS", "300".into()),
+        ("APP__REDIS__POOL_WAIT_TIMEOUT_MS", "500".into()),
+        ("APP__HOLDS__TTL_SECONDS", TTL_SECONDS.to_string()),
+        ("APP__HOLDS__CONFIRM_GRACE_SECONDS", "5".into()),
+        ("APP__HOLDS__SWEEP_INTERVAL_SECONDS", "1".into()),
+        ("APP__BREAKER__FAILURE_THRESHOLD", "3".into()),
+        ("APP__BREAKER__OPEN_SECONDS", "1".into()),
+        ("APP__IDEMPOTENCY__LEASE_SECONDS", "2".into()),
+        ("APP__DATABASE__MAX_CONNECTIONS", "8".into()),
+        ("APP__DATABASE__ACQUIRE_TIMEOUT_MS", "1500".into()),
+        ("APP__SERVER__REQUEST_TIMEOUT_MS", "2500".into()),
+        ("APP__LOG__LEVEL", "error".into()),
+    ]
+}
+
+/// One client: reserve (keyed, sometimes retried), then confirm, release, abandon, or pause
+/// past the TTL and confirm.
+async fn client(
+    id: u64,
+    seed: u64,
+    event: i64,
+    ports: [u16; 2],
+    stop: Arc<AtomicBool>,
+    history: Arc<Mutex<Vec<Op>>>,
+) {
+    let mut rng = StdRng::seed_from_u64(seed ^ (id * 7919));
+    let codes: Vec<String> = (1..=SEATS).map(|i| format!("S{i}")).collect();
+    let mut n = 0;
+    let record = |op: Op| history.lock().unwrap_or_else(|e| e.into_inner()).push(op);
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let user = format!("c{id}");
+        let want = rng.random_range(1..=3);
+        let seats: Vec<String> = codes.choose_multiple(&mut rng, want).cloned().collect();
+        let key = format!("r-{id}-{n}");
+        let port = ports[rng.random_range(0..2)];
+        let body = json!({"userId": user, "seatCodes": seats});
+        let path = format!("/events/{event}/seats/reserve");
+        let mut hold = None;
+        let tries = if rng.random_bool(0.15) { 2 } else { 1 };
+        for t in 0..tries {
+            let port = if t == 0 {
+                port
+            } else {
+                ports[rng.random_range(0..2)]
+            };
+            let started = Instant::now();
+            let mut outcome = http(
+                port,
+                "POST",
+                &path,
+                Some(&body),
+                &[("idempotency-key", &key)],
+                CALL_TIMEOUT,
+            )
+            .await;
+            if outcome == Outcome::Refused {
+                // That instance is down; a load balancer would send the request to the other.
+                let other = if port == ports[0] { ports[1] } else { ports[0] };
+                outcome = http(
+                    other,
+                    "POST",
+                    &path,
+                    Some(&body),
+                    &[("idempotency-key", &key)],
+                    CALL_TIMEOUT,
+                )
+                .await;
+            }
+            if let Outcome::Status(200, b) = &outcome {
+                hold = b["holdGroupId"].as_str().map(str::to_string);
+            }
+            record(Op {
+                kind: Kind::Reserve,
+                key: key.clone(),
+                seats: seats.clone(),
+                hold: hold.clone(),
+                started,
+                outcome,
+            });
+        }
+        let Some(hold) = hold else {
+            tokio::time::sleep(Duration::from_millis(rng.random_range(5..30))).await;
+            continue;
+        };
+        // 60% confirm at once, 20% release, 10% abandon to expiry, 10% pause past the TTL and confirm.
+        let roll: f64 = rng.random();
+        let hold_body = json!({"userId": user, "holdGroupId": hold});
+        let (confirm, pause) = (!(0.6..0.9).contains(&roll), roll >= 0.9);
+        if confirm {
+            if pause {
+                tokio::time::sleep(Duration::from_millis(TTL_SECONDS * 1000 + 400)).await;
+            }
+            let key = format!("c-{id}-{n}");
+            let mut confirmed = false;
+            for _ in 0..4 {
+                let port = ports[rng.random_range(0..2)];
+                let started = Instant::now();
+                let path = format!("/events/{event}/seats/confirm");
+                let outcome = http(
+                    port,
+                    "POST",
+                    &path,
+                    Some(&hold_body),
+                    &[("idempotency-key", &key)],
+                    CALL_TIMEOUT,
+                )
+                .await;
+                let retry = matches!(status(&outcome), None | Some(503 | 500))
+                    || matches!(&outcome, Outcome::Status(409, b) if b["code"] == "IDEMPOTENCY_KEY_IN_FLIGHT");
+                confirmed |= status(&outcome) == Some(200);
+                record(Op {
+                    kind: Kind::Confirm,
+                    key: key.clone(),
+                    seats: seats.clone(),
+                    hold: Some(hold.clone()),
+                    started,
+                    outcome,
+                });
+                if !retry {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            // Most buyers cancel again, so seats keep coming back and clients keep colliding.
+            if confirmed && rng.random_bool(0.85) {
+                let key = format!("x-{id}-{n}");
+                let body = json!({"userId": user});
+                for _ in 0..4 {
+                    let port = ports[rng.random_range(0..2)];
+                    let started = Instant::now();
+                    let outcome = http(
+                        port,
+                        "POST",
+                        &format!("/bookings/{hold}/cancel"),
+                        Some(&body),
+                        &[("idempotency-key", &key)],
+                        CALL_TIMEOUT,
+                    )
+                    .await;
+                    let done = status(&outcome) == Some(200);
+                    record(Op {
+                        kind: Kind::Cancel,
+                        key: key.clone(),
+                        seats: seats.clone(),
+                        hold: Some(hold.clone()),
+                        started,
+                        outcome,
+                    });
+                    if done {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        } else if roll < 0.8 {
+            let started = Instant::now();
+            let path = format!("/events/{event}/seats/release");
+            let outcome = http(port, "POST", &path, Some(&hold_body), &[], CALL_TIMEOUT).await;
+            record(Op {
+                kind: Kind::Release,
+                key: String::new(),
+                seats,
+                hold: Some(hold),
+                started,
+                outcome,
+            });
+        }
+        // else: abandoned, left to expire.
+    }
+}
+
+/// The fault schedule, run on its own thread: each fault in turn, with calm in between.
+fn inject_faults(
+    mut redis: RedisServer,
+    mut instances: Vec<Seatlock>,
+    db_url: String,
+    outages: Arc<Mutex<Vec<(String, Instant, Instant)>>>,
+) -> (RedisServer, Vec<Seatlock>, Vec<String>) {
+    let calm = || std::thread::sleep(Duration::from_millis(1500));
+    let mut done = Vec::new();
+    let redis_cmd = |url: &str, args: &[&str]| {
+        if let Ok(client) = redis::Client::open(url)
+            && let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_secs(1))
+        {
+            let mut cmd = redis::cmd(args[0]);
+            for a in &args[1..] {
+                cmd.arg(*a);
+            }
+            let _: redis::RedisResult<redis::Value> = cmd.query(&mut conn);
+        }
+    };
+    let terminate_backends = || {
+        let _ = Command::new("psql")
+            .arg(&db_url)
+            .args(["-Atqc", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'seatlock' AND pid <> pg_backend_pid()"])
+            .output();
+    };
+    calm();
+    // 1. kill -9 Redis, restart it empty.
+    let t = Instant::now();
+    redis.kill();
+    std::thread::sleep(Duration::from_millis(1500));
+    redis.restart();
+    outages.lock().unwrap_or_else(|e| e.into_inner()).push((
+        "kill -9 redis".into(),
+        t,
+        Instant::now(),
+    ));
+    done.push("kill -9 redis + restart (empty)".to_string());
+    calm();
+    // 2. SIGSTOP Redis for longer than the timeouts.
+    let t = Instant::now();
+    redis.signal("STOP");
+    std::thread::sleep(Duration::from_millis(1500));
+    redis.signal("CONT");
+    outages.lock().unwrap_or_else(|e| e.into_inner()).push((
+        "SIGSTOP redis".into(),
+        t,
+        Instant::now(),
+    ));
+    done.push("SIGSTOP/SIGCONT redis 1.5 s".to_string());
+    calm();
+    // 3. FLUSHALL.
+    redis_cmd(&redis.url(), &["FLUSHALL"]);
+    done.push("FLUSHALL".to_string());
+    calm();
+    // 4. SCRIPT FLUSH.
+    redis_cmd(&redis.url(), &["SCRIPT", "FLUSH"]);
+    done.push("SCRIPT FLUSH".to_string());
+    calm();
+    // 5. kill -9 a seatlock process mid-load, restart it.
+    instances[0].kill();
+    std::thread::sleep(Duration::from_millis(1000));
+    instances[0].spawn();
+    done.push("kill -9 seatlock #0 + restart".to_string());
+    calm();
+    // 6. Terminate seatlock's Postgres backends mid-transaction, twice.
+    terminate_backends();
+    std::thread::sleep(Duration::from_millis(300));
+    terminate_backends();
+    done.push("pg_terminate_backend x2".to_string());
+    calm();
+    // 7. Mixed: pause Redis, kill the other seatlock, terminate backends; then recover.
+    let t = Instant::now();
+    redis.signal("STOP");
+    instances[1].kill();
+    terminate_backends();
+    std::thread::sleep(Duration::from_millis(1200));
+    redis.signal("CONT");
+    outages
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(("mixed".into(), t, Instant::now()));
+    instances[1].spawn();
+    done.push("mixed: SIGSTOP redis + kill -9 seatlock #1 + pg_terminate_backend".to_string());
+    calm();
+    (redis, instances, done)
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn under_faults_no_seat_is_sold_twice_and_no_acknowledged_booking_is_lost(pg: PgPool) {
+    let seed: u64 = std::env::var("FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7);
+    let redis = RedisServer::start();
+    let env = instance_env(&pg, &redis.url());
+    let instances = vec![Seatlock::start(&env), Seatlock::start(&env)];
+    let ports = [instances[0].port, instances[1].port];
+    let created = http(
+        ports[0],
+        "POST",
+        "/events",
+        Some(&json!({"name": "Faults", "date": "2030-01-01T20:00:00Z", "location": "Lab", "totalSeats": SEATS})),
+        &[],
+        CALL_TIMEOUT,
+    )
+    .await;
+    let Outcome::Status(201, body) = created else {
+        panic!("create event: {created:?}")
+    };
+    let event = body["eventId"].as_i64().expect("eventId");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let history: Arc<Mutex<Vec<Op>>> = Arc::default();
+    let outages: Arc<Mutex<Vec<(String, Instant, Instant)>>> = Arc::default();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|i| tokio::spawn(client(i, seed, event, ports, stop.clone(), history.clone())))
+        .collect();
+    let db_url = database_url(&pg);
+    let outages_w = outages.clone();
+    let injector = std::thread::spawn(move || inject_faults(redis, instances, db_url, outages_w));
+    let (redis, instances, faults) = loop {
+        if injector.is_finished() {
+            break injector.join().expect("injector");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.await.expect("client task");
+    }
+    // Let every hold end by TTL (and the Postgres sweeper run) before checking.
+    tokio::time::sleep(Duration::from_millis(TTL_SECONDS * 1000 + 1500)).await;
+    let history = history.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut report = vec![format!(
+        "seed {seed}; history: {} operations; faults injected: {}",
+        history.len(),
+        faults.len()
+    )];
+    report.extend(faults.iter().map(|f| format!("  fault: {f}")));
+
+    // Postgres, the truth.
+    let rows: Vec<(uuid::Uuid, String, bool)> = sqlx::query_as(
+        "SELECT booking_group_id, seat_code, active FROM booking_seats WHERE event_id = $1",
+    )
+    .bind(event)
+    .fetch_all(&pg)
+    .await
+    .expect("bookings");
+    let mut booked: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for (id, seat, _) in &rows {
+        booked
+            .entry(id.to_string())
+            .or_default()
+            .insert(seat.clone());
+    }
+    let reserves_ok: HashMap<String, BTreeSet<String>> = history
+        .iter()
+        .filter(|o| matches!(o.kind, Kind::Reserve) && status(&o.outcome) == Some(200))
+        .filter_map(|o| Some((o.hold.clone()?, o.seats.iter().cloned().collect())))
+        .collect();
+
+    // 1. No seat in two confirmed bookings.
+    let mut seen = HashSet::new();
+    let double: Vec<&String> = rows
+        .iter()
+        .filter(|(_, _, active)| *active)
+        .map(|(_, s, _)| s)
+        .filter(|s| !seen.insert(*s))
+        .collect();
+    report.push(format!(
+        "check 1 no seat sold twice: {}",
+        if double.is_empty() {
+            "ok".into()
+        } else {
+            format!("FAILED {double:?}")
+        }
+    ));
+
+    // 2. Every 200 confirm is present with exactly its seats; unknown ones all-or-nothing.
+    let mut lost = Vec::new();
+    let mut partial = Vec::new();
+    let confirms: Vec<&Op> = history
+        .iter()
+        .filter(|o| matches!(o.kind, Kind::Confirm))
+        .collect();
+    for op in &confirms {
+        let hold = op.hold.clone().unwrap_or_default();
+        let want: BTreeSet<String> = op.seats.iter().cloned().collect();
+        match (&op.outcome, booked.get(&hold)) {
+            (Outcome::Status(200, _), Some(have)) if *have == want => {}
+            (Outcome::Status(200, _), _) => lost.push(hold),
+            (Outcome::Unknown, Some(have)) if *have != want => partial.push(hold),
+            _ => {}
+        }
+    }
+    let acked = confirms
+        .iter()
+        .filter(|o| status(&o.outcome) == Some(200))
+        .count();
+    report.push(format!(
+        "check 2 acknowledged confirms present and whole: {} ({acked} acknowledged, {} unknown)",
+        if lost.is_empty() && partial.is_empty() {
+            "ok".into()
+        } else {
+            format!("FAILED lost {lost:?} partial {partial:?}")
+        },
+        confirms
+            .iter()
+            .filter(|o| o.outcome == Outcome::Unknown)
+            .count()
+    ));
+
+    // 3. Every booking traces back to a confirm sent for a hold of those same seats.
+    let sent: HashSet<String> = confirms.iter().filter_map(|o| o.hold.clone()).collect();
+    let orphans: Vec<&String> = booked
+        .iter()
+        .filter(|(id, seats)| !sent.contains(*id) || reserves_ok.get(*id) != Some(*seats))
+        .map(|(id, _)| id)
+        .collect();
+    report.push(format!(
+        "check 3 every booking traces to a confirm of its hold: {}",
+        if orphans.is_empty() {
+            format!("ok ({} bookings)", booked.len())
+        } else {
+            format!("FAILED {orphans:?}")
+        }
+    ));
+
+    // 4. One Idempotency-Key never produced two holds or two bookings.
+    let mut by_key: HashMap<&str, HashSet<String>> = HashMap::new();
+    for op in &history {
+        if let Outcome::Status(200, b) = &op.outcome {
+            let id = match op.kind {
+                Kind::Reserve => b["holdGroupId"].as_str(),
+                Kind::Confirm => b["bookingGroupId"].as_str(),
+                Kind::Release | Kind::Cancel => None,
+            };
+            if let Some(id) = id {
+                by_key
+                    .entry(op.key.as_str())
+                    .or_default()
+                    .insert(id.to_string());
+            }
+        }
+    }
+    let split: Vec<&&str> = by_key
+        .iter()
+        .filter(|(_, ids)| ids.len() > 1)
+        .map(|(k, _)| k)
+        .collect();
+    report.push(format!(
+        "check 4 one key, one hold / one booking: {}",
+        if split.is_empty() {
+            format!("ok ({} keys)", by_key.len())
+        } else {
+            format!("FAILED {split:?}")
+        }
+    ));
+
+    // 5. Every seat not booked can be held again; no Redis hold key lives without a TTL.
+    let mut conn = redis::Client::open(redis.url().as_str())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("faults:*")
+        .query_async(&mut conn)
+        .await
+        .expect("keys");
+    let mut immortal = Vec::new();
+    for k in keys
+        .iter()
+        .filter(|k| k.contains(":seat:") || k.contains(":hold:"))
+    {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(k)
+            .query_async(&mut conn)
+            .await
+            .expect("pttl");
+        if ttl == -1 {
+            immortal.push(k.clone());
+        }
+    }
+    let sold: HashSet<String> = rows
+        .iter()
+        .filter(|(_, _, a)| *a)
+        .map(|(_, s, _)| s.clone())
+        .collect();
+    let mut stuck = Vec::new();
+    for i in 1..=SEATS {
+        let code = format!("S{i}");
+        if sold.contains(&code) {
+            continue;
+        }
+        let body = json!({"userId": "final-check", "seatCodes": [code]});
+        let outcome = http(
+            instances[i as usize % 2].port,
+            "POST",
+            &format!("/events/{event}/seats/reserve"),
+            Some(&body),
+            &[],
+            CALL_TIMEOUT,
+        )
+        .await;
+        if status(&outcome) != Some(200) {
+            stuck.push((code, outcome));
+        }
+    }
+    report.push(format!(
+        "check 5 every unsold seat holdable again, no key without TTL: {}",
+        if stuck.is_empty() && immortal.is_empty() {
+            format!("ok ({} seats)", SEATS as usize - sold.len())
+        } else {
+            format!("FAILED stuck {stuck:?} immortal {immortal:?}")
+        }
+    ));
+
+    // 6. During Redis outages, holds kept succeeding through the fallback.
+    let outages = outages.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut window_ok = true;
+    for (name, from, to) in &outages {
+        let during: Vec<&Op> = history
+            .iter()
+            .filter(|o| matches!(o.kind, Kind::Reserve) && o.started >= *from && o.started <= *to)
+            .collect();
+        let ok = during
+            .iter()
+            .filter(|o| status(&o.outcome) == Some(200))
+            .count();
+        let conflict = during
+            .iter()
+            .filter(|o| status(&o.outcome) == Some(409))
+            .count();
+        let other = during.len() - ok - conflict;
+        window_ok &= ok > 0;
+        report.push(format!("  outage {name}: {} reserves, {ok} held, {conflict} refused (409), {other} failed; success ratio {:.2}", during.len(), ok as f64 / (ok + other).max(1) as f64));
+    }
+    report.push(format!(
+        "check 6 holds succeed during Redis outages: {}",
+        if window_ok { "ok" } else { "FAILED" }
+    ));
+    let five_hundreds = history
+        .iter()
+        .filter(|o| status(&o.outcome) == Some(500))
+        .count();
+    report.push(format!("internal errors (500): {five_hundreds}"));
+
+    let text = report.join("\n");
+    println!("{text}");
+    let _ = std::fs::write(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/fault-suite-report.txt"),
+        &text,
+    );
+    drop(instances);
+    assert!(
+        double.is_empty()
+            && lost.is_empty()
+            && partial.is_empty()
+            && orphans.is_empty()
+            && split.is_empty(),
+        "{text}"
+    );
+    assert!(
+        stuck.is_empty() && immortal.is_empty() && window_ok && five_hundreds == 0,
+        "{text}"
+    );
+}
+
+/// SIGTERM under load: the process drains, exits 0, and every confirm it acknowledged is in
+/// Postgres.
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn sigterm_under_load_loses_no_acknowledged_booking(pg: PgPool) {
+    let redis = RedisServer::start();
+    let mut env = instance_env(&pg, &redis.url());
+    env.push(("APP__SERVER__SHUTDOWN_GRACE_SECONDS", "10".into()));
+    let mut instance = Seatlock::start(&env);
+    let port = instance.port;
+    let created = http(port, "POST", "/events", Some(&json!({"name": "Drain", "date": "2030-01-01T20:00:00Z", "location": "Lab", "totalSeats": 2000})), &[], CALL_TIMEOUT).await;
+    let Outcome::Status(201, body) = created else {
+        panic!("{created:?}")
+    };
+    let event = body["eventId"].as_i64().expect("id");
+    let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let workers: Vec<_> = (0..16u32)
+        .map(|w| {
+            let acked = acked.clone();
+            tokio::spawn(async move {
+                for n in 0..120u32 {
+                    let seat = format!("S{}", w * 120 + n + 1);
+                    let user = format!("w{w}");
+                    let r = http(
+                        port,
+                        "POST",
+                        &format!("/events/{event}/seats/reserve"),
+                        Some(&json!({"userId": user, "seatCodes": [seat]})),
+                        &[],
+                        CALL_TIMEOUT,
+                    )
+                    .await;
+                    let Outcome::Status(200, b) = r else {
+                        if r == Outcome::Refused {
+                            break;
+                        } else {
+                            continue;
+                        }
+                    };
+                    let hold = b["holdGroupId"].as_str().unwrap_or_default().to_string();
+                    let c = http(
+                        port,
+                        "POST",
+                        &format!("/events/{event}/seats/confirm"),
+                        Some(&json!({"userId": user, "holdGroupId": hold})),
+                        &[],
+                        CALL_TIMEOUT,
+                    )
+                    .await;
+                    match c {
+                        Outcome::Status(200, _) => acked
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((hold, seat)),
+                        Outcome::Refused => break,
+                        _ => {}
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let exit = tokio::task::spawn_blocking(move || instance.terminate())
+        .await
+        .expect("join");
+    for w in workers {
+        w.await.expect("worker");
+    }
+    assert_eq!(exit, Some(0), "seatlock exits 0 after draining");
+    let acked = acked.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert!(!acked.is_empty(), "load ran before the signal");
+    for (hold, seat) in &acked {
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT seat_code FROM booking_seats WHERE event_id = $1 AND booking_group_id = $2::uuid AND active",
+        )
+        .bind(event)
+        .bind(hold)
+        .fetch_optional(&pg)
+        .await
+        .expect("query");
+        assert_eq!(
+            found.as_deref(),
+            Some(seat.as_str()),
+            "acknowledged booking {hold} lost"
+        );
+    }
+    println!(
+        "sigterm drain: {} acknowledged bookings, all present",
+        acked.len()
+    );
+    drop(redis);
+}
