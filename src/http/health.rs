@@ -10,6 +10,8 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::app::AppState;
+use crate::breaker::State as BreakerState;
+use crate::config::{HoldBackend, HoldFallback};
 use crate::telemetry;
 
 pub fn router() -> Router<AppState> {
@@ -23,7 +25,9 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// 200 when Postgres and Redis both answer within a second; 503 naming what is down.
+/// Ready when holds can be taken: 200 `ready` when Postgres and Redis answer; 200 `degraded`
+/// while Redis is down but holds fall back to Postgres; 503 naming what is down otherwise
+/// (Postgres down, or Redis down with `holds.fallback = reject`).
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let limit = Duration::from_secs(1);
     let pg_check = tokio::time::timeout(limit, sqlx::query("SELECT 1").execute(&state.pg));
@@ -31,28 +35,40 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let (pg_result, redis_result) = tokio::join!(pg_check, redis_check);
     let pg_up = matches!(pg_result, Ok(Ok(_)));
     let redis_up = matches!(redis_result, Ok(Ok(())));
+    let holds = &state.settings.holds;
+    let breaker = state.breaker.state();
+    let redis_needed = holds.backend == HoldBackend::Redis;
+    let redis_usable = redis_up && breaker != BreakerState::Open;
+    let (holds_in, status) = match (redis_needed, redis_usable, holds.fallback) {
+        (false, _, _) => ("postgres", "ready"),
+        (true, true, _) => ("redis", "ready"),
+        (true, false, HoldFallback::Postgres) => ("postgres", "degraded"),
+        (true, false, HoldFallback::Reject) => ("none", "unavailable"),
+    };
     let word = |up: bool| if up { "up" } else { "down" };
-    if pg_up && redis_up {
-        return (
-            StatusCode::OK,
-            Json(json!({ "status": "ready", "postgres": "up", "redis": "up" })),
-        );
-    }
-    let down: Vec<&str> = [("postgres", pg_up), ("redis", redis_up)]
+    let mut body = json!({
+        "status": status,
+        "postgres": word(pg_up),
+        "redis": word(redis_up),
+        "holds": holds_in,
+        "breaker": match breaker {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        },
+    });
+    let down: Vec<&str> = [("postgres", !pg_up), ("redis", status == "unavailable")]
         .into_iter()
-        .filter(|(_, up)| !up)
+        .filter(|(_, down)| *down)
         .map(|(name, _)| name)
         .collect();
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({
-            "error": format!("not ready: {} down", down.join(" and ")),
-            "code": "NOT_READY",
-            "status": "unavailable",
-            "postgres": word(pg_up),
-            "redis": word(redis_up),
-        })),
-    )
+    if down.is_empty() {
+        return (StatusCode::OK, Json(body));
+    }
+    body["status"] = json!("unavailable");
+    body["error"] = json!(format!("not ready: {} down", down.join(" and ")));
+    body["code"] = json!("NOT_READY");
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body))
 }
 
 async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {

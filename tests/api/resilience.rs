@@ -42,6 +42,16 @@ async fn with_redis_killed_holds_and_confirms_go_through_postgres_and_return_to_
     let during = app.hold(id, "u2", &["S2"]).await;
     let other = app.hold(id, "u3", &["S3", "S4"]).await;
     assert_eq!(pg_holds(&pg).await, 2);
+    let (status, ready) = app.get("/readyz").await;
+    assert_eq!(status, StatusCode::OK, "degraded but ready: {ready}");
+    assert_eq!(
+        (
+            ready["status"].as_str(),
+            ready["holds"].as_str(),
+            ready["redis"].as_str()
+        ),
+        (Some("degraded"), Some("postgres"), Some("down"))
+    );
     let (status, body) = app.reserve(id, "u9", &["S3"]).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["seats"], serde_json::json!(["S3"]));
