@@ -383,15 +383,17 @@ async fn confirm_redis_hold(
         HoldCheck::Gone => return repeat_confirm(state, event, user_id, id).await,
     }
     let retries = state.settings.database.max_retries;
-    let outcome = pg::insert_booking(
-        &state.pg,
-        retries,
-        event,
-        id,
-        user_id,
-        HoldSource::Redis(&hold.seats),
-    )
-    .await?;
+    let source = HoldSource::Redis(&hold.seats);
+    let outcome = match pg::insert_booking(&state.pg, retries, event, id, user_id, source).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            // Nothing was written; let the owner release the hold again (or retry the confirm).
+            if let Err(unpin) = state.redis.unpin_hold(event, id).await {
+                warn!(error = %unpin, "could not unpin the hold after a failed confirm");
+            }
+            return Err(e);
+        }
+    };
     match outcome {
         ConfirmOutcome::Booked(booking) => {
             finish_hold(state, event, id, Settle::Book, &hold.seats).await;
@@ -638,10 +640,26 @@ pub async fn event_summary(state: &AppState, event: EventId) -> Result<EventSumm
     };
     let (counts, redis_held) = tokio::join!(pg::count_seats(&state.pg, event), redis_count);
     let (confirmed_seats, pg_held) = counts?;
+    let held_seats = if pg_held > 0 && redis_held > 0 {
+        // Postgres holds may have been copied into Redis after an outage: count each seat once.
+        let mut seats: HashSet<String> = pg::fetch_held_codes(&state.pg, event)
+            .await?
+            .into_iter()
+            .collect();
+        seats.extend(
+            redis_held_seats(state, event)
+                .await
+                .into_iter()
+                .map(|(code, _)| code),
+        );
+        seats.len() as i64
+    } else {
+        redis_held + pg_held
+    };
     Ok(EventSummary {
         event: row,
         confirmed_seats,
-        held_seats: redis_held + pg_held,
+        held_seats,
     })
 }
 

@@ -197,6 +197,16 @@ pub async fn count_seats(pg: &PgPool, id: EventId) -> Result<(i64, i64)> {
     .await?)
 }
 
+/// Seat codes held by live Postgres holds of an event.
+pub async fn fetch_held_codes(pg: &PgPool, id: EventId) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT seat_code FROM held_seats WHERE event_id = $1 AND held_until > now()",
+    )
+    .bind(id.0)
+    .fetch_all(pg)
+    .await?)
+}
+
 /// Every seat of an event in seat-map order, with its booked flag.
 pub async fn fetch_seat_map(pg: &PgPool, id: EventId) -> Result<Vec<SeatRow>> {
     let started = Instant::now();

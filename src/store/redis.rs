@@ -274,6 +274,21 @@ impl RedisStore {
         hold_check("pin", self.invoke("pin", &inv).await?)
     }
 
+    /// Clears the confirm-in-progress mark of a hold whose confirm failed, so its owner may
+    /// release it again.
+    pub async fn unpin_hold(&self, event: EventId, hold: HoldGroupId) -> Result<()> {
+        let key = self.keys(event).hold(hold);
+        self.run("unpin", async |conn| {
+            redis::cmd("HDEL")
+                .arg(&key)
+                .arg("pinned")
+                .query_async::<i64>(conn)
+                .await
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Ends a hold (see `lua/settle.lua`).
     pub async fn settle_hold(
         &self,

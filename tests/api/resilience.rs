@@ -65,22 +65,42 @@ async fn with_redis_killed_holds_and_confirms_go_through_postgres_and_return_to_
     assert_eq!(app.booked_in_postgres(id).await, vec!["S2"]);
     assert_eq!(app.reserve(id, "u9", &["S2"]).await.0, StatusCode::CONFLICT);
     assert_eq!(app.release(id, "u3", &other).await.0, StatusCode::OK);
+    let kept = app.hold(id, "u6", &["S6"]).await;
     // Reads keep working from Postgres.
-    assert_eq!(app.counts(id).await.0, 1);
+    assert_eq!(app.counts(id).await, (1, 1, 4));
 
     server.restart();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let back = app.hold(id, "u4", &["S5"]).await;
+    // Recovery copies the live Postgres hold into Redis: Redis now refuses its seat itself.
+    for _ in 0..50 {
+        if redis_hold_keys(&app).await == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(
         redis_hold_keys(&app).await,
-        1,
-        "new holds go to Redis again"
+        2,
+        "the new Redis hold and the copy of the Postgres hold"
     );
+    assert_eq!(app.reserve(id, "u9", &["S6"]).await.0, StatusCode::CONFLICT);
+    assert_eq!(
+        app.counts(id).await,
+        (1, 2, 3),
+        "a copied hold is counted once"
+    );
+    assert_eq!(app.confirm(id, "u6", &kept).await.0, StatusCode::OK);
     assert_eq!(app.confirm(id, "u4", &back).await.0, StatusCode::OK);
     // The booking made during the outage is known to the rebuilt cache.
     assert_eq!(app.reserve(id, "u9", &["S2"]).await.0, StatusCode::CONFLICT);
-    assert_eq!(app.booked_in_postgres(id).await, vec!["S2", "S5"]);
-    let (_, metrics, _) = (0, app.call_raw("GET", "/metrics", None, &[]).await.2, ());
+    assert_eq!(app.booked_in_postgres(id).await, vec!["S2", "S5", "S6"]);
+    assert_eq!(
+        redis_hold_keys(&app).await,
+        0,
+        "confirming the Postgres hold dropped its copy"
+    );
+    let metrics = app.call_raw("GET", "/metrics", None, &[]).await.2;
     let text = String::from_utf8(metrics).expect("utf8");
     assert!(
         text.contains("seatlock_hold_backend_active{backend=\"redis\"} 1"),
