@@ -154,20 +154,20 @@ async fn list_events(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<EventView>>> {
-    let number = |key: &str, default: i64, max: i64| -> Result<i64> {
+    let number = |key: &str, default: i64, min: i64, max: i64| -> Result<i64> {
         match params.get(key) {
             None => Ok(default),
             Some(v) => v
                 .parse::<i64>()
                 .ok()
-                .filter(|n| (0..=max).contains(n))
+                .filter(|n| (min..=max).contains(n))
                 .ok_or_else(|| {
-                    Error::Validation(format!("{key} must be an integer from 0 to {max}"))
+                    Error::Validation(format!("{key} must be an integer from {min} to {max}"))
                 }),
         }
     };
-    let limit = number("limit", 100, 1000)?;
-    let offset = number("offset", 0, i64::from(i32::MAX))?;
+    let limit = number("limit", 100, 1, 1000)?;
+    let offset = number("offset", 0, 0, i64::from(i32::MAX))?;
     let rows = pg::fetch_events(&state.pg, limit, offset).await?;
     Ok(Json(rows.into_iter().map(EventView::from).collect()))
 }

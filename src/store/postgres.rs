@@ -110,10 +110,24 @@ fn timed(op: &'static str, started: Instant, ok: bool) {
     crate::telemetry::record_postgres(op, started.elapsed(), ok);
 }
 
+/// Runs a transaction on a task of its own, so dropping the request (client gone, deadline
+/// passed) cannot stop it half-way: it commits or rolls back whole, and its connection goes back
+/// to the pool clean. The transactions of this module all go through here.
+async fn detached<T, F>(work: F) -> Result<T>
+where
+    F: std::future::Future<Output = Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::spawn(work)
+        .await
+        .map_err(|e| Error::Internal(format!("transaction task failed: {e}")))?
+}
+
 /// Inserts an event and its seats in one transaction.
 pub async fn insert_event(pg: &PgPool, event: &NewEvent) -> Result<EventId> {
     let started = Instant::now();
-    let result = insert_event_tx(pg, event).await;
+    let (pg, event) = (pg.clone(), event.clone());
+    let result = detached(async move { insert_event_tx(&pg, &event).await }).await;
     timed("insert_event", started, result.is_ok());
     result
 }
@@ -233,6 +247,14 @@ pub async fn fetch_inventory(
     pg: &PgPool,
     id: EventId,
 ) -> Result<Option<(Vec<String>, Vec<String>)>> {
+    let pg = pg.clone();
+    detached(async move { fetch_inventory_attached(&pg, id).await }).await
+}
+
+async fn fetch_inventory_attached(
+    pg: &PgPool,
+    id: EventId,
+) -> Result<Option<(Vec<String>, Vec<String>)>> {
     let started = Instant::now();
     let result = async {
         let mut tx = begin(pg).await?;
@@ -272,6 +294,29 @@ pub async fn fetch_inventory(
 ///
 /// Transient errors (serialization failure, deadlock) retry the whole transaction.
 pub async fn insert_booking(
+    pg: &PgPool,
+    retries: u32,
+    event: EventId,
+    id: HoldGroupId,
+    user_id: &str,
+    source: HoldSource<'_>,
+) -> Result<ConfirmOutcome> {
+    let (pg, user_id) = (pg.clone(), user_id.to_string());
+    let seats = match source {
+        HoldSource::Redis(seats) => Some(seats.to_vec()),
+        HoldSource::Postgres => None,
+    };
+    detached(async move {
+        let source = match &seats {
+            Some(seats) => HoldSource::Redis(seats),
+            None => HoldSource::Postgres,
+        };
+        insert_booking_attached(&pg, retries, event, id, &user_id, source).await
+    })
+    .await
+}
+
+async fn insert_booking_attached(
     pg: &PgPool,
     retries: u32,
     event: EventId,
@@ -467,6 +512,16 @@ pub async fn cancel_booking(
     id: HoldGroupId,
     user_id: &str,
 ) -> Result<CancelOutcome> {
+    let (pg, user_id) = (pg.clone(), user_id.to_string());
+    detached(async move { cancel_booking_attached(&pg, event, id, &user_id).await }).await
+}
+
+async fn cancel_booking_attached(
+    pg: &PgPool,
+    event: EventId,
+    id: HoldGroupId,
+    user_id: &str,
+) -> Result<CancelOutcome> {
     let started = Instant::now();
     let result = async {
         let mut tx = begin(pg).await?;
@@ -567,7 +622,9 @@ pub async fn insert_hold(
     ttl: Duration,
 ) -> Result<PgHoldAttempt> {
     let started = Instant::now();
-    let result = insert_hold_tx(pg, event, id, user_id, seats, ttl).await;
+    let (pg, user_id, seats) = (pg.clone(), user_id.to_string(), seats.to_vec());
+    let result =
+        detached(async move { insert_hold_tx(&pg, event, id, &user_id, &seats, ttl).await }).await;
     timed("hold", started, result.is_ok());
     result
 }
@@ -684,6 +741,16 @@ pub async fn fetch_hold(pg: &PgPool, event: EventId, id: HoldGroupId) -> Result<
 /// Deletes a live Postgres hold of `user_id` and returns its seats; None if it was not there
 /// (or not alive, or not theirs).
 pub async fn delete_hold(
+    pg: &PgPool,
+    event: EventId,
+    id: HoldGroupId,
+    user_id: &str,
+) -> Result<Option<Vec<String>>> {
+    let (pg, user_id) = (pg.clone(), user_id.to_string());
+    detached(async move { delete_hold_attached(&pg, event, id, &user_id).await }).await
+}
+
+async fn delete_hold_attached(
     pg: &PgPool,
     event: EventId,
     id: HoldGroupId,

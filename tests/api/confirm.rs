@@ -163,3 +163,42 @@ async fn a_confirm_after_expiry_is_410_and_the_seat_is_free_again(pg: PgPool) {
     assert_eq!(app.confirm(id, "u2", &again).await.0, StatusCode::OK);
     assert_eq!(app.counts(id).await, (1, 0, 2));
 }
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_confirm_cut_off_by_its_deadline_commits_whole_or_not_at_all(pg: PgPool) {
+    let app = TestApp::new(pg.clone()).await;
+    let prefix = app.prefix().to_string();
+    // Same Redis key space and database, but a 1 ms request deadline: the handler future is
+    // dropped part-way through most confirms.
+    let hasty = TestApp::with(pg.clone(), &redis_url(), |s| {
+        s.redis.key_prefix = prefix.clone();
+        s.server.request_timeout_ms = 1;
+    });
+    let id = app.create_event(40).await;
+    let mut holds = Vec::new();
+    for i in 1..=40 {
+        let seats = [format!("S{i}")];
+        let hold = app.hold(id, "u1", &[seats[0].as_str()]).await;
+        let (status, body) = hasty.confirm(id, "u1", &hold).await;
+        assert!(
+            status == StatusCode::OK || status == StatusCode::SERVICE_UNAVAILABLE,
+            "{status} {body}"
+        );
+        holds.push(hold);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let half: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM bookings b WHERE NOT EXISTS \
+           (SELECT 1 FROM booking_seats s WHERE s.event_id = b.event_id AND s.booking_group_id = b.booking_group_id)",
+    )
+    .fetch_one(&pg)
+    .await
+    .expect("query");
+    assert_eq!(half, 0, "a booking without its seats was committed");
+    // Every cut-off confirm can be completed (or is answered as the repeat it is).
+    for hold in &holds {
+        let (status, body) = app.confirm(id, "u1", hold).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    assert_eq!(app.booked_in_postgres(id).await.len(), 40);
+}

@@ -126,8 +126,10 @@ async fn the_event_list_shows_events_newest_first(pg: PgPool) {
     let (_, page) = app.get("/events?limit=1&offset=1").await;
     assert_eq!(page.as_array().map(Vec::len), Some(1));
     assert_eq!(page[0]["id"], first);
-    let (status, body) = app.get("/events?limit=-3").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    for bad in ["limit=-3", "limit=0", "limit=1001", "offset=x"] {
+        let (status, body) = app.get(&format!("/events?{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
 }
 
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
