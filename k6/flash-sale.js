@@ -22,8 +22,9 @@
 //  3. teardown() also compares the event detail's confirmedSeats (Postgres: count of *active*
 //     booking rows) with B (distinct seats BOOKED in the seat map): more rows than seats means a
 //     seat with two active bookings. That, non-hot seats being booked, a seat map with duplicate
-//     codes and each VU's read-back of its own booking (GET /bookings/{id} must be CONFIRMED with
-//     exactly the seats confirmed) all add to `integrity_violations` (threshold count==0).
+//     codes, each VU's read-back of its own booking (GET /bookings/{id} must be CONFIRMED with
+//     exactly the seats confirmed) and a 410 on confirm before the hold's expiresIn was up all add
+//     to `integrity_violations` (threshold count==0).
 //  4. Soundness of the client-side count: confirm is idempotent, so an ambiguous confirm (no
 //     response / 5xx) is retried until it is a definite answer; `confirms_in_flight` (+1 before,
 //     -1 after; threshold count==0) proves no iteration was cut off mid-confirm by the graceful
@@ -33,7 +34,7 @@
 // `"oversell": true|false` (null when teardown did not run) and the numbers behind it into
 // ${RESULTS_DIR}/flash-sale.json.
 //
-// Knobs (env): RATE (iterations/s, default 1000), DURATION (20s), PRE_VUS (100), MAX_VUS (600),
+// Knobs (env): RATE (iterations/s, default 500), DURATION (20s), PRE_VUS (100), MAX_VUS (600),
 // TOTAL_SEATS (50), HOT_SEATS (20), MAX_PICK (2), RESERVE_P95_MS (500), RESERVE_P99_MS (1000),
 // CONFIRM_P95_MS (1000), GRACEFUL_STOP (60s), BASE_URL, RESULTS_DIR.
 
@@ -59,7 +60,7 @@ import {
 } from './lib/common.js';
 import { metricValue, summarize } from './lib/summary.js';
 
-const RATE = envInt('RATE', 1000);
+const RATE = envInt('RATE', 500);
 const DURATION = envStr('DURATION', '20s');
 const PRE_VUS = envInt('PRE_VUS', 100);
 const MAX_VUS = envInt('MAX_VUS', 600);
@@ -156,6 +157,7 @@ export default function (data) {
   });
   if (!held) return;
   holdsTaken.add(1);
+  const heldAt = Date.now();
 
   confirmsInFlight.add(1);
   const { res: c } = confirmHold(eventId, user, hold.holdGroupId);
@@ -178,6 +180,10 @@ export default function (data) {
     if (!ok) integrityViolations.add(1, { kind: 'confirm_body' });
   } else if (c.status === 410) {
     confirmExpired.add(1);
+    if (Date.now() < heldAt + hold.expiresIn * 1000 - 1000) {
+      integrityViolations.add(1, { kind: 'hold_expired_early' });
+      console.warn(`hold ${hold.holdGroupId} answered 410 ${(Date.now() - heldAt) / 1000}s into a ${hold.expiresIn}s hold`);
+    }
   } else if (c.status === 409) {
     confirmRefused.add(1);
     console.warn(`confirm refused by the guard: ${c.body}`);
