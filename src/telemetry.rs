@@ -96,6 +96,7 @@ pub const PG_POOL_MAX: &str = "seatlock_postgres_pool_max_connections";
 pub const PG_POOL_ACQUIRE: &str = "seatlock_postgres_pool_acquire_duration_seconds";
 pub const REDIS_POOL_CONNECTIONS: &str = "seatlock_redis_pool_connections";
 pub const REDIS_POOL_MAX: &str = "seatlock_redis_pool_max_connections";
+pub const REDIS_IN_FLIGHT: &str = "seatlock_redis_calls_in_flight";
 pub const CACHE_REBUILDS: &str = "seatlock_cache_rebuilds_total";
 pub const CACHE_REBUILD_DURATION: &str = "seatlock_cache_rebuild_duration_seconds";
 pub const HOLD_BACKEND: &str = "seatlock_hold_backend_active";
@@ -160,9 +161,13 @@ fn describe_metrics() {
     );
     describe_gauge!(
         REDIS_POOL_CONNECTIONS,
-        "Redis pool connections, by state: in_use, idle."
+        "Redis connections open (state=open). They are multiplexed and shared, never lent out; see seatlock_redis_calls_in_flight for load."
     );
     describe_gauge!(REDIS_POOL_MAX, "Redis pool size limit.");
+    describe_gauge!(
+        REDIS_IN_FLIGHT,
+        "Redis calls sent and awaiting their reply, over all connections."
+    );
     describe_counter!(
         CACHE_REBUILDS,
         "Event inventory caches rebuilt in Redis from Postgres."
@@ -197,17 +202,16 @@ pub fn record_pg_acquire(took: Duration) {
 }
 
 /// Sets the pool gauges; called just before each scrape renders.
-pub fn record_pools(pg: &sqlx::PgPool, pg_max: u32, redis: &crate::store::redis_pool::Pool) {
+pub fn record_pools(pg: &sqlx::PgPool, pg_max: u32, redis: &crate::store::redis::RedisStore) {
     let size = pg.size() as f64;
     let idle = pg.num_idle() as f64;
     gauge!(PG_POOL_CONNECTIONS, "state" => "in_use").set(size - idle);
     gauge!(PG_POOL_CONNECTIONS, "state" => "idle").set(idle);
     gauge!(PG_POOL_MAX).set(f64::from(pg_max));
-    let status = redis.status();
-    let available = status.available as f64;
-    gauge!(REDIS_POOL_CONNECTIONS, "state" => "in_use").set(status.size as f64 - available);
-    gauge!(REDIS_POOL_CONNECTIONS, "state" => "idle").set(available);
+    let status = redis.pool().status();
+    gauge!(REDIS_POOL_CONNECTIONS, "state" => "open").set(status.size as f64);
     gauge!(REDIS_POOL_MAX).set(status.max_size as f64);
+    gauge!(REDIS_IN_FLIGHT).set(redis.calls_in_flight() as f64);
 }
 
 pub fn record_hold_attempt(seats: usize) {

@@ -75,7 +75,7 @@ async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
     telemetry::record_pools(
         &state.pg,
         state.settings.database.max_connections,
-        state.redis.pool(),
+        &state.redis,
     );
     (
         [(

@@ -8,7 +8,8 @@
 //! - `P:{e:ID}:seat:CODE`    holdGroupId holding the seat, with the hold's TTL
 //! - `P:{e:ID}:hold:UUID`    HASH {user, exp, seats}, with the hold's TTL
 
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use deadpool::Runtime;
@@ -35,6 +36,7 @@ static HELD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../..
 pub struct RedisStore {
     pool: Pool,
     prefix: String,
+    in_flight: Arc<AtomicI64>,
 }
 
 /// Result of `hold.lua`.
@@ -120,6 +122,7 @@ impl RedisStore {
         Ok(Self {
             pool,
             prefix: settings.key_prefix.clone(),
+            in_flight: Arc::default(),
         })
     }
 
@@ -127,29 +130,31 @@ impl RedisStore {
         &self.pool
     }
 
+    /// Redis calls sent and not yet answered.
+    pub fn calls_in_flight(&self) -> i64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
     fn keys(&self, event: EventId) -> Keys {
         Keys(format!("{}:{{e:{}}}", self.prefix, event.0))
     }
 
-    /// Runs one call on a pooled connection, timing it under `op`; a connection that failed is
-    /// dropped from the pool rather than handed to the next request.
+    /// Runs one call on a pooled connection, timing it under `op`; a connection-level failure
+    /// marks the connection for replacement.
     async fn run<T, F>(&self, op: &'static str, call: F) -> Result<T>
     where
         F: AsyncFnOnce(&mut redis::aio::MultiplexedConnection) -> RedisResult<T>,
     {
-        let mut conn = self.pool.get().await?;
+        let mut lease = redis_pool::lease(&self.pool).await?;
         let started = Instant::now();
-        let result = call(&mut conn).await;
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let result = call(&mut lease.conn).await;
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
         crate::telemetry::record_redis(op, started.elapsed(), result.is_ok());
-        match result {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                if redis_pool::is_broken(&e) {
-                    redis_pool::discard(conn);
-                }
-                Err(e.into())
-            }
+        if let Err(e) = &result {
+            lease.report(e);
         }
+        Ok(result?)
     }
 
     /// Runs a script invocation (EVALSHA, reloading the script on NOSCRIPT).
