@@ -35,7 +35,7 @@ static HELD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../..
 #[derive(Clone)]
 pub struct RedisStore {
     pool: Pool,
-    prefix: String,
+    prefix: Arc<str>,
     in_flight: Arc<AtomicI64>,
 }
 
@@ -121,7 +121,7 @@ impl RedisStore {
             .map_err(|e| Error::Internal(format!("redis pool: {e}")))?;
         Ok(Self {
             pool,
-            prefix: settings.key_prefix.clone(),
+            prefix: settings.key_prefix.as_str().into(),
             in_flight: Arc::default(),
         })
     }
