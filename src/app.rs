@@ -22,6 +22,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub metrics: PrometheusHandle,
     pub breaker: Arc<Breaker>,
+    /// Set while the after-outage reconcile runs, so flapping cannot start several at once.
+    pub reconciling: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -49,6 +51,7 @@ impl AppState {
             settings: Arc::new(settings),
             metrics,
             breaker,
+            reconciling: Arc::default(),
         })
     }
 }

@@ -4,7 +4,9 @@
 //! Closed: every call goes to Redis; `failure_threshold` consecutive failures open it.
 //! Open: no call goes to Redis for `open_for`; then the next call is let through as a probe
 //! (half-open). Half-open: the probe's success closes the breaker, its failure re-opens it;
-//! other calls keep using the fallback while the probe is out.
+//! other calls keep using the fallback while the probe is out, and a probe that never reports
+//! (its request was dropped) is replaced by another after `open_for`. Only a probe closes the
+//! breaker: a slow call that started before it opened and succeeds late does not.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -21,7 +23,7 @@ struct Inner {
     state: State,
     failures: u32,
     opened_at: Option<Instant>,
-    probe_out: bool,
+    probe_out: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -46,7 +48,7 @@ impl Breaker {
                 state: State::Closed,
                 failures: 0,
                 opened_at: None,
-                probe_out: false,
+                probe_out: None,
             }),
             threshold: threshold.max(1),
             open_for,
@@ -68,45 +70,42 @@ impl Breaker {
     /// Whether a call may go to Redis now.
     pub fn allow(&self, now: Instant) -> bool {
         let mut s = self.lock();
-        match s.state {
-            State::Closed => true,
-            State::Open => {
-                let due = s
-                    .opened_at
-                    .is_none_or(|t| now.duration_since(t) >= self.open_for);
-                if due {
-                    s.state = State::HalfOpen;
-                    s.probe_out = true;
-                }
-                due
-            }
-            State::HalfOpen => {
-                if s.probe_out {
-                    false
-                } else {
-                    s.probe_out = true;
-                    true
-                }
-            }
+        let due =
+            |since: Option<Instant>| since.is_none_or(|t| now.duration_since(t) >= self.open_for);
+        let probe = match s.state {
+            State::Closed => return true,
+            State::Open => due(s.opened_at),
+            State::HalfOpen => due(s.probe_out),
+        };
+        if probe {
+            s.state = State::HalfOpen;
+            s.probe_out = Some(now);
         }
+        probe
     }
 
     pub fn on_success(&self) -> Transition {
         let mut s = self.lock();
-        s.failures = 0;
-        s.probe_out = false;
-        if s.state == State::Closed {
-            return Transition::None;
+        match s.state {
+            State::Closed => {
+                s.failures = 0;
+                Transition::None
+            }
+            // A call that started before the breaker opened: it proves nothing now.
+            State::Open => Transition::None,
+            State::HalfOpen => {
+                s.state = State::Closed;
+                s.failures = 0;
+                s.opened_at = None;
+                s.probe_out = None;
+                Transition::Closed
+            }
         }
-        s.state = State::Closed;
-        s.opened_at = None;
-        Transition::Closed
     }
 
     pub fn on_failure(&self, now: Instant) -> Transition {
         let mut s = self.lock();
         s.failures = s.failures.saturating_add(1);
-        s.probe_out = false;
         match s.state {
             State::Closed if s.failures >= self.threshold => {
                 s.state = State::Open;
@@ -116,6 +115,7 @@ impl Breaker {
             State::HalfOpen => {
                 s.state = State::Open;
                 s.opened_at = Some(now);
+                s.probe_out = None;
                 Transition::None
             }
             _ => Transition::None,
@@ -156,6 +156,28 @@ mod tests {
         assert_eq!(b.state(), State::Open);
         assert!(!b.allow(t1 + Duration::from_secs(1)));
         assert!(b.allow(t1 + Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn a_probe_that_never_reports_is_replaced_after_the_period() {
+        let b = Breaker::new(1, Duration::from_secs(2));
+        let t0 = Instant::now();
+        b.on_failure(t0);
+        assert!(b.allow(t0 + Duration::from_secs(2)));
+        // That probe's request was dropped: no success, no failure.
+        assert!(!b.allow(t0 + Duration::from_secs(3)));
+        assert!(b.allow(t0 + Duration::from_secs(4)));
+        assert_eq!(b.on_success(), Transition::Closed);
+    }
+
+    #[test]
+    fn a_late_success_does_not_close_an_open_breaker() {
+        let b = Breaker::new(1, Duration::from_secs(5));
+        let t0 = Instant::now();
+        b.on_failure(t0);
+        assert_eq!(b.on_success(), Transition::None);
+        assert_eq!(b.state(), State::Open);
+        assert!(!b.allow(t0 + Duration::from_secs(1)));
     }
 
     #[test]

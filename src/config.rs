@@ -179,6 +179,36 @@ impl Settings {
         let checks: &[(&str, bool, &str)] = &[
             ("server.port", self.server.port > 0, "must be 1..=65535"),
             (
+                "server.request_timeout_ms",
+                self.server.request_timeout_ms >= 1,
+                "must be at least 1",
+            ),
+            (
+                "database.acquire_timeout_ms",
+                self.database.acquire_timeout_ms >= 1,
+                "must be at least 1",
+            ),
+            (
+                "database.statement_timeout_ms",
+                self.database.statement_timeout_ms >= 1,
+                "must be at least 1",
+            ),
+            (
+                "redis.pool_wait_timeout_ms",
+                self.redis.pool_wait_timeout_ms >= 1,
+                "must be at least 1",
+            ),
+            (
+                "redis.connect_timeout_ms",
+                self.redis.connect_timeout_ms >= 1,
+                "must be at least 1",
+            ),
+            (
+                "idempotency.sweep_interval_seconds",
+                self.idempotency.sweep_interval_seconds >= 1,
+                "must be at least 1",
+            ),
+            (
                 "server.max_body_bytes",
                 self.server.max_body_bytes >= 1024,
                 "must be at least 1024",

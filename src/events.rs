@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// Database id of an event. Also the shard key that every table and Redis key starts with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct EventId(pub i64);
 
@@ -80,6 +80,11 @@ pub fn validate_new_event(
     max_seats: u32,
 ) -> Result<NewEvent, Vec<String>> {
     let mut problems = Vec::new();
+    for (field, text) in [("name", name), ("location", location)] {
+        if text.chars().any(char::is_control) {
+            problems.push(format!("{field} must not contain control characters"));
+        }
+    }
     let name = name.trim();
     if name.is_empty() {
         problems.push("name must not be empty".to_string());
@@ -154,9 +159,9 @@ fn validate_seat_list(
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty())
             .unwrap_or_else(|| DEFAULT_SEAT_TYPE.to_string());
-        if seat_type.chars().count() > MAX_CODE_LEN {
+        if seat_type.chars().count() > MAX_CODE_LEN || seat_type.chars().any(char::is_control) {
             problems.push(format!(
-                "seat type must be at most {MAX_CODE_LEN} characters"
+                "seat type must be at most {MAX_CODE_LEN} characters, without control characters"
             ));
         }
         let price_cents = match raw.price {

@@ -239,8 +239,18 @@ fn note_redis<T>(state: &AppState, result: Result<T>) -> Result<T> {
         Transition::Closed => {
             tracing::info!("redis is back; holds return to redis");
             telemetry::record_backend("redis");
-            let state = state.clone();
-            tokio::spawn(async move { reconcile_after_outage(&state).await });
+            if !state
+                .reconciling
+                .swap(true, std::sync::atomic::Ordering::AcqRel)
+            {
+                let state = state.clone();
+                tokio::spawn(async move {
+                    reconcile_after_outage(&state).await;
+                    state
+                        .reconciling
+                        .store(false, std::sync::atomic::Ordering::Release);
+                });
+            }
         }
         Transition::None => {}
     }
@@ -399,11 +409,18 @@ async fn confirm_redis_hold(
             finish_hold(state, event, id, Settle::Book, &hold.seats).await;
             Ok((booking, false))
         }
-        ConfirmOutcome::Existing(booking) if booking.user_id == user_id => {
+        ConfirmOutcome::Existing(booking) if booking.user_id != user_id => Err(Error::NotHoldOwner),
+        ConfirmOutcome::Existing(booking) if is_booking_of(&booking, &hold.seats) => {
             finish_hold(state, event, id, Settle::Book, &hold.seats).await;
             Ok((booking, true))
         }
-        ConfirmOutcome::Existing(_) | ConfirmOutcome::NotOwner => Err(Error::NotHoldOwner),
+        ConfirmOutcome::Existing(_) => {
+            // A booking with this id exists but is not this hold's (cancelled since, or other
+            // seats): nothing was sold by this confirm; let the hold's seats go.
+            finish_hold(state, event, id, Settle::Drop, &hold.seats).await;
+            Err(Error::HoldGone)
+        }
+        ConfirmOutcome::NotOwner => Err(Error::NotHoldOwner),
         ConfirmOutcome::Conflict(seats) => {
             // Redis had lost track of these sales; Postgres refused. Teach Redis and let go.
             finish_hold(state, event, id, Settle::Drop, &hold.seats).await;
@@ -440,12 +457,24 @@ async fn confirm_postgres_hold(
             }
             Ok((booking, false))
         }
-        ConfirmOutcome::Existing(booking) if booking.user_id == user_id => Ok((booking, true)),
-        ConfirmOutcome::Existing(_) | ConfirmOutcome::NotOwner => Err(Error::NotHoldOwner),
+        ConfirmOutcome::Existing(booking) if booking.user_id != user_id => Err(Error::NotHoldOwner),
+        ConfirmOutcome::Existing(booking) if booking.status == BookingStatus::Confirmed => {
+            Ok((booking, true))
+        }
+        ConfirmOutcome::Existing(_) => Err(Error::HoldGone),
+        ConfirmOutcome::NotOwner => Err(Error::NotHoldOwner),
         ConfirmOutcome::HoldGone => repeat_confirm(state, event, user_id, id).await,
         ConfirmOutcome::Conflict(seats) => Err(Error::SeatsAlreadyBooked { seats }),
         ConfirmOutcome::HeldElsewhere(seats) => Err(Error::SeatsUnavailable { seats }),
     }
+}
+
+/// Whether an existing booking is the confirmed booking of exactly these seats (a repeat).
+fn is_booking_of(booking: &Booking, seats: &[String]) -> bool {
+    let booked: HashSet<&str> = booking.seats.iter().map(|s| s.code.as_str()).collect();
+    booking.status == BookingStatus::Confirmed
+        && booked.len() == seats.len()
+        && seats.iter().all(|s| booked.contains(s.as_str()))
 }
 
 /// A confirm whose hold is no longer in its store: a repeat of a committed confirm gets its

@@ -1,14 +1,14 @@
 //! Bookings: `GET /bookings/{id}` and `POST /bookings/{id}/cancel`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::ApiJson;
 use super::events::rfc3339;
 use super::holds::UserIdInput;
 use super::idempotency;
+use super::{ApiJson, Segment};
 use crate::app::AppState;
 use crate::bookings::{Booking, BookingStatus};
 use crate::error::{Error, Result};
@@ -92,19 +92,19 @@ fn parse_booking_id(raw: &str) -> Result<HoldGroupId> {
 
 async fn get_booking(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    Segment(raw): Segment,
 ) -> Result<Json<BookingView>> {
-    let id = parse_booking_id(&raw)?;
+    let id = parse_booking_id(raw.as_deref().unwrap_or_default())?;
     Ok(Json(service::fetch_booking(&state, id).await?.into()))
 }
 
 async fn cancel_booking(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    Segment(raw): Segment,
     ApiJson(body): ApiJson<CancelBody>,
 ) -> Result<Json<Cancelled>> {
     let user = UserIdInput::validate(body.user_id.as_ref())?;
-    let id = parse_booking_id(&raw)?;
+    let id = parse_booking_id(raw.as_deref().unwrap_or_default())?;
     service::cancel(&state, &user, id).await?;
     Ok(Json(Cancelled { cancelled: true }))
 }

@@ -3,14 +3,14 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiJson, record_event};
+use super::{ApiJson, Segment, record_event};
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::events::{EventId, RawSeat, cents_to_amount, validate_new_event};
@@ -174,9 +174,9 @@ async fn list_events(
 
 async fn get_event(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    Segment(raw): Segment,
 ) -> Result<Json<EventDetail>> {
-    let id = parse_event_id(&raw)?;
+    let id = parse_event_id(raw.as_deref().unwrap_or_default())?;
     let summary = service::event_summary(&state, id).await?;
     let total = i64::from(summary.event.total_seats);
     Ok(Json(EventDetail {
@@ -189,9 +189,9 @@ async fn get_event(
 
 async fn get_seat_map(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    Segment(raw): Segment,
 ) -> Result<Json<SeatMap>> {
-    let id = parse_event_id(&raw)?;
+    let id = parse_event_id(raw.as_deref().unwrap_or_default())?;
     let seats = service::seat_map(&state, id)
         .await?
         .into_iter()

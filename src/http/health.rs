@@ -38,7 +38,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let holds = &state.settings.holds;
     let breaker = state.breaker.state();
     let redis_needed = holds.backend == HoldBackend::Redis;
-    let redis_usable = redis_up && breaker != BreakerState::Open;
+    let redis_usable = redis_up && breaker == BreakerState::Closed;
     let (holds_in, status) = match (redis_needed, redis_usable, holds.fallback) {
         (false, _, _) => ("postgres", "ready"),
         (true, true, _) => ("redis", "ready"),

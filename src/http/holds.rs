@@ -2,14 +2,14 @@
 //! Field names and success codes follow the seed-003 API so its clients keep working.
 
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::ApiJson;
 use super::events::{parse_event_id, rfc3339};
 use super::idempotency::{self, IdempotencyKey};
+use super::{ApiJson, Segment};
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::events::{EventId, cents_to_amount};
@@ -85,11 +85,11 @@ struct Released {
 
 async fn reserve_seats(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    Segment(raw): Segment,
     idempotency_key: Option<Extension<IdempotencyKey>>,
     ApiJson(body): ApiJson<ReserveBody>,
 ) -> Result<Json<HoldView>> {
-    let event = parse_event_id(&raw)?;
+    let event = parse_event_id(raw.as_deref().unwrap_or_default())?;
     let checked = UserIdInput::validate(body.user_id.as_ref()).and_then(|user| {
         let codes = body
             .seat_codes
@@ -128,10 +128,10 @@ fn parse_hold_body(body: HoldBody) -> Result<(String, HoldGroupId)> {
 
 async fn confirm_hold(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    Segment(raw): Segment,
     ApiJson(body): ApiJson<HoldBody>,
 ) -> Result<Json<Confirmed>> {
-    let event = parse_event_id(&raw)?;
+    let event = parse_event_id(raw.as_deref().unwrap_or_default())?;
     let (user, id) = parse_hold_body(body)?;
     let booking = service::confirm(&state, event, &user, id).await?;
     Ok(Json(Confirmed {
@@ -145,10 +145,10 @@ async fn confirm_hold(
 
 async fn release_hold(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    Segment(raw): Segment,
     ApiJson(body): ApiJson<HoldBody>,
 ) -> Result<Json<Released>> {
-    let event = parse_event_id(&raw)?;
+    let event = parse_event_id(raw.as_deref().unwrap_or_default())?;
     let (user, id) = parse_hold_body(body)?;
     service::release(&state, event, &user, id).await?;
     Ok(Json(Released { released: true }))

@@ -2,7 +2,7 @@
 //! release and cancel. The first response (status and body) is stored in Postgres under
 //! (event, userId, route, key) with a fingerprint of the body; a replay returns it unchanged;
 //! the same key with another body is 422; while the first request runs, 409 with Retry-After.
-//! A 5xx is not stored, so a retry runs again. A request whose body has no usable `userId` runs
+//! A 5xx is not stored, so a retry runs again. A request whose body has no valid `userId` runs
 //! unkeyed (it is a 400 anyway).
 
 use std::time::Duration;
@@ -18,13 +18,14 @@ use sha2::{Digest, Sha256};
 use crate::app::AppState;
 use crate::error::Error;
 use crate::events::EventId;
-use crate::holds::HoldGroupId;
+use crate::holds::{HoldGroupId, validate_user_id};
 use crate::store::postgres::{self as pg, IdempotencyScope, KeyClaim};
 
 pub const HEADER: &str = "idempotency-key";
 const MAX_KEY_LEN: usize = 255;
 
-/// The request's key, for handlers that derive ids from it (reserve).
+/// The request's key and the time this use of it was claimed, for handlers that derive ids from
+/// it (reserve): a retry of the same use derives the same id, a reuse after expiry a new one.
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey(pub String);
 
@@ -36,7 +37,7 @@ pub async fn replay_or_record(State(state): State<AppState>, req: Request, next:
         Ok(k)
             if !k.is_empty()
                 && k.len() <= MAX_KEY_LEN
-                && k.bytes().all(|b| b.is_ascii_graphic() || b == b' ') =>
+                && k.bytes().all(|b| b.is_ascii_graphic()) =>
         {
             k.to_string()
         }
@@ -61,8 +62,8 @@ pub async fn replay_or_record(State(state): State<AppState>, req: Request, next:
     };
     let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
     let user = parsed.as_ref().and_then(|v| match &v["userId"] {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) => validate_user_id(Some(s)).ok(),
+        Value::Number(n) => validate_user_id(Some(&n.to_string())).ok(),
         _ => None,
     });
     let (Some(parsed), Some(user)) = (parsed, user) else {
@@ -80,18 +81,102 @@ pub async fn replay_or_record(State(state): State<AppState>, req: Request, next:
     };
     let lease = Duration::from_secs(state.settings.idempotency.lease_seconds);
     let ttl = Duration::from_secs(state.settings.idempotency.ttl_hours * 3600);
-    match pg::claim_idempotency_key(&state.pg, &scope, &fingerprint, lease, ttl).await {
+    match claim(&state, &scope, fingerprint, lease, ttl).await {
         Err(e) => e.into_response(),
         Ok(KeyClaim::Mismatch) => Error::IdempotencyMismatch.into_response(),
         Ok(KeyClaim::InFlight) => Error::IdempotencyInFlight.into_response(),
         Ok(KeyClaim::Replay { status, body }) => replayed(status, body),
-        Ok(KeyClaim::Owner) => {
-            parts.extensions.insert(IdempotencyKey(key.clone()));
+        Ok(KeyClaim::Owner { claimed_at }) => {
+            parts
+                .extensions
+                .insert(IdempotencyKey(format!("{claimed_at}/{key}")));
+            let mut guard = ReleaseOnDrop::new(&state, &scope);
             let response = next
                 .run(Request::from_parts(parts, Body::from(bytes)))
                 .await;
-            record(&state, &scope, response).await
+            let response = record(&state, &scope, response).await;
+            guard.armed = false;
+            response
         }
+    }
+}
+
+/// Claims the key on a task of its own: if this request is dropped while the claim is under way,
+/// the task releases what it claimed instead of leaving the key blocked for the lease.
+async fn claim(
+    state: &AppState,
+    scope: &IdempotencyScope<'_>,
+    fingerprint: String,
+    lease: Duration,
+    ttl: Duration,
+) -> crate::error::Result<KeyClaim> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let pg = state.pg.clone();
+    let (event, user_id, route, key) = (
+        scope.event,
+        scope.user_id.to_string(),
+        scope.route.to_string(),
+        scope.key.to_string(),
+    );
+    tokio::spawn(async move {
+        let scope = IdempotencyScope {
+            event,
+            user_id: &user_id,
+            route: &route,
+            key: &key,
+        };
+        let claimed = pg::claim_idempotency_key(&pg, &scope, &fingerprint, lease, ttl).await;
+        let owned = matches!(claimed, Ok(KeyClaim::Owner { .. }));
+        if tx.send(claimed).is_err() && owned {
+            let _ = pg::release_idempotency_key(&pg, &scope).await;
+        }
+    });
+    rx.await
+        .map_err(|_| Error::Internal("the idempotency claim task ended without an answer".into()))?
+}
+
+/// Releases a claimed key if the request is dropped before its response is stored (the client
+/// went away, or the request deadline passed), so a retry runs at once instead of waiting out
+/// the lease. Only a key with no stored response is released.
+struct ReleaseOnDrop {
+    armed: bool,
+    pg: sqlx::PgPool,
+    scope: (EventId, String, String, String),
+}
+
+impl ReleaseOnDrop {
+    fn new(state: &AppState, scope: &IdempotencyScope<'_>) -> Self {
+        ReleaseOnDrop {
+            armed: true,
+            pg: state.pg.clone(),
+            scope: (
+                scope.event,
+                scope.user_id.to_string(),
+                scope.route.to_string(),
+                scope.key.to_string(),
+            ),
+        }
+    }
+}
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let pg = self.pg.clone();
+        let (event, user_id, route, key) = std::mem::take(&mut self.scope);
+        tokio::spawn(async move {
+            let scope = IdempotencyScope {
+                event,
+                user_id: &user_id,
+                route: &route,
+                key: &key,
+            };
+            if let Err(e) = pg::release_idempotency_key(&pg, &scope).await {
+                tracing::warn!(error = %e, "could not release the idempotency key of a dropped request");
+            }
+        });
     }
 }
 

@@ -95,6 +95,22 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     response
 }
 
+/// The one `{…}` segment of a route, or None when it is not valid UTF-8 (`/events/%FF`), so a
+/// malformed id is answered like an unknown one (404, JSON) instead of axum's plain-text 400.
+pub struct Segment(pub Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Segment {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let path = axum::extract::Path::<String>::from_request_parts(parts, state).await;
+        Ok(Segment(path.ok().map(|axum::extract::Path(s)| s)))
+    }
+}
+
 /// Records the event id on the request span.
 fn record_event(id: crate::events::EventId) {
     tracing::Span::current().record("event.id", id.0);

@@ -855,7 +855,9 @@ pub struct IdempotencyScope<'a> {
 #[derive(Debug)]
 pub enum KeyClaim {
     /// First use (or the first request's lease expired): run the request, then store.
-    Owner,
+    /// `claimed_at` (µs since epoch) identifies this use of the key: a key reused after its
+    /// stored response expired is a new use.
+    Owner { claimed_at: i64 },
     /// Completed before: answer with this.
     Replay { status: u16, body: Vec<u8> },
     /// Same key, different request body.
@@ -886,16 +888,25 @@ async fn claim_key(
     ttl: Duration,
 ) -> Result<KeyClaim> {
     let lease_ms = lease.as_millis() as i64;
-    let ttl_s = ttl.as_secs() as i64;
-    let inserted = sqlx::query(
-        "WITH stale AS ( \
-           DELETE FROM idempotency_keys \
-            WHERE event_id = $1 AND user_id = $2 AND route = $3 AND idempotency_key = $4 \
-              AND created_at < now() - make_interval(secs => $7::double precision)) \
-         INSERT INTO idempotency_keys \
+    // A stored response past its time is forgotten first, so the key starts a new use.
+    sqlx::query(
+        "DELETE FROM idempotency_keys \
+          WHERE event_id = $1 AND user_id = $2 AND route = $3 AND idempotency_key = $4 \
+            AND created_at < now() - make_interval(secs => $5::double precision)",
+    )
+    .bind(scope.event.0)
+    .bind(scope.user_id)
+    .bind(scope.route)
+    .bind(scope.key)
+    .bind(ttl.as_secs() as i64)
+    .execute(pg)
+    .await?;
+    let claimed: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO idempotency_keys \
            (event_id, user_id, route, idempotency_key, fingerprint, locked_until) \
          VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6::double precision / 1000)) \
-         ON CONFLICT ON CONSTRAINT idempotency_keys_pkey DO NOTHING",
+         ON CONFLICT ON CONSTRAINT idempotency_keys_pkey DO NOTHING \
+         RETURNING (extract(epoch FROM created_at) * 1000000)::bigint",
     )
     .bind(scope.event.0)
     .bind(scope.user_id)
@@ -903,12 +914,10 @@ async fn claim_key(
     .bind(scope.key)
     .bind(fingerprint)
     .bind(lease_ms)
-    .bind(ttl_s)
-    .execute(pg)
-    .await?
-    .rows_affected();
-    if inserted == 1 {
-        return Ok(KeyClaim::Owner);
+    .fetch_optional(pg)
+    .await?;
+    if let Some(claimed_at) = claimed {
+        return Ok(KeyClaim::Owner { claimed_at });
     }
     /// fingerprint, status_code, response_body, lease still running
     type StoredKey = (String, Option<i32>, Option<Vec<u8>>, bool);
@@ -923,7 +932,7 @@ async fn claim_key(
     .fetch_optional(pg)
     .await?;
     match row {
-        // Deleted between the two statements (expired, or a failed first attempt): start over.
+        // Released between the two statements by a first attempt that failed: retry.
         None => Ok(KeyClaim::InFlight),
         Some((fp, _, _, _)) if fp != fingerprint => Ok(KeyClaim::Mismatch),
         Some((_, Some(status), body, _)) => Ok(KeyClaim::Replay {
@@ -932,25 +941,25 @@ async fn claim_key(
         }),
         Some((_, None, _, true)) => Ok(KeyClaim::InFlight),
         Some((_, None, _, false)) => {
-            // The first request died without answering: take its lease over.
-            let taken = sqlx::query(
+            // The first request died without answering: take its lease over (same use of the
+            // key, so the same claimed_at and the same derived ids).
+            let taken: Option<i64> = sqlx::query_scalar(
                 "UPDATE idempotency_keys \
                     SET locked_until = now() + make_interval(secs => $5::double precision / 1000) \
                   WHERE event_id = $1 AND user_id = $2 AND route = $3 AND idempotency_key = $4 \
-                    AND status_code IS NULL AND locked_until <= now()",
+                    AND status_code IS NULL AND locked_until <= now() \
+                 RETURNING (extract(epoch FROM created_at) * 1000000)::bigint",
             )
             .bind(scope.event.0)
             .bind(scope.user_id)
             .bind(scope.route)
             .bind(scope.key)
             .bind(lease_ms)
-            .execute(pg)
-            .await?
-            .rows_affected();
-            Ok(if taken == 1 {
-                KeyClaim::Owner
-            } else {
-                KeyClaim::InFlight
+            .fetch_optional(pg)
+            .await?;
+            Ok(match taken {
+                Some(claimed_at) => KeyClaim::Owner { claimed_at },
+                None => KeyClaim::InFlight,
             })
         }
     }
@@ -978,10 +987,12 @@ pub async fn complete_idempotency_key(
     Ok(())
 }
 
-/// Forgets a claimed key whose request failed transiently (5xx), so a retry runs again.
+/// Ends the lease of a claimed key whose request failed transiently (5xx) or was dropped, with
+/// nothing stored: the retry takes the same use of the key over at once (same derived ids, so a
+/// reserve that did take its hold acknowledges it instead of taking a second one).
 pub async fn release_idempotency_key(pg: &PgPool, scope: &IdempotencyScope<'_>) -> Result<()> {
     sqlx::query(
-        "DELETE FROM idempotency_keys \
+        "UPDATE idempotency_keys SET locked_until = now() \
          WHERE event_id = $1 AND user_id = $2 AND route = $3 AND idempotency_key = $4 \
            AND status_code IS NULL",
     )

@@ -223,3 +223,110 @@ async fn keyed_confirm_release_and_cancel_replay_without_second_effects(pg: PgPo
     assert_eq!(app.release(id, "u2", &second).await.0, StatusCode::GONE);
     assert_eq!(keyed(&app, &release, "r-1", rbody).await.0, StatusCode::OK);
 }
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_key_reused_after_its_response_expired_is_a_new_request_with_a_new_hold(pg: PgPool) {
+    let app = TestApp::new(pg.clone()).await;
+    let id = app.create_event(8).await;
+    let path = format!("/events/{id}/seats/reserve");
+    let (_, _, first) = keyed(
+        &app,
+        &path,
+        "order-1",
+        json!({"userId": "u1", "seatCodes": ["S1"]}),
+    )
+    .await;
+    let hold = first["holdGroupId"].as_str().expect("id").to_string();
+    assert_eq!(app.confirm(id, "u1", &hold).await.0, StatusCode::OK);
+    let (status, _) = app
+        .post(&format!("/bookings/{hold}/cancel"), json!({"userId": "u1"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // 25 hours later the stored response is gone; the same key now means a new order.
+    sqlx::query("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'")
+        .execute(&pg)
+        .await
+        .expect("age");
+    let (status, _, second) = keyed(
+        &app,
+        &path,
+        "order-1",
+        json!({"userId": "u1", "seatCodes": ["S7", "S8"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let hold2 = second["holdGroupId"].as_str().expect("id").to_string();
+    assert_ne!(hold2, hold, "a new use of the key takes a new hold");
+    let (status, body) = app.confirm(id, "u1", &hold2).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["seatCodes"], json!(["S7", "S8"]));
+    assert_eq!(app.booked_in_postgres(id).await, vec!["S7", "S8"]);
+    // The cancelled first booking is not confirmed again by a repeat.
+    assert_eq!(app.confirm(id, "u1", &hold).await.0, StatusCode::GONE);
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_keyed_request_cut_off_by_its_deadline_frees_its_key_for_the_retry(pg: PgPool) {
+    let app = TestApp::new(pg.clone()).await;
+    let prefix = app.prefix().to_string();
+    let hasty = TestApp::with(pg.clone(), &crate::support::redis_url(), |s| {
+        s.redis.key_prefix = prefix.clone();
+        s.server.request_timeout_ms = 1;
+    });
+    let id = app.create_event(40).await;
+    let path = format!("/events/{id}/seats/reserve");
+    let mut cut = 0;
+    for i in 1..=20 {
+        let body = json!({"userId": "u1", "seatCodes": [format!("S{i}")]});
+        let key = format!("k-{i}");
+        if keyed(&hasty, &path, &key, body.clone()).await.0 == StatusCode::SERVICE_UNAVAILABLE {
+            cut += 1;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let (status, _, resp) = keyed(&app, &path, &key, body).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "retry after a cut-off request must run, not wait: {resp}"
+        );
+    }
+    assert!(cut > 0, "the 1 ms deadline cut at least one request");
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn control_characters_are_400_never_500(pg: PgPool) {
+    let app = TestApp::new(pg).await;
+    let (status, body) = app
+        .post("/events", json!({"name": "Gig\u{0}", "date": "2030-01-10T18:00:00Z", "location": "Hall", "totalSeats": 1}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = app
+        .post("/events", json!({"name": "Gig", "date": "2030-01-10T18:00:00Z", "location": "Hall", "seats": [{"code": "A", "type": "V\u{0}IP"}]}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let id = app.create_event(2).await;
+    let (status, _, body) = keyed(
+        &app,
+        &format!("/events/{id}/seats/reserve"),
+        "k",
+        json!({"userId": "u\u{0}1", "seatCodes": ["S1"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    for path in ["/events/%FF", "/events/%FF/seats", "/bookings/%FF"] {
+        let (status, _, bytes) = app.call_raw("GET", path, None, &[]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        let body: Value = serde_json::from_slice(&bytes).expect("JSON error body");
+        assert!(body["code"].is_string(), "{path}: {body}");
+    }
+    let (status, _, bytes) = app
+        .call_raw(
+            "POST",
+            "/events/%FF/seats/reserve",
+            Some(r#"{"userId":"u","seatCodes":["S1"]}"#.into()),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(serde_json::from_slice::<Value>(&bytes).is_ok());
+}
