@@ -3,12 +3,14 @@
 --
 -- KEYS[1]  {e}:seats
 -- KEYS[2]  {e}:booked
+-- KEYS[3]  {e}:gen
 -- ARGV[1]  "add" or "remove"
 -- ARGV[2..] seat codes
 --
--- Returns the number of codes changed. Does nothing when the inventory is not cached: the next
--- rebuild reads Postgres.
+-- Returns the number of codes changed. When the inventory is not cached it changes nothing but
+-- bumps {e}:gen, so a rebuild whose Postgres snapshot predates this change refuses to write it.
 if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('INCR', KEYS[3])
   return 0
 end
 local changed = 0

@@ -16,7 +16,7 @@ use crate::holds::{HoldGroupId, HoldStore, RefusalReason};
 use crate::store::postgres::{
     self as pg, CancelOutcome, ConfirmOutcome, EventRow, HoldSource, PgHoldAttempt, SeatRow,
 };
-use crate::store::redis::{HoldAttempt, HoldCheck, Settle};
+use crate::store::redis::{HoldAttempt, HoldCheck, Rebuild, Settle};
 use crate::telemetry;
 
 /// A hold just taken.
@@ -194,21 +194,33 @@ fn unavailable(codes: &[String], booked: Vec<String>, held: Vec<String>) -> Erro
     }
 }
 
-/// Loads the event's seats and booked seats from Postgres into Redis.
+/// Loads the event's seats and booked seats from Postgres into Redis. The cache generation is
+/// read before the snapshot, so a cancel or booking that lands in between makes the write refuse
+/// and the snapshot is taken again.
 async fn rebuild_inventory(state: &AppState, event: EventId) -> Result<()> {
-    let started = Instant::now();
-    let (seats, booked) = pg::fetch_inventory(&state.pg, event)
-        .await?
-        .ok_or(Error::EventNotFound)?;
-    if state
-        .redis
-        .rebuild_inventory(event, &seats, &booked)
-        .await?
-    {
-        telemetry::record_rebuild(started.elapsed());
-        tracing::info!(event.id = %event, seats = seats.len(), booked = booked.len(), "inventory cache rebuilt");
+    for _ in 0..3 {
+        let started = Instant::now();
+        let generation = state.redis.inventory_generation(event).await?;
+        let (seats, booked) = pg::fetch_inventory(&state.pg, event)
+            .await?
+            .ok_or(Error::EventNotFound)?;
+        match state
+            .redis
+            .rebuild_inventory(event, &generation, &seats, &booked)
+            .await?
+        {
+            Rebuild::Written => {
+                telemetry::record_rebuild(started.elapsed());
+                tracing::info!(event.id = %event, seats = seats.len(), booked = booked.len(), "inventory cache rebuilt");
+                return Ok(());
+            }
+            Rebuild::AlreadyCached => return Ok(()),
+            Rebuild::Stale => continue,
+        }
     }
-    Ok(())
+    Err(Error::Unavailable {
+        what: "the inventory cache (it keeps changing during rebuilds)",
+    })
 }
 
 /// Whether Redis should be asked now (configured backend, and the breaker lets it through).
@@ -283,8 +295,25 @@ async fn reconcile_after_outage(state: &AppState) {
                 .acquire_hold(event, id, &user, ttl, &seats)
                 .await;
         }
-        if matches!(copy, Ok(HoldAttempt::Held { .. })) {
-            copied += 1;
+        match copy {
+            Ok(HoldAttempt::Held { .. }) => {
+                // Released, confirmed or expired in Postgres while we copied: drop the copy.
+                let still_alive =
+                    matches!(pg::fetch_hold(&state.pg, event, id).await, Ok(Some(h)) if h.alive);
+                if still_alive {
+                    copied += 1;
+                } else if let Err(e) = state
+                    .redis
+                    .settle_hold(event, id, Settle::Drop, &seats)
+                    .await
+                {
+                    warn!(error = %e, hold.id = %id, "could not drop the copy of a finished postgres hold");
+                }
+            }
+            Ok(other) => {
+                warn!(hold.id = %id, outcome = ?other, "postgres hold not copied into redis")
+            }
+            Err(e) => warn!(error = %e, hold.id = %id, "postgres hold not copied into redis"),
         }
     }
     tracing::info!(holds = copied, "copied live postgres holds into redis");

@@ -54,6 +54,15 @@ pub enum HoldAttempt {
     },
 }
 
+/// Result of `rebuild.lua`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rebuild {
+    Written,
+    AlreadyCached,
+    /// The booked seats changed after the Postgres snapshot: take a new one.
+    Stale,
+}
+
 /// Result of `pin.lua` and of `settle.lua` in release mode.
 #[derive(Debug, PartialEq, Eq)]
 pub enum HoldCheck {
@@ -92,6 +101,9 @@ impl Keys {
     }
     fn booked(&self) -> String {
         format!("{}:booked", self.0)
+    }
+    fn generation(&self) -> String {
+        format!("{}:gen", self.0)
     }
     fn held(&self) -> String {
         format!("{}:held", self.0)
@@ -215,16 +227,39 @@ impl RedisStore {
     pub async fn rebuild_inventory(
         &self,
         event: EventId,
+        generation: &str,
         seats: &[String],
         booked: &[String],
-    ) -> Result<bool> {
+    ) -> Result<Rebuild> {
         let k = self.keys(event);
         let mut inv = REBUILD.prepare_invoke();
-        inv.key(k.seats()).key(k.booked()).arg(seats.len());
+        inv.key(k.seats())
+            .key(k.booked())
+            .key(k.generation())
+            .arg(generation)
+            .arg(seats.len());
         for code in seats.iter().chain(booked) {
             inv.arg(code);
         }
-        Ok(matches!(self.invoke("rebuild", &inv).await?, Value::Int(1)))
+        Ok(match self.invoke("rebuild", &inv).await? {
+            Value::Int(1) => Rebuild::Written,
+            Value::Int(-1) => Rebuild::Stale,
+            _ => Rebuild::AlreadyCached,
+        })
+    }
+
+    /// The event's cache generation, read before a rebuild's Postgres snapshot (see rebuild.lua).
+    pub async fn inventory_generation(&self, event: EventId) -> Result<String> {
+        let key = self.keys(event).generation();
+        let value = self
+            .run("generation", async |conn| {
+                redis::cmd("GET")
+                    .arg(&key)
+                    .query_async::<Option<String>>(conn)
+                    .await
+            })
+            .await?;
+        Ok(value.unwrap_or_else(|| "0".to_string()))
     }
 
     /// Reads a live hold, or None when it expired, was settled or never existed.
@@ -334,6 +369,7 @@ impl RedisStore {
         let mut inv = MARK_BOOKED.prepare_invoke();
         inv.key(k.seats())
             .key(k.booked())
+            .key(k.generation())
             .arg(if booked { "add" } else { "remove" });
         for code in codes {
             inv.arg(code);

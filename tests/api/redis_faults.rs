@@ -118,3 +118,49 @@ async fn with_redis_down_and_fallback_reject_holds_fail_fast_with_503_and_recove
     assert!(ok, "holds work again after Redis restarts");
     assert_eq!(app.get("/readyz").await.0, StatusCode::OK);
 }
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_rebuild_from_a_snapshot_older_than_a_cancel_is_refused(pg: PgPool) {
+    use seatlock::events::EventId;
+    use seatlock::store::redis::Rebuild;
+    let app = TestApp::new(pg.clone()).await;
+    let id = app.create_event(3).await;
+    let hold = app.hold(id, "u1", &["S1"]).await;
+    assert_eq!(app.confirm(id, "u1", &hold).await.0, StatusCode::OK);
+    // The cache goes missing (eviction, FLUSHALL) and a rebuild starts: generation, snapshot ...
+    let mut conn = app.redis().await;
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{}:{{e:{id}}}:seats", app.prefix()))
+        .query_async(&mut conn)
+        .await
+        .expect("del");
+    let event = EventId(id);
+    let generation = app
+        .state
+        .redis
+        .inventory_generation(event)
+        .await
+        .expect("generation");
+    let (seats, booked) = seatlock::store::postgres::fetch_inventory(&pg, event)
+        .await
+        .expect("snapshot")
+        .expect("event");
+    assert_eq!(booked, vec!["S1"]);
+    // ... then the booking is cancelled before the rebuild writes its (now stale) snapshot.
+    let (status, _) = app
+        .post(
+            &format!("/bookings/{hold}/cancel"),
+            serde_json::json!({"userId": "u1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let outcome = app
+        .state
+        .redis
+        .rebuild_inventory(event, &generation, &seats, &booked)
+        .await
+        .expect("rebuild");
+    assert_eq!(outcome, Rebuild::Stale);
+    // The next hold rebuilds from a fresh snapshot: the cancelled seat is free.
+    app.hold(id, "u2", &["S1"]).await;
+}
