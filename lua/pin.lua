@@ -6,7 +6,8 @@
 -- ARGV[1]   holdGroupId
 -- ARGV[2]   userId of the caller
 -- ARGV[3]   grace in milliseconds: the hold is extended to live at least this long
--- ARGV[4..] seat codes of the hold
+-- ARGV[4]   pin token of this confirm attempt (unpin.lua removes only its own token)
+-- ARGV[5..] seat codes of the hold
 --
 -- Returns {"OK"} | {"GONE"} (expired, released or unknown) | {"NOT_OWNER"}
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -21,7 +22,7 @@ for i = 3, #KEYS do
   end
 end
 -- Mark the hold as being confirmed, so a release racing this confirm is refused.
-redis.call('HSET', KEYS[1], 'pinned', '1')
+redis.call('HSET', KEYS[1], 'pinned', ARGV[4])
 local grace = tonumber(ARGV[3])
 if redis.call('PTTL', KEYS[1]) < grace then
   local t = redis.call('TIME')
@@ -30,7 +31,7 @@ if redis.call('PTTL', KEYS[1]) < grace then
   redis.call('HSET', KEYS[1], 'exp', exp)
   for i = 3, #KEYS do
     redis.call('PEXPIRE', KEYS[i], grace)
-    redis.call('ZADD', KEYS[2], exp, ARGV[i + 1])
+    redis.call('ZADD', KEYS[2], exp, ARGV[i + 2])
   end
 end
 return {'OK'}

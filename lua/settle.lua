@@ -24,7 +24,7 @@ if ARGV[2] == 'release' then
   if redis.call('HGET', KEYS[1], 'user') ~= ARGV[3] then
     return {'NOT_OWNER'}
   end
-  if redis.call('HGET', KEYS[1], 'pinned') == '1' then
+  if redis.call('HEXISTS', KEYS[1], 'pinned') == 1 then
     return {'PINNED'}
   end
 end

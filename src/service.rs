@@ -412,22 +412,38 @@ async fn confirm_redis_hold(
         return Err(Error::NotHoldOwner);
     }
     let grace = Duration::from_secs(state.settings.holds.confirm_grace_seconds);
-    match state
+    // This attempt's pin: a failed attempt removes only its own, never a concurrent one's.
+    let token = uuid::Uuid::new_v4().to_string();
+    let pinned = state
         .redis
-        .pin_hold(event, id, user_id, &hold.seats, grace)
-        .await?
-    {
-        HoldCheck::Ok | HoldCheck::Pinned => {}
-        HoldCheck::NotOwner => return Err(Error::NotHoldOwner),
-        HoldCheck::Gone => return repeat_confirm(state, event, user_id, id).await,
+        .pin_hold(event, id, user_id, &hold.seats, grace, &token)
+        .await;
+    match pinned {
+        Ok(HoldCheck::Ok | HoldCheck::Pinned) => {}
+        Ok(HoldCheck::NotOwner) => return Err(Error::NotHoldOwner),
+        Ok(HoldCheck::Gone) => return repeat_confirm(state, event, user_id, id).await,
+        Err(e) => {
+            // The pin may have landed without its reply: take it back if it did.
+            let _ = state.redis.unpin_hold(event, id, &token).await;
+            return Err(e);
+        }
     }
     let retries = state.settings.database.max_retries;
     let source = HoldSource::Redis(&hold.seats);
     let outcome = match pg::insert_booking(&state.pg, retries, event, id, user_id, source).await {
         Ok(outcome) => outcome,
         Err(e) => {
+            // The commit may have happened without its reply reaching us: if the booking is
+            // there, this confirm succeeded.
+            if let Ok(Some(booking)) = pg::fetch_booking(&state.pg, event, id).await
+                && booking.user_id == user_id
+                && is_booking_of(&booking, &hold.seats)
+            {
+                finish_hold(state, event, id, Settle::Book, &hold.seats).await;
+                return Ok((booking, false));
+            }
             // Nothing was written; let the owner release the hold again (or retry the confirm).
-            if let Err(unpin) = state.redis.unpin_hold(event, id).await {
+            if let Err(unpin) = state.redis.unpin_hold(event, id, &token).await {
                 warn!(error = %unpin, "could not unpin the hold after a failed confirm");
             }
             return Err(e);

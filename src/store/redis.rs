@@ -29,6 +29,7 @@ static REBUILD: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../lua/rebuild.lua")));
 static MARK_BOOKED: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../lua/mark_booked.lua")));
+static UNPIN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../../lua/unpin.lua")));
 static HELD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../../lua/held.lua")));
 
 /// Pool of multiplexed connections plus the key prefix.
@@ -298,6 +299,7 @@ impl RedisStore {
         user_id: &str,
         seats: &[String],
         grace: Duration,
+        token: &str,
     ) -> Result<HoldCheck> {
         let k = self.keys(event);
         let mut inv = PIN.prepare_invoke();
@@ -307,7 +309,8 @@ impl RedisStore {
         }
         inv.arg(hold.to_string())
             .arg(user_id)
-            .arg(grace.as_millis() as u64);
+            .arg(grace.as_millis() as u64)
+            .arg(token);
         for code in seats {
             inv.arg(code);
         }
@@ -316,16 +319,10 @@ impl RedisStore {
 
     /// Clears the confirm-in-progress mark of a hold whose confirm failed, so its owner may
     /// release it again.
-    pub async fn unpin_hold(&self, event: EventId, hold: HoldGroupId) -> Result<()> {
-        let key = self.keys(event).hold(hold);
-        self.run("unpin", async |conn| {
-            redis::cmd("HDEL")
-                .arg(&key)
-                .arg("pinned")
-                .query_async::<i64>(conn)
-                .await
-        })
-        .await?;
+    pub async fn unpin_hold(&self, event: EventId, hold: HoldGroupId, token: &str) -> Result<()> {
+        let mut inv = UNPIN.prepare_invoke();
+        inv.key(self.keys(event).hold(hold)).arg(token);
+        self.invoke("unpin", &inv).await?;
         Ok(())
     }
 
