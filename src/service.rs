@@ -319,6 +319,15 @@ async fn reconcile_after_outage(state: &AppState) {
     tracing::info!(holds = copied, "copied live postgres holds into redis");
 }
 
+/// For a Redis hold checked while Redis cannot be asked: Postgres can only say whether it was
+/// settled; "not in Postgres" means "unknown until Redis is back" (503), not "gone" (410).
+fn unknown_while_redis_is_down<T>(settled: Result<T>) -> Result<T> {
+    match settled {
+        Err(Error::HoldGone) => Err(Error::Unavailable { what: "redis" }),
+        other => other,
+    }
+}
+
 /// Fails with 400 when the hold id was issued for another event.
 fn check_hold_event(event: EventId, id: HoldGroupId) -> Result<()> {
     match id.event() {
@@ -384,10 +393,7 @@ async fn confirm_inner(
     }
     if !redis_allowed(state) {
         // The hold can only be checked in Redis; a repeat of a committed confirm still answers.
-        return match repeat_confirm(state, event, user_id, id).await {
-            Err(Error::HoldGone) => Err(Error::Unavailable { what: "redis" }),
-            other => other,
-        };
+        return unknown_while_redis_is_down(repeat_confirm(state, event, user_id, id).await);
     }
     match note_redis(state, confirm_redis_hold(state, event, user_id, id).await) {
         Err(e) if is_redis_outage(&e) => match repeat_confirm(state, event, user_id, id).await {
@@ -599,10 +605,7 @@ async fn release_inner(
         return released_elsewhere(state, event, user_id, id).await;
     }
     if !redis_allowed(state) {
-        return match released_elsewhere(state, event, user_id, id).await {
-            Err(Error::HoldGone) => Err(Error::Unavailable { what: "redis" }),
-            other => other,
-        };
+        return unknown_while_redis_is_down(released_elsewhere(state, event, user_id, id).await);
     }
     match note_redis(state, release_redis_hold(state, event, user_id, id).await) {
         Ok(true) => Ok(()),

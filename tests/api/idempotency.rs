@@ -27,16 +27,6 @@ async fn keyed(
     )
 }
 
-async fn redis_holds(app: &TestApp) -> usize {
-    let mut conn = app.redis().await;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}:*:hold:*", app.prefix()))
-        .query_async(&mut conn)
-        .await
-        .expect("keys");
-    keys.len()
-}
-
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn a_replayed_reserve_returns_the_first_response_and_takes_no_second_hold(pg: PgPool) {
     let app = TestApp::new(pg).await;
@@ -60,7 +50,7 @@ async fn a_replayed_reserve_returns_the_first_response_and_takes_no_second_hold(
         h2.get("idempotent-replayed").and_then(|v| v.to_str().ok()),
         Some("true")
     );
-    assert_eq!(redis_holds(&app).await, 1);
+    assert_eq!(app.redis_hold_count().await, 1);
     assert_eq!(app.counts(id).await, (0, 2, 3));
     // A refusal is stored and replayed too.
     let (s3, _, refused) = keyed(
@@ -184,7 +174,7 @@ async fn a_request_still_in_flight_with_the_key_gets_409_with_retry_after(pg: Pg
     let (status, _, again) = keyed(&app, &path, "k", body).await;
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again["holdGroupId"], first["holdGroupId"]);
-    assert_eq!(redis_holds(&app).await, 1);
+    assert_eq!(app.redis_hold_count().await, 1);
 }
 
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]

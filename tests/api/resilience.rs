@@ -9,16 +9,6 @@ use sqlx::PgPool;
 
 use crate::support::{RedisServer, TestApp, redis_url};
 
-async fn redis_hold_keys(app: &TestApp) -> usize {
-    let mut conn = app.redis().await;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}:*:hold:*", app.prefix()))
-        .query_async(&mut conn)
-        .await
-        .expect("keys");
-    keys.len()
-}
-
 async fn pg_holds(pg: &PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM holds WHERE held_until > now()")
         .fetch_one(pg)
@@ -35,7 +25,7 @@ async fn with_redis_killed_holds_and_confirms_go_through_postgres_and_return_to_
     });
     let id = app.create_event(6).await;
     app.hold(id, "u1", &["S1"]).await;
-    assert_eq!(redis_hold_keys(&app).await, 1);
+    assert_eq!(app.redis_hold_count().await, 1);
     server.kill();
 
     // Every hold during the outage succeeds, in Postgres, from the very first failing call.
@@ -74,13 +64,13 @@ async fn with_redis_killed_holds_and_confirms_go_through_postgres_and_return_to_
     let back = app.hold(id, "u4", &["S5"]).await;
     // Recovery copies the live Postgres hold into Redis: Redis now refuses its seat itself.
     for _ in 0..50 {
-        if redis_hold_keys(&app).await == 2 {
+        if app.redis_hold_count().await == 2 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(
-        redis_hold_keys(&app).await,
+        app.redis_hold_count().await,
         2,
         "the new Redis hold and the copy of the Postgres hold"
     );
@@ -96,7 +86,7 @@ async fn with_redis_killed_holds_and_confirms_go_through_postgres_and_return_to_
     assert_eq!(app.reserve(id, "u9", &["S2"]).await.0, StatusCode::CONFLICT);
     assert_eq!(app.booked_in_postgres(id).await, vec!["S2", "S5", "S6"]);
     assert_eq!(
-        redis_hold_keys(&app).await,
+        app.redis_hold_count().await,
         0,
         "confirming the Postgres hold dropped its copy"
     );
@@ -143,7 +133,7 @@ async fn the_postgres_only_mode_keeps_the_same_contract(pg: PgPool) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["expiresIn"], 1);
     let hold = body["holdGroupId"].as_str().expect("id").to_string();
-    assert_eq!(redis_hold_keys(&app).await, 0, "nothing in Redis");
+    assert_eq!(app.redis_hold_count().await, 0, "nothing in Redis");
     let (status, body) = app.reserve(id, "u2", &["S3", "S2"]).await;
     assert_eq!(
         (status, &body["seats"]),

@@ -201,6 +201,17 @@ impl TestApp {
             .expect("redis connection")
     }
 
+    /// Hold records in this test's Redis key space.
+    pub async fn redis_hold_count(&self) -> usize {
+        let mut conn = self.redis().await;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*:hold:*", self.prefix()))
+            .query_async(&mut conn)
+            .await
+            .expect("keys");
+        keys.len()
+    }
+
     pub fn prefix(&self) -> &str {
         &self.state.settings.redis.key_prefix
     }
