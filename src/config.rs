@@ -8,6 +8,8 @@ use std::time::Duration;
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
+use crate::domain::holds::HoldStore;
+
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
 #[derive(Debug, Clone, Deserialize)]
@@ -61,26 +63,10 @@ pub struct HoldSettings {
     pub ttl_seconds: u64,
     pub max_seats_per_hold: usize,
     pub confirm_grace_seconds: u64,
-    pub backend: HoldBackend,
+    /// Where holds are taken: Redis, or Postgres for the Postgres-only mode.
+    pub backend: HoldStore,
     pub fallback: HoldFallback,
     pub sweep_interval_seconds: u64,
-}
-
-/// Where holds are taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HoldBackend {
-    Redis,
-    Postgres,
-}
-
-impl HoldBackend {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HoldBackend::Redis => "redis",
-            HoldBackend::Postgres => "postgres",
-        }
-    }
 }
 
 /// What happens to holds while Redis is unreachable.

@@ -1,13 +1,12 @@
-//! The crate's one error type, and its single mapping to HTTP status + JSON body.
+//! The crate's error: a refusal the domain decided, or a store that failed. Nothing here knows
+//! HTTP: `http::error` maps each variant to a status and a JSON body, once.
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+/// A failed pool checkout of the Redis store (named by its external type, so this module
+/// depends on no other module of the crate).
+pub type RedisPoolError = deadpool::managed::PoolError<redis::RedisError>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0}")]
-    InvalidJson(String),
     #[error("{0}")]
     Validation(String),
     #[error("the hold belongs to another event")]
@@ -18,10 +17,6 @@ pub enum Error {
     SeatsNotFound { seats: Vec<String> },
     #[error("booking not found")]
     BookingNotFound,
-    #[error("no route for this path")]
-    RouteNotFound,
-    #[error("method not allowed on this path")]
-    MethodNotAllowed,
     #[error("the hold belongs to another user")]
     NotHoldOwner,
     #[error("the booking belongs to another user")]
@@ -34,22 +29,14 @@ pub enum Error {
     HoldAlreadyConfirmed,
     #[error("the hold has expired, was released, or does not exist")]
     HoldGone,
-    #[error("request body too large (limit {limit} bytes)")]
-    PayloadTooLarge { limit: usize },
     #[error("{what} is unavailable")]
     Unavailable { what: &'static str },
-    #[error("the request took too long")]
-    Timeout,
-    #[error("this Idempotency-Key was used with a different request body")]
-    IdempotencyMismatch,
-    #[error("a request with this Idempotency-Key is still in progress")]
-    IdempotencyInFlight,
     #[error("postgres: {0}")]
     Postgres(#[from] sqlx::Error),
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
     #[error("redis pool: {0}")]
-    RedisPool(#[from] crate::store::redis_pool::PoolError),
+    RedisPool(#[from] RedisPoolError),
     #[error("{0}")]
     Internal(String),
 }
@@ -57,86 +44,25 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// Machine-readable code of the error, stable across releases.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Error::InvalidJson(_) => "INVALID_JSON",
-            Error::Validation(_) => "VALIDATION_FAILED",
-            Error::HoldEventMismatch => "HOLD_EVENT_MISMATCH",
-            Error::EventNotFound => "EVENT_NOT_FOUND",
-            Error::SeatsNotFound { .. } => "SEATS_NOT_FOUND",
-            Error::BookingNotFound => "BOOKING_NOT_FOUND",
-            Error::RouteNotFound => "NOT_FOUND",
-            Error::MethodNotAllowed => "METHOD_NOT_ALLOWED",
-            Error::NotHoldOwner => "NOT_HOLD_OWNER",
-            Error::NotBookingOwner => "NOT_BOOKING_OWNER",
-            Error::SeatsUnavailable { .. } => "SEATS_UNAVAILABLE",
-            Error::SeatsAlreadyBooked { .. } => "SEATS_ALREADY_BOOKED",
-            Error::HoldAlreadyConfirmed => "HOLD_ALREADY_CONFIRMED",
-            Error::HoldGone => "HOLD_EXPIRED",
-            Error::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
-            Error::Unavailable { .. } | Error::Redis(_) | Error::RedisPool(_) => {
-                "SERVICE_UNAVAILABLE"
-            }
-            Error::Timeout => "REQUEST_TIMEOUT",
-            Error::IdempotencyMismatch => "IDEMPOTENCY_KEY_MISMATCH",
-            Error::IdempotencyInFlight => "IDEMPOTENCY_KEY_IN_FLIGHT",
-            Error::Postgres(e) if is_unavailable(e) => "SERVICE_UNAVAILABLE",
-            Error::Postgres(_) | Error::Internal(_) => "INTERNAL",
-        }
+    /// Redis is unreachable or too slow, as opposed to an answer it gave.
+    pub fn is_redis_outage(&self) -> bool {
+        matches!(self, Error::Redis(_) | Error::RedisPool(_))
     }
 
-    pub fn status(&self) -> StatusCode {
+    /// Postgres could not be reached in time, as opposed to a bug or a refusal.
+    pub fn is_postgres_outage(&self) -> bool {
         match self {
-            Error::InvalidJson(_) | Error::Validation(_) | Error::HoldEventMismatch => {
-                StatusCode::BAD_REQUEST
-            }
-            Error::EventNotFound
-            | Error::SeatsNotFound { .. }
-            | Error::BookingNotFound
-            | Error::RouteNotFound => StatusCode::NOT_FOUND,
-            Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Error::NotHoldOwner | Error::NotBookingOwner => StatusCode::FORBIDDEN,
-            Error::SeatsUnavailable { .. }
-            | Error::SeatsAlreadyBooked { .. }
-            | Error::HoldAlreadyConfirmed
-            | Error::IdempotencyInFlight => StatusCode::CONFLICT,
-            Error::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
-            Error::HoldGone => StatusCode::GONE,
-            Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::Unavailable { .. } | Error::Redis(_) | Error::RedisPool(_) | Error::Timeout => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            Error::Postgres(e) if is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Postgres(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Postgres(e) => postgres_unavailable(e),
+            _ => false,
         }
-    }
-
-    fn body(&self) -> Value {
-        let status = self.status();
-        let message = match self {
-            _ if status == StatusCode::INTERNAL_SERVER_ERROR => "internal error".to_string(),
-            Error::Redis(_) | Error::RedisPool(_) => "redis is unavailable".to_string(),
-            Error::Postgres(_) => "postgres is unavailable".to_string(),
-            other => other.to_string(),
-        };
-        let mut body = json!({ "error": message, "code": self.code() });
-        match self {
-            Error::SeatsNotFound { seats }
-            | Error::SeatsUnavailable { seats }
-            | Error::SeatsAlreadyBooked { seats } => body["seats"] = json!(seats),
-            Error::PayloadTooLarge { limit } => body["limitBytes"] = json!(limit),
-            _ => {}
-        }
-        body
     }
 }
 
-/// Errors that mean "Postgres could not be reached in time", as opposed to a bug.
-fn is_unavailable(e: &sqlx::Error) -> bool {
+fn postgres_unavailable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
-        // 57014 query_canceled (statement_timeout), 57P01 admin_shutdown, 53300 too_many_connections
+        // 57014 query_canceled (statement_timeout), 57P01-03 admin/crash shutdown, cannot
+        // connect now; 53300 too_many_connections
         sqlx::Error::Database(db) => {
             matches!(
                 db.code().as_deref(),
@@ -147,18 +73,17 @@ fn is_unavailable(e: &sqlx::Error) -> bool {
     }
 }
 
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        if status.is_server_error() {
-            tracing::error!(error = ?self, code = self.code(), "request failed");
-        }
-        let mut response = (status, axum::Json(self.body())).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE || matches!(self, Error::IdempotencyInFlight) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        response
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outages_are_told_apart_from_answers() {
+        assert!(Error::Postgres(sqlx::Error::PoolTimedOut).is_postgres_outage());
+        assert!(!Error::Postgres(sqlx::Error::RowNotFound).is_postgres_outage());
+        assert!(!Error::HoldGone.is_postgres_outage());
+        let io = redis::RedisError::from(std::io::Error::other("reset"));
+        assert!(Error::Redis(io).is_redis_outage());
+        assert!(!Error::Unavailable { what: "redis" }.is_redis_outage());
     }
 }

@@ -1,29 +1,31 @@
 //! seatlock: a seat-hold service for ticketing.
 //!
-//! A buyer's seats are held atomically in Redis (one Lua script per mutation, under a TTL), then
+//! A buyer's seats are held atomically in Redis (one Lua script per change, under a TTL), then
 //! confirmed into a booking in Postgres, whose unique index makes a double sale impossible
 //! whatever Redis says.
 //!
 //! # Layout
+//!
+//! Imports run one way: `main -> startup -> http -> service -> {store, domain}`; `config`,
+//! `error` and `telemetry` are leaves every layer may use (`tests/api/architecture.rs` checks
+//! both rules and the size of every file).
+//!
+//! - [`startup`]: `Application::build -> port() -> run_until(shutdown)`, background tasks.
+//! - [`http`]: the router, handlers and wire types (one file per resource), the error mapping.
+//! - [`service`]: the use cases, one file per flow (reserve, confirm, release, cancel, reads),
+//!   and the outage logic (breaker, fallback, reconcile).
+//! - [`store`]: adapters: `store::redis` (the Lua scripts in `lua/`, the key layout),
+//!   `store::postgres` (all SQL, migrations in `migrations/`).
+//! - [`domain`]: ids, rules and the outcome -> result decisions, pure and unit-tested.
 //! - [`config`]: layered settings, the only reader of the environment.
-//! - [`app`]: `AppState`, the router, the server loop with graceful shutdown.
-//! - [`error`]: the crate error and its one mapping to HTTP.
-//! - [`breaker`]: the circuit breaker that moves holds to Postgres while Redis is down.
-//! - [`events`], [`holds`], [`bookings`]: domain types and rules, no I/O.
-//! - [`service`]: the flows across both stores (reserve, confirm, release, cancel, reads).
-//! - [`http`]: handlers and request/response types, one router per resource.
-//! - [`store`]: adapters: `store::redis` (Lua scripts in `lua/`), `store::postgres` (SQL,
-//!   migrations in `migrations/`).
-//! - [`telemetry`]: logs, request spans, Prometheus metrics.
+//! - [`error`]: the crate error (a domain refusal or a store failure), no HTTP.
+//! - [`telemetry`]: logs and metrics.
 
-pub mod app;
-pub mod bookings;
-pub mod breaker;
 pub mod config;
+pub mod domain;
 pub mod error;
-pub mod events;
-pub mod holds;
 pub mod http;
 pub mod service;
+pub mod startup;
 pub mod store;
 pub mod telemetry;

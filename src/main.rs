@@ -1,6 +1,9 @@
-//! seatlock binary: load settings, initialise telemetry, serve.
+//! The seatlock binary: load settings, initialise telemetry, start the service, serve until
+//! SIGTERM/SIGINT.
 
-use seatlock::{app, config::Settings, telemetry};
+use seatlock::config::Settings;
+use seatlock::startup::{Application, shutdown_signal};
+use seatlock::telemetry;
 
 /// mimalloc instead of glibc malloc: a profile of the hold path showed ~15% of the service's CPU
 /// in glibc's malloc/free (small, short-lived allocations across two worker threads).
@@ -17,7 +20,13 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     telemetry::init_tracing(&settings.log);
-    if let Err(e) = app::run(settings).await {
+    let served = async {
+        Application::build(settings)
+            .await?
+            .run_until(shutdown_signal())
+            .await
+    };
+    if let Err(e) = served.await {
         tracing::error!(error = format!("{e:#}"), "seatlock failed");
         return Err(e);
     }

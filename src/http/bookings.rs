@@ -5,16 +5,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::events::rfc3339;
-use super::holds::UserIdInput;
+use super::error::ApiResult;
+use super::extract::{ApiJson, BookingPath, UserIdInput};
 use super::idempotency;
-use super::{ApiJson, Segment};
-use crate::app::AppState;
-use crate::bookings::{Booking, BookingStatus};
-use crate::error::{Error, Result};
-use crate::events::{EventId, cents_to_amount};
-use crate::holds::HoldGroupId;
-use crate::service;
+use super::rfc3339;
+use super::state::AppState;
+use crate::domain::bookings::{Booking, BookingStatus};
+use crate::domain::events::{EventId, cents_to_amount};
+use crate::domain::holds::HoldGroupId;
 
 pub fn router(state: AppState) -> Router<AppState> {
     let cancel = Router::new()
@@ -83,28 +81,19 @@ impl From<Booking> for BookingView {
     }
 }
 
-/// Parses the `{booking_id}` segment; anything but a UUID is an unknown booking.
-fn parse_booking_id(raw: &str) -> Result<HoldGroupId> {
-    let id = HoldGroupId::parse(raw).ok_or(Error::BookingNotFound)?;
-    tracing::Span::current().record("booking.id", tracing::field::display(id));
-    Ok(id)
-}
-
 async fn get_booking(
     State(state): State<AppState>,
-    Segment(raw): Segment,
-) -> Result<Json<BookingView>> {
-    let id = parse_booking_id(raw.as_deref().unwrap_or_default())?;
-    Ok(Json(service::fetch_booking(&state, id).await?.into()))
+    BookingPath(id): BookingPath,
+) -> ApiResult<Json<BookingView>> {
+    Ok(Json(state.seatlock.fetch_booking(id).await?.into()))
 }
 
 async fn cancel_booking(
     State(state): State<AppState>,
-    Segment(raw): Segment,
+    BookingPath(id): BookingPath,
     ApiJson(body): ApiJson<CancelBody>,
-) -> Result<Json<Cancelled>> {
+) -> ApiResult<Json<Cancelled>> {
     let user = UserIdInput::validate(body.user_id.as_ref())?;
-    let id = parse_booking_id(raw.as_deref().unwrap_or_default())?;
-    service::cancel(&state, &user, id).await?;
+    state.seatlock.cancel(&user, id).await?;
     Ok(Json(Cancelled { cancelled: true }))
 }

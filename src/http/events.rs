@@ -7,15 +7,13 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiJson, Segment, record_event};
-use crate::app::AppState;
-use crate::error::{Error, Result};
-use crate::events::{EventId, RawSeat, cents_to_amount, validate_new_event};
-use crate::service;
-use crate::store::postgres::{self as pg, EventRow};
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, EventPath};
+use super::rfc3339;
+use super::state::AppState;
+use crate::domain::events::{Event, EventId, RawSeat, cents_to_amount, validate_new_event};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -86,14 +84,10 @@ struct SeatView {
     seconds_remaining: Option<i64>,
 }
 
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
-impl From<EventRow> for EventView {
-    fn from(e: EventRow) -> Self {
+impl From<Event> for EventView {
+    fn from(e: Event) -> Self {
         EventView {
-            id: e.event_id,
+            id: e.id.0,
             name: e.name,
             date: rfc3339(e.starts_at),
             location: e.location,
@@ -102,29 +96,21 @@ impl From<EventRow> for EventView {
     }
 }
 
-/// Parses the `{event_id}` path segment; anything but a positive integer is an unknown event.
-pub fn parse_event_id(raw: &str) -> Result<EventId> {
-    let id = EventId::parse(raw).ok_or(Error::EventNotFound)?;
-    record_event(id);
-    Ok(id)
-}
-
 async fn create_event(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateEventBody>,
-) -> Result<(StatusCode, Json<EventCreated>)> {
-    let mut missing = Vec::new();
-    for (field, present) in [
+) -> ApiResult<(StatusCode, Json<EventCreated>)> {
+    let missing: Vec<String> = [
         ("name", body.name.is_some()),
         ("date", body.date.is_some()),
         ("location", body.location.is_some()),
-    ] {
-        if !present {
-            missing.push(format!("{field} is required"));
-        }
-    }
+    ]
+    .into_iter()
+    .filter(|(_, present)| !present)
+    .map(|(field, _)| format!("{field} is required"))
+    .collect();
     if !missing.is_empty() {
-        return Err(Error::Validation(missing.join("; ")));
+        return Err(ApiError::validation(missing.join("; ")));
     }
     let seats = body.seats.map(|list| {
         list.into_iter()
@@ -143,9 +129,9 @@ async fn create_event(
         seats,
         state.settings.events.max_seats,
     )
-    .map_err(|problems| Error::Validation(problems.join("; ")))?;
-    let event_id = service::create_event(&state, &new_event).await?;
-    record_event(event_id);
+    .map_err(|problems| ApiError::validation(problems.join("; ")))?;
+    let event_id = state.seatlock.create_event(new_event).await?;
+    tracing::Span::current().record("event.id", event_id.0);
     Ok((StatusCode::CREATED, Json(EventCreated { event_id })))
 }
 
@@ -153,8 +139,8 @@ async fn create_event(
 async fn list_events(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Vec<EventView>>> {
-    let number = |key: &str, default: i64, min: i64, max: i64| -> Result<i64> {
+) -> ApiResult<Json<Vec<EventView>>> {
+    let number = |key: &str, default: i64, min: i64, max: i64| -> ApiResult<i64> {
         match params.get(key) {
             None => Ok(default),
             Some(v) => v
@@ -162,25 +148,23 @@ async fn list_events(
                 .ok()
                 .filter(|n| (min..=max).contains(n))
                 .ok_or_else(|| {
-                    Error::Validation(format!("{key} must be an integer from {min} to {max}"))
+                    ApiError::validation(format!("{key} must be an integer from {min} to {max}"))
                 }),
         }
     };
     let limit = number("limit", 100, 1, 1000)?;
     let offset = number("offset", 0, 0, i64::from(i32::MAX))?;
-    let rows = pg::fetch_events(&state.pg, limit, offset).await?;
-    Ok(Json(rows.into_iter().map(EventView::from).collect()))
+    let events = state.seatlock.list_events(limit, offset).await?;
+    Ok(Json(events.into_iter().map(EventView::from).collect()))
 }
 
 async fn get_event(
     State(state): State<AppState>,
-    Segment(raw): Segment,
-) -> Result<Json<EventDetail>> {
-    let id = parse_event_id(raw.as_deref().unwrap_or_default())?;
-    let summary = service::event_summary(&state, id).await?;
-    let total = i64::from(summary.event.total_seats);
+    EventPath(id): EventPath,
+) -> ApiResult<Json<EventDetail>> {
+    let summary = state.seatlock.event_summary(id).await?;
     Ok(Json(EventDetail {
-        available_seats: (total - summary.confirmed_seats - summary.held_seats).max(0),
+        available_seats: summary.available_seats(),
         confirmed_seats: summary.confirmed_seats,
         held_seats: summary.held_seats,
         event: summary.event.into(),
@@ -189,25 +173,19 @@ async fn get_event(
 
 async fn get_seat_map(
     State(state): State<AppState>,
-    Segment(raw): Segment,
-) -> Result<Json<SeatMap>> {
-    let id = parse_event_id(raw.as_deref().unwrap_or_default())?;
-    let seats = service::seat_map(&state, id)
+    EventPath(id): EventPath,
+) -> ApiResult<Json<SeatMap>> {
+    let seats = state
+        .seatlock
+        .seat_map(id)
         .await?
         .into_iter()
-        .map(|s| {
-            let (status, seconds_remaining) = match (s.seat.booked, s.held_ms) {
-                (true, _) => ("BOOKED", None),
-                (false, Some(ms)) => ("HELD", Some((ms + 999) / 1000)),
-                (false, None) => ("AVAILABLE", None),
-            };
-            SeatView {
-                code: s.seat.seat_code,
-                seat_type: s.seat.seat_type,
-                price: cents_to_amount(s.seat.price_cents),
-                status,
-                seconds_remaining,
-            }
+        .map(|s| SeatView {
+            code: s.code,
+            seat_type: s.seat_type,
+            price: cents_to_amount(s.price_cents),
+            status: s.status.as_str(),
+            seconds_remaining: s.status.seconds_remaining(),
         })
         .collect();
     Ok(Json(SeatMap {

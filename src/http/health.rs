@@ -1,17 +1,15 @@
 //! Liveness, readiness and the Prometheus scrape endpoint.
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::app::AppState;
-use crate::breaker::State as BreakerState;
-use crate::config::{HoldBackend, HoldFallback};
+use super::state::AppState;
+use crate::service::breaker::State as BreakerState;
+use crate::service::{HoldsGo, Readiness, ReadyStatus};
 use crate::telemetry;
 
 pub fn router() -> Router<AppState> {
@@ -21,62 +19,57 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(render_metrics))
 }
 
-async fn healthz() -> Json<serde_json::Value> {
+async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Ready when holds can be taken: 200 `ready` when Postgres and Redis answer; 200 `degraded`
-/// while Redis is down but holds fall back to Postgres; 503 naming what is down otherwise
-/// (Postgres down, or Redis down with `holds.fallback = reject`).
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let limit = Duration::from_secs(1);
-    let pg_check = tokio::time::timeout(limit, sqlx::query("SELECT 1").execute(&state.pg));
-    let redis_check = tokio::time::timeout(limit, state.redis.ping());
-    let (pg_result, redis_result) = tokio::join!(pg_check, redis_check);
-    let pg_up = matches!(pg_result, Ok(Ok(_)));
-    let redis_up = matches!(redis_result, Ok(Ok(())));
-    let holds = &state.settings.holds;
-    let breaker = state.breaker.state();
-    let redis_needed = holds.backend == HoldBackend::Redis;
-    let redis_usable = redis_up && breaker == BreakerState::Closed;
-    let (holds_in, status) = match (redis_needed, redis_usable, holds.fallback) {
-        (false, _, _) => ("postgres", "ready"),
-        (true, true, _) => ("redis", "ready"),
-        (true, false, HoldFallback::Postgres) => ("postgres", "degraded"),
-        (true, false, HoldFallback::Reject) => ("none", "unavailable"),
-    };
+/// 200 `ready` when Postgres and Redis answer; 200 `degraded` while Redis is down but holds fall
+/// back to Postgres; 503 `NOT_READY` naming what is down otherwise.
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let ready = state.seatlock.readiness().await;
+    let (status, body) = readiness_body(&ready);
+    (status, Json(body))
+}
+
+fn readiness_body(r: &Readiness) -> (StatusCode, Value) {
     let word = |up: bool| if up { "up" } else { "down" };
     let mut body = json!({
-        "status": status,
-        "postgres": word(pg_up),
-        "redis": word(redis_up),
-        "holds": holds_in,
-        "breaker": match breaker {
+        "status": match r.status {
+            ReadyStatus::Ready => "ready",
+            ReadyStatus::Degraded => "degraded",
+            ReadyStatus::Unavailable => "unavailable",
+        },
+        "postgres": word(r.postgres_up),
+        "redis": word(r.redis_up),
+        "holds": match r.holds {
+            HoldsGo::Redis => "redis",
+            HoldsGo::Postgres => "postgres",
+            HoldsGo::Nowhere => "none",
+        },
+        "breaker": match r.breaker {
             BreakerState::Closed => "closed",
             BreakerState::Open => "open",
             BreakerState::HalfOpen => "half_open",
         },
     });
-    let down: Vec<&str> = [("postgres", !pg_up), ("redis", status == "unavailable")]
-        .into_iter()
-        .filter(|(_, down)| *down)
-        .map(|(name, _)| name)
-        .collect();
+    let down: Vec<&str> = [
+        ("postgres", !r.postgres_up),
+        ("redis", r.holds == HoldsGo::Nowhere),
+    ]
+    .into_iter()
+    .filter(|(_, down)| *down)
+    .map(|(name, _)| name)
+    .collect();
     if down.is_empty() {
-        return (StatusCode::OK, Json(body));
+        return (StatusCode::OK, body);
     }
-    body["status"] = json!("unavailable");
     body["error"] = json!(format!("not ready: {} down", down.join(" and ")));
     body["code"] = json!("NOT_READY");
-    (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+    (StatusCode::SERVICE_UNAVAILABLE, body)
 }
 
 async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
-    telemetry::record_pools(
-        &state.pg,
-        state.settings.database.max_connections,
-        &state.redis,
-    );
+    telemetry::record_pools(state.seatlock.pool_stats());
     (
         [(
             header::CONTENT_TYPE,
@@ -84,4 +77,36 @@ async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn readiness(status: ReadyStatus, postgres_up: bool, holds: HoldsGo) -> Readiness {
+        Readiness {
+            status,
+            postgres_up,
+            redis_up: holds == HoldsGo::Redis,
+            holds,
+            breaker: BreakerState::Closed,
+        }
+    }
+
+    #[test]
+    fn not_ready_names_what_is_down() {
+        let (status, body) = readiness_body(&readiness(ReadyStatus::Ready, true, HoldsGo::Redis));
+        assert_eq!((status, &body["status"]), (StatusCode::OK, &json!("ready")));
+        let degraded = readiness(ReadyStatus::Degraded, true, HoldsGo::Postgres);
+        let (status, body) = readiness_body(&degraded);
+        assert_eq!(
+            (status, &body["holds"]),
+            (StatusCode::OK, &json!("postgres"))
+        );
+        let both = readiness(ReadyStatus::Unavailable, false, HoldsGo::Nowhere);
+        let (status, body) = readiness_body(&both);
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["error"], "not ready: postgres and redis down");
+        assert_eq!(body["code"], "NOT_READY");
+    }
 }

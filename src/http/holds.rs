@@ -1,20 +1,21 @@
-//! The hold flow: `POST /events/{id}/seats/reserve`, `.../confirm`, `.../release`.
-//! Field names and success codes follow the seed-003 API so its clients keep working.
+//! The hold flow: `POST /events/{id}/seats/reserve`, `.../confirm`, `.../release`. Field names and
+//! success codes follow the seed-003 API so its clients keep working.
 
-use axum::Extension;
 use axum::extract::State;
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::events::{parse_event_id, rfc3339};
-use super::idempotency::{self, IdempotencyKey};
-use super::{ApiJson, Segment};
-use crate::app::AppState;
-use crate::error::{Error, Result};
-use crate::events::{EventId, cents_to_amount};
-use crate::holds::{HoldGroupId, RefusalReason, validate_seat_codes, validate_user_id};
-use crate::{service, telemetry};
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, EventPath, UserIdInput};
+use super::idempotency;
+use super::rfc3339;
+use super::state::AppState;
+use crate::domain::events::{EventId, cents_to_amount};
+use crate::domain::holds::{HoldGroupId, validate_seat_codes};
+use crate::domain::idempotency::KeyUse;
+use crate::error::Error;
+use crate::telemetry::{self, HoldRefusal};
 
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
@@ -25,24 +26,6 @@ pub fn router(state: AppState) -> Router<AppState> {
             state,
             idempotency::replay_or_record,
         ))
-}
-
-/// A user id given as a string, or as a number by clients that number their users.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum UserIdInput {
-    Text(String),
-    Number(i64),
-}
-
-impl UserIdInput {
-    pub fn validate(input: Option<&UserIdInput>) -> Result<String> {
-        let text = input.map(|u| match u {
-            UserIdInput::Text(s) => s.clone(),
-            UserIdInput::Number(n) => n.to_string(),
-        });
-        validate_user_id(text.as_deref()).map_err(Error::Validation)
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,25 +68,25 @@ struct Released {
 
 async fn reserve_seats(
     State(state): State<AppState>,
-    Segment(raw): Segment,
-    idempotency_key: Option<Extension<IdempotencyKey>>,
+    EventPath(event): EventPath,
+    key_use: Option<Extension<KeyUse>>,
     ApiJson(body): ApiJson<ReserveBody>,
-) -> Result<Json<HoldView>> {
-    let event = parse_event_id(raw.as_deref().unwrap_or_default())?;
+) -> ApiResult<Json<HoldView>> {
     let checked = UserIdInput::validate(body.user_id.as_ref()).and_then(|user| {
         let codes = body
             .seat_codes
-            .ok_or_else(|| Error::Validation("seatCodes is required".into()))?;
+            .ok_or_else(|| ApiError::validation("seatCodes is required"))?;
         validate_seat_codes(&codes, state.settings.holds.max_seats_per_hold)
-            .map_err(Error::Validation)?;
+            .map_err(ApiError::validation)?;
         Ok((user, codes))
     });
     let (user, codes) =
-        checked.inspect_err(|_| telemetry::record_hold_refused(RefusalReason::Invalid))?;
-    let key = idempotency_key
-        .as_ref()
-        .map(|Extension(IdempotencyKey(k))| k.as_str());
-    let hold = service::reserve(&state, event, &user, &codes, key).await?;
+        checked.inspect_err(|_| telemetry::record_hold_refused(HoldRefusal::Invalid))?;
+    let seed = key_use.map(|Extension(k)| k.seed());
+    let hold = state
+        .seatlock
+        .reserve(event, &user, &codes, seed.as_deref())
+        .await?;
     let expires_at = chrono::DateTime::from_timestamp_millis(hold.expires_at_ms)
         .ok_or_else(|| Error::Internal("hold expiry out of range".into()))?;
     Ok(Json(HoldView {
@@ -115,25 +98,24 @@ async fn reserve_seats(
 }
 
 /// Validates `{userId, holdGroupId}`.
-fn parse_hold_body(body: HoldBody) -> Result<(String, HoldGroupId)> {
+fn parse_hold_body(body: HoldBody) -> ApiResult<(String, HoldGroupId)> {
     let user = UserIdInput::validate(body.user_id.as_ref())?;
     let raw = body
         .hold_group_id
-        .ok_or_else(|| Error::Validation("holdGroupId is required".into()))?;
+        .ok_or_else(|| ApiError::validation("holdGroupId is required"))?;
     let id = HoldGroupId::parse(&raw)
-        .ok_or_else(|| Error::Validation("holdGroupId must be a UUID".into()))?;
+        .ok_or_else(|| ApiError::validation("holdGroupId must be a UUID"))?;
     tracing::Span::current().record("hold.id", tracing::field::display(id));
     Ok((user, id))
 }
 
 async fn confirm_hold(
     State(state): State<AppState>,
-    Segment(raw): Segment,
+    EventPath(event): EventPath,
     ApiJson(body): ApiJson<HoldBody>,
-) -> Result<Json<Confirmed>> {
-    let event = parse_event_id(raw.as_deref().unwrap_or_default())?;
+) -> ApiResult<Json<Confirmed>> {
     let (user, id) = parse_hold_body(body)?;
-    let booking = service::confirm(&state, event, &user, id).await?;
+    let booking = state.seatlock.confirm(event, &user, id).await?.booking;
     Ok(Json(Confirmed {
         success: true,
         booking_group_id: booking.booking_group_id,
@@ -145,11 +127,10 @@ async fn confirm_hold(
 
 async fn release_hold(
     State(state): State<AppState>,
-    Segment(raw): Segment,
+    EventPath(event): EventPath,
     ApiJson(body): ApiJson<HoldBody>,
-) -> Result<Json<Released>> {
-    let event = parse_event_id(raw.as_deref().unwrap_or_default())?;
+) -> ApiResult<Json<Released>> {
     let (user, id) = parse_hold_body(body)?;
-    service::release(&state, event, &user, id).await?;
+    state.seatlock.release(event, &user, id).await?;
     Ok(Json(Released { released: true }))
 }

@@ -1,11 +1,8 @@
-//! `Idempotency-Key` (IETF draft "The Idempotency-Key HTTP Header Field") on reserve, confirm,
-//! release and cancel. The first response (status and body) is stored in Postgres under
-//! (event, userId, route, key) with a fingerprint of the body; a replay returns it unchanged;
-//! the same key with another body is 422; while the first request runs, 409 with Retry-After.
-//! A 5xx is not stored, so a retry runs again. A request whose body has no valid `userId` runs
-//! unkeyed (it is a 400 anyway).
-
-use std::time::Duration;
+//! `Idempotency-Key` on reserve, confirm, release and cancel. The first response (status and
+//! body) is stored under (event, userId, route, key) with a fingerprint of the body; a replay
+//! returns it unchanged with `Idempotent-Replayed: true`; the same key with another body is 422;
+//! while the first request runs, 409 with Retry-After. A 5xx is not stored, so a retry runs
+//! again. A request whose body has no valid `userId` runs unkeyed (it is a 400 anyway).
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{MatchedPath, Request, State};
@@ -13,88 +10,73 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
-use crate::error::Error;
-use crate::events::EventId;
-use crate::holds::{HoldGroupId, validate_user_id};
-use crate::store::postgres::{self as pg, IdempotencyScope, KeyClaim};
+use super::error::ApiError;
+use super::extract::{ActedOnEvent, user_id_of};
+use super::state::AppState;
+use crate::domain::events::EventId;
+use crate::domain::idempotency::{IdempotencyScope, KeyClaim, KeyUse, fingerprint, validate_key};
+use crate::error::{Error, Result};
+use crate::service::Seatlock;
 
 pub const HEADER: &str = "idempotency-key";
-const MAX_KEY_LEN: usize = 255;
 
-/// The request's key and the time this use of it was claimed, for handlers that derive ids from
-/// it (reserve): a retry of the same use derives the same id, a reuse after expiry a new one.
-#[derive(Debug, Clone)]
-pub struct IdempotencyKey(pub String);
-
-pub async fn replay_or_record(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn replay_or_record(
+    State(state): State<AppState>,
+    ActedOnEvent(event): ActedOnEvent,
+    req: Request,
+    next: Next,
+) -> Response {
     let Some(raw) = req.headers().get(HEADER) else {
         return next.run(req).await;
     };
-    let key = match raw.to_str() {
-        Ok(k)
-            if !k.is_empty()
-                && k.len() <= MAX_KEY_LEN
-                && k.bytes().all(|b| b.is_ascii_graphic()) =>
-        {
-            k.to_string()
-        }
-        _ => {
-            return Error::Validation(format!(
-                "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"
-            ))
-            .into_response();
-        }
+    // A header that is not visible ASCII is refused like an empty one.
+    let key = match validate_key(raw.to_str().unwrap_or_default()) {
+        Ok(k) => k.to_string(),
+        Err(why) => return ApiError::validation(why).into_response(),
     };
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
-    let event = event_of(req.uri().path());
     let limit = state.settings.server.max_body_bytes;
     let (mut parts, body) = req.into_parts();
-    let bytes = match to_bytes(body, limit).await {
-        Ok(b) => b,
-        Err(_) => return Error::PayloadTooLarge { limit }.into_response(),
+    let Ok(bytes) = to_bytes(body, limit).await else {
+        return ApiError::PayloadTooLarge { limit }.into_response();
     };
     let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
-    let user = parsed.as_ref().and_then(|v| match &v["userId"] {
-        Value::String(s) => validate_user_id(Some(s)).ok(),
-        Value::Number(n) => validate_user_id(Some(&n.to_string())).ok(),
-        _ => None,
-    });
-    let (Some(parsed), Some(user)) = (parsed, user) else {
+    let user = parsed.as_ref().and_then(user_id_of);
+    let (Some(parsed), Some(user_id)) = (parsed, user) else {
         return next
             .run(Request::from_parts(parts, Body::from(bytes)))
             .await;
     };
-    // serde_json orders object keys, so the fingerprint ignores key order and whitespace.
-    let fingerprint = format!("{:x}", Sha256::digest(parsed.to_string().as_bytes()));
     let scope = IdempotencyScope {
-        event,
-        user_id: &user,
-        route: &route,
-        key: &key,
+        event: event.unwrap_or(EventId(0)),
+        user_id,
+        route,
+        key,
     };
-    let lease = Duration::from_secs(state.settings.idempotency.lease_seconds);
-    let ttl = Duration::from_secs(state.settings.idempotency.ttl_hours * 3600);
-    match claim(&state, &scope, fingerprint, lease, ttl).await {
+    match claim(&state.seatlock, &scope, fingerprint(&parsed)).await {
         Err(e) => e.into_response(),
-        Ok(KeyClaim::Mismatch) => Error::IdempotencyMismatch.into_response(),
-        Ok(KeyClaim::InFlight) => Error::IdempotencyInFlight.into_response(),
+        Ok(KeyClaim::Mismatch) => ApiError::IdempotencyMismatch.into_response(),
+        Ok(KeyClaim::InFlight) => ApiError::IdempotencyInFlight.into_response(),
         Ok(KeyClaim::Replay { status, body }) => replayed(status, body),
         Ok(KeyClaim::Owner { claimed_at }) => {
-            parts
-                .extensions
-                .insert(IdempotencyKey(format!("{claimed_at}/{key}")));
-            let mut guard = ReleaseOnDrop::new(&state, &scope);
+            parts.extensions.insert(KeyUse {
+                key: scope.key.clone(),
+                claimed_at,
+            });
+            let mut guard = ReleaseOnDrop {
+                armed: true,
+                seatlock: state.seatlock.clone(),
+                scope: scope.clone(),
+            };
             let response = next
                 .run(Request::from_parts(parts, Body::from(bytes)))
                 .await;
-            let response = record(&state, &scope, response).await;
+            let response = record(&state.seatlock, &scope, response).await;
             guard.armed = false;
             response
         }
@@ -103,32 +85,14 @@ pub async fn replay_or_record(State(state): State<AppState>, req: Request, next:
 
 /// Claims the key on a task of its own: if this request is dropped while the claim is under way,
 /// the task releases what it claimed instead of leaving the key blocked for the lease.
-async fn claim(
-    state: &AppState,
-    scope: &IdempotencyScope<'_>,
-    fingerprint: String,
-    lease: Duration,
-    ttl: Duration,
-) -> crate::error::Result<KeyClaim> {
+async fn claim(seatlock: &Seatlock, scope: &IdempotencyScope, fp: String) -> Result<KeyClaim> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let pg = state.pg.clone();
-    let (event, user_id, route, key) = (
-        scope.event,
-        scope.user_id.to_string(),
-        scope.route.to_string(),
-        scope.key.to_string(),
-    );
+    let (seatlock, scope) = (seatlock.clone(), scope.clone());
     tokio::spawn(async move {
-        let scope = IdempotencyScope {
-            event,
-            user_id: &user_id,
-            route: &route,
-            key: &key,
-        };
-        let claimed = pg::claim_idempotency_key(&pg, &scope, &fingerprint, lease, ttl).await;
+        let claimed = seatlock.claim_idempotency_key(&scope, &fp).await;
         let owned = matches!(claimed, Ok(KeyClaim::Owner { .. }));
         if tx.send(claimed).is_err() && owned {
-            let _ = pg::release_idempotency_key(&pg, &scope).await;
+            let _ = seatlock.release_idempotency_key(&scope).await;
         }
     });
     rx.await
@@ -140,23 +104,8 @@ async fn claim(
 /// the lease. Only a key with no stored response is released.
 struct ReleaseOnDrop {
     armed: bool,
-    pg: sqlx::PgPool,
-    scope: (EventId, String, String, String),
-}
-
-impl ReleaseOnDrop {
-    fn new(state: &AppState, scope: &IdempotencyScope<'_>) -> Self {
-        ReleaseOnDrop {
-            armed: true,
-            pg: state.pg.clone(),
-            scope: (
-                scope.event,
-                scope.user_id.to_string(),
-                scope.route.to_string(),
-                scope.key.to_string(),
-            ),
-        }
-    }
+    seatlock: Seatlock,
+    scope: IdempotencyScope,
 }
 
 impl Drop for ReleaseOnDrop {
@@ -164,16 +113,10 @@ impl Drop for ReleaseOnDrop {
         if !self.armed {
             return;
         }
-        let pg = self.pg.clone();
-        let (event, user_id, route, key) = std::mem::take(&mut self.scope);
+        let seatlock = self.seatlock.clone();
+        let scope = self.scope.clone();
         tokio::spawn(async move {
-            let scope = IdempotencyScope {
-                event,
-                user_id: &user_id,
-                route: &route,
-                key: &key,
-            };
-            if let Err(e) = pg::release_idempotency_key(&pg, &scope).await {
+            if let Err(e) = seatlock.release_idempotency_key(&scope).await {
                 tracing::warn!(error = %e, "could not release the idempotency key of a dropped request");
             }
         });
@@ -181,7 +124,7 @@ impl Drop for ReleaseOnDrop {
 }
 
 /// Stores a final response (anything but a 5xx) and returns it unchanged.
-async fn record(state: &AppState, scope: &IdempotencyScope<'_>, response: Response) -> Response {
+async fn record(seatlock: &Seatlock, scope: &IdempotencyScope, response: Response) -> Response {
     let (parts, body) = response.into_parts();
     let bytes = match to_bytes(body, usize::MAX).await {
         Ok(b) => b,
@@ -190,9 +133,12 @@ async fn record(state: &AppState, scope: &IdempotencyScope<'_>, response: Respon
         }
     };
     let stored = if parts.status.is_server_error() {
-        pg::release_idempotency_key(&state.pg, scope).await
+        seatlock.release_idempotency_key(scope).await
     } else {
-        pg::complete_idempotency_key(&state.pg, scope, parts.status.as_u16(), &bytes).await
+        let status = parts.status.as_u16();
+        seatlock
+            .complete_idempotency_key(scope, status, &bytes)
+            .await
     };
     if let Err(e) = stored {
         // The response itself stands; a retry with this key will wait out the lease and re-run.
@@ -211,16 +157,4 @@ fn replayed(status: u16, body: Vec<u8>) -> Response {
     );
     headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     response
-}
-
-/// The event a keyed path belongs to: `/events/{id}/...`, or the event carried by the
-/// booking id of `/bookings/{id}/cancel`; 0 when neither parses.
-fn event_of(path: &str) -> EventId {
-    let mut segments = path.trim_start_matches('/').split('/');
-    match (segments.next(), segments.next()) {
-        (Some("events"), Some(id)) => EventId::parse(id),
-        (Some("bookings"), Some(id)) => HoldGroupId::parse(id).and_then(|h| h.event()),
-        _ => None,
-    }
-    .unwrap_or(EventId(0))
 }

@@ -1,12 +1,20 @@
-//! HTTP adapter: one router per resource, assembled here with the cross-cutting layers
-//! (request id + span + metrics, deadline, body limit, panic guard, JSON 404/405).
+//! The HTTP adapter: one router per resource, assembled here with the cross-cutting layers
+//! (request id + span + metrics, deadline, body limit, panic guard, JSON 404/405). Handlers turn
+//! wire types into domain values, call the service, and turn its results into wire types.
+//!
+//! - [`state`]: `AppState`; [`error`]: the one error -> status + JSON mapping;
+//!   [`extract`]: path ids, JSON bodies, `userId`.
+//! - `events`, `holds`, `bookings`, `health`: the resources; `idempotency`: the
+//!   `Idempotency-Key` layer of the mutating routes.
 
 mod bookings;
+pub mod error;
 mod events;
+pub mod extract;
 mod health;
 mod holds;
 mod idempotency;
-mod json;
+pub mod state;
 
 use std::time::Instant;
 
@@ -15,17 +23,18 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, SecondsFormat, Utc};
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
-use crate::app::AppState;
+pub use self::error::ApiError;
+pub use self::state::AppState;
 use crate::error::Error;
 use crate::telemetry;
 
-pub use json::ApiJson;
-
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The whole HTTP API; the server and the tests call this same function.
 pub fn router(state: AppState) -> Router {
     let max_body = state.settings.server.max_body_bytes;
     Router::new()
@@ -33,8 +42,8 @@ pub fn router(state: AppState) -> Router {
         .merge(holds::router(state.clone()))
         .merge(bookings::router(state.clone()))
         .merge(health::router())
-        .fallback(|| async { Error::RouteNotFound })
-        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(|_| {
@@ -73,7 +82,7 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     let mut response = async move {
         let response = match tokio::time::timeout(deadline, next.run(req)).await {
             Ok(response) => response,
-            Err(_) => Error::Timeout.into_response(),
+            Err(_) => ApiError::Timeout.into_response(),
         };
         let status = response.status().as_u16();
         let took = started.elapsed();
@@ -95,23 +104,7 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     response
 }
 
-/// The one `{…}` segment of a route, or None when it is not valid UTF-8 (`/events/%FF`), so a
-/// malformed id is answered like an unknown one (404, JSON) instead of axum's plain-text 400.
-pub struct Segment(pub Option<String>);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Segment {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        let path = axum::extract::Path::<String>::from_request_parts(parts, state).await;
-        Ok(Segment(path.ok().map(|axum::extract::Path(s)| s)))
-    }
-}
-
-/// Records the event id on the request span.
-fn record_event(id: crate::events::EventId) {
-    tracing::Span::current().record("event.id", id.0);
+/// A timestamp as the API writes it: RFC 3339 in UTC, `Z`, seconds unless finer is needed.
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }

@@ -1,6 +1,7 @@
 //! The one integration-test binary: every request goes through the real router to a real
 //! Postgres (a database per test) and a real Redis (a key space or a server per test).
 
+mod architecture;
 mod bookings;
 mod concurrency;
 mod confirm;

@@ -121,7 +121,7 @@ async fn with_redis_down_and_fallback_reject_holds_fail_fast_with_503_and_recove
 
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn a_rebuild_from_a_snapshot_older_than_a_cancel_is_refused(pg: PgPool) {
-    use seatlock::events::EventId;
+    use seatlock::domain::events::EventId;
     use seatlock::store::redis::Rebuild;
     let app = TestApp::new(pg.clone()).await;
     let id = app.create_event(3).await;
@@ -137,14 +137,20 @@ async fn a_rebuild_from_a_snapshot_older_than_a_cancel_is_refused(pg: PgPool) {
     let event = EventId(id);
     let generation = app
         .state
-        .redis
+        .seatlock
+        .redis()
         .inventory_generation(event)
         .await
         .expect("generation");
-    let (seats, booked) = seatlock::store::postgres::fetch_inventory(&pg, event)
+    let inventory = app
+        .state
+        .seatlock
+        .postgres()
+        .fetch_inventory(event)
         .await
         .expect("snapshot")
         .expect("event");
+    let (seats, booked) = (inventory.seats, inventory.booked);
     assert_eq!(booked, vec!["S1"]);
     // ... then the booking is cancelled before the rebuild writes its (now stale) snapshot.
     let (status, _) = app
@@ -156,7 +162,8 @@ async fn a_rebuild_from_a_snapshot_older_than_a_cancel_is_refused(pg: PgPool) {
     assert_eq!(status, StatusCode::OK);
     let outcome = app
         .state
-        .redis
+        .seatlock
+        .redis()
         .rebuild_inventory(event, &generation, &seats, &booked)
         .await
         .expect("rebuild");

@@ -64,15 +64,15 @@ async fn releasing_an_unknown_hold_is_410_and_bad_bodies_400(pg: PgPool) {
 
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn a_failed_confirm_unpins_only_its_own_pin(pg: PgPool) {
-    use seatlock::events::EventId;
-    use seatlock::holds::HoldGroupId;
+    use seatlock::domain::events::EventId;
+    use seatlock::domain::holds::HoldGroupId;
     let app = TestApp::new(pg).await;
     let id = app.create_event(2).await;
     let hold = app.hold(id, "u1", &["S1"]).await;
     let (event, hold_id) = (EventId(id), HoldGroupId::parse(&hold).expect("uuid"));
     let seats = vec!["S1".to_string()];
     let grace = std::time::Duration::from_secs(30);
-    let redis = &app.state.redis;
+    let redis = app.state.seatlock.redis();
     // Two confirm attempts pin the hold; the first one fails and unpins.
     redis
         .pin_hold(event, hold_id, "u1", &seats, grace, "attempt-a")

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use seatlock::config::HoldBackend;
+use seatlock::domain::holds::HoldStore;
 use sqlx::PgPool;
 
 use crate::support::{RedisServer, TestApp, redis_url};
@@ -101,7 +101,7 @@ async fn with_redis_killed_holds_and_confirms_go_through_postgres_and_return_to_
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn a_seat_held_in_postgres_cannot_be_confirmed_by_a_redis_hold_and_vice_versa(pg: PgPool) {
     let pg_mode = TestApp::with(pg.clone(), &redis_url(), |s| {
-        s.holds.backend = HoldBackend::Postgres
+        s.holds.backend = HoldStore::Postgres
     });
     let redis_mode = TestApp::new(pg.clone()).await;
     let id = redis_mode.create_event(4).await;
@@ -125,7 +125,7 @@ async fn a_seat_held_in_postgres_cannot_be_confirmed_by_a_redis_hold_and_vice_ve
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn the_postgres_only_mode_keeps_the_same_contract(pg: PgPool) {
     let app = TestApp::with(pg.clone(), &redis_url(), |s| {
-        s.holds.backend = HoldBackend::Postgres;
+        s.holds.backend = HoldStore::Postgres;
         s.holds.ttl_seconds = 1;
     });
     let id = app.create_event(5).await;
@@ -170,7 +170,11 @@ async fn the_postgres_only_mode_keeps_the_same_contract(pg: PgPool) {
     assert_eq!(app.release(id, "u3", &late).await.0, StatusCode::GONE);
     app.hold(id, "u5", &["S3"]).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let swept = seatlock::store::postgres::sweep_expired_holds(&pg)
+    let swept = app
+        .state
+        .seatlock
+        .postgres()
+        .sweep_expired_holds()
         .await
         .expect("sweep");
     assert!(swept >= 1);
@@ -183,9 +187,7 @@ async fn the_postgres_only_mode_keeps_the_same_contract(pg: PgPool) {
 
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn fifty_concurrent_postgres_holds_on_one_seat_give_exactly_one_winner(pg: PgPool) {
-    let app = TestApp::with(pg, &redis_url(), |s| {
-        s.holds.backend = HoldBackend::Postgres
-    });
+    let app = TestApp::with(pg, &redis_url(), |s| s.holds.backend = HoldStore::Postgres);
     let id = app.create_event(4).await;
     let results = futures::future::join_all((0..50).map(|i| {
         let app = &app;

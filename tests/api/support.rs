@@ -11,8 +11,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use seatlock::app::{self, AppState};
 use seatlock::config::Settings;
+use seatlock::http::{self, AppState};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tower::ServiceExt;
@@ -44,9 +44,9 @@ impl TestApp {
     pub fn with(pg: PgPool, redis_url: &str, tweak: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = test_settings(redis_url);
         tweak(&mut settings);
-        let state = AppState::with_pg(settings, pg.clone()).expect("state");
+        let state = AppState::with_pool(settings, pg.clone()).expect("state");
         TestApp {
-            router: app::router(state.clone()),
+            router: http::router(state.clone()),
             pg,
             state,
             redis_url: redis_url.to_string(),

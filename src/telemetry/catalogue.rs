@@ -1,5 +1,5 @@
-//! Logs, traces and metrics. Metric names are declared and described here, once; the rest of the
-//! crate records through the small helpers below so that names and labels cannot drift.
+//! Prometheus metrics: every name declared here, once, with its HELP text and buckets, and the
+//! small recorders the rest of the crate calls.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -8,32 +8,10 @@ use metrics::{
     Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::config::{LogFormat, LogSettings};
-
-/// Installs the global tracing subscriber: human-readable by default, JSON when configured.
-/// `RUST_LOG` overrides the configured level. Safe to call twice (the second call is a no-op).
-pub fn init_tracing(settings: &LogSettings) {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&settings.level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let registry = tracing_subscriber::registry().with(filter);
-    let _ = match settings.format {
-        LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(true),
-            )
-            .try_init(),
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).try_init(),
-    };
-}
+use super::labels::{
+    Backend, CancelResult, ConfirmResult, HoldRefusal, PgOp, RedisOp, ReleaseResult,
+};
 
 /// Latency buckets, in seconds: 100 µs to 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -61,20 +39,10 @@ pub fn metrics_handle() -> PrometheusHandle {
                 _ => PrometheusBuilder::new().build_recorder().handle(),
             };
             describe_metrics();
+            register_at_zero();
             handle
         })
         .clone()
-}
-
-/// Runs the exporter's upkeep (histogram bucket maintenance) until the process ends.
-pub fn spawn_upkeep(handle: PrometheusHandle) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tick.tick().await;
-            handle.run_upkeep();
-        }
-    });
 }
 
 pub const HTTP_REQUESTS: &str = "seatlock_http_requests_total";
@@ -118,37 +86,43 @@ fn describe_metrics() {
     describe_counter!(HOLDS_ACQUIRED, "Holds taken.");
     describe_counter!(
         HOLDS_REFUSED,
-        "Holds refused, by reason: held, booked, unknown_seat, invalid."
+        format!("Holds refused, by reason: {}.", HoldRefusal::list())
     );
     describe_histogram!(HOLD_SIZE, "Seats asked for per hold request.");
     describe_counter!(
         HOLD_SEATS_EXPIRED,
-        "Seats whose hold ended by TTL expiry, counted when hold.lua trims them from the event's held set."
+        "Seats whose hold ended by TTL expiry: counted when hold.lua trims them from the event's held set, and when the sweeper deletes expired Postgres holds."
     );
     describe_counter!(
         CONFIRMS,
-        "Confirm requests by outcome: booked, repeat, expired, not_owner, guard_refused, wrong_event."
+        format!("Confirm requests by outcome: {}.", ConfirmResult::list())
     );
     describe_counter!(
         RELEASES,
-        "Release requests by outcome: released, expired, not_owner, already_confirmed."
+        format!("Release requests by outcome: {}.", ReleaseResult::list())
     );
     describe_counter!(
         CANCELS,
-        "Cancel requests by outcome: cancelled, repeat, not_owner, not_found."
+        format!("Cancel requests by outcome: {}.", CancelResult::list())
     );
     describe_histogram!(
         REDIS_DURATION,
         Unit::Seconds,
-        "Redis script or command latency, by operation."
+        format!(
+            "Redis script or command latency, by op: {}.",
+            RedisOp::list()
+        )
     );
-    describe_counter!(REDIS_ERRORS, "Redis calls that failed, by operation.");
+    describe_counter!(REDIS_ERRORS, "Redis calls that failed, by op.");
     describe_histogram!(
         PG_DURATION,
         Unit::Seconds,
-        "Postgres transaction or query latency, by operation."
+        format!(
+            "Postgres transaction or query latency, by op: {}.",
+            PgOp::list()
+        )
     );
-    describe_counter!(PG_ERRORS, "Postgres operations that failed, by operation.");
+    describe_counter!(PG_ERRORS, "Postgres operations that failed, by op.");
     describe_gauge!(
         PG_POOL_CONNECTIONS,
         "Postgres pool connections, by state: in_use, idle."
@@ -179,21 +153,55 @@ fn describe_metrics() {
     );
     describe_gauge!(
         HOLD_BACKEND,
-        "1 for the hold backend in use (label backend), 0 for the others."
+        format!(
+            "1 for the hold backend in use, 0 for the others; backend: {}.",
+            Backend::list()
+        )
     );
 }
 
-pub fn record_redis(op: &'static str, took: Duration, ok: bool) {
-    histogram!(REDIS_DURATION, "op" => op).record(took.as_secs_f64());
-    if !ok {
-        counter!(REDIS_ERRORS, "op" => op).increment(1);
+/// Every labelled counter exists from start-up with each known label value, so a dashboard
+/// shows 0 rather than "No data" and `rate()` over it starts at once.
+fn register_at_zero() {
+    for r in HoldRefusal::ALL {
+        counter!(HOLDS_REFUSED, "reason" => r.as_str()).absolute(0);
+    }
+    for r in ConfirmResult::ALL {
+        counter!(CONFIRMS, "outcome" => r.as_str()).absolute(0);
+    }
+    for r in ReleaseResult::ALL {
+        counter!(RELEASES, "outcome" => r.as_str()).absolute(0);
+    }
+    for r in CancelResult::ALL {
+        counter!(CANCELS, "outcome" => r.as_str()).absolute(0);
+    }
+    for op in RedisOp::ALL {
+        counter!(REDIS_ERRORS, "op" => op.as_str()).absolute(0);
+    }
+    for op in PgOp::ALL {
+        counter!(PG_ERRORS, "op" => op.as_str()).absolute(0);
+    }
+    for counter in [
+        HOLDS_ATTEMPTED,
+        HOLDS_ACQUIRED,
+        HOLD_SEATS_EXPIRED,
+        CACHE_REBUILDS,
+    ] {
+        counter!(counter).absolute(0);
     }
 }
 
-pub fn record_postgres(op: &'static str, took: Duration, ok: bool) {
-    histogram!(PG_DURATION, "op" => op).record(took.as_secs_f64());
+pub fn record_redis(op: RedisOp, took: Duration, ok: bool) {
+    histogram!(REDIS_DURATION, "op" => op.as_str()).record(took.as_secs_f64());
     if !ok {
-        counter!(PG_ERRORS, "op" => op).increment(1);
+        counter!(REDIS_ERRORS, "op" => op.as_str()).increment(1);
+    }
+}
+
+pub fn record_postgres(op: PgOp, took: Duration, ok: bool) {
+    histogram!(PG_DURATION, "op" => op.as_str()).record(took.as_secs_f64());
+    if !ok {
+        counter!(PG_ERRORS, "op" => op.as_str()).increment(1);
     }
 }
 
@@ -201,17 +209,26 @@ pub fn record_pg_acquire(took: Duration) {
     histogram!(PG_POOL_ACQUIRE).record(took.as_secs_f64());
 }
 
+/// The pools as they are now, in plain numbers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolStats {
+    pub pg_size: u32,
+    pub pg_idle: usize,
+    pub pg_max: u32,
+    pub redis_open: usize,
+    pub redis_max: usize,
+    pub redis_in_flight: i64,
+}
+
 /// Sets the pool gauges; called just before each scrape renders.
-pub fn record_pools(pg: &sqlx::PgPool, pg_max: u32, redis: &crate::store::redis::RedisStore) {
-    let size = pg.size() as f64;
-    let idle = pg.num_idle() as f64;
-    gauge!(PG_POOL_CONNECTIONS, "state" => "in_use").set(size - idle);
+pub fn record_pools(stats: PoolStats) {
+    let idle = stats.pg_idle as f64;
+    gauge!(PG_POOL_CONNECTIONS, "state" => "in_use").set(f64::from(stats.pg_size) - idle);
     gauge!(PG_POOL_CONNECTIONS, "state" => "idle").set(idle);
-    gauge!(PG_POOL_MAX).set(f64::from(pg_max));
-    let status = redis.pool().status();
-    gauge!(REDIS_POOL_CONNECTIONS, "state" => "open").set(status.size as f64);
-    gauge!(REDIS_POOL_MAX).set(status.max_size as f64);
-    gauge!(REDIS_IN_FLIGHT).set(redis.calls_in_flight() as f64);
+    gauge!(PG_POOL_MAX).set(f64::from(stats.pg_max));
+    gauge!(REDIS_POOL_CONNECTIONS, "state" => "open").set(stats.redis_open as f64);
+    gauge!(REDIS_POOL_MAX).set(stats.redis_max as f64);
+    gauge!(REDIS_IN_FLIGHT).set(stats.redis_in_flight as f64);
 }
 
 pub fn record_hold_attempt(seats: usize) {
@@ -223,26 +240,26 @@ pub fn record_hold_acquired() {
     counter!(HOLDS_ACQUIRED).increment(1);
 }
 
-pub fn record_hold_refused(reason: crate::holds::RefusalReason) {
+pub fn record_hold_refused(reason: HoldRefusal) {
     counter!(HOLDS_REFUSED, "reason" => reason.as_str()).increment(1);
 }
 
-pub fn record_seats_expired(n: i64) {
+pub fn record_seats_expired(n: u64) {
     if n > 0 {
-        counter!(HOLD_SEATS_EXPIRED).increment(n as u64);
+        counter!(HOLD_SEATS_EXPIRED).increment(n);
     }
 }
 
-pub fn record_confirm(outcome: &'static str) {
-    counter!(CONFIRMS, "outcome" => outcome).increment(1);
+pub fn record_confirm(result: ConfirmResult) {
+    counter!(CONFIRMS, "outcome" => result.as_str()).increment(1);
 }
 
-pub fn record_release(outcome: &'static str) {
-    counter!(RELEASES, "outcome" => outcome).increment(1);
+pub fn record_release(result: ReleaseResult) {
+    counter!(RELEASES, "outcome" => result.as_str()).increment(1);
 }
 
-pub fn record_cancel(outcome: &'static str) {
-    counter!(CANCELS, "outcome" => outcome).increment(1);
+pub fn record_cancel(result: CancelResult) {
+    counter!(CANCELS, "outcome" => result.as_str()).increment(1);
 }
 
 pub fn record_rebuild(took: Duration) {
@@ -250,9 +267,10 @@ pub fn record_rebuild(took: Duration) {
     histogram!(CACHE_REBUILD_DURATION).record(took.as_secs_f64());
 }
 
-pub fn record_backend(active: &'static str) {
-    for backend in ["redis", "postgres", "none"] {
-        gauge!(HOLD_BACKEND, "backend" => backend).set(if backend == active { 1.0 } else { 0.0 });
+pub fn record_backend(active: Backend) {
+    for backend in Backend::ALL {
+        let on = if *backend == active { 1.0 } else { 0.0 };
+        gauge!(HOLD_BACKEND, "backend" => backend.as_str()).set(on);
     }
 }
 

@@ -1,5 +1,6 @@
-//! The circuit breaker that decides whether holds go to Redis or to the Postgres fallback.
-//! Pure state machine; the caller passes the clock, so tests drive it exactly.
+//! The circuit breaker that decides whether calls go to Redis or holds to the Postgres fallback.
+//! Pure state machine; the caller passes the clock, so tests drive it exactly. One per instance:
+//! each seatlock process judges Redis by its own calls.
 //!
 //! Closed: every call goes to Redis; `failure_threshold` consecutive failures open it.
 //! Open: no call goes to Redis for `open_for`; then the next call is let through as a probe
@@ -67,8 +68,16 @@ impl Breaker {
         self.lock().state
     }
 
-    /// Whether a call may go to Redis now.
-    pub fn allow(&self, now: Instant) -> bool {
+    /// Whether the breaker is closed: Redis is taken to work. Read-only callers ask this, so
+    /// they never use up the half-open probe.
+    pub fn is_closed(&self) -> bool {
+        self.state() == State::Closed
+    }
+
+    /// Admits a call to Redis: always while closed; while open, once `open_for` has passed, this
+    /// call becomes the half-open probe (true) and others are refused until it reports. A caller
+    /// admitted as the probe must report its outcome with `on_success` or `on_failure`.
+    pub fn admit(&self, now: Instant) -> bool {
         let mut s = self.lock();
         let due =
             |since: Option<Instant>| since.is_none_or(|t| now.duration_since(t) >= self.open_for);
@@ -131,18 +140,31 @@ mod tests {
     fn opens_after_the_threshold_and_probes_after_the_period() {
         let b = Breaker::new(3, Duration::from_secs(5));
         let t0 = Instant::now();
-        assert!(b.allow(t0));
+        assert!(b.admit(t0));
         assert_eq!(b.on_failure(t0), Transition::None);
         assert_eq!(b.on_failure(t0), Transition::None);
         assert_eq!(b.on_failure(t0), Transition::Opened);
-        assert!(!b.allow(t0 + Duration::from_secs(1)));
+        assert!(!b.admit(t0 + Duration::from_secs(1)));
         // After the period exactly one probe goes through.
         let t1 = t0 + Duration::from_secs(5);
-        assert!(b.allow(t1));
+        assert!(b.admit(t1));
         assert_eq!(b.state(), State::HalfOpen);
-        assert!(!b.allow(t1));
+        assert!(!b.admit(t1));
         assert_eq!(b.on_success(), Transition::Closed);
-        assert!(b.allow(t1));
+        assert!(b.admit(t1));
+    }
+
+    #[test]
+    fn asking_whether_it_is_closed_does_not_take_the_probe() {
+        let b = Breaker::new(1, Duration::from_secs(1));
+        let t0 = Instant::now();
+        b.on_failure(t0);
+        assert!(!b.is_closed());
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(!b.is_closed());
+        assert_eq!(b.state(), State::Open, "still open: the probe is not out");
+        assert!(b.admit(t1));
+        assert_eq!(b.state(), State::HalfOpen);
     }
 
     #[test]
@@ -151,11 +173,11 @@ mod tests {
         let t0 = Instant::now();
         b.on_failure(t0);
         let t1 = t0 + Duration::from_secs(2);
-        assert!(b.allow(t1));
+        assert!(b.admit(t1));
         b.on_failure(t1);
         assert_eq!(b.state(), State::Open);
-        assert!(!b.allow(t1 + Duration::from_secs(1)));
-        assert!(b.allow(t1 + Duration::from_secs(2)));
+        assert!(!b.admit(t1 + Duration::from_secs(1)));
+        assert!(b.admit(t1 + Duration::from_secs(2)));
     }
 
     #[test]
@@ -163,10 +185,10 @@ mod tests {
         let b = Breaker::new(1, Duration::from_secs(2));
         let t0 = Instant::now();
         b.on_failure(t0);
-        assert!(b.allow(t0 + Duration::from_secs(2)));
+        assert!(b.admit(t0 + Duration::from_secs(2)));
         // That probe's request was dropped: no success, no failure.
-        assert!(!b.allow(t0 + Duration::from_secs(3)));
-        assert!(b.allow(t0 + Duration::from_secs(4)));
+        assert!(!b.admit(t0 + Duration::from_secs(3)));
+        assert!(b.admit(t0 + Duration::from_secs(4)));
         assert_eq!(b.on_success(), Transition::Closed);
     }
 
@@ -177,7 +199,7 @@ mod tests {
         b.on_failure(t0);
         assert_eq!(b.on_success(), Transition::None);
         assert_eq!(b.state(), State::Open);
-        assert!(!b.allow(t0 + Duration::from_secs(1)));
+        assert!(!b.admit(t0 + Duration::from_secs(1)));
     }
 
     #[test]

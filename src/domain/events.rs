@@ -1,4 +1,5 @@
-//! Events and their seats: the rules a new event must follow. No I/O here.
+//! Events and their seats: the rules a new event must follow, and an event as a reader sees it
+//! (with its live counts). No I/O here.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -207,6 +208,31 @@ pub fn check_seat_code(code: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub id: EventId,
+    pub name: String,
+    pub starts_at: DateTime<Utc>,
+    pub location: String,
+    pub total_seats: i32,
+}
+
+/// An event with its live seat counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSummary {
+    pub event: Event,
+    pub confirmed_seats: i64,
+    pub held_seats: i64,
+}
+
+impl EventSummary {
+    /// Seats neither sold nor held now; never negative, even while a count lags.
+    pub fn available_seats(&self) -> i64 {
+        (i64::from(self.event.total_seats) - self.confirmed_seats - self.held_seats).max(0)
+    }
+}
+
 /// Converts cents to the decimal amount shown to clients.
 pub fn cents_to_amount(cents: i64) -> f64 {
     cents as f64 / 100.0
@@ -265,5 +291,23 @@ mod tests {
             panic!("listed")
         };
         assert_eq!(list[0].price_cents, 9999);
+    }
+
+    #[test]
+    fn available_seats_never_go_negative() {
+        let event = Event {
+            id: EventId(1),
+            name: "Gig".into(),
+            starts_at: DateTime::<Utc>::MIN_UTC,
+            location: "Hall".into(),
+            total_seats: 10,
+        };
+        let summary = |confirmed_seats, held_seats| EventSummary {
+            event: event.clone(),
+            confirmed_seats,
+            held_seats,
+        };
+        assert_eq!(summary(3, 2).available_seats(), 5);
+        assert_eq!(summary(8, 4).available_seats(), 0);
     }
 }

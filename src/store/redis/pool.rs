@@ -75,10 +75,9 @@ impl managed::Manager for ConnectionManager {
 }
 
 pub type Pool = managed::Pool<ConnectionManager>;
-pub type PoolError = managed::PoolError<RedisError>;
 
 /// Borrows a connection handle; the pool object itself goes back at once.
-pub async fn lease(pool: &Pool) -> Result<Lease, PoolError> {
+pub async fn lease(pool: &Pool) -> Result<Lease, crate::error::RedisPoolError> {
     let shared = pool.get().await?;
     Ok(Lease {
         conn: shared.conn.clone(),

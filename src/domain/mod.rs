@@ -1,0 +1,18 @@
+//! The domain: ids, the rules a request must follow, what the stores can answer, and the pure
+//! decisions that turn those answers into results. No I/O, no HTTP, no SQL, so every rule is
+//! unit-tested without a database.
+//!
+//! - [`events`]: event ids, new-event validation, an event with its counts.
+//! - [`seats`]: the seat map: where each seat stands now.
+//! - [`holds`]: hold ids (which carry their event and store), hold requests, hold attempts,
+//!   release decisions.
+//! - [`confirm`]: the confirm transaction's answers and what to reply to each.
+//! - [`bookings`]: bookings, cancel decisions.
+//! - [`idempotency`]: stored responses of keyed requests.
+
+pub mod bookings;
+pub mod confirm;
+pub mod events;
+pub mod holds;
+pub mod idempotency;
+pub mod seats;

@@ -1,0 +1,102 @@
+//! The seat map: each seat with where it stands now, decided from what Postgres (sales, Postgres
+//! holds) and Redis (Redis holds) know of it. No I/O here.
+
+/// One seat as stored, with what Postgres knows of it: booked, or held by a live Postgres hold
+/// (milliseconds left).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatRecord {
+    pub code: String,
+    pub seat_type: String,
+    pub price_cents: i64,
+    pub booked: bool,
+    pub postgres_held_ms: Option<i64>,
+}
+
+/// Where a seat stands now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeatStatus {
+    Available,
+    /// Held, with the milliseconds its hold has left.
+    Held {
+        ms_left: i64,
+    },
+    Booked,
+}
+
+impl SeatStatus {
+    /// A seat's status from Postgres (booked; live Postgres hold) and Redis (live Redis hold):
+    /// a sale wins over any hold, and a Redis hold over a Postgres one (after an outage the
+    /// Redis copy of a Postgres hold is the one kept up to date).
+    pub fn decide(booked: bool, redis_held_ms: Option<i64>, postgres_held_ms: Option<i64>) -> Self {
+        if booked {
+            return SeatStatus::Booked;
+        }
+        match redis_held_ms.or(postgres_held_ms) {
+            Some(ms_left) => SeatStatus::Held { ms_left },
+            None => SeatStatus::Available,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeatStatus::Available => "AVAILABLE",
+            SeatStatus::Held { .. } => "HELD",
+            SeatStatus::Booked => "BOOKED",
+        }
+    }
+
+    /// Whole seconds a hold has left, rounded up; None unless held.
+    pub fn seconds_remaining(self) -> Option<i64> {
+        match self {
+            SeatStatus::Held { ms_left } => Some((ms_left + 999) / 1000),
+            _ => None,
+        }
+    }
+}
+
+/// One seat of the seat map with its status now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatState {
+    pub code: String,
+    pub seat_type: String,
+    pub price_cents: i64,
+    pub status: SeatStatus,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sale_wins_over_holds_and_a_redis_hold_over_a_postgres_one() {
+        assert_eq!(
+            SeatStatus::decide(true, Some(5), Some(7)),
+            SeatStatus::Booked
+        );
+        assert_eq!(
+            SeatStatus::decide(false, Some(5), Some(7)),
+            SeatStatus::Held { ms_left: 5 }
+        );
+        assert_eq!(
+            SeatStatus::decide(false, None, Some(7)),
+            SeatStatus::Held { ms_left: 7 }
+        );
+        assert_eq!(SeatStatus::decide(false, None, None), SeatStatus::Available);
+    }
+
+    #[test]
+    fn seconds_remaining_round_up_and_exist_only_for_holds() {
+        assert_eq!(SeatStatus::Held { ms_left: 1 }.seconds_remaining(), Some(1));
+        assert_eq!(
+            SeatStatus::Held { ms_left: 1000 }.seconds_remaining(),
+            Some(1)
+        );
+        assert_eq!(
+            SeatStatus::Held { ms_left: 1001 }.seconds_remaining(),
+            Some(2)
+        );
+        assert_eq!(SeatStatus::Booked.seconds_remaining(), None);
+        assert_eq!(SeatStatus::Available.seconds_remaining(), None);
+        assert_eq!(SeatStatus::Booked.as_str(), "BOOKED");
+    }
+}

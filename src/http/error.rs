@@ -1,0 +1,253 @@
+//! The one mapping from errors to HTTP: status, machine code and JSON body
+//! `{"error": "<sentence>", "code": "<CODE>", ...}`. Service errors come from
+//! [`crate::error::Error`]; the errors only the transport can have (bad JSON, unknown route,
+//! body too large, deadline, Idempotency-Key conflicts) are added here.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::error::Error;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Service(#[from] Error),
+    #[error("{0}")]
+    InvalidJson(String),
+    #[error("no route for this path")]
+    RouteNotFound,
+    #[error("method not allowed on this path")]
+    MethodNotAllowed,
+    #[error("request body too large (limit {limit} bytes)")]
+    PayloadTooLarge { limit: usize },
+    #[error("the request took too long")]
+    Timeout,
+    #[error("this Idempotency-Key was used with a different request body")]
+    IdempotencyMismatch,
+    #[error("a request with this Idempotency-Key is still in progress")]
+    IdempotencyInFlight,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    /// A 400 `VALIDATION_FAILED` with this sentence.
+    pub fn validation(message: impl Into<String>) -> Self {
+        ApiError::Service(Error::Validation(message.into()))
+    }
+
+    /// Machine-readable code of the error, stable across releases.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Service(e) => service_code(e),
+            ApiError::InvalidJson(_) => "INVALID_JSON",
+            ApiError::RouteNotFound => "NOT_FOUND",
+            ApiError::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            ApiError::Timeout => "REQUEST_TIMEOUT",
+            ApiError::IdempotencyMismatch => "IDEMPOTENCY_KEY_MISMATCH",
+            ApiError::IdempotencyInFlight => "IDEMPOTENCY_KEY_IN_FLIGHT",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Service(e) => service_status(e),
+            ApiError::InvalidJson(_) => StatusCode::BAD_REQUEST,
+            ApiError::RouteNotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::IdempotencyInFlight => StatusCode::CONFLICT,
+        }
+    }
+
+    fn body(&self) -> Value {
+        let status = self.status();
+        let message = match self {
+            _ if status == StatusCode::INTERNAL_SERVER_ERROR => "internal error".to_string(),
+            ApiError::Service(e) if e.is_redis_outage() => "redis is unavailable".to_string(),
+            ApiError::Service(Error::Postgres(_)) => "postgres is unavailable".to_string(),
+            other => other.to_string(),
+        };
+        let mut body = json!({ "error": message, "code": self.code() });
+        match self {
+            ApiError::Service(
+                Error::SeatsNotFound { seats }
+                | Error::SeatsUnavailable { seats }
+                | Error::SeatsAlreadyBooked { seats },
+            ) => body["seats"] = json!(seats),
+            ApiError::PayloadTooLarge { limit } => body["limitBytes"] = json!(limit),
+            _ => {}
+        }
+        body
+    }
+
+    /// Whether the client should retry later (503, a key still in flight): `Retry-After: 1`.
+    fn retry_after(&self) -> bool {
+        self.status() == StatusCode::SERVICE_UNAVAILABLE
+            || matches!(self, ApiError::IdempotencyInFlight)
+    }
+}
+
+fn service_code(e: &Error) -> &'static str {
+    match e {
+        Error::Validation(_) => "VALIDATION_FAILED",
+        Error::HoldEventMismatch => "HOLD_EVENT_MISMATCH",
+        Error::EventNotFound => "EVENT_NOT_FOUND",
+        Error::SeatsNotFound { .. } => "SEATS_NOT_FOUND",
+        Error::BookingNotFound => "BOOKING_NOT_FOUND",
+        Error::NotHoldOwner => "NOT_HOLD_OWNER",
+        Error::NotBookingOwner => "NOT_BOOKING_OWNER",
+        Error::SeatsUnavailable { .. } => "SEATS_UNAVAILABLE",
+        Error::SeatsAlreadyBooked { .. } => "SEATS_ALREADY_BOOKED",
+        Error::HoldAlreadyConfirmed => "HOLD_ALREADY_CONFIRMED",
+        Error::HoldGone => "HOLD_EXPIRED",
+        Error::Unavailable { .. } | Error::Redis(_) | Error::RedisPool(_) => "SERVICE_UNAVAILABLE",
+        e if e.is_postgres_outage() => "SERVICE_UNAVAILABLE",
+        Error::Postgres(_) | Error::Internal(_) => "INTERNAL",
+    }
+}
+
+fn service_status(e: &Error) -> StatusCode {
+    match e {
+        Error::Validation(_) | Error::HoldEventMismatch => StatusCode::BAD_REQUEST,
+        Error::EventNotFound | Error::SeatsNotFound { .. } | Error::BookingNotFound => {
+            StatusCode::NOT_FOUND
+        }
+        Error::NotHoldOwner | Error::NotBookingOwner => StatusCode::FORBIDDEN,
+        Error::SeatsUnavailable { .. }
+        | Error::SeatsAlreadyBooked { .. }
+        | Error::HoldAlreadyConfirmed => StatusCode::CONFLICT,
+        Error::HoldGone => StatusCode::GONE,
+        Error::Unavailable { .. } | Error::Redis(_) | Error::RedisPool(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        e if e.is_postgres_outage() => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Postgres(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            // The cause is logged here, once; the client gets a sentence without it.
+            tracing::error!(error = ?self, code = self.code(), "request failed");
+        }
+        let mut response = (status, axum::Json(self.body())).into_response();
+        if self.retry_after() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        ApiError::Service(self).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_has_its_status_and_code() {
+        let seats = || vec!["S1".to_string()];
+        let cases: Vec<(ApiError, u16, &str)> = vec![
+            (ApiError::InvalidJson("x".into()), 400, "INVALID_JSON"),
+            (ApiError::validation("x"), 400, "VALIDATION_FAILED"),
+            (Error::HoldEventMismatch.into(), 400, "HOLD_EVENT_MISMATCH"),
+            (Error::NotHoldOwner.into(), 403, "NOT_HOLD_OWNER"),
+            (Error::NotBookingOwner.into(), 403, "NOT_BOOKING_OWNER"),
+            (Error::EventNotFound.into(), 404, "EVENT_NOT_FOUND"),
+            (
+                Error::SeatsNotFound { seats: seats() }.into(),
+                404,
+                "SEATS_NOT_FOUND",
+            ),
+            (Error::BookingNotFound.into(), 404, "BOOKING_NOT_FOUND"),
+            (ApiError::RouteNotFound, 404, "NOT_FOUND"),
+            (ApiError::MethodNotAllowed, 405, "METHOD_NOT_ALLOWED"),
+            (
+                Error::SeatsUnavailable { seats: seats() }.into(),
+                409,
+                "SEATS_UNAVAILABLE",
+            ),
+            (
+                Error::SeatsAlreadyBooked { seats: seats() }.into(),
+                409,
+                "SEATS_ALREADY_BOOKED",
+            ),
+            (
+                Error::HoldAlreadyConfirmed.into(),
+                409,
+                "HOLD_ALREADY_CONFIRMED",
+            ),
+            (
+                ApiError::IdempotencyInFlight,
+                409,
+                "IDEMPOTENCY_KEY_IN_FLIGHT",
+            ),
+            (Error::HoldGone.into(), 410, "HOLD_EXPIRED"),
+            (
+                ApiError::PayloadTooLarge { limit: 1 },
+                413,
+                "PAYLOAD_TOO_LARGE",
+            ),
+            (
+                ApiError::IdempotencyMismatch,
+                422,
+                "IDEMPOTENCY_KEY_MISMATCH",
+            ),
+            (Error::Internal("x".into()).into(), 500, "INTERNAL"),
+            (
+                Error::Postgres(sqlx::Error::RowNotFound).into(),
+                500,
+                "INTERNAL",
+            ),
+            (
+                Error::Postgres(sqlx::Error::PoolTimedOut).into(),
+                503,
+                "SERVICE_UNAVAILABLE",
+            ),
+            (
+                Error::Unavailable { what: "redis" }.into(),
+                503,
+                "SERVICE_UNAVAILABLE",
+            ),
+            (ApiError::Timeout, 503, "REQUEST_TIMEOUT"),
+        ];
+        for (err, status, code) in cases {
+            assert_eq!(
+                (err.status().as_u16(), err.code()),
+                (status, code),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn server_errors_do_not_leak_their_cause() {
+        let body = ApiError::from(Error::Internal("secret detail".into())).body();
+        assert_eq!(body["error"], "internal error");
+        let body = ApiError::from(Error::SeatsUnavailable {
+            seats: vec!["S2".into()],
+        })
+        .body();
+        assert_eq!(body["seats"], json!(["S2"]));
+    }
+
+    #[test]
+    fn unavailable_answers_say_when_to_retry() {
+        assert!(ApiError::Timeout.retry_after());
+        assert!(ApiError::IdempotencyInFlight.retry_after());
+        assert!(!ApiError::from(Error::HoldGone).retry_after());
+    }
+}

@@ -1,0 +1,172 @@
+//! Request extractors whose every rejection is a JSON error: typed path ids (an id that does not
+//! parse is an unknown resource, 404, also when it is not UTF-8), a JSON body that need not carry
+//! a Content-Type, and the `userId` field.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use super::error::{ApiError, ApiResult};
+use super::state::AppState;
+use crate::domain::events::EventId;
+use crate::domain::holds::{HoldGroupId, validate_user_id};
+use crate::error::Error;
+
+/// The `{event_id}` of a route; anything but a positive integer is an unknown event (404).
+/// Records the id on the request span.
+pub struct EventPath(pub EventId);
+
+impl<S: Send + Sync> FromRequestParts<S> for EventPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        let raw = Path::<String>::from_request_parts(parts, state).await.ok();
+        let id = raw
+            .and_then(|Path(s)| EventId::parse(&s))
+            .ok_or(Error::EventNotFound)?;
+        tracing::Span::current().record("event.id", id.0);
+        Ok(EventPath(id))
+    }
+}
+
+/// The `{booking_id}` of a route; anything but a UUID is an unknown booking (404). Records the
+/// id on the request span.
+pub struct BookingPath(pub HoldGroupId);
+
+impl<S: Send + Sync> FromRequestParts<S> for BookingPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        let raw = Path::<String>::from_request_parts(parts, state).await.ok();
+        let id = raw
+            .and_then(|Path(s)| HoldGroupId::parse(&s))
+            .ok_or(Error::BookingNotFound)?;
+        tracing::Span::current().record("booking.id", tracing::field::display(id));
+        Ok(BookingPath(id))
+    }
+}
+
+/// The event a request acts on, from `{event_id}` or from the event a `{booking_id}` carries;
+/// None when the route has neither or it does not parse (the handler answers that request).
+pub struct ActedOnEvent(pub Option<EventId>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ActedOnEvent {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let params = RawPathParams::from_request_parts(parts, state).await.ok();
+        let event = params.and_then(|params| {
+            params.iter().find_map(|(name, value)| match name {
+                "event_id" => EventId::parse(value),
+                "booking_id" => HoldGroupId::parse(value).and_then(|h| h.event()),
+                _ => None,
+            })
+        });
+        Ok(ActedOnEvent(event))
+    }
+}
+
+/// A JSON body: malformed JSON is 400 `INVALID_JSON` (not axum's plain-text 422), a body over
+/// `server.max_body_bytes` 413, a field of the wrong type 400 `VALIDATION_FAILED`. No
+/// Content-Type is required, so `curl -d '{...}'` works as typed.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> ApiResult<Self> {
+        let limit = state.settings.server.max_body_bytes;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e: BytesRejection| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge { limit }
+                } else {
+                    ApiError::InvalidJson(format!("could not read the request body: {e}"))
+                }
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::InvalidJson(
+                "the request body must be a JSON object".into(),
+            ));
+        }
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|e| match e.classify() {
+                serde_json::error::Category::Data => ApiError::validation(e.to_string()),
+                _ => ApiError::InvalidJson(format!("malformed JSON: {e}")),
+            })
+    }
+}
+
+/// The `userId` of a body as given: a string, or a whole number (used as its decimal text) for
+/// clients that number their users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserIdInput(String);
+
+impl UserIdInput {
+    /// The checked user id (trimmed, 1-128 characters, no control characters); `userId` is
+    /// required.
+    pub fn validate(input: Option<&UserIdInput>) -> ApiResult<String> {
+        validate_user_id(input.map(|u| u.0.as_str())).map_err(ApiError::validation)
+    }
+}
+
+impl<'de> Deserialize<'de> for UserIdInput {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        user_id_text(&Value::deserialize(d)?)
+            .map(UserIdInput)
+            .map_err(D::Error::custom)
+    }
+}
+
+/// The text of a JSON `userId`: a string as is, a whole number in decimal; anything else is
+/// refused with a sentence in the API's words.
+pub fn user_id_text(v: &Value) -> Result<String, String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
+        _ => Err("userId must be a string or a whole number (at most 20 digits)".into()),
+    }
+}
+
+/// The checked user id of a JSON body, if it has a valid one.
+pub fn user_id_of(body: &Value) -> Option<String> {
+    let text = user_id_text(&body["userId"]).ok()?;
+    validate_user_id(Some(&text)).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_ids_are_strings_or_whole_numbers() {
+        let parse = |s: &str| serde_json::from_str::<UserIdInput>(s).map(|u| u.0);
+        assert_eq!(parse(r#""u1""#).ok(), Some("u1".into()));
+        assert_eq!(parse("42").ok(), Some("42".into()));
+        assert_eq!(
+            parse("12345678901234567890").ok(),
+            Some("12345678901234567890".into())
+        );
+        for bad in ["1.5", "1e3", "true", "[]", "123456789012345678901"] {
+            let err = parse(bad).expect_err(bad).to_string();
+            assert!(err.contains("userId must be"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_body_yields_its_checked_user_id() {
+        let body = |s: &str| serde_json::from_str::<Value>(s).expect("json");
+        assert_eq!(user_id_of(&body(r#"{"userId":" u1 "}"#)), Some("u1".into()));
+        assert_eq!(user_id_of(&body(r#"{"userId":7}"#)), Some("7".into()));
+        assert_eq!(user_id_of(&body(r#"{"userId":""}"#)), None);
+        assert_eq!(user_id_of(&body(r#"{"userId":1.5}"#)), None);
+        assert_eq!(user_id_of(&body(r#"["u1"]"#)), None);
+    }
+}

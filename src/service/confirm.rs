@@ -1,0 +1,219 @@
+//! Confirm: turn a live hold into a booking. A Redis hold is checked and pinned in Redis (so it
+//! cannot expire or be released mid-transaction), then written through the Postgres guard; a
+//! Postgres hold is checked, locked and consumed inside the guarded transaction. Repeating a
+//! successful confirm returns the same booking.
+
+use std::time::Duration;
+
+use tracing::{Span, warn};
+
+use super::Seatlock;
+use super::outage::unknown_while_redis_is_down;
+use crate::domain::confirm::{
+    AfterConfirm, Confirmed, PostgresConfirm, committed_despite_error, decide_postgres_confirm,
+    decide_redis_confirm, decide_repeat,
+};
+use crate::domain::events::EventId;
+use crate::domain::holds::{HoldCheck, HoldGroupId, HoldStore};
+use crate::error::{Error, Result};
+use crate::store::postgres::ConfirmSource;
+use crate::store::redis::Settle;
+use crate::telemetry::{self, ConfirmResult};
+
+impl Seatlock {
+    /// Confirms a hold into a booking.
+    pub async fn confirm(
+        &self,
+        event: EventId,
+        user_id: &str,
+        id: HoldGroupId,
+    ) -> Result<Confirmed> {
+        let result = self.confirm_hold(event, user_id, id).await;
+        telemetry::record_confirm(confirm_label(&result));
+        if result.is_ok() {
+            Span::current().record("booking.id", tracing::field::display(id));
+        }
+        result
+    }
+
+    async fn confirm_hold(
+        &self,
+        event: EventId,
+        user_id: &str,
+        id: HoldGroupId,
+    ) -> Result<Confirmed> {
+        id.check_event(event)?;
+        if id.store() == HoldStore::Postgres {
+            return self.confirm_postgres_hold(event, user_id, id).await;
+        }
+        let in_redis = self.confirm_redis_hold(event, user_id, id);
+        match self.with_redis(in_redis).await {
+            // The hold can only be checked in Redis; a repeat of a committed confirm still
+            // answers.
+            None => unknown_while_redis_is_down(self.repeat_confirm(event, user_id, id).await),
+            Some(Err(e)) if e.is_redis_outage() => {
+                match self.repeat_confirm(event, user_id, id).await {
+                    Err(Error::HoldGone) => Err(e),
+                    other => other,
+                }
+            }
+            Some(decided) => decided,
+        }
+    }
+
+    async fn confirm_redis_hold(
+        &self,
+        event: EventId,
+        user_id: &str,
+        id: HoldGroupId,
+    ) -> Result<Confirmed> {
+        let Some(hold) = self.redis.fetch_hold(event, id).await? else {
+            return self.repeat_confirm(event, user_id, id).await;
+        };
+        if hold.user_id != user_id {
+            return Err(Error::NotHoldOwner);
+        }
+        let grace = Duration::from_secs(self.settings.holds.confirm_grace_seconds);
+        // This attempt's pin: a failed attempt removes only its own, never a concurrent one's.
+        let token = uuid::Uuid::new_v4().to_string();
+        let pinned = self
+            .redis
+            .pin_hold(event, id, user_id, &hold.seats, grace, &token)
+            .await;
+        match pinned {
+            Ok(HoldCheck::Ok | HoldCheck::Pinned) => {}
+            Ok(HoldCheck::NotOwner) => return Err(Error::NotHoldOwner),
+            Ok(HoldCheck::Gone) => return self.repeat_confirm(event, user_id, id).await,
+            Err(e) => {
+                // The pin may have landed without its reply: take it back if it did.
+                let _ = self.redis.unpin_hold(event, id, &token).await;
+                return Err(e);
+            }
+        }
+        let source = ConfirmSource::Redis {
+            seats: hold.seats.clone(),
+        };
+        let outcome = match self.pg.insert_booking(event, id, user_id, source).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // The commit may have happened without its reply reaching us.
+                let found = self.pg.fetch_booking(event, id).await.ok().flatten();
+                if let Some(confirmed) = committed_despite_error(found, user_id, &hold.seats) {
+                    self.finish_hold(event, id, AfterConfirm::Book, &hold.seats)
+                        .await;
+                    return Ok(confirmed);
+                }
+                // Nothing was written; let the owner release the hold again (or retry).
+                if let Err(unpin) = self.redis.unpin_hold(event, id, &token).await {
+                    warn!(error = %unpin, "could not unpin the hold after a failed confirm");
+                }
+                return Err(e);
+            }
+        };
+        let (result, after) = decide_redis_confirm(outcome, user_id, &hold.seats);
+        self.finish_hold(event, id, after, &hold.seats).await;
+        result
+    }
+
+    async fn confirm_postgres_hold(
+        &self,
+        event: EventId,
+        user_id: &str,
+        id: HoldGroupId,
+    ) -> Result<Confirmed> {
+        let outcome = self
+            .pg
+            .insert_booking(event, id, user_id, ConfirmSource::Postgres)
+            .await?;
+        match decide_postgres_confirm(outcome, user_id) {
+            PostgresConfirm::Done(result, after) => {
+                if let (Ok(confirmed), AfterConfirm::Book) = (&result, &after) {
+                    // Best effort: drop a copy of the hold in Redis (recovery may have made one)
+                    // and mark its seats booked there.
+                    let seats = confirmed.booking.seat_codes();
+                    let book = self.redis.settle_hold(event, id, Settle::Book, &seats);
+                    let _ = self.with_redis(book).await;
+                }
+                result
+            }
+            PostgresConfirm::AsRepeat => self.repeat_confirm(event, user_id, id).await,
+        }
+    }
+
+    /// A confirm whose hold is no longer in its store: a repeat of a committed confirm gets its
+    /// booking.
+    async fn repeat_confirm(
+        &self,
+        event: EventId,
+        user_id: &str,
+        id: HoldGroupId,
+    ) -> Result<Confirmed> {
+        decide_repeat(self.settled_booking(event, id).await?, user_id)
+    }
+
+    /// Ends a Redis hold after Postgres decided. Postgres holds the truth already, so a Redis
+    /// failure here is logged, not returned: the hold's keys expire by TTL on their own.
+    async fn finish_hold(
+        &self,
+        event: EventId,
+        id: HoldGroupId,
+        after: AfterConfirm,
+        seats: &[String],
+    ) {
+        let (how, booked_elsewhere) = match after {
+            AfterConfirm::Nothing => return,
+            AfterConfirm::Book => (Settle::Book, None),
+            AfterConfirm::Drop => (Settle::Drop, None),
+            AfterConfirm::DropAndMarkBooked(taken) => (Settle::Drop, Some(taken)),
+        };
+        if let Err(e) = self.redis.settle_hold(event, id, how, seats).await {
+            warn!(error = %e, hold.id = %id, "could not settle the hold in redis; it will expire by TTL");
+        }
+        if let Some(taken) = booked_elsewhere
+            && let Err(e) = self.redis.mark_booked(event, true, &taken).await
+        {
+            warn!(error = %e, "could not mark guard-refused seats as booked in redis");
+        }
+    }
+}
+
+/// The metric label of a confirm's result.
+fn confirm_label(result: &Result<Confirmed>) -> ConfirmResult {
+    match result {
+        Ok(c) if c.repeat => ConfirmResult::Repeat,
+        Ok(_) => ConfirmResult::Booked,
+        Err(Error::HoldGone | Error::EventNotFound) => ConfirmResult::Expired,
+        Err(Error::NotHoldOwner) => ConfirmResult::NotOwner,
+        Err(Error::SeatsAlreadyBooked { .. } | Error::SeatsUnavailable { .. }) => {
+            ConfirmResult::GuardRefused
+        }
+        Err(Error::HoldEventMismatch) => ConfirmResult::WrongEvent,
+        Err(_) => ConfirmResult::Error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_confirm_result_has_its_label() {
+        let label = |e: Error| confirm_label(&Err(e));
+        assert_eq!(label(Error::HoldGone), ConfirmResult::Expired);
+        assert_eq!(label(Error::EventNotFound), ConfirmResult::Expired);
+        assert_eq!(label(Error::NotHoldOwner), ConfirmResult::NotOwner);
+        assert_eq!(
+            label(Error::SeatsAlreadyBooked { seats: vec![] }),
+            ConfirmResult::GuardRefused
+        );
+        assert_eq!(
+            label(Error::SeatsUnavailable { seats: vec![] }),
+            ConfirmResult::GuardRefused
+        );
+        assert_eq!(label(Error::HoldEventMismatch), ConfirmResult::WrongEvent);
+        assert_eq!(
+            label(Error::Unavailable { what: "redis" }),
+            ConfirmResult::Error
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! Reads: events with their live counts, the seat map, bookings. Sales come from Postgres;
+//! holds from both stores (Redis holds only while the breaker is closed: during an outage reads
+//! show Postgres holds only, rather than failing).
+
+use std::collections::{HashMap, HashSet};
+
+use tracing::warn;
+
+use super::Seatlock;
+use crate::domain::bookings::Booking;
+use crate::domain::events::{Event, EventId, EventSummary};
+use crate::domain::holds::HoldGroupId;
+use crate::domain::seats::{SeatState, SeatStatus};
+use crate::error::{Error, Result};
+
+impl Seatlock {
+    /// Events, newest first.
+    pub async fn list_events(&self, limit: i64, offset: i64) -> Result<Vec<Event>> {
+        self.pg.fetch_events(limit, offset).await
+    }
+
+    /// An event with confirmed seats from Postgres and held seats from both stores.
+    pub async fn event_summary(&self, event: EventId) -> Result<EventSummary> {
+        let row = self
+            .pg
+            .fetch_event(event)
+            .await?
+            .ok_or(Error::EventNotFound)?;
+        let redis_count = async {
+            match self.read_redis(self.redis.held_count(event)).await {
+                Some(Ok(n)) => n,
+                _ => 0,
+            }
+        };
+        let (counts, redis_held) = tokio::join!(self.pg.count_seats(event), redis_count);
+        let counts = counts?;
+        let held_seats = if counts.postgres_held > 0 && redis_held > 0 {
+            // Postgres holds may have been copied into Redis after an outage: count each seat
+            // once.
+            let mut seats: HashSet<String> =
+                self.pg.fetch_held_codes(event).await?.into_iter().collect();
+            seats.extend(
+                self.redis_held_seats(event)
+                    .await
+                    .into_iter()
+                    .map(|(code, _)| code),
+            );
+            seats.len() as i64
+        } else {
+            redis_held + counts.postgres_held
+        };
+        Ok(EventSummary {
+            event: row,
+            confirmed_seats: counts.confirmed,
+            held_seats,
+        })
+    }
+
+    /// The seat map: every seat with its status now, in the order the event was created with.
+    pub async fn seat_map(&self, event: EventId) -> Result<Vec<SeatState>> {
+        let (seats, held) =
+            tokio::join!(self.pg.fetch_seat_map(event), self.redis_held_seats(event));
+        let seats = seats?;
+        if seats.is_empty() {
+            return Err(Error::EventNotFound);
+        }
+        let held: HashMap<String, i64> = held.into_iter().collect();
+        Ok(seats
+            .into_iter()
+            .map(|seat| SeatState {
+                status: SeatStatus::decide(
+                    seat.booked,
+                    held.get(&seat.code).copied(),
+                    seat.postgres_held_ms,
+                ),
+                code: seat.code,
+                seat_type: seat.seat_type,
+                price_cents: seat.price_cents,
+            })
+            .collect())
+    }
+
+    /// A booking by its id (which carries its event).
+    pub async fn fetch_booking(&self, id: HoldGroupId) -> Result<Booking> {
+        let event = id.event().ok_or(Error::BookingNotFound)?;
+        self.pg
+            .fetch_booking(event, id)
+            .await?
+            .ok_or(Error::BookingNotFound)
+    }
+
+    /// What Postgres knows of a hold its store no longer has: the booking with its id, None if
+    /// there is none (expired, released or unknown); EventNotFound for an unknown event.
+    pub(super) async fn settled_booking(
+        &self,
+        event: EventId,
+        id: HoldGroupId,
+    ) -> Result<Option<Booking>> {
+        if let Some(booking) = self.pg.fetch_booking(event, id).await? {
+            return Ok(Some(booking));
+        }
+        match self.pg.fetch_event(event).await? {
+            Some(_) => Ok(None),
+            None => Err(Error::EventNotFound),
+        }
+    }
+
+    /// Seats held in Redis now, with milliseconds left; empty while Redis cannot be asked.
+    async fn redis_held_seats(&self, event: EventId) -> Vec<(String, i64)> {
+        match self.read_redis(self.redis.held_seats(event)).await {
+            Some(Ok(held)) => held,
+            Some(Err(e)) => {
+                warn!(error = %e, "could not read redis holds; showing postgres holds only");
+                Vec::new()
+            }
+            None => Vec::new(),
+        }
+    }
+}

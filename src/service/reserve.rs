@@ -1,0 +1,132 @@
+//! Reserve: take an all-or-nothing hold on some seats for a buyer, in Redis (one script), or in
+//! Postgres when so configured or while the breaker says Redis is down.
+
+use tracing::Span;
+
+use super::Seatlock;
+use crate::config::HoldFallback;
+use crate::domain::events::EventId;
+use crate::domain::holds::{Contention, HoldAttempt, HoldGroupId, HoldStore, HoldTaken, refusal};
+use crate::error::{Error, Result};
+use crate::store::redis::HoldReply;
+use crate::telemetry::{self, HoldRefusal};
+
+/// Tries of the Redis hold script: the second follows a rebuild of a missing inventory cache.
+const REDIS_TRIES: usize = 2;
+
+impl Seatlock {
+    /// Takes an all-or-nothing hold on `codes` for `user_id`. `key_use` (one use of an
+    /// Idempotency-Key) makes the hold id deterministic, so a re-executed keyed request finds the
+    /// hold it already took.
+    pub async fn reserve(
+        &self,
+        event: EventId,
+        user_id: &str,
+        codes: &[String],
+        key_use: Option<&str>,
+    ) -> Result<HoldTaken> {
+        telemetry::record_hold_attempt(codes.len());
+        let make_id = |store| match key_use {
+            Some(k) => HoldGroupId::derived(event, store, user_id, k),
+            None => HoldGroupId::new(event, store),
+        };
+        let in_redis = self.reserve_in_redis(event, make_id(HoldStore::Redis), user_id, codes);
+        let result = match self.with_redis(in_redis).await {
+            Some(Err(e)) if e.is_redis_outage() => Err(e),
+            Some(decided) => return self.count_reserve(decided),
+            None if self.settings.holds.backend == HoldStore::Postgres => {
+                let id = make_id(HoldStore::Postgres);
+                return self
+                    .count_reserve(self.reserve_in_postgres(event, id, user_id, codes).await);
+            }
+            None => Err(Error::Unavailable { what: "redis" }),
+        };
+        // Redis is down: the fallback.
+        let outcome = match (self.settings.holds.fallback, result) {
+            (HoldFallback::Reject, result) => result,
+            (HoldFallback::Postgres, _) => {
+                let id = make_id(HoldStore::Postgres);
+                self.reserve_in_postgres(event, id, user_id, codes).await
+            }
+        };
+        self.count_reserve(outcome)
+    }
+
+    /// Counts a reserve's outcome; a refusal by other buyers was counted where it was decided.
+    fn count_reserve(&self, result: Result<HoldTaken>) -> Result<HoldTaken> {
+        match &result {
+            Ok(hold) => {
+                telemetry::record_hold_acquired();
+                Span::current().record("hold.id", tracing::field::display(hold.id));
+            }
+            Err(Error::SeatsNotFound { .. }) => {
+                telemetry::record_hold_refused(HoldRefusal::UnknownSeat)
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn reserve_in_redis(
+        &self,
+        event: EventId,
+        id: HoldGroupId,
+        user_id: &str,
+        codes: &[String],
+    ) -> Result<HoldTaken> {
+        let ttl = self.settings.holds.ttl();
+        for _ in 0..REDIS_TRIES {
+            match self
+                .redis
+                .acquire_hold(event, id, user_id, ttl, codes)
+                .await?
+            {
+                HoldReply::NoCache => self.rebuild_inventory(event).await?,
+                HoldReply::Decided {
+                    attempt,
+                    expired_trimmed,
+                } => {
+                    telemetry::record_seats_expired(expired_trimmed);
+                    return decide_attempt(id, codes, attempt);
+                }
+            }
+        }
+        Err(Error::Internal(
+            "inventory cache missing right after a rebuild".into(),
+        ))
+    }
+
+    async fn reserve_in_postgres(
+        &self,
+        event: EventId,
+        id: HoldGroupId,
+        user_id: &str,
+        codes: &[String],
+    ) -> Result<HoldTaken> {
+        let ttl = self.settings.holds.ttl();
+        let attempt = self.pg.insert_hold(event, id, user_id, codes, ttl).await?;
+        match decide_attempt(id, codes, attempt) {
+            // Unknown seats of an event that does not exist: the event is unknown.
+            Err(Error::SeatsNotFound { .. }) if self.pg.fetch_event(event).await?.is_none() => {
+                Err(Error::EventNotFound)
+            }
+            other => other,
+        }
+    }
+}
+
+/// The result of a hold attempt; a refusal by other buyers is counted by reason here.
+fn decide_attempt(id: HoldGroupId, codes: &[String], attempt: HoldAttempt) -> Result<HoldTaken> {
+    match attempt {
+        HoldAttempt::Held { expires_at_ms } => Ok(HoldTaken { id, expires_at_ms }),
+        HoldAttempt::Unknown(seats) => Err(Error::SeatsNotFound { seats }),
+        HoldAttempt::Unavailable { booked, held } => {
+            let (contention, err) = refusal(codes, &booked, &held);
+            telemetry::record_hold_refused(match contention {
+                Contention::Held => HoldRefusal::Held,
+                Contention::Booked => HoldRefusal::Booked,
+            });
+            Err(err)
+        }
+    }
+}

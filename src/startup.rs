@@ -1,0 +1,159 @@
+//! Start-up and shutdown: [`Application::build`] connects the stores and binds the port,
+//! [`Application::port`] tells which port it got (tests bind port 0), and
+//! [`Application::run_until`] serves until the shutdown future completes, then drains in-flight
+//! requests for up to `server.shutdown_grace_seconds`, stops the background tasks and closes
+//! the pools. The binary and the tests start the service the same way.
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Settings;
+use crate::http::{self, AppState};
+use crate::service::Seatlock;
+use crate::telemetry;
+
+/// How often the metrics exporter runs its upkeep (histogram bucket maintenance).
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+pub struct Application {
+    state: AppState,
+    listener: TcpListener,
+    port: u16,
+}
+
+impl Application {
+    /// Connects to Postgres (creating the database and applying migrations), builds the Redis
+    /// pool and binds `server.host:server.port`.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let addr = format!("{}:{}", settings.server.host, settings.server.port);
+        let metrics = telemetry::metrics_handle();
+        let seatlock = Seatlock::connect(settings).await?;
+        let listener = TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("binding {addr} (server.port / PORT)"))?;
+        let port = listener.local_addr()?.port();
+        Ok(Application {
+            state: AppState::new(seatlock, metrics),
+            listener,
+            port,
+        })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` completes, then drains and stops.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application {
+            state, listener, ..
+        } = self;
+        let grace = Duration::from_secs(state.settings.server.shutdown_grace_seconds);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let background = spawn_background(&state, stop_rx.clone());
+        tracing::info!(addr = %listener.local_addr()?, "seatlock listening");
+        let server =
+            axum::serve(listener, http::router(state.clone())).with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutdown requested; draining in-flight requests");
+                let _ = stop_tx.send(true);
+            });
+        let mut stopped = stop_rx;
+        let deadline = async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            result = server => result.context("serving")?,
+            () = deadline => tracing::warn!(?grace, "shutdown grace elapsed with requests still in flight"),
+        }
+        for task in background {
+            task.abort();
+        }
+        state.seatlock.close().await;
+        tracing::info!("seatlock stopped");
+        Ok(())
+    }
+}
+
+/// The background tasks: the sweepers of expired Postgres holds and of expired Idempotency-Key
+/// responses, and the metrics upkeep. Each stops at the next tick after `stop` turns true.
+fn spawn_background(state: &AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    let settings = &state.settings;
+    let holds_every = Duration::from_secs(settings.holds.sweep_interval_seconds);
+    let keys_every = Duration::from_secs(settings.idempotency.sweep_interval_seconds);
+    let seatlock = state.seatlock.clone();
+    let holds = every(holds_every, stop.clone(), move || {
+        let seatlock = seatlock.clone();
+        async move { seatlock.sweep_expired_holds().await }
+    });
+    let seatlock = state.seatlock.clone();
+    let keys = every(keys_every, stop.clone(), move || {
+        let seatlock = seatlock.clone();
+        async move { seatlock.sweep_idempotency_keys().await }
+    });
+    let metrics = state.metrics.clone();
+    let upkeep = every(METRICS_UPKEEP, stop, move || {
+        let metrics = metrics.clone();
+        async move { metrics.run_upkeep() }
+    });
+    vec![holds, keys, upkeep]
+}
+
+/// Runs `job` every `period` until `stop` turns true (or its sender is gone).
+fn every<F, Fut>(period: Duration, mut stop: watch::Receiver<bool>, job: F) -> JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        loop {
+            let stopping = tokio::select! {
+                _ = tick.tick() => false,
+                _ = stop.wait_for(|stop| *stop) => true,
+            };
+            if stopping {
+                return;
+            }
+            job().await;
+        }
+    })
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

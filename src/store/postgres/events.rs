@@ -1,0 +1,237 @@
+//! Events and seats: create an event with its seats, list and read events, the seat map, and the
+//! inventory snapshot a Redis cache is rebuilt from.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+
+use super::{End, PgStore, Transaction};
+use crate::domain::events::{Event, EventId, NewEvent, Seats};
+use crate::domain::seats::SeatRecord;
+use crate::error::Result;
+use crate::telemetry::PgOp;
+
+/// An event row.
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    event_id: i64,
+    name: String,
+    starts_at: DateTime<Utc>,
+    location: String,
+    total_seats: i32,
+}
+
+impl From<EventRow> for Event {
+    fn from(r: EventRow) -> Self {
+        Event {
+            id: EventId(r.event_id),
+            name: r.name,
+            starts_at: r.starts_at,
+            location: r.location,
+            total_seats: r.total_seats,
+        }
+    }
+}
+
+/// A seat-map row: the seat, whether it is sold, and the time left on a live Postgres hold.
+#[derive(sqlx::FromRow)]
+struct SeatRow {
+    seat_code: String,
+    seat_type: String,
+    price_cents: i64,
+    booked: bool,
+    held_ms: Option<i64>,
+}
+
+/// Every seat code and every booked seat code of an event, from one snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inventory {
+    pub seats: Vec<String>,
+    pub booked: Vec<String>,
+}
+
+/// Seats sold, and seats held by live Postgres holds, of one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeatCounts {
+    pub confirmed: i64,
+    pub postgres_held: i64,
+}
+
+/// The columns of an [`EventRow`].
+macro_rules! event_columns {
+    () => {
+        "event_id, name, starts_at, location, total_seats"
+    };
+}
+
+/// Inserts an event and its seats.
+struct InsertEvent(NewEvent);
+
+impl Transaction for InsertEvent {
+    type Output = EventId;
+    const OP: PgOp = PgOp::InsertEvent;
+
+    async fn run(&self, tx: &mut PgConnection) -> Result<End<EventId>> {
+        let event = &self.0;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO events (name, starts_at, location, total_seats) VALUES ($1, $2, $3, $4) \
+             RETURNING event_id",
+        )
+        .bind(&event.name)
+        .bind(event.starts_at)
+        .bind(&event.location)
+        .bind(event.seats.count() as i32)
+        .fetch_one(&mut *tx)
+        .await?;
+        match &event.seats {
+            Seats::Numbered(n) => {
+                sqlx::query(
+                    "INSERT INTO seats (event_id, seat_code, position) \
+                     SELECT $1, 'S' || g, g FROM generate_series(1, $2) AS g",
+                )
+                .bind(id)
+                .bind(*n as i32)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Seats::Listed(list) => {
+                let codes: Vec<&str> = list.iter().map(|s| s.code.as_str()).collect();
+                let types: Vec<&str> = list.iter().map(|s| s.seat_type.as_str()).collect();
+                let prices: Vec<i64> = list.iter().map(|s| s.price_cents).collect();
+                sqlx::query(
+                    "INSERT INTO seats (event_id, seat_code, position, seat_type, price_cents) \
+                     SELECT $1, c, p::int, t, pr \
+                     FROM unnest($2::text[], $3::text[], $4::bigint[]) \
+                          WITH ORDINALITY AS u(c, t, pr, p)",
+                )
+                .bind(id)
+                .bind(&codes)
+                .bind(&types)
+                .bind(&prices)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        Ok(End::Commit(EventId(id)))
+    }
+}
+
+/// Reads every seat code and every booked seat code from one snapshot (REPEATABLE READ).
+struct FetchInventory(EventId);
+
+impl Transaction for FetchInventory {
+    type Output = Option<Inventory>;
+    const OP: PgOp = PgOp::FetchInventory;
+
+    async fn run(&self, tx: &mut PgConnection) -> Result<End<Option<Inventory>>> {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let seats: Vec<String> =
+            sqlx::query_scalar("SELECT seat_code FROM seats WHERE event_id = $1")
+                .bind(self.0.0)
+                .fetch_all(&mut *tx)
+                .await?;
+        if seats.is_empty() {
+            return Ok(End::Commit(None));
+        }
+        let booked: Vec<String> = sqlx::query_scalar(
+            "SELECT seat_code FROM booking_seats WHERE event_id = $1 AND active",
+        )
+        .bind(self.0.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        Ok(End::Commit(Some(Inventory { seats, booked })))
+    }
+}
+
+impl PgStore {
+    /// Inserts an event and its seats in one transaction.
+    pub async fn insert_event(&self, event: NewEvent) -> Result<EventId> {
+        self.execute(InsertEvent(event)).await
+    }
+
+    /// Events, newest first.
+    pub async fn fetch_events(&self, limit: i64, offset: i64) -> Result<Vec<Event>> {
+        let sql = concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events ORDER BY event_id DESC LIMIT $1 OFFSET $2"
+        );
+        let rows = sqlx::query_as::<_, EventRow>(sql)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool);
+        let rows = self.timed(PgOp::FetchEvents, rows).await?;
+        Ok(rows.into_iter().map(Event::from).collect())
+    }
+
+    pub async fn fetch_event(&self, id: EventId) -> Result<Option<Event>> {
+        let sql = concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE event_id = $1"
+        );
+        let row = sqlx::query_as::<_, EventRow>(sql)
+            .bind(id.0)
+            .fetch_optional(&self.pool);
+        Ok(self.timed(PgOp::FetchEvent, row).await?.map(Event::from))
+    }
+
+    /// Seats in confirmed bookings, and seats held by live Postgres holds.
+    pub async fn count_seats(&self, id: EventId) -> Result<SeatCounts> {
+        let counts = sqlx::query_as::<_, (i64, i64)>(
+            "SELECT (SELECT count(*) FROM booking_seats WHERE event_id = $1 AND active), \
+                    (SELECT count(*) FROM held_seats WHERE event_id = $1 AND held_until > now())",
+        )
+        .bind(id.0)
+        .fetch_one(&self.pool);
+        let (confirmed, postgres_held) = self.timed(PgOp::CountSeats, counts).await?;
+        Ok(SeatCounts {
+            confirmed,
+            postgres_held,
+        })
+    }
+
+    /// Seat codes held by live Postgres holds of an event.
+    pub async fn fetch_held_codes(&self, id: EventId) -> Result<Vec<String>> {
+        let codes = sqlx::query_scalar(
+            "SELECT seat_code FROM held_seats WHERE event_id = $1 AND held_until > now()",
+        )
+        .bind(id.0)
+        .fetch_all(&self.pool);
+        self.timed(PgOp::FetchHeldCodes, codes).await
+    }
+
+    /// Every seat of an event in seat-map order, with what Postgres knows of it.
+    pub async fn fetch_seat_map(&self, id: EventId) -> Result<Vec<SeatRecord>> {
+        let rows = sqlx::query_as::<_, SeatRow>(
+            "SELECT s.seat_code, s.seat_type, s.price_cents, (b.seat_code IS NOT NULL) AS booked, \
+                    (extract(epoch FROM h.held_until - now()) * 1000)::bigint AS held_ms \
+             FROM seats s \
+             LEFT JOIN booking_seats b \
+               ON b.event_id = s.event_id AND b.seat_code = s.seat_code AND b.active \
+             LEFT JOIN held_seats h \
+               ON h.event_id = s.event_id AND h.seat_code = s.seat_code AND h.held_until > now() \
+             WHERE s.event_id = $1 ORDER BY s.position",
+        )
+        .bind(id.0)
+        .fetch_all(&self.pool);
+        let rows = self.timed(PgOp::FetchSeatMap, rows).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| SeatRecord {
+                code: r.seat_code,
+                seat_type: r.seat_type,
+                price_cents: r.price_cents,
+                booked: r.booked,
+                postgres_held_ms: r.held_ms,
+            })
+            .collect())
+    }
+
+    /// The event's seat codes and booked seat codes, for the Redis cache; None if the event does
+    /// not exist.
+    pub async fn fetch_inventory(&self, id: EventId) -> Result<Option<Inventory>> {
+        self.execute(FetchInventory(id)).await
+    }
+}

@@ -1,0 +1,298 @@
+//! Postgres holds: the fallback while Redis is down, and the Postgres-only mode. A hold is one
+//! `holds` row (owner, seats, `held_until`) and one `held_seats` row per seat; a row whose
+//! `held_until` has passed is ignored at once (the Postgres clock decides) and swept later.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor, Row};
+
+use super::{End, PgStore, Transaction};
+use crate::domain::events::EventId;
+use crate::domain::holds::{HoldAttempt, HoldGroupId, LiveHold, StoredHold};
+use crate::error::{Error, Result};
+use crate::telemetry::PgOp;
+
+/// The hold-row query; `FOR UPDATE` is appended where the row must stay locked.
+macro_rules! hold_row_sql {
+    () => {
+        "SELECT user_id, seat_codes, held_until > now() FROM holds \
+         WHERE event_id = $1 AND hold_group_id = $2"
+    };
+}
+
+/// Reads one hold row, locked when `lock` (inside a transaction that then decides on it).
+pub(super) async fn read_hold<'e>(
+    db: impl PgExecutor<'e>,
+    event: EventId,
+    id: HoldGroupId,
+    lock: bool,
+) -> Result<Option<StoredHold>> {
+    let sql = if lock {
+        concat!(hold_row_sql!(), " FOR UPDATE")
+    } else {
+        hold_row_sql!()
+    };
+    let row: Option<(String, Vec<String>, bool)> = sqlx::query_as(sql)
+        .bind(event.0)
+        .bind(id.0)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(|(user_id, seats, alive)| StoredHold {
+        user_id,
+        seats,
+        alive,
+    }))
+}
+
+/// Takes an all-or-nothing hold: the requested seat rows are locked in code order, then one
+/// conditional statement inserts every seat's `held_seats` row only if none is booked or held by
+/// a live hold. A repeat with the same id and user acknowledges the existing hold.
+struct InsertHold {
+    event: EventId,
+    id: HoldGroupId,
+    user_id: String,
+    seats: Vec<String>,
+    ttl: Duration,
+}
+
+impl Transaction for InsertHold {
+    type Output = HoldAttempt;
+    const OP: PgOp = PgOp::Hold;
+
+    async fn run(&self, tx: &mut PgConnection) -> Result<End<HoldAttempt>> {
+        let (event, seats) = (self.event.0, &self.seats);
+        let existing: Option<(String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT user_id, held_until FROM holds \
+             WHERE event_id = $1 AND hold_group_id = $2 AND held_until > now()",
+        )
+        .bind(event)
+        .bind(self.id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((_, until)) = existing.filter(|(owner, _)| *owner == self.user_id) {
+            let expires_at_ms = until.timestamp_millis();
+            return Ok(End::Commit(HoldAttempt::Held { expires_at_ms }));
+        }
+        let found: Vec<String> = sqlx::query_scalar(
+            "SELECT seat_code FROM seats WHERE event_id = $1 AND seat_code = ANY($2) \
+             ORDER BY seat_code FOR UPDATE",
+        )
+        .bind(event)
+        .bind(seats)
+        .fetch_all(&mut *tx)
+        .await?;
+        if found.len() != seats.len() {
+            let unknown = seats.iter().filter(|s| !found.contains(s)).cloned();
+            return Ok(End::Rollback(HoldAttempt::Unknown(unknown.collect())));
+        }
+        // One conditional statement: every seat or none. It runs after the seat locks are held,
+        // so its snapshot sees every booking and hold committed before it.
+        let row = sqlx::query(
+            "WITH busy AS ( \
+               SELECT seat_code, 'booked' AS why FROM booking_seats \
+                WHERE event_id = $1 AND seat_code = ANY($2) AND active \
+               UNION ALL \
+               SELECT seat_code, 'held' FROM held_seats \
+                WHERE event_id = $1 AND seat_code = ANY($2) AND held_until > now() \
+             ), taken AS ( \
+               INSERT INTO held_seats (event_id, seat_code, hold_group_id, held_until) \
+               SELECT $1, code, $3, now() + make_interval(secs => $4::double precision / 1000) \
+                 FROM unnest($2::text[]) AS code WHERE NOT EXISTS (SELECT 1 FROM busy) \
+               ON CONFLICT ON CONSTRAINT held_seats_pkey DO UPDATE \
+                 SET hold_group_id = EXCLUDED.hold_group_id, held_until = EXCLUDED.held_until \
+                 WHERE held_seats.held_until <= now() \
+               RETURNING held_until \
+             ) \
+             SELECT (SELECT count(*) FROM taken) AS taken, \
+                    (SELECT max(held_until) FROM taken) AS held_until, \
+                    COALESCE((SELECT array_agg(seat_code) FROM busy WHERE why = 'booked'), '{}') \
+                      AS booked, \
+                    COALESCE((SELECT array_agg(seat_code) FROM busy WHERE why = 'held'), '{}') \
+                      AS held",
+        )
+        .bind(event)
+        .bind(seats)
+        .bind(self.id.0)
+        .bind(self.ttl.as_millis() as i64)
+        .fetch_one(&mut *tx)
+        .await?;
+        let taken: i64 = row.try_get("taken")?;
+        if taken != seats.len() as i64 {
+            return Ok(End::Rollback(HoldAttempt::Unavailable {
+                booked: row.try_get("booked")?,
+                held: row.try_get("held")?,
+            }));
+        }
+        let until: DateTime<Utc> = row.try_get("held_until")?;
+        sqlx::query(
+            "INSERT INTO holds (event_id, hold_group_id, user_id, seat_codes, held_until) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT ON CONSTRAINT holds_pkey DO UPDATE \
+               SET user_id = EXCLUDED.user_id, seat_codes = EXCLUDED.seat_codes, \
+                   held_until = EXCLUDED.held_until",
+        )
+        .bind(event)
+        .bind(self.id.0)
+        .bind(&self.user_id)
+        .bind(seats)
+        .bind(until)
+        .execute(&mut *tx)
+        .await?;
+        let expires_at_ms = until.timestamp_millis();
+        Ok(End::Commit(HoldAttempt::Held { expires_at_ms }))
+    }
+}
+
+/// Deletes a live hold of one user; its seats, or None if it was not there (or not alive, or
+/// not theirs).
+struct DeleteHold {
+    event: EventId,
+    id: HoldGroupId,
+    user_id: String,
+}
+
+impl Transaction for DeleteHold {
+    type Output = Option<Vec<String>>;
+    const OP: PgOp = PgOp::Release;
+
+    async fn run(&self, tx: &mut PgConnection) -> Result<End<Option<Vec<String>>>> {
+        let deleted: Option<Vec<String>> = sqlx::query_scalar(
+            "DELETE FROM holds WHERE event_id = $1 AND hold_group_id = $2 AND user_id = $3 \
+             AND held_until > now() RETURNING seat_codes",
+        )
+        .bind(self.event.0)
+        .bind(self.id.0)
+        .bind(&self.user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if deleted.is_none() {
+            return Ok(End::Rollback(None));
+        }
+        delete_held_seats(tx, self.event, self.id).await?;
+        Ok(End::Commit(deleted))
+    }
+}
+
+/// Deletes the seat rows of one hold (released or confirmed).
+pub(super) async fn delete_held_seats(
+    tx: &mut PgConnection,
+    event: EventId,
+    id: HoldGroupId,
+) -> Result<()> {
+    sqlx::query("DELETE FROM held_seats WHERE event_id = $1 AND hold_group_id = $2")
+        .bind(event.0)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Deletes expired holds in batches that skip rows other transactions hold; the seats freed.
+struct SweepExpiredHolds;
+
+impl Transaction for SweepExpiredHolds {
+    type Output = u64;
+    const OP: PgOp = PgOp::SweepHolds;
+
+    async fn run(&self, tx: &mut PgConnection) -> Result<End<u64>> {
+        // The sweeper must never make a hold wait behind it: it skips locked rows, and gives up
+        // on any other lock it cannot take at once (the next tick tries again).
+        sqlx::query("SET LOCAL lock_timeout = '50ms'")
+            .execute(&mut *tx)
+            .await?;
+        let seats = sqlx::query(
+            "DELETE FROM held_seats WHERE ctid = ANY(ARRAY( \
+               SELECT ctid FROM held_seats WHERE held_until <= now() \
+               LIMIT 1000 FOR UPDATE SKIP LOCKED)) \
+             AND held_until <= now()",
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "DELETE FROM holds WHERE ctid = ANY(ARRAY( \
+               SELECT ctid FROM holds WHERE held_until <= now() \
+               LIMIT 1000 FOR UPDATE SKIP LOCKED)) \
+             AND held_until <= now()",
+        )
+        .execute(&mut *tx)
+        .await?;
+        Ok(End::Commit(seats))
+    }
+}
+
+impl PgStore {
+    /// Takes an all-or-nothing hold in Postgres (see [`InsertHold`]).
+    pub async fn insert_hold(
+        &self,
+        event: EventId,
+        id: HoldGroupId,
+        user_id: &str,
+        seats: &[String],
+        ttl: Duration,
+    ) -> Result<HoldAttempt> {
+        self.execute(InsertHold {
+            event,
+            id,
+            user_id: user_id.to_string(),
+            seats: seats.to_vec(),
+            ttl,
+        })
+        .await
+    }
+
+    /// Reads a Postgres hold (alive, or expired but not yet swept).
+    pub async fn fetch_hold(&self, event: EventId, id: HoldGroupId) -> Result<Option<StoredHold>> {
+        self.timed(PgOp::FetchHold, read_hold(&self.pool, event, id, false))
+            .await
+    }
+
+    /// Deletes a live Postgres hold of `user_id` and returns its seats; None if it was not
+    /// there (or not alive, or not theirs).
+    pub async fn delete_hold(
+        &self,
+        event: EventId,
+        id: HoldGroupId,
+        user_id: &str,
+    ) -> Result<Option<Vec<String>>> {
+        let user_id = user_id.to_string();
+        self.execute(DeleteHold { event, id, user_id }).await
+    }
+
+    /// Deletes expired Postgres holds; returns the number of seats freed. A lock it could not
+    /// take at once (a hold has the row) is not a failure: the next sweep tries again.
+    pub async fn sweep_expired_holds(&self) -> Result<u64> {
+        match self.execute(SweepExpiredHolds).await {
+            // 55P03 lock_not_available
+            Err(Error::Postgres(sqlx::Error::Database(db)))
+                if db.code().as_deref() == Some("55P03") =>
+            {
+                Ok(0)
+            }
+            other => other,
+        }
+    }
+
+    /// Live Postgres holds with more than a second left, for copying into Redis after an
+    /// outage.
+    pub async fn fetch_live_holds(&self) -> Result<Vec<LiveHold>> {
+        let rows = sqlx::query_as::<_, (i64, uuid::Uuid, String, Vec<String>, f64)>(
+            "SELECT event_id, hold_group_id, user_id, seat_codes, \
+                    (extract(epoch FROM held_until - now()) * 1000)::float8 \
+             FROM holds WHERE held_until > now() + interval '1 second' LIMIT 100000",
+        )
+        .fetch_all(&self.pool);
+        let rows = self.timed(PgOp::FetchLiveHolds, rows).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(event, id, user_id, seats, ms)| LiveHold {
+                event: EventId(event),
+                id: HoldGroupId(id),
+                user_id,
+                seats,
+                ttl: Duration::from_millis(ms.max(1.0) as u64),
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,189 @@
+//! Holds in Redis: take one (`hold.lua`), read it, pin it for a confirm (`pin.lua`), unpin it
+//! (`unpin.lua`), and end it (`settle.lua`).
+
+use std::time::Duration;
+
+use redis::Value;
+
+use super::RedisStore;
+use super::scripts::{self, HOLD, PIN, SETTLE, UNPIN, hold_check, int_at, strings_at, tagged};
+use crate::domain::events::EventId;
+use crate::domain::holds::{HoldAttempt, HoldCheck, HoldGroupId, HoldRecord};
+use crate::error::Result;
+use crate::telemetry::RedisOp;
+
+/// What `hold.lua` answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldReply {
+    /// The event's inventory is not cached: rebuild it and try again.
+    NoCache,
+    /// The attempt was decided; `expired_trimmed` seats of expired holds were dropped from the
+    /// held set on the way.
+    Decided {
+        attempt: HoldAttempt,
+        expired_trimmed: u64,
+    },
+}
+
+/// How `settle.lua` ends a hold.
+#[derive(Debug, Clone, Copy)]
+pub enum Settle<'a> {
+    /// The owner released it: checked against the owner, no seat becomes booked.
+    Release { user_id: &'a str },
+    /// Its booking committed in Postgres: unconditional, the seats become booked.
+    Book,
+    /// Nothing was sold by it: unconditional, nothing becomes booked.
+    Drop,
+}
+
+impl RedisStore {
+    /// Takes an all-or-nothing hold (see `lua/hold.lua`).
+    pub async fn acquire_hold(
+        &self,
+        event: EventId,
+        hold: HoldGroupId,
+        user_id: &str,
+        ttl: Duration,
+        codes: &[String],
+    ) -> Result<HoldReply> {
+        let k = self.keys(event);
+        let mut inv = HOLD.prepare_invoke();
+        inv.key(k.seats())
+            .key(k.booked())
+            .key(k.held())
+            .key(k.hold(hold));
+        for code in codes {
+            inv.key(k.seat(code));
+        }
+        inv.arg(hold.to_string())
+            .arg(user_id)
+            .arg(ttl.as_millis() as u64);
+        for code in codes {
+            inv.arg(code);
+        }
+        let (tag, rest) = tagged(self.invoke(RedisOp::Hold, &inv).await?)?;
+        let decided = |attempt, expired_trimmed| HoldReply::Decided {
+            attempt,
+            expired_trimmed,
+        };
+        match tag.as_str() {
+            "OK" => Ok(decided(
+                HoldAttempt::Held {
+                    expires_at_ms: int_at(&rest, 0)?,
+                },
+                int_at(&rest, 1)?.max(0) as u64,
+            )),
+            "NOCACHE" => Ok(HoldReply::NoCache),
+            "UNKNOWN" => Ok(decided(HoldAttempt::Unknown(strings_at(&rest, 0)?), 0)),
+            "UNAVAILABLE" => Ok(decided(
+                HoldAttempt::Unavailable {
+                    booked: strings_at(&rest, 0)?,
+                    held: strings_at(&rest, 1)?,
+                },
+                0,
+            )),
+            other => Err(scripts::unexpected("hold", other)),
+        }
+    }
+
+    /// Reads a live hold, or None when it expired, was settled or never existed.
+    pub async fn fetch_hold(
+        &self,
+        event: EventId,
+        hold: HoldGroupId,
+    ) -> Result<Option<HoldRecord>> {
+        let key = self.keys(event).hold(hold);
+        let fields = self
+            .run(RedisOp::FetchHold, async |conn| {
+                redis::cmd("HMGET")
+                    .arg(&key)
+                    .arg("user")
+                    .arg("seats")
+                    .query_async::<(Option<String>, Option<String>)>(conn)
+                    .await
+            })
+            .await?;
+        Ok(match fields {
+            (Some(user_id), Some(seats)) => Some(HoldRecord {
+                user_id,
+                seats: seats.split('\n').map(str::to_string).collect(),
+            }),
+            _ => None,
+        })
+    }
+
+    /// Checks owner and liveness, marks a confirm in progress with `token`, and extends the hold
+    /// to last at least `grace` (see `lua/pin.lua`).
+    pub async fn pin_hold(
+        &self,
+        event: EventId,
+        hold: HoldGroupId,
+        user_id: &str,
+        seats: &[String],
+        grace: Duration,
+        token: &str,
+    ) -> Result<HoldCheck> {
+        let k = self.keys(event);
+        let mut inv = PIN.prepare_invoke();
+        inv.key(k.hold(hold)).key(k.held());
+        for code in seats {
+            inv.key(k.seat(code));
+        }
+        inv.arg(hold.to_string())
+            .arg(user_id)
+            .arg(grace.as_millis() as u64)
+            .arg(token);
+        for code in seats {
+            inv.arg(code);
+        }
+        hold_check("pin", self.invoke(RedisOp::Pin, &inv).await?)
+    }
+
+    /// Clears the confirm-in-progress mark `token` of a hold whose confirm failed, so its owner
+    /// may release it again; a newer attempt's mark stays.
+    pub async fn unpin_hold(&self, event: EventId, hold: HoldGroupId, token: &str) -> Result<()> {
+        let mut inv = UNPIN.prepare_invoke();
+        inv.key(self.keys(event).hold(hold)).arg(token);
+        self.invoke(RedisOp::Unpin, &inv).await?;
+        Ok(())
+    }
+
+    /// Ends a hold (see `lua/settle.lua`).
+    pub async fn settle_hold(
+        &self,
+        event: EventId,
+        hold: HoldGroupId,
+        how: Settle<'_>,
+        seats: &[String],
+    ) -> Result<HoldCheck> {
+        let k = self.keys(event);
+        let mut inv = SETTLE.prepare_invoke();
+        inv.key(k.hold(hold))
+            .key(k.seats())
+            .key(k.booked())
+            .key(k.held());
+        for code in seats {
+            inv.key(k.seat(code));
+        }
+        inv.arg(hold.to_string());
+        let op = match how {
+            Settle::Release { user_id } => {
+                inv.arg("release").arg(user_id);
+                RedisOp::Release
+            }
+            Settle::Book => {
+                inv.arg("book").arg("");
+                RedisOp::SettleBooked
+            }
+            Settle::Drop => {
+                inv.arg("drop").arg("");
+                RedisOp::SettleDropped
+            }
+        };
+        for code in seats {
+            inv.arg(code);
+        }
+        let reply: Value = self.invoke(op, &inv).await?;
+        hold_check("settle", reply)
+    }
+}

@@ -1,0 +1,78 @@
+//! The Redis key layout. Every key of an event shares the hash tag `{e:<id>}`, so one event's
+//! keys live on one Redis Cluster slot and every script touching them stays atomic.
+//!
+//! Under the configured prefix `P` (`redis.key_prefix`):
+//!
+//! | key | type | what | lifetime |
+//! |---|---|---|---|
+//! | `P:{e:ID}:seats` | SET | every seat code of the event: the cached inventory | until dropped (rebuilt from Postgres when missing) |
+//! | `P:{e:ID}:booked` | SET | booked seat codes (a cache of Postgres) | with the inventory |
+//! | `P:{e:ID}:gen` | STRING | cache generation: bumped when a booked-set change finds no cached inventory, so a rebuild from an older Postgres snapshot is refused | none |
+//! | `P:{e:ID}:held` | ZSET | seat code -> hold expiry in ms (Redis clock), for counts and the seat map; trimmed of expired entries by each hold | none (kept the size of the live holds) |
+//! | `P:{e:ID}:seat:CODE` | STRING | the holdGroupId holding the seat | the hold's TTL |
+//! | `P:{e:ID}:hold:UUID` | HASH | `user`, `exp` (ms), `seats` (codes joined by `\n`), and `pinned` (the token of a confirm in progress) | the hold's TTL |
+
+use crate::domain::events::EventId;
+use crate::domain::holds::HoldGroupId;
+
+/// The keys of one event.
+pub(super) struct Keys(String);
+
+impl Keys {
+    pub(super) fn new(prefix: &str, event: EventId) -> Self {
+        Keys(format!("{prefix}:{{e:{}}}", event.0))
+    }
+
+    pub(super) fn seats(&self) -> String {
+        format!("{}:seats", self.0)
+    }
+
+    pub(super) fn booked(&self) -> String {
+        format!("{}:booked", self.0)
+    }
+
+    pub(super) fn generation(&self) -> String {
+        format!("{}:gen", self.0)
+    }
+
+    pub(super) fn held(&self) -> String {
+        format!("{}:held", self.0)
+    }
+
+    pub(super) fn seat(&self, code: &str) -> String {
+        format!("{}:seat:{code}", self.0)
+    }
+
+    pub(super) fn hold(&self, id: HoldGroupId) -> String {
+        format!("{}:hold:{id}", self.0)
+    }
+}
+
+/// The SCAN pattern matching every cached inventory under a prefix.
+pub(super) fn inventory_pattern(prefix: &str) -> String {
+    format!("{prefix}:{{e:*}}:seats")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::holds::HoldStore;
+
+    #[test]
+    fn every_key_of_an_event_shares_its_hash_tag() {
+        let k = Keys::new("P", EventId(42));
+        let id = HoldGroupId::new(EventId(42), HoldStore::Redis);
+        for key in [
+            k.seats(),
+            k.booked(),
+            k.generation(),
+            k.held(),
+            k.seat("A1"),
+            k.hold(id),
+        ] {
+            assert!(key.starts_with("P:{e:42}:"), "{key}");
+        }
+        assert_eq!(k.seat("A1"), "P:{e:42}:seat:A1");
+        assert_eq!(inventory_pattern("P"), "P:{e:*}:seats");
+    }
+}

@@ -1,0 +1,107 @@
+//! The Lua scripts (one file each in `lua/`, loaded once and run by EVALSHA, reloaded on
+//! NOSCRIPT by `ScriptInvocation`) and the parsing of their replies.
+
+use std::sync::LazyLock;
+
+use redis::{Script, Value};
+
+use crate::domain::holds::HoldCheck;
+use crate::error::{Error, Result};
+
+macro_rules! script {
+    ($name:ident, $file:literal) => {
+        pub(super) static $name: LazyLock<Script> =
+            LazyLock::new(|| Script::new(include_str!(concat!("../../../lua/", $file))));
+    };
+}
+
+script!(HOLD, "hold.lua");
+script!(PIN, "pin.lua");
+script!(UNPIN, "unpin.lua");
+script!(SETTLE, "settle.lua");
+script!(REBUILD, "rebuild.lua");
+script!(MARK_BOOKED, "mark_booked.lua");
+script!(HELD, "held.lua");
+
+pub(super) fn unexpected(script: &str, what: &str) -> Error {
+    Error::Internal(format!("unexpected reply from {script}.lua: {what}"))
+}
+
+pub(super) fn string(v: &Value) -> Result<String> {
+    match v {
+        Value::BulkString(b) => Ok(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => Ok(s.clone()),
+        other => Err(unexpected("script", &format!("{other:?}"))),
+    }
+}
+
+/// Splits a `{TAG, ...}` reply into its tag and the rest.
+pub(super) fn tagged(v: Value) -> Result<(String, Vec<Value>)> {
+    match v {
+        Value::Array(mut items) if !items.is_empty() => {
+            let rest = items.split_off(1);
+            Ok((string(&items[0])?, rest))
+        }
+        other => Err(unexpected("script", &format!("{other:?}"))),
+    }
+}
+
+pub(super) fn int_at(items: &[Value], i: usize) -> Result<i64> {
+    match items.get(i) {
+        Some(Value::Int(n)) => Ok(*n),
+        other => Err(unexpected("script", &format!("{other:?}"))),
+    }
+}
+
+pub(super) fn strings_at(items: &[Value], i: usize) -> Result<Vec<String>> {
+    match items.get(i) {
+        Some(Value::Array(list)) => list.iter().map(string).collect(),
+        other => Err(unexpected("script", &format!("{other:?}"))),
+    }
+}
+
+/// `{"OK"} | {"GONE"} | {"NOT_OWNER"} | {"PINNED"}`, of `pin.lua` and `settle.lua`.
+pub(super) fn hold_check(script: &str, v: Value) -> Result<HoldCheck> {
+    let (tag, _) = tagged(v)?;
+    match tag.as_str() {
+        "OK" => Ok(HoldCheck::Ok),
+        "GONE" => Ok(HoldCheck::Gone),
+        "NOT_OWNER" => Ok(HoldCheck::NotOwner),
+        "PINNED" => Ok(HoldCheck::Pinned),
+        other => Err(unexpected(script, other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn tagged_replies_are_parsed() {
+        let reply = Value::Array(vec![
+            bulk("UNAVAILABLE"),
+            Value::Array(vec![bulk("S1")]),
+            Value::Array(vec![]),
+        ]);
+        let (tag, rest) = tagged(reply).expect("tagged");
+        assert_eq!(tag, "UNAVAILABLE");
+        assert_eq!(strings_at(&rest, 0).expect("booked"), ["S1"]);
+        assert!(strings_at(&rest, 1).expect("held").is_empty());
+        assert!(int_at(&rest, 2).is_err());
+        assert!(tagged(Value::Int(1)).is_err());
+    }
+
+    #[test]
+    fn hold_checks_are_parsed() {
+        let check = |tag| hold_check("pin", Value::Array(vec![bulk(tag)]));
+        assert_eq!(check("OK").ok(), Some(HoldCheck::Ok));
+        assert_eq!(check("GONE").ok(), Some(HoldCheck::Gone));
+        assert_eq!(check("NOT_OWNER").ok(), Some(HoldCheck::NotOwner));
+        assert_eq!(check("PINNED").ok(), Some(HoldCheck::Pinned));
+        assert!(check("WHAT").is_err());
+    }
+}

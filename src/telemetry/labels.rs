@@ -1,0 +1,145 @@
+//! Metric labels. Each label is an enum with one `as_str` and an `ALL` list, so the values a
+//! series can carry, the HELP texts that list them and the series registered at zero at start-up
+//! all come from one place and cannot drift apart.
+
+/// Defines a label enum: its variants, the text each renders as, and the list of all of them.
+macro_rules! labels {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// Every value, comma-separated, for HELP texts.
+            pub(super) fn list() -> String {
+                Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+            }
+        }
+    };
+}
+
+labels!(
+    /// Why a hold request was refused.
+    HoldRefusal {
+        Held => "held",
+        Booked => "booked",
+        UnknownSeat => "unknown_seat",
+        Invalid => "invalid",
+    }
+);
+
+labels!(
+    /// How a confirm request ended.
+    ConfirmResult {
+        Booked => "booked",
+        Repeat => "repeat",
+        Expired => "expired",
+        NotOwner => "not_owner",
+        GuardRefused => "guard_refused",
+        WrongEvent => "wrong_event",
+        Error => "error",
+    }
+);
+
+labels!(
+    /// How a release request ended.
+    ReleaseResult {
+        Released => "released",
+        Expired => "expired",
+        NotOwner => "not_owner",
+        AlreadyConfirmed => "already_confirmed",
+        WrongEvent => "wrong_event",
+        Error => "error",
+    }
+);
+
+labels!(
+    /// How a cancel request ended.
+    CancelResult {
+        Cancelled => "cancelled",
+        Repeat => "repeat",
+        NotOwner => "not_owner",
+        NotFound => "not_found",
+        Error => "error",
+    }
+);
+
+labels!(
+    /// Where holds go now.
+    Backend {
+        Redis => "redis",
+        Postgres => "postgres",
+        None => "none",
+    }
+);
+
+labels!(
+    /// One Redis script or command.
+    RedisOp {
+        Ping => "ping",
+        Hold => "hold",
+        Generation => "generation",
+        Rebuild => "rebuild",
+        FetchHold => "fetch_hold",
+        Pin => "pin",
+        Unpin => "unpin",
+        Release => "release",
+        SettleBooked => "settle_booked",
+        SettleDropped => "settle_dropped",
+        MarkBooked => "mark_booked",
+        ScanInventories => "scan_inventories",
+        DropInventory => "drop_inventory",
+        HeldCount => "held_count",
+        HeldList => "held_list",
+    }
+);
+
+labels!(
+    /// One Postgres transaction or query.
+    PgOp {
+        InsertEvent => "insert_event",
+        FetchEvents => "fetch_events",
+        FetchEvent => "fetch_event",
+        CountSeats => "count_seats",
+        FetchHeldCodes => "fetch_held_codes",
+        FetchSeatMap => "fetch_seat_map",
+        FetchInventory => "fetch_inventory",
+        Hold => "hold",
+        FetchHold => "fetch_hold",
+        Release => "release",
+        FetchLiveHolds => "fetch_live_holds",
+        SweepHolds => "sweep_holds",
+        Confirm => "confirm",
+        FetchBooking => "fetch_booking",
+        Cancel => "cancel",
+        IdempotencyClaim => "idempotency_claim",
+        IdempotencyComplete => "idempotency_complete",
+        IdempotencyRelease => "idempotency_release",
+        SweepIdempotency => "sweep_idempotency",
+        Ping => "ping",
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_texts_list_every_label_value() {
+        assert_eq!(
+            ConfirmResult::list(),
+            "booked, repeat, expired, not_owner, guard_refused, wrong_event, error"
+        );
+        assert_eq!(Backend::ALL.len(), 3);
+        let mut ops: Vec<&str> = PgOp::ALL.iter().map(|o| o.as_str()).collect();
+        ops.sort_unstable();
+        ops.dedup();
+        assert_eq!(ops.len(), PgOp::ALL.len(), "op labels are distinct");
+    }
+}
