@@ -29,6 +29,16 @@ pub enum Error {
     HoldAlreadyConfirmed,
     #[error("the hold has expired, was released, or does not exist")]
     HoldGone,
+    #[error("this token may not do that")]
+    Forbidden,
+    #[error("userId must be the token's subject")]
+    UserMismatch,
+    #[error("this buyer has reached a limit of this event")]
+    UserLimit {
+        limit: UserLimitKind,
+        max: u32,
+        current: u32,
+    },
     #[error("{what} is unavailable")]
     Unavailable { what: &'static str },
     #[error("postgres: {0}")]
@@ -39,6 +49,15 @@ pub enum Error {
     RedisPool(#[from] RedisPoolError),
     #[error("{0}")]
     Internal(String),
+}
+
+/// Which per-buyer cap a request ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserLimitKind {
+    /// `limits.max_seats_per_user`: live held plus confirmed seats of one event.
+    Seats,
+    /// `limits.max_live_holds_per_user`: live holds of one event.
+    LiveHolds,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

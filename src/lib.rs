@@ -6,10 +6,11 @@
 //!
 //! # Layout
 //!
-//! Imports run one way: `main -> startup -> http -> service -> {store, domain}`; `config`,
+//! Imports run one way: `main -> {cli, startup} -> http -> service -> {store, domain}`; `config`,
 //! `error` and `telemetry` are leaves every layer may use (`tests/api/architecture.rs` checks
 //! both rules and the size of every file).
 //!
+//! - [`cli`]: the command line (`serve`, `keys create|list|revoke`).
 //! - [`startup`]: `Application::build -> port() -> run_until(shutdown)`, background tasks.
 //! - [`http`]: the router, handlers and wire types (one file per resource), the error mapping.
 //! - [`service`]: the use cases, one file per flow (reserve, confirm, release, cancel, reads),
@@ -21,6 +22,7 @@
 //! - [`error`]: the crate error (a domain refusal or a store failure), no HTTP.
 //! - [`telemetry`]: logs and metrics.
 
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -1,6 +1,7 @@
-//! The seatlock binary: load settings, initialise telemetry, start the service, serve until
-//! SIGTERM/SIGINT.
+//! The seatlock binary: parse the command line, load settings, then either serve (telemetry,
+//! `Application::build`, `run_until(SIGTERM/SIGINT)`) or run a key command.
 
+use seatlock::cli::{self, Command};
 use seatlock::config::Settings;
 use seatlock::startup::{Application, shutdown_signal};
 use seatlock::telemetry;
@@ -12,6 +13,18 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match cli::parse(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("seatlock: {e}\n{}", cli::USAGE);
+            std::process::exit(2);
+        }
+    };
+    if command == Command::Help {
+        println!("{}", cli::USAGE);
+        return Ok(());
+    }
     let settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => {
@@ -19,6 +32,9 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
+    if command != Command::Serve {
+        std::process::exit(cli::run_keys(command, settings).await);
+    }
     telemetry::init_tracing(&settings.log);
     let served = async {
         Application::build(settings)

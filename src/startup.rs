@@ -5,6 +5,7 @@
 //! the pools. The binary and the tests start the service the same way.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -12,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::Settings;
+use crate::config::{AuthMode, Settings};
 use crate::http::{self, AppState};
 use crate::service::Seatlock;
 use crate::telemetry;
@@ -61,12 +62,18 @@ impl Application {
         let (stop_tx, stop_rx) = watch::channel(false);
         let background = spawn_background(&state, stop_rx.clone());
         tracing::info!(addr = %listener.local_addr()?, "seatlock listening");
-        let server =
-            axum::serve(listener, http::router(state.clone())).with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutdown requested; draining in-flight requests");
-                let _ = stop_tx.send(true);
-            });
+        if state.settings.auth.mode == AuthMode::None {
+            tracing::warn!(
+                "auth.mode = none: every caller is trusted (any client may create events and act \
+                 for any buyer); set auth.mode = token before exposing this service"
+            );
+        }
+        let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutdown requested; draining in-flight requests");
+            let _ = stop_tx.send(true);
+        });
         let mut stopped = stop_rx;
         let deadline = async move {
             let _ = stopped.wait_for(|stop| *stop).await;
@@ -86,7 +93,7 @@ impl Application {
 }
 
 /// The background tasks: the sweepers of expired Postgres holds and of expired Idempotency-Key
-/// responses, and the metrics upkeep. Each stops at the next tick after `stop` turns true.
+/// responses, and the upkeep (metrics exporter, idle callers of the per-instance rate limiters). Each stops at the next tick after `stop` turns true.
 fn spawn_background(state: &AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let settings = &state.settings;
     let holds_every = Duration::from_secs(settings.holds.sweep_interval_seconds);
@@ -102,9 +109,13 @@ fn spawn_background(state: &AppState, stop: watch::Receiver<bool>) -> Vec<JoinHa
         async move { seatlock.sweep_idempotency_keys().await }
     });
     let metrics = state.metrics.clone();
+    let seatlock = state.seatlock.clone();
     let upkeep = every(METRICS_UPKEEP, stop, move || {
-        let metrics = metrics.clone();
-        async move { metrics.run_upkeep() }
+        let (metrics, seatlock) = (metrics.clone(), seatlock.clone());
+        async move {
+            metrics.run_upkeep();
+            seatlock.shrink_local_limits();
+        }
     });
     vec![holds, keys, upkeep]
 }

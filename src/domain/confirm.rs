@@ -3,7 +3,7 @@
 //! the hold's Redis keys. No I/O here.
 
 use super::bookings::{Booking, BookingStatus};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, UserLimitKind};
 
 /// What the confirm transaction answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +20,8 @@ pub enum ConfirmOutcome {
     HoldGone,
     /// (Postgres holds) the hold belongs to another user.
     NotOwner,
+    /// The buyer's confirmed seats of the event plus this hold's would pass the cap.
+    UserLimit { max: u32, current: u32 },
 }
 
 /// A successful confirm: the booking, and whether it already existed (a repeat).
@@ -41,6 +43,8 @@ pub enum AfterConfirm {
     /// As `Drop`, and these seats (sold by someone else, which Redis had lost track of) become
     /// booked in the cache.
     DropAndMarkBooked(Vec<String>),
+    /// Keep the hold but take this confirm's pin back, so its owner may release it.
+    Unpin,
 }
 
 /// Confirm of a Redis hold of `seats` (checked and pinned) after the confirm transaction.
@@ -83,6 +87,17 @@ pub fn decide_redis_confirm(
             AfterConfirm::Drop,
         ),
         ConfirmOutcome::HoldGone => (Err(Error::HoldGone), AfterConfirm::Nothing),
+        ConfirmOutcome::UserLimit { max, current } => {
+            (Err(seats_limit(max, current)), AfterConfirm::Unpin)
+        }
+    }
+}
+
+fn seats_limit(max: u32, current: u32) -> Error {
+    Error::UserLimit {
+        limit: UserLimitKind::Seats,
+        max,
+        current,
     }
 }
 
@@ -136,6 +151,7 @@ pub fn decide_postgres_confirm(outcome: ConfirmOutcome, user_id: &str) -> Postgr
         ConfirmOutcome::HoldGone => PostgresConfirm::AsRepeat,
         ConfirmOutcome::Conflict(seats) => done(Err(Error::SeatsAlreadyBooked { seats })),
         ConfirmOutcome::HeldElsewhere(seats) => done(Err(Error::SeatsUnavailable { seats })),
+        ConfirmOutcome::UserLimit { max, current } => done(Err(seats_limit(max, current))),
     }
 }
 
@@ -207,6 +223,18 @@ mod tests {
         let (r, after) = decide_redis_confirm(ConfirmOutcome::HoldGone, "u1", &hold);
         assert!(matches!(r, Err(Error::HoldGone)));
         assert_eq!(after, AfterConfirm::Nothing);
+
+        let limit = ConfirmOutcome::UserLimit { max: 2, current: 1 };
+        let (r, after) = decide_redis_confirm(limit, "u1", &hold);
+        assert!(matches!(
+            r,
+            Err(Error::UserLimit {
+                max: 2,
+                current: 1,
+                ..
+            })
+        ));
+        assert_eq!(after, AfterConfirm::Unpin);
     }
 
     #[test]
@@ -277,6 +305,10 @@ mod tests {
         assert!(matches!(
             decide_postgres_confirm(ConfirmOutcome::HeldElsewhere(seats(&["S1"])), "u1"),
             PostgresConfirm::Done(Err(Error::SeatsUnavailable { .. }), AfterConfirm::Nothing)
+        ));
+        assert!(matches!(
+            decide_postgres_confirm(ConfirmOutcome::UserLimit { max: 1, current: 1 }, "u1"),
+            PostgresConfirm::Done(Err(Error::UserLimit { .. }), AfterConfirm::Nothing)
         ));
     }
 

@@ -1,7 +1,7 @@
 //! Events and their seats: the rules a new event must follow, and an event as a reader sees it
 //! (with its live counts). No I/O here.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 
 /// Database id of an event. Also the shard key that every table and Redis key starts with.
@@ -99,7 +99,11 @@ pub fn validate_new_event(
         ));
     }
     let starts_at = match DateTime::parse_from_rfc3339(date.trim()) {
-        Ok(d) => Some(d.with_timezone(&Utc)),
+        Ok(d) if (1..=9999).contains(&d.with_timezone(&Utc).year()) => Some(d.with_timezone(&Utc)),
+        Ok(_) => {
+            problems.push("date must fall in the years 1 to 9999 (UTC)".into());
+            None
+        }
         Err(_) => {
             problems.push("date must be an RFC 3339 timestamp, e.g. 2030-01-10T18:00:00Z".into());
             None
@@ -247,6 +251,15 @@ mod tests {
         let e = validate_new_event("Gig", "2030-01-10T18:00:00Z", "Hall", Some(5), None, 10)
             .expect("valid");
         assert_eq!(e.seats.count(), 5);
+    }
+
+    #[test]
+    fn dates_stay_within_years_1_to_9999_in_utc() {
+        let check = |date| validate_new_event("Gig", date, "Hall", Some(1), None, 10);
+        assert!(check("9999-12-31T22:30:00-01:00").is_ok());
+        assert!(check("9999-12-31T23:30:00-01:00").is_err());
+        assert!(check("0000-01-01T00:30:00+01:00").is_err());
+        assert!(check("0001-01-01T00:00:00Z").is_ok());
     }
 
     #[test]

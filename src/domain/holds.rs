@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::events::{EventId, check_seat_code};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, UserLimitKind};
 
 /// Which store takes a hold: the configured backend (`holds.backend`), and the store a
 /// `HoldGroupId` says its hold lives in.
@@ -176,6 +176,26 @@ pub enum HoldAttempt {
         booked: Vec<String>,
         held: Vec<String>,
     },
+    /// The buyer would pass a per-buyer cap (`max`; `current` before this hold); nothing was
+    /// held.
+    UserLimit {
+        limit: UserLimitKind,
+        max: u32,
+        current: u32,
+    },
+}
+
+/// The per-buyer caps a hold is taken under (None: off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Caps {
+    pub max_seats: Option<u32>,
+    pub max_live_holds: Option<u32>,
+}
+
+impl Caps {
+    pub fn any(&self) -> bool {
+        self.max_seats.is_some() || self.max_live_holds.is_some()
+    }
 }
 
 /// Why a seat hold was refused because of other buyers: someone holds a seat, or bought it.

@@ -2,6 +2,7 @@
 //! decisions that turn those answers into results. No I/O, no HTTP, no SQL, so every rule is
 //! unit-tested without a database.
 //!
+//! - [`access`]: who may do what (roles, actions, the decision table), API key shapes.
 //! - [`events`]: event ids, new-event validation, an event with its counts.
 //! - [`seats`]: the seat map: where each seat stands now.
 //! - [`holds`]: hold ids (which carry their event and store), hold requests, hold attempts,
@@ -10,6 +11,7 @@
 //! - [`bookings`]: bookings, cancel decisions.
 //! - [`idempotency`]: stored responses of keyed requests.
 
+pub mod access;
 pub mod bookings;
 pub mod confirm;
 pub mod events;

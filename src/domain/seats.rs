@@ -1,5 +1,8 @@
 //! The seat map: each seat with where it stands now, decided from what Postgres (sales, Postgres
-//! holds) and Redis (Redis holds) know of it. No I/O here.
+//! holds) and Redis (Redis holds) know of it, and the inventory snapshot the Redis cache of an
+//! event is rebuilt from. No I/O here.
+
+use super::holds::HoldGroupId;
 
 /// One seat as stored, with what Postgres knows of it: booked, or held by a live Postgres hold
 /// (milliseconds left).
@@ -61,6 +64,23 @@ pub struct SeatState {
     pub seat_type: String,
     pub price_cents: i64,
     pub status: SeatStatus,
+}
+
+/// What the Redis cache of an event is rebuilt from: one Postgres snapshot of its seat codes,
+/// its booked seat codes and its confirmed bookings (for the per-buyer caps).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inventory {
+    pub seats: Vec<String>,
+    pub booked: Vec<String>,
+    pub sold: Vec<SoldBooking>,
+}
+
+/// A confirmed booking of a buyer: how many seats it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoldBooking {
+    pub booking: HoldGroupId,
+    pub user_id: String,
+    pub seats: i64,
 }
 
 #[cfg(test)]

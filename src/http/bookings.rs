@@ -10,6 +10,7 @@ use super::extract::{ApiJson, BookingPath, UserIdInput};
 use super::idempotency;
 use super::rfc3339;
 use super::state::AppState;
+use crate::domain::access::{Action, Caller, authorize};
 use crate::domain::bookings::{Booking, BookingStatus};
 use crate::domain::events::{EventId, cents_to_amount};
 use crate::domain::holds::HoldGroupId;
@@ -81,19 +82,24 @@ impl From<Booking> for BookingView {
     }
 }
 
+/// A buyer sees its own bookings only; another buyer's is answered like an unknown one.
 async fn get_booking(
     State(state): State<AppState>,
+    caller: Caller,
     BookingPath(id): BookingPath,
 ) -> ApiResult<Json<BookingView>> {
-    Ok(Json(state.seatlock.fetch_booking(id).await?.into()))
+    let booking = state.seatlock.fetch_booking(id).await?;
+    authorize(&caller, Action::ReadBooking, Some(&booking.user_id))?;
+    Ok(Json(booking.into()))
 }
 
 async fn cancel_booking(
     State(state): State<AppState>,
+    caller: Caller,
     BookingPath(id): BookingPath,
     ApiJson(body): ApiJson<CancelBody>,
 ) -> ApiResult<Json<Cancelled>> {
-    let user = UserIdInput::validate(body.user_id.as_ref())?;
+    let user = UserIdInput::acting_user(&caller, body.user_id.as_ref())?;
     state.seatlock.cancel(&user, id).await?;
     Ok(Json(Cancelled { cancelled: true }))
 }

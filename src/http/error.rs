@@ -7,7 +7,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::error::Error;
+use crate::error::{Error, UserLimitKind};
+
+/// The IETF `RateLimit-Policy` and `RateLimit` headers (draft-ietf-httpapi-ratelimit-headers).
+pub const RATELIMIT_POLICY: header::HeaderName =
+    header::HeaderName::from_static("ratelimit-policy");
+pub const RATELIMIT: header::HeaderName = header::HeaderName::from_static("ratelimit");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -27,6 +32,15 @@ pub enum ApiError {
     IdempotencyMismatch,
     #[error("a request with this Idempotency-Key is still in progress")]
     IdempotencyInFlight,
+    #[error("a valid bearer token is required")]
+    Unauthenticated { token_sent: bool },
+    #[error("too many requests; retry after {retry_after_s} s")]
+    RateLimited {
+        retry_after_s: u64,
+        /// `RateLimit-Policy` and `RateLimit` header values.
+        policy: String,
+        state: String,
+    },
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -48,6 +62,8 @@ impl ApiError {
             ApiError::Timeout => "REQUEST_TIMEOUT",
             ApiError::IdempotencyMismatch => "IDEMPOTENCY_KEY_MISMATCH",
             ApiError::IdempotencyInFlight => "IDEMPOTENCY_KEY_IN_FLIGHT",
+            ApiError::Unauthenticated { .. } => "UNAUTHENTICATED",
+            ApiError::RateLimited { .. } => "RATE_LIMITED",
         }
     }
 
@@ -61,6 +77,8 @@ impl ApiError {
             ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::IdempotencyInFlight => StatusCode::CONFLICT,
+            ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -80,6 +98,21 @@ impl ApiError {
                 | Error::SeatsAlreadyBooked { seats },
             ) => body["seats"] = json!(seats),
             ApiError::PayloadTooLarge { limit } => body["limitBytes"] = json!(limit),
+            ApiError::Service(Error::UserLimit {
+                limit,
+                max,
+                current,
+            }) => {
+                body["limit"] = json!(max);
+                body["current"] = json!(current);
+                body["cap"] = json!(match limit {
+                    UserLimitKind::Seats => "max_seats_per_user",
+                    UserLimitKind::LiveHolds => "max_live_holds_per_user",
+                });
+            }
+            ApiError::RateLimited { retry_after_s, .. } => {
+                body["retryAfterSeconds"] = json!(retry_after_s)
+            }
             _ => {}
         }
         body
@@ -100,6 +133,9 @@ fn service_code(e: &Error) -> &'static str {
         Error::SeatsNotFound { .. } => "SEATS_NOT_FOUND",
         Error::BookingNotFound => "BOOKING_NOT_FOUND",
         Error::NotHoldOwner => "NOT_HOLD_OWNER",
+        Error::Forbidden => "FORBIDDEN",
+        Error::UserMismatch => "USER_MISMATCH",
+        Error::UserLimit { .. } => "USER_LIMIT_REACHED",
         Error::NotBookingOwner => "NOT_BOOKING_OWNER",
         Error::SeatsUnavailable { .. } => "SEATS_UNAVAILABLE",
         Error::SeatsAlreadyBooked { .. } => "SEATS_ALREADY_BOOKED",
@@ -117,8 +153,11 @@ fn service_status(e: &Error) -> StatusCode {
         Error::EventNotFound | Error::SeatsNotFound { .. } | Error::BookingNotFound => {
             StatusCode::NOT_FOUND
         }
-        Error::NotHoldOwner | Error::NotBookingOwner => StatusCode::FORBIDDEN,
+        Error::NotHoldOwner | Error::NotBookingOwner | Error::Forbidden | Error::UserMismatch => {
+            StatusCode::FORBIDDEN
+        }
         Error::SeatsUnavailable { .. }
+        | Error::UserLimit { .. }
         | Error::SeatsAlreadyBooked { .. }
         | Error::HoldAlreadyConfirmed => StatusCode::CONFLICT,
         Error::HoldGone => StatusCode::GONE,
@@ -138,10 +177,32 @@ impl IntoResponse for ApiError {
             tracing::error!(error = ?self, code = self.code(), "request failed");
         }
         let mut response = (status, axum::Json(self.body())).into_response();
-        if self.retry_after() {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        let headers = response.headers_mut();
+        match &self {
+            ApiError::Unauthenticated { token_sent } => {
+                let challenge = if *token_sent {
+                    HeaderValue::from_static("Bearer error=\"invalid_token\"")
+                } else {
+                    HeaderValue::from_static("Bearer")
+                };
+                headers.insert(header::WWW_AUTHENTICATE, challenge);
+            }
+            ApiError::RateLimited {
+                retry_after_s,
+                policy,
+                state,
+            } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_s));
+                for (name, value) in [(RATELIMIT_POLICY, policy), (RATELIMIT, state)] {
+                    if let Ok(v) = HeaderValue::from_str(value) {
+                        headers.insert(name, v);
+                    }
+                }
+            }
+            _ if self.retry_after() => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
         }
         response
     }
@@ -223,6 +284,32 @@ mod tests {
                 "SERVICE_UNAVAILABLE",
             ),
             (ApiError::Timeout, 503, "REQUEST_TIMEOUT"),
+            (
+                ApiError::Unauthenticated { token_sent: true },
+                401,
+                "UNAUTHENTICATED",
+            ),
+            (Error::Forbidden.into(), 403, "FORBIDDEN"),
+            (Error::UserMismatch.into(), 403, "USER_MISMATCH"),
+            (
+                Error::UserLimit {
+                    limit: UserLimitKind::Seats,
+                    max: 10,
+                    current: 9,
+                }
+                .into(),
+                409,
+                "USER_LIMIT_REACHED",
+            ),
+            (
+                ApiError::RateLimited {
+                    retry_after_s: 1,
+                    policy: String::new(),
+                    state: String::new(),
+                },
+                429,
+                "RATE_LIMITED",
+            ),
         ];
         for (err, status, code) in cases {
             assert_eq!(

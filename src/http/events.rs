@@ -13,6 +13,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, EventPath};
 use super::rfc3339;
 use super::state::AppState;
+use crate::domain::access::{Action, Caller, authorize};
 use crate::domain::events::{Event, EventId, RawSeat, cents_to_amount, validate_new_event};
 
 pub fn router() -> Router<AppState> {
@@ -98,8 +99,10 @@ impl From<Event> for EventView {
 
 async fn create_event(
     State(state): State<AppState>,
+    caller: Caller,
     ApiJson(body): ApiJson<CreateEventBody>,
 ) -> ApiResult<(StatusCode, Json<EventCreated>)> {
+    authorize(&caller, Action::CreateEvent, None)?;
     let missing: Vec<String> = [
         ("name", body.name.is_some()),
         ("date", body.date.is_some()),

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::error::{ApiError, ApiResult};
 use super::state::AppState;
+use crate::domain::access::{Caller, acting_user};
 use crate::domain::events::EventId;
 use crate::domain::holds::{HoldGroupId, validate_user_id};
 use crate::error::Error;
@@ -48,6 +49,18 @@ impl<S: Send + Sync> FromRequestParts<S> for BookingPath {
             .ok_or(Error::BookingNotFound)?;
         tracing::Span::current().record("booking.id", tracing::field::display(id));
         Ok(BookingPath(id))
+    }
+}
+
+/// Who is calling, as the gate (`http::auth`) found it. A route outside the gate has no caller:
+/// asking for one there is a bug, answered 500, never a trusted caller by default.
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> ApiResult<Self> {
+        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+            Error::Internal("a route outside the auth gate asked for its caller".into()).into()
+        })
     }
 }
 
@@ -90,7 +103,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                     ApiError::InvalidJson(format!("could not read the request body: {e}"))
                 }
             })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        // Every body of this API is an object: an array would otherwise fill a struct by
+        // position (`["u2", ["S1"]]` as a reserve).
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(ApiError::InvalidJson(
                 "the request body must be a JSON object".into(),
             ));
@@ -110,10 +125,16 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
 pub struct UserIdInput(String);
 
 impl UserIdInput {
-    /// The checked user id (trimmed, 1-128 characters, no control characters); `userId` is
-    /// required.
-    pub fn validate(input: Option<&UserIdInput>) -> ApiResult<String> {
-        validate_user_id(input.map(|u| u.0.as_str())).map_err(ApiError::validation)
+    /// The checked user id (trimmed, 1-128 characters, no control characters).
+    pub fn validate(&self) -> ApiResult<String> {
+        validate_user_id(Some(&self.0)).map_err(ApiError::validation)
+    }
+
+    /// The buyer a request acts for: the body's `userId` (checked) and the caller decide (see
+    /// [`acting_user`]).
+    pub fn acting_user(caller: &Caller, input: Option<&UserIdInput>) -> ApiResult<String> {
+        let given = input.map(UserIdInput::validate).transpose()?;
+        Ok(acting_user(caller, given)?)
     }
 }
 

@@ -27,7 +27,8 @@ async fn healthz() -> Json<Value> {
 /// back to Postgres; 503 `NOT_READY` naming what is down otherwise.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let ready = state.seatlock.readiness().await;
-    let (status, body) = readiness_body(&ready);
+    let (status, mut body) = readiness_body(&ready);
+    body["auth"] = json!(state.settings.auth.mode.as_str());
     (status, Json(body))
 }
 

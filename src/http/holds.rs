@@ -11,6 +11,7 @@ use super::extract::{ApiJson, EventPath, UserIdInput};
 use super::idempotency;
 use super::rfc3339;
 use super::state::AppState;
+use crate::domain::access::Caller;
 use crate::domain::events::{EventId, cents_to_amount};
 use crate::domain::holds::{HoldGroupId, validate_seat_codes};
 use crate::domain::idempotency::KeyUse;
@@ -68,11 +69,12 @@ struct Released {
 
 async fn reserve_seats(
     State(state): State<AppState>,
+    caller: Caller,
     EventPath(event): EventPath,
     key_use: Option<Extension<KeyUse>>,
     ApiJson(body): ApiJson<ReserveBody>,
 ) -> ApiResult<Json<HoldView>> {
-    let checked = UserIdInput::validate(body.user_id.as_ref()).and_then(|user| {
+    let checked = UserIdInput::acting_user(&caller, body.user_id.as_ref()).and_then(|user| {
         let codes = body
             .seat_codes
             .ok_or_else(|| ApiError::validation("seatCodes is required"))?;
@@ -97,9 +99,9 @@ async fn reserve_seats(
     }))
 }
 
-/// Validates `{userId, holdGroupId}`.
-fn parse_hold_body(body: HoldBody) -> ApiResult<(String, HoldGroupId)> {
-    let user = UserIdInput::validate(body.user_id.as_ref())?;
+/// Validates `{userId, holdGroupId}` for this caller.
+fn parse_hold_body(caller: &Caller, body: HoldBody) -> ApiResult<(String, HoldGroupId)> {
+    let user = UserIdInput::acting_user(caller, body.user_id.as_ref())?;
     let raw = body
         .hold_group_id
         .ok_or_else(|| ApiError::validation("holdGroupId is required"))?;
@@ -111,10 +113,11 @@ fn parse_hold_body(body: HoldBody) -> ApiResult<(String, HoldGroupId)> {
 
 async fn confirm_hold(
     State(state): State<AppState>,
+    caller: Caller,
     EventPath(event): EventPath,
     ApiJson(body): ApiJson<HoldBody>,
 ) -> ApiResult<Json<Confirmed>> {
-    let (user, id) = parse_hold_body(body)?;
+    let (user, id) = parse_hold_body(&caller, body)?;
     let booking = state.seatlock.confirm(event, &user, id).await?.booking;
     Ok(Json(Confirmed {
         success: true,
@@ -127,10 +130,11 @@ async fn confirm_hold(
 
 async fn release_hold(
     State(state): State<AppState>,
+    caller: Caller,
     EventPath(event): EventPath,
     ApiJson(body): ApiJson<HoldBody>,
 ) -> ApiResult<Json<Released>> {
-    let (user, id) = parse_hold_body(body)?;
+    let (user, id) = parse_hold_body(&caller, body)?;
     state.seatlock.release(event, &user, id).await?;
     Ok(Json(Released { released: true }))
 }

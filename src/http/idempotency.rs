@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::extract::{ActedOnEvent, user_id_of};
 use super::state::AppState;
+use crate::domain::access::{Caller, acting_user};
 use crate::domain::events::EventId;
 use crate::domain::idempotency::{IdempotencyScope, KeyClaim, KeyUse, fingerprint, validate_key};
 use crate::error::{Error, Result};
@@ -46,7 +47,11 @@ pub async fn replay_or_record(
         return ApiError::PayloadTooLarge { limit }.into_response();
     };
     let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
-    let user = parsed.as_ref().and_then(user_id_of);
+    // The buyer the request acts for, as the handler will decide it.
+    let user = parts.extensions.get::<Caller>().and_then(|caller| {
+        let given = parsed.as_ref().and_then(user_id_of);
+        acting_user(caller, given).ok()
+    });
     let (Some(parsed), Some(user_id)) = (parsed, user) else {
         return next
             .run(Request::from_parts(parts, Body::from(bytes)))

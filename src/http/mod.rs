@@ -5,8 +5,10 @@
 //! - [`state`]: `AppState`; [`error`]: the one error -> status + JSON mapping;
 //!   [`extract`]: path ids, JSON bodies, `userId`.
 //! - `events`, `holds`, `bookings`, `health`: the resources; `idempotency`: the
-//!   `Idempotency-Key` layer of the mutating routes.
+//!   `Idempotency-Key` layer of the mutating routes; `auth`: the gate of the API routes
+//!   (authentication, rate limits).
 
+mod auth;
 mod bookings;
 pub mod error;
 mod events;
@@ -37,10 +39,13 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole HTTP API; the server and the tests call this same function.
 pub fn router(state: AppState) -> Router {
     let max_body = state.settings.server.max_body_bytes;
-    Router::new()
+    let api = Router::new()
         .merge(events::router())
         .merge(holds::router(state.clone()))
         .merge(bookings::router(state.clone()))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::gate));
+    Router::new()
+        .merge(api)
         .merge(health::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -14,6 +14,8 @@ pub struct AppState {
     pub seatlock: Seatlock,
     pub settings: Arc<Settings>,
     pub metrics: PrometheusHandle,
+    /// `server.trusted_proxies`, parsed.
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
 }
 
 impl AppState {
@@ -21,6 +23,7 @@ impl AppState {
     /// so that what the service records at start-up (the active hold backend) is kept.
     pub fn new(seatlock: Seatlock, metrics: PrometheusHandle) -> Self {
         AppState {
+            trusted_proxies: seatlock.settings().trusted_proxies().into(),
             settings: Arc::new(seatlock.settings().clone()),
             seatlock,
             metrics,

@@ -17,7 +17,7 @@ impl Seatlock {
         let (result, freed) = decide_cancel(outcome?);
         if !freed.is_empty() {
             // While Redis is down the cache is dropped on recovery instead (see outage).
-            let free = self.redis.mark_booked(event, false, &freed);
+            let free = self.redis.mark_cancelled(event, id, &freed);
             if let Some(Err(e)) = self.with_redis(free).await {
                 warn!(error = %e, booking.id = %id, "could not free cancelled seats in redis");
             }

@@ -93,13 +93,18 @@ impl Seatlock {
         let source = ConfirmSource::Redis {
             seats: hold.seats.clone(),
         };
-        let outcome = match self.pg.insert_booking(event, id, user_id, source).await {
+        let max_seats = self.limits.max_seats_per_user;
+        let outcome = match self
+            .pg
+            .insert_booking(event, id, user_id, source, max_seats)
+            .await
+        {
             Ok(outcome) => outcome,
             Err(e) => {
                 // The commit may have happened without its reply reaching us.
                 let found = self.pg.fetch_booking(event, id).await.ok().flatten();
                 if let Some(confirmed) = committed_despite_error(found, user_id, &hold.seats) {
-                    self.finish_hold(event, id, AfterConfirm::Book, &hold.seats)
+                    self.finish_hold(event, id, user_id, AfterConfirm::Book, &hold.seats)
                         .await;
                     return Ok(confirmed);
                 }
@@ -111,7 +116,14 @@ impl Seatlock {
             }
         };
         let (result, after) = decide_redis_confirm(outcome, user_id, &hold.seats);
-        self.finish_hold(event, id, after, &hold.seats).await;
+        if after == AfterConfirm::Unpin {
+            // Nothing was written; the owner may release the hold (or retry after a cancel).
+            if let Err(e) = self.redis.unpin_hold(event, id, &token).await {
+                warn!(error = %e, "could not unpin the hold after a refused confirm");
+            }
+        }
+        self.finish_hold(event, id, user_id, after, &hold.seats)
+            .await;
         result
     }
 
@@ -121,9 +133,10 @@ impl Seatlock {
         user_id: &str,
         id: HoldGroupId,
     ) -> Result<Confirmed> {
+        let max_seats = self.limits.max_seats_per_user;
         let outcome = self
             .pg
-            .insert_booking(event, id, user_id, ConfirmSource::Postgres)
+            .insert_booking(event, id, user_id, ConfirmSource::Postgres, max_seats)
             .await?;
         match decide_postgres_confirm(outcome, user_id) {
             PostgresConfirm::Done(result, after) => {
@@ -131,7 +144,9 @@ impl Seatlock {
                     // Best effort: drop a copy of the hold in Redis (recovery may have made one)
                     // and mark its seats booked there.
                     let seats = confirmed.booking.seat_codes();
-                    let book = self.redis.settle_hold(event, id, Settle::Book, &seats);
+                    let book = self
+                        .redis
+                        .settle_hold(event, id, user_id, Settle::Book, &seats);
                     let _ = self.with_redis(book).await;
                 }
                 result
@@ -157,20 +172,21 @@ impl Seatlock {
         &self,
         event: EventId,
         id: HoldGroupId,
+        user_id: &str,
         after: AfterConfirm,
         seats: &[String],
     ) {
         let (how, booked_elsewhere) = match after {
-            AfterConfirm::Nothing => return,
+            AfterConfirm::Nothing | AfterConfirm::Unpin => return,
             AfterConfirm::Book => (Settle::Book, None),
             AfterConfirm::Drop => (Settle::Drop, None),
             AfterConfirm::DropAndMarkBooked(taken) => (Settle::Drop, Some(taken)),
         };
-        if let Err(e) = self.redis.settle_hold(event, id, how, seats).await {
+        if let Err(e) = self.redis.settle_hold(event, id, user_id, how, seats).await {
             warn!(error = %e, hold.id = %id, "could not settle the hold in redis; it will expire by TTL");
         }
         if let Some(taken) = booked_elsewhere
-            && let Err(e) = self.redis.mark_booked(event, true, &taken).await
+            && let Err(e) = self.redis.mark_booked(event, &taken).await
         {
             warn!(error = %e, "could not mark guard-refused seats as booked in redis");
         }
@@ -188,6 +204,7 @@ fn confirm_label(result: &Result<Confirmed>) -> ConfirmResult {
             ConfirmResult::GuardRefused
         }
         Err(Error::HoldEventMismatch) => ConfirmResult::WrongEvent,
+        Err(Error::UserLimit { .. }) => ConfirmResult::UserLimit,
         Err(_) => ConfirmResult::Error,
     }
 }

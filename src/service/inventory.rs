@@ -27,7 +27,7 @@ impl Seatlock {
                 .ok_or(Error::EventNotFound)?;
             let written = self
                 .redis
-                .rebuild_inventory(event, &generation, &inventory.seats, &inventory.booked)
+                .rebuild_inventory(event, &generation, &inventory)
                 .await?;
             match written {
                 Rebuild::Written => {

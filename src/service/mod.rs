@@ -9,8 +9,10 @@
 //! - `inventory`: rebuilding an event's Redis cache from Postgres.
 //! - `outage`: the one guarded way to call Redis (breaker), and the reconcile after an outage.
 //! - `health`: readiness; `idempotency`: stored responses of keyed requests.
+//! - `auth`: who is calling (JWT, API keys); `rate`: rate limits per caller.
 //! - [`breaker`]: the circuit breaker state machine.
 
+mod auth;
 pub mod breaker;
 mod cancel;
 mod confirm;
@@ -19,6 +21,7 @@ mod health;
 mod idempotency;
 mod inventory;
 mod outage;
+mod rate;
 mod reads;
 mod release;
 mod reserve;
@@ -30,10 +33,15 @@ use std::time::Duration;
 use anyhow::Context;
 use sqlx::PgPool;
 
+pub use auth::{AuthFailure, KeyCreated};
 pub use health::{HoldsGo, Readiness, ReadyStatus};
+pub use rate::RateCheck;
 
+use self::auth::Authenticator;
 use self::breaker::Breaker;
-use crate::config::Settings;
+use self::rate::LocalLimits;
+use crate::config::{Limits, Settings};
+use crate::domain::holds::Caps;
 use crate::domain::holds::HoldStore;
 use crate::store::postgres::{self, PgStore};
 use crate::store::redis::RedisStore;
@@ -49,6 +57,10 @@ pub struct Seatlock {
     settings: Arc<Settings>,
     /// Set while the after-outage reconcile runs, so flapping cannot start several at once.
     reconciling: Arc<AtomicBool>,
+    auth: Arc<Authenticator>,
+    /// The caps and rates in force (`limits.*`, by `auth.mode`).
+    limits: Limits,
+    local_limits: Arc<LocalLimits>,
 }
 
 impl Seatlock {
@@ -78,17 +90,35 @@ impl Seatlock {
             settings.breaker.failure_threshold,
             Duration::from_secs(settings.breaker.open_seconds),
         ));
+        let auth = Arc::new(Authenticator::new(&settings.auth)?);
+        let settings_limits = settings.limits();
         Ok(Seatlock {
             pg,
             redis,
             breaker,
             settings: Arc::new(settings),
             reconciling: Arc::default(),
+            auth,
+            limits: settings_limits,
+            local_limits: Arc::new(LocalLimits::new(&settings_limits)),
         })
     }
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The caps and rates in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The per-buyer caps holds are taken under.
+    fn caps(&self) -> Caps {
+        Caps {
+            max_seats: self.limits.max_seats_per_user,
+            max_live_holds: self.limits.max_live_holds_per_user,
+        }
     }
 
     /// The Redis store, for tests that drive a script directly.

@@ -14,7 +14,7 @@ use tracing::warn;
 use super::Seatlock;
 use super::breaker::Transition;
 use crate::config::HoldFallback;
-use crate::domain::holds::{HoldAttempt, HoldStore, LiveHold};
+use crate::domain::holds::{Caps, HoldAttempt, HoldStore, LiveHold};
 use crate::error::{Error, Result};
 use crate::store::redis::{HoldReply, Settle};
 use crate::telemetry::{self, Backend};
@@ -103,8 +103,14 @@ impl Seatlock {
     async fn copy_hold_into_redis(&self, hold: &LiveHold) -> Result<bool> {
         let (event, id) = (hold.event, hold.id);
         let take = || {
-            self.redis
-                .acquire_hold(event, id, &hold.user_id, hold.ttl, &hold.seats)
+            self.redis.acquire_hold(
+                event,
+                id,
+                &hold.user_id,
+                hold.ttl,
+                &hold.seats,
+                Caps::default(),
+            )
         };
         let mut reply = take().await?;
         if reply == HoldReply::NoCache {
@@ -125,7 +131,7 @@ impl Seatlock {
         let alive = matches!(self.pg.fetch_hold(event, id).await, Ok(Some(h)) if h.alive);
         if !alive {
             self.redis
-                .settle_hold(event, id, Settle::Drop, &hold.seats)
+                .settle_hold(event, id, &hold.user_id, Settle::Drop, &hold.seats)
                 .await?;
         }
         Ok(alive)

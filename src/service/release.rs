@@ -39,7 +39,9 @@ impl Seatlock {
     ) -> Result<()> {
         if let Some(seats) = self.pg.delete_hold(event, id, user_id).await? {
             // Best effort: drop the copy of this hold that recovery may have put in Redis.
-            let drop = self.redis.settle_hold(event, id, Settle::Drop, &seats);
+            let drop = self
+                .redis
+                .settle_hold(event, id, user_id, Settle::Drop, &seats);
             let _ = self.with_redis(drop).await;
             return Ok(());
         }
@@ -63,8 +65,11 @@ impl Seatlock {
         if hold.user_id != user_id {
             return Err(Error::NotHoldOwner);
         }
-        let how = Settle::Release { user_id };
-        release_decision(self.redis.settle_hold(event, id, how, &hold.seats).await?)
+        let released = self
+            .redis
+            .settle_hold(event, id, user_id, Settle::Release, &hold.seats)
+            .await?;
+        release_decision(released)
     }
 
     /// A release whose hold is gone from its store: confirmed (409) or expired/unknown (410).

@@ -7,9 +7,9 @@ use super::Seatlock;
 use crate::config::HoldFallback;
 use crate::domain::events::EventId;
 use crate::domain::holds::{Contention, HoldAttempt, HoldGroupId, HoldStore, HoldTaken, refusal};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, UserLimitKind};
 use crate::store::redis::HoldReply;
-use crate::telemetry::{self, HoldRefusal};
+use crate::telemetry::{self, HoldRefusal, UserLimitLabel};
 
 /// Tries of the Redis hold script: the second follows a rebuild of a missing inventory cache.
 const REDIS_TRIES: usize = 2;
@@ -78,7 +78,7 @@ impl Seatlock {
         for _ in 0..REDIS_TRIES {
             match self
                 .redis
-                .acquire_hold(event, id, user_id, ttl, codes)
+                .acquire_hold(event, id, user_id, ttl, codes, self.caps())
                 .await?
             {
                 HoldReply::NoCache => self.rebuild_inventory(event).await?,
@@ -104,7 +104,10 @@ impl Seatlock {
         codes: &[String],
     ) -> Result<HoldTaken> {
         let ttl = self.settings.holds.ttl();
-        let attempt = self.pg.insert_hold(event, id, user_id, codes, ttl).await?;
+        let attempt = self
+            .pg
+            .insert_hold(event, id, user_id, codes, ttl, self.caps())
+            .await?;
         match decide_attempt(id, codes, attempt) {
             // Unknown seats of an event that does not exist: the event is unknown.
             Err(Error::SeatsNotFound { .. }) if self.pg.fetch_event(event).await?.is_none() => {
@@ -120,6 +123,21 @@ fn decide_attempt(id: HoldGroupId, codes: &[String], attempt: HoldAttempt) -> Re
     match attempt {
         HoldAttempt::Held { expires_at_ms } => Ok(HoldTaken { id, expires_at_ms }),
         HoldAttempt::Unknown(seats) => Err(Error::SeatsNotFound { seats }),
+        HoldAttempt::UserLimit {
+            limit,
+            max,
+            current,
+        } => {
+            telemetry::record_user_limit(match limit {
+                UserLimitKind::Seats => UserLimitLabel::Seats,
+                UserLimitKind::LiveHolds => UserLimitLabel::LiveHolds,
+            });
+            Err(Error::UserLimit {
+                limit,
+                max,
+                current,
+            })
+        }
         HoldAttempt::Unavailable { booked, held } => {
             let (contention, err) = refusal(codes, &booked, &held);
             telemetry::record_hold_refused(match contention {

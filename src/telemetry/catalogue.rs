@@ -10,7 +10,8 @@ use metrics::{
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::labels::{
-    Backend, CancelResult, ConfirmResult, HoldRefusal, PgOp, RedisOp, ReleaseResult,
+    AuthFailureReason, Backend, CancelResult, ConfirmResult, HoldRefusal, PgOp, RateScope, RedisOp,
+    ReleaseResult, UserLimitLabel,
 };
 
 /// Latency buckets, in seconds: 100 µs to 10 s.
@@ -68,6 +69,9 @@ pub const REDIS_IN_FLIGHT: &str = "seatlock_redis_calls_in_flight";
 pub const CACHE_REBUILDS: &str = "seatlock_cache_rebuilds_total";
 pub const CACHE_REBUILD_DURATION: &str = "seatlock_cache_rebuild_duration_seconds";
 pub const HOLD_BACKEND: &str = "seatlock_hold_backend_active";
+pub const AUTH_FAILURES: &str = "seatlock_auth_failures_total";
+pub const RATE_LIMITED: &str = "seatlock_rate_limited_total";
+pub const USER_LIMIT_REFUSALS: &str = "seatlock_user_limit_refusals_total";
 
 fn describe_metrics() {
     describe_counter!(
@@ -151,6 +155,27 @@ fn describe_metrics() {
         Unit::Seconds,
         "Duration of an inventory cache rebuild."
     );
+    describe_counter!(
+        AUTH_FAILURES,
+        format!(
+            "Requests refused with 401, by reason: {}.",
+            AuthFailureReason::list()
+        )
+    );
+    describe_counter!(
+        RATE_LIMITED,
+        format!(
+            "Requests refused with 429, by whose limit: {}.",
+            RateScope::list()
+        )
+    );
+    describe_counter!(
+        USER_LIMIT_REFUSALS,
+        format!(
+            "Holds and confirms refused by a per-buyer cap, by limit: {}.",
+            UserLimitLabel::list()
+        )
+    );
     describe_gauge!(
         HOLD_BACKEND,
         format!(
@@ -177,6 +202,15 @@ fn register_at_zero() {
     }
     for op in RedisOp::ALL {
         counter!(REDIS_ERRORS, "op" => op.as_str()).absolute(0);
+    }
+    for r in AuthFailureReason::ALL {
+        counter!(AUTH_FAILURES, "reason" => r.as_str()).absolute(0);
+    }
+    for s in RateScope::ALL {
+        counter!(RATE_LIMITED, "scope" => s.as_str()).absolute(0);
+    }
+    for l in UserLimitLabel::ALL {
+        counter!(USER_LIMIT_REFUSALS, "limit" => l.as_str()).absolute(0);
     }
     for op in PgOp::ALL {
         counter!(PG_ERRORS, "op" => op.as_str()).absolute(0);
@@ -260,6 +294,18 @@ pub fn record_release(result: ReleaseResult) {
 
 pub fn record_cancel(result: CancelResult) {
     counter!(CANCELS, "outcome" => result.as_str()).increment(1);
+}
+
+pub fn record_auth_failure(reason: AuthFailureReason) {
+    counter!(AUTH_FAILURES, "reason" => reason.as_str()).increment(1);
+}
+
+pub fn record_rate_limited(scope: RateScope) {
+    counter!(RATE_LIMITED, "scope" => scope.as_str()).increment(1);
+}
+
+pub fn record_user_limit(limit: UserLimitLabel) {
+    counter!(USER_LIMIT_REFUSALS, "limit" => limit.as_str()).increment(1);
 }
 
 pub fn record_rebuild(took: Duration) {

@@ -43,6 +43,7 @@ labels!(
         NotOwner => "not_owner",
         GuardRefused => "guard_refused",
         WrongEvent => "wrong_event",
+        UserLimit => "user_limit",
         Error => "error",
     }
 );
@@ -80,6 +81,38 @@ labels!(
 );
 
 labels!(
+    /// Why a request was refused with 401.
+    AuthFailureReason {
+        Missing => "missing",
+        Malformed => "malformed",
+        Algorithm => "algorithm",
+        Signature => "signature",
+        Expired => "expired",
+        NotYetValid => "not_yet_valid",
+        Claims => "claims",
+        UnknownKey => "unknown_key",
+        Unavailable => "unavailable",
+    }
+);
+
+labels!(
+    /// Whose rate limit refused a request.
+    RateScope {
+        User => "user",
+        Key => "key",
+        Address => "address",
+    }
+);
+
+labels!(
+    /// Which per-buyer cap refused a request.
+    UserLimitLabel {
+        Seats => "seats",
+        LiveHolds => "live_holds",
+    }
+);
+
+labels!(
     /// One Redis script or command.
     RedisOp {
         Ping => "ping",
@@ -97,6 +130,7 @@ labels!(
         DropInventory => "drop_inventory",
         HeldCount => "held_count",
         HeldList => "held_list",
+        RateLimit => "rate_limit",
     }
 );
 
@@ -122,6 +156,7 @@ labels!(
         IdempotencyComplete => "idempotency_complete",
         IdempotencyRelease => "idempotency_release",
         SweepIdempotency => "sweep_idempotency",
+        ApiKeys => "api_keys",
         Ping => "ping",
     }
 );
@@ -134,7 +169,7 @@ mod tests {
     fn help_texts_list_every_label_value() {
         assert_eq!(
             ConfirmResult::list(),
-            "booked, repeat, expired, not_owner, guard_refused, wrong_event, error"
+            "booked, repeat, expired, not_owner, guard_refused, wrong_event, user_limit, error"
         );
         assert_eq!(Backend::ALL.len(), 3);
         let mut ops: Vec<&str> = PgOp::ALL.iter().map(|o| o.as_str()).collect();

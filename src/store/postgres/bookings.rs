@@ -2,7 +2,7 @@
 
 use sqlx::{PgConnection, Row};
 
-use super::holds::{delete_held_seats, read_hold};
+use super::holds::{delete_held_seats, lock_buyer, read_hold};
 use super::{End, ONE_ACTIVE_PER_SEAT, PgStore, Transaction, violated_constraint};
 use crate::domain::bookings::{BookedSeat, Booking, BookingStatus, CancelOutcome};
 use crate::domain::confirm::ConfirmOutcome;
@@ -33,6 +33,9 @@ struct InsertBooking {
     id: HoldGroupId,
     user_id: String,
     source: ConfirmSource,
+    /// `limits.max_seats_per_user`: confirmed seats of the buyer in the event, this hold's
+    /// included.
+    max_seats: Option<u32>,
 }
 
 impl Transaction for InsertBooking {
@@ -41,6 +44,9 @@ impl Transaction for InsertBooking {
 
     async fn run(&self, tx: &mut PgConnection) -> Result<End<ConfirmOutcome>> {
         let (event, id) = (self.event, self.id);
+        if self.max_seats.is_some() {
+            lock_buyer(tx, event, &self.user_id).await?;
+        }
         let seats = match &self.source {
             ConfirmSource::Redis { seats } => seats.clone(),
             ConfirmSource::Postgres => match read_hold(&mut *tx, event, id, true).await? {
@@ -71,6 +77,25 @@ impl Transaction for InsertBooking {
         .await?;
         if !held_elsewhere.is_empty() {
             return Ok(End::Rollback(ConfirmOutcome::HeldElsewhere(held_elsewhere)));
+        }
+        if let Some(max) = self.max_seats {
+            // The buyer's other confirmed seats of the event (a repeat of this confirm does not
+            // count itself twice).
+            let sold: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM booking_seats s JOIN bookings b \
+                   ON b.event_id = s.event_id AND b.booking_group_id = s.booking_group_id \
+                  WHERE s.event_id = $1 AND b.user_id = $2 AND s.active \
+                    AND b.booking_group_id <> $3",
+            )
+            .bind(event.0)
+            .bind(&self.user_id)
+            .bind(id.0)
+            .fetch_one(&mut *tx)
+            .await?;
+            if sold + seats.len() as i64 > i64::from(max) {
+                let current = sold.clamp(0, i64::from(u32::MAX)) as u32;
+                return Ok(End::Rollback(ConfirmOutcome::UserLimit { max, current }));
+            }
         }
         let inserted = sqlx::query(
             "INSERT INTO bookings (event_id, booking_group_id, user_id, total_price_cents) \
@@ -228,12 +253,14 @@ impl PgStore {
         id: HoldGroupId,
         user_id: &str,
         source: ConfirmSource,
+        max_seats: Option<u32>,
     ) -> Result<ConfirmOutcome> {
         let command = InsertBooking {
             event,
             id,
             user_id: user_id.to_string(),
             source,
+            max_seats,
         };
         let source = command.source.clone();
         match self.execute(command).await {

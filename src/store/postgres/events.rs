@@ -6,7 +6,9 @@ use sqlx::PgConnection;
 
 use super::{End, PgStore, Transaction};
 use crate::domain::events::{Event, EventId, NewEvent, Seats};
+use crate::domain::holds::HoldGroupId;
 use crate::domain::seats::SeatRecord;
+use crate::domain::seats::{Inventory, SoldBooking};
 use crate::error::Result;
 use crate::telemetry::PgOp;
 
@@ -40,13 +42,6 @@ struct SeatRow {
     price_cents: i64,
     booked: bool,
     held_ms: Option<i64>,
-}
-
-/// Every seat code and every booked seat code of an event, from one snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Inventory {
-    pub seats: Vec<String>,
-    pub booked: Vec<String>,
 }
 
 /// Seats sold, and seats held by live Postgres holds, of one event.
@@ -140,7 +135,28 @@ impl Transaction for FetchInventory {
         .bind(self.0.0)
         .fetch_all(&mut *tx)
         .await?;
-        Ok(End::Commit(Some(Inventory { seats, booked })))
+        let sold: Vec<(uuid::Uuid, String, i64)> = sqlx::query_as(
+            "SELECT b.booking_group_id, b.user_id, count(*) FROM bookings b \
+             JOIN booking_seats s ON s.event_id = b.event_id \
+              AND s.booking_group_id = b.booking_group_id AND s.active \
+             WHERE b.event_id = $1 GROUP BY b.booking_group_id, b.user_id",
+        )
+        .bind(self.0.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        let sold = sold
+            .into_iter()
+            .map(|(booking, user_id, seats)| SoldBooking {
+                booking: HoldGroupId(booking),
+                user_id,
+                seats,
+            })
+            .collect();
+        Ok(End::Commit(Some(Inventory {
+            seats,
+            booked,
+            sold,
+        })))
     }
 }
 
@@ -229,8 +245,8 @@ impl PgStore {
             .collect())
     }
 
-    /// The event's seat codes and booked seat codes, for the Redis cache; None if the event does
-    /// not exist.
+    /// The event's seat codes, booked seat codes and confirmed bookings, for the Redis cache;
+    /// None if the event does not exist.
     pub async fn fetch_inventory(&self, id: EventId) -> Result<Option<Inventory>> {
         self.execute(FetchInventory(id)).await
     }

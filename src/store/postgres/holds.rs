@@ -9,8 +9,8 @@ use sqlx::{PgConnection, PgExecutor, Row};
 
 use super::{End, PgStore, Transaction};
 use crate::domain::events::EventId;
-use crate::domain::holds::{HoldAttempt, HoldGroupId, LiveHold, StoredHold};
-use crate::error::{Error, Result};
+use crate::domain::holds::{Caps, HoldAttempt, HoldGroupId, LiveHold, StoredHold};
+use crate::error::{Error, Result, UserLimitKind};
 use crate::telemetry::PgOp;
 
 /// The hold-row query; `FOR UPDATE` is appended where the row must stay locked.
@@ -54,6 +54,7 @@ struct InsertHold {
     user_id: String,
     seats: Vec<String>,
     ttl: Duration,
+    caps: Caps,
 }
 
 impl Transaction for InsertHold {
@@ -62,6 +63,9 @@ impl Transaction for InsertHold {
 
     async fn run(&self, tx: &mut PgConnection) -> Result<End<HoldAttempt>> {
         let (event, seats) = (self.event.0, &self.seats);
+        if self.caps.any() {
+            lock_buyer(tx, self.event, &self.user_id).await?;
+        }
         let existing: Option<(String, DateTime<Utc>)> = sqlx::query_as(
             "SELECT user_id, held_until FROM holds \
              WHERE event_id = $1 AND hold_group_id = $2 AND held_until > now()",
@@ -85,6 +89,9 @@ impl Transaction for InsertHold {
         if found.len() != seats.len() {
             let unknown = seats.iter().filter(|s| !found.contains(s)).cloned();
             return Ok(End::Rollback(HoldAttempt::Unknown(unknown.collect())));
+        }
+        if let Some(refused) = self.over_caps(tx).await? {
+            return Ok(End::Rollback(refused));
         }
         // One conditional statement: every seat or none. It runs after the seat locks are held,
         // so its snapshot sees every booking and hold committed before it.
@@ -142,6 +149,63 @@ impl Transaction for InsertHold {
         let expires_at_ms = until.timestamp_millis();
         Ok(End::Commit(HoldAttempt::Held { expires_at_ms }))
     }
+}
+
+impl InsertHold {
+    /// The cap this hold would pass, counted under the buyer's lock: live holds, and live held
+    /// plus confirmed seats of the event.
+    async fn over_caps(&self, tx: &mut PgConnection) -> Result<Option<HoldAttempt>> {
+        if !self.caps.any() {
+            return Ok(None);
+        }
+        let (holds, held, sold): (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM holds \
+                      WHERE event_id = $1 AND user_id = $2 AND held_until > now()), \
+                    (SELECT count(*) FROM held_seats s JOIN holds h \
+                       ON h.event_id = s.event_id AND h.hold_group_id = s.hold_group_id \
+                      WHERE s.event_id = $1 AND h.user_id = $2 AND s.held_until > now()), \
+                    (SELECT count(*) FROM booking_seats s JOIN bookings b \
+                       ON b.event_id = s.event_id AND b.booking_group_id = s.booking_group_id \
+                      WHERE s.event_id = $1 AND b.user_id = $2 AND s.active)",
+        )
+        .bind(self.event.0)
+        .bind(&self.user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let count = |n: i64| n.clamp(0, i64::from(u32::MAX)) as u32;
+        if let Some(max) = self.caps.max_live_holds
+            && holds + 1 > i64::from(max)
+        {
+            let (limit, current) = (UserLimitKind::LiveHolds, count(holds));
+            return Ok(Some(HoldAttempt::UserLimit {
+                limit,
+                max,
+                current,
+            }));
+        }
+        if let Some(max) = self.caps.max_seats
+            && held + sold + self.seats.len() as i64 > i64::from(max)
+        {
+            let (limit, current) = (UserLimitKind::Seats, count(held + sold));
+            return Ok(Some(HoldAttempt::UserLimit {
+                limit,
+                max,
+                current,
+            }));
+        }
+        Ok(None)
+    }
+}
+
+/// Serialises one buyer's holds and confirms of one event (a transaction-scoped advisory lock),
+/// so two of them cannot both pass a cap that only one fits under.
+pub(super) async fn lock_buyer(tx: &mut PgConnection, event: EventId, user_id: &str) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text || ':' || $2, 0))")
+        .bind(event.0)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
 
 /// Deletes a live hold of one user; its seats, or None if it was not there (or not alive, or
@@ -223,7 +287,7 @@ impl Transaction for SweepExpiredHolds {
 }
 
 impl PgStore {
-    /// Takes an all-or-nothing hold in Postgres (see [`InsertHold`]).
+    /// Takes an all-or-nothing hold in Postgres under the buyer's caps (see [`InsertHold`]).
     pub async fn insert_hold(
         &self,
         event: EventId,
@@ -231,6 +295,7 @@ impl PgStore {
         user_id: &str,
         seats: &[String],
         ttl: Duration,
+        caps: Caps,
     ) -> Result<HoldAttempt> {
         self.execute(InsertHold {
             event,
@@ -238,6 +303,7 @@ impl PgStore {
             user_id: user_id.to_string(),
             seats: seats.to_vec(),
             ttl,
+            caps,
         })
         .await
     }

@@ -12,7 +12,9 @@
 //! - [`holds`]: Postgres holds (the fallback and the Postgres-only mode), their sweep.
 //! - [`bookings`]: the guarded confirm, bookings, cancel.
 //! - [`idempotency`]: stored responses of keyed requests.
+//! - [`api_keys`]: API keys (digests, names, roles).
 
+mod api_keys;
 mod bookings;
 mod events;
 mod holds;
@@ -27,7 +29,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres};
 
 pub use bookings::ConfirmSource;
-pub use events::{Inventory, SeatCounts};
+pub use events::SeatCounts;
 
 use crate::config::DatabaseSettings;
 use crate::error::{Error, Result};
@@ -85,6 +87,7 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgStore> {
         .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
         .connect_with(options)
         .await?;
+    // sqlx takes an advisory lock while migrating, so instances starting at once are safe.
     MIGRATOR.run(&pool).await?;
     Ok(PgStore::new(pool, settings.max_retries))
 }

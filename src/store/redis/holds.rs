@@ -8,8 +8,8 @@ use redis::Value;
 use super::RedisStore;
 use super::scripts::{self, HOLD, PIN, SETTLE, UNPIN, hold_check, int_at, strings_at, tagged};
 use crate::domain::events::EventId;
-use crate::domain::holds::{HoldAttempt, HoldCheck, HoldGroupId, HoldRecord};
-use crate::error::Result;
+use crate::domain::holds::{Caps, HoldAttempt, HoldCheck, HoldGroupId, HoldRecord};
+use crate::error::{Result, UserLimitKind};
 use crate::telemetry::RedisOp;
 
 /// What `hold.lua` answered.
@@ -26,10 +26,10 @@ pub enum HoldReply {
 }
 
 /// How `settle.lua` ends a hold.
-#[derive(Debug, Clone, Copy)]
-pub enum Settle<'a> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
     /// The owner released it: checked against the owner, no seat becomes booked.
-    Release { user_id: &'a str },
+    Release,
     /// Its booking committed in Postgres: unconditional, the seats become booked.
     Book,
     /// Nothing was sold by it: unconditional, nothing becomes booked.
@@ -37,7 +37,7 @@ pub enum Settle<'a> {
 }
 
 impl RedisStore {
-    /// Takes an all-or-nothing hold (see `lua/hold.lua`).
+    /// Takes an all-or-nothing hold under the buyer's caps (see `lua/hold.lua`).
     pub async fn acquire_hold(
         &self,
         event: EventId,
@@ -45,19 +45,24 @@ impl RedisStore {
         user_id: &str,
         ttl: Duration,
         codes: &[String],
+        caps: Caps,
     ) -> Result<HoldReply> {
         let k = self.keys(event);
         let mut inv = HOLD.prepare_invoke();
         inv.key(k.seats())
             .key(k.booked())
             .key(k.held())
-            .key(k.hold(hold));
+            .key(k.hold(hold))
+            .key(k.user(user_id))
+            .key(k.sold());
         for code in codes {
             inv.key(k.seat(code));
         }
         inv.arg(hold.to_string())
             .arg(user_id)
-            .arg(ttl.as_millis() as u64);
+            .arg(ttl.as_millis() as u64)
+            .arg(caps.max_seats.unwrap_or(0))
+            .arg(caps.max_live_holds.unwrap_or(0));
         for code in codes {
             inv.arg(code);
         }
@@ -75,6 +80,20 @@ impl RedisStore {
             )),
             "NOCACHE" => Ok(HoldReply::NoCache),
             "UNKNOWN" => Ok(decided(HoldAttempt::Unknown(strings_at(&rest, 0)?), 0)),
+            "USER_LIMIT" => {
+                let limit = match scripts::string(rest.first().unwrap_or(&Value::Nil))?.as_str() {
+                    "seats" => UserLimitKind::Seats,
+                    _ => UserLimitKind::LiveHolds,
+                };
+                let count = |i| int_at(&rest, i).map(|n| n.clamp(0, i64::from(u32::MAX)) as u32);
+                let (max, current) = (count(1)?, count(2)?);
+                let attempt = HoldAttempt::UserLimit {
+                    limit,
+                    max,
+                    current,
+                };
+                Ok(decided(attempt, 0))
+            }
             "UNAVAILABLE" => Ok(decided(
                 HoldAttempt::Unavailable {
                     booked: strings_at(&rest, 0)?,
@@ -148,12 +167,13 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Ends a hold (see `lua/settle.lua`).
+    /// Ends a hold of `user_id` (see `lua/settle.lua`).
     pub async fn settle_hold(
         &self,
         event: EventId,
         hold: HoldGroupId,
-        how: Settle<'_>,
+        user_id: &str,
+        how: Settle,
         seats: &[String],
     ) -> Result<HoldCheck> {
         let k = self.keys(event);
@@ -161,25 +181,29 @@ impl RedisStore {
         inv.key(k.hold(hold))
             .key(k.seats())
             .key(k.booked())
-            .key(k.held());
+            .key(k.held())
+            .key(k.user(user_id))
+            .key(k.sold())
+            .key(k.sold_by_booking());
         for code in seats {
             inv.key(k.seat(code));
         }
         inv.arg(hold.to_string());
         let op = match how {
-            Settle::Release { user_id } => {
-                inv.arg("release").arg(user_id);
+            Settle::Release => {
+                inv.arg("release");
                 RedisOp::Release
             }
             Settle::Book => {
-                inv.arg("book").arg("");
+                inv.arg("book");
                 RedisOp::SettleBooked
             }
             Settle::Drop => {
-                inv.arg("drop").arg("");
+                inv.arg("drop");
                 RedisOp::SettleDropped
             }
         };
+        inv.arg(user_id);
         for code in seats {
             inv.arg(code);
         }

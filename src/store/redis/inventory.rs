@@ -8,6 +8,8 @@ use super::RedisStore;
 use super::keys::inventory_pattern;
 use super::scripts::{HELD, MARK_BOOKED, REBUILD, string, unexpected};
 use crate::domain::events::EventId;
+use crate::domain::holds::HoldGroupId;
+use crate::domain::seats::Inventory;
 use crate::error::Result;
 use crate::telemetry::RedisOp;
 
@@ -27,18 +29,25 @@ impl RedisStore {
         &self,
         event: EventId,
         generation: &str,
-        seats: &[String],
-        booked: &[String],
+        inventory: &Inventory,
     ) -> Result<Rebuild> {
         let k = self.keys(event);
         let mut inv = REBUILD.prepare_invoke();
         inv.key(k.seats())
             .key(k.booked())
             .key(k.generation())
+            .key(k.sold())
+            .key(k.sold_by_booking())
             .arg(generation)
-            .arg(seats.len());
-        for code in seats.iter().chain(booked) {
+            .arg(inventory.seats.len())
+            .arg(inventory.booked.len());
+        for code in inventory.seats.iter().chain(&inventory.booked) {
             inv.arg(code);
+        }
+        for sold in &inventory.sold {
+            inv.arg(sold.booking.to_string())
+                .arg(&sold.user_id)
+                .arg(sold.seats);
         }
         Ok(match self.invoke(RedisOp::Rebuild, &inv).await? {
             Value::Int(1) => Rebuild::Written,
@@ -61,14 +70,38 @@ impl RedisStore {
         Ok(value.unwrap_or_else(|| "0".to_string()))
     }
 
-    /// Adds seats to, or removes them from, the cached booked set (see `lua/mark_booked.lua`).
-    pub async fn mark_booked(&self, event: EventId, booked: bool, codes: &[String]) -> Result<()> {
+    /// Marks seats that Postgres has sold (Redis had lost track of them) as booked.
+    pub async fn mark_booked(&self, event: EventId, codes: &[String]) -> Result<()> {
+        self.mark(event, "add", None, codes).await
+    }
+
+    /// Frees the seats of a cancelled booking and gives its buyer's quota back.
+    pub async fn mark_cancelled(
+        &self,
+        event: EventId,
+        booking: HoldGroupId,
+        codes: &[String],
+    ) -> Result<()> {
+        self.mark(event, "remove", Some(booking), codes).await
+    }
+
+    /// See `lua/mark_booked.lua`.
+    async fn mark(
+        &self,
+        event: EventId,
+        how: &str,
+        booking: Option<HoldGroupId>,
+        codes: &[String],
+    ) -> Result<()> {
         let k = self.keys(event);
         let mut inv = MARK_BOOKED.prepare_invoke();
         inv.key(k.seats())
             .key(k.booked())
             .key(k.generation())
-            .arg(if booked { "add" } else { "remove" });
+            .key(k.sold())
+            .key(k.sold_by_booking())
+            .arg(how)
+            .arg(booking.map(|b| b.to_string()).unwrap_or_default());
         for code in codes {
             inv.arg(code);
         }

@@ -11,6 +11,10 @@
 //! | `P:{e:ID}:held` | ZSET | seat code -> hold expiry in ms (Redis clock), for counts and the seat map; trimmed of expired entries by each hold | none (kept the size of the live holds) |
 //! | `P:{e:ID}:seat:CODE` | STRING | the holdGroupId holding the seat | the hold's TTL |
 //! | `P:{e:ID}:hold:UUID` | HASH | `user`, `exp` (ms), `seats` (codes joined by `\n`), and `pinned` (the token of a confirm in progress) | the hold's TTL |
+//! | `P:{e:ID}:user:USER` | ZSET | the buyer's live holds, `"<seats>:<holdGroupId>"` -> expiry ms; kept only while caps are on | the longest of its holds' TTLs |
+//! | `P:{e:ID}:sold` | HASH | userId -> seats in the buyer's confirmed bookings (a cache of Postgres) | with the inventory |
+//! | `P:{e:ID}:sold_by_booking` | HASH | bookingId -> `"<seats>:<userId>"`, so a booking counts once | with the inventory |
+//! | `P:rate:{SCOPE:ID}` | STRING | GCRA theoretical arrival time (µs) of one caller's rate limit | until the burst is whole again |
 
 use crate::domain::events::EventId;
 use crate::domain::holds::HoldGroupId;
@@ -46,6 +50,23 @@ impl Keys {
     pub(super) fn hold(&self, id: HoldGroupId) -> String {
         format!("{}:hold:{id}", self.0)
     }
+
+    pub(super) fn user(&self, user_id: &str) -> String {
+        format!("{}:user:{user_id}", self.0)
+    }
+
+    pub(super) fn sold(&self) -> String {
+        format!("{}:sold", self.0)
+    }
+
+    pub(super) fn sold_by_booking(&self) -> String {
+        format!("{}:sold_by_booking", self.0)
+    }
+}
+
+/// The rate-limit key of one caller (its own hash tag: callers spread over a cluster).
+pub(super) fn rate(prefix: &str, scope: &str, identity: &str) -> String {
+    format!("{prefix}:rate:{{{scope}:{identity}}}")
 }
 
 /// The SCAN pattern matching every cached inventory under a prefix.
@@ -69,10 +90,14 @@ mod tests {
             k.held(),
             k.seat("A1"),
             k.hold(id),
+            k.user("u}1"),
+            k.sold(),
+            k.sold_by_booking(),
         ] {
             assert!(key.starts_with("P:{e:42}:"), "{key}");
         }
         assert_eq!(k.seat("A1"), "P:{e:42}:seat:A1");
         assert_eq!(inventory_pattern("P"), "P:{e:*}:seats");
+        assert_eq!(rate("P", "user", "u1"), "P:rate:{user:u1}");
     }
 }

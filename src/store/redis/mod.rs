@@ -7,12 +7,14 @@
 //! - [`scripts`]: the Lua scripts and their replies.
 //! - [`holds`]: take, read, pin, unpin and settle a hold.
 //! - [`inventory`]: rebuild the cached inventory, mark seats booked, read the held seats.
+//! - [`rate`]: the shared rate limit (GCRA).
 //! - [`pool`]: the connection pool (shared multiplexed connections).
 
 mod holds;
 mod inventory;
 mod keys;
 mod pool;
+mod rate;
 mod scripts;
 
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use redis::{RedisResult, Value};
 
 pub use holds::{HoldReply, Settle};
 pub use inventory::Rebuild;
+pub use rate::RateVerdict;
 
 use self::keys::Keys;
 use self::pool::{ConnectionManager, Pool};

@@ -22,6 +22,7 @@ script!(SETTLE, "settle.lua");
 script!(REBUILD, "rebuild.lua");
 script!(MARK_BOOKED, "mark_booked.lua");
 script!(HELD, "held.lua");
+script!(RATE_LIMIT, "rate_limit.lua");
 
 pub(super) fn unexpected(script: &str, what: &str) -> Error {
     Error::Internal(format!("unexpected reply from {script}.lua: {what}"))

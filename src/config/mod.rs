@@ -1,6 +1,9 @@
 //! Settings, layered: `config/default.toml` (compiled in) -> `config/{APP_ENV}.toml` ->
 //! `APP__SECTION__KEY` environment variables -> the conventional `DATABASE_URL`, `REDIS_URL`
-//! and `PORT`. This is the only module that reads the environment.
+//! and `PORT`. This is the only module that reads the environment. Secrets (the JWT secret,
+//! passwords in URLs) never show in `Debug` output.
+
+mod access;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -8,9 +11,13 @@ use std::time::Duration;
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
+pub use access::{
+    AuthMode, AuthSettings, JwtSettings, LimitSettings, Limits, Rate, RateSettings, Secret,
+};
+
 use crate::domain::holds::HoldStore;
 
-const DEFAULTS: &str = include_str!("../config/default.toml");
+const DEFAULTS: &str = include_str!("../../config/default.toml");
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +29,9 @@ pub struct Settings {
     pub events: EventSettings,
     pub breaker: BreakerSettings,
     pub idempotency: IdempotencySettings,
+    pub auth: AuthSettings,
+    #[serde(default)]
+    pub limits: LimitSettings,
     pub log: LogSettings,
 }
 
@@ -33,9 +43,11 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     pub request_timeout_ms: u64,
     pub shutdown_grace_seconds: u64,
+    /// Addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub url: String,
@@ -46,7 +58,7 @@ pub struct DatabaseSettings {
     pub max_retries: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisSettings {
     pub url: String,
@@ -152,6 +164,8 @@ impl Settings {
                     .prefix_separator("__")
                     .separator("__")
                     .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("server.trusted_proxies")
                     .source(Some(app_vars)),
             )
             .build()
@@ -240,10 +254,96 @@ impl Settings {
                 "must not be empty",
             ),
         ];
-        match checks.iter().find(|(_, ok, _)| !ok) {
-            Some((key, _, why)) => Err(SettingsError(format!("{key} {why}"))),
-            None => Ok(()),
+        if let Some((key, _, why)) = checks.iter().find(|(_, ok, _)| !ok) {
+            return Err(SettingsError(format!("{key} {why}")));
         }
+        self.validate_access()
+    }
+
+    fn validate_access(&self) -> Result<(), SettingsError> {
+        let fail = |key: &str, why: &str| Err(SettingsError(format!("{key} {why}")));
+        let jwt = &self.auth.jwt;
+        if jwt.hs256_secret.is_set() && jwt.hs256_secret.expose().len() < 32 {
+            return fail("auth.jwt.hs256_secret", "must be at least 32 bytes");
+        }
+        if !(1..=30).contains(&self.auth.key_cache_seconds) {
+            return fail("auth.key_cache_seconds", "must be 1..=30");
+        }
+        if jwt.leeway_seconds > 300 {
+            return fail("auth.jwt.leeway_seconds", "must be 0..=300");
+        }
+        for proxy in &self.server.trusted_proxies {
+            if parse_proxy(proxy).is_none() {
+                return fail(
+                    "server.trusted_proxies",
+                    &format!("has {proxy:?}, which is neither an IP address nor a CIDR range"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The trusted proxies, parsed (validated at load).
+    pub fn trusted_proxies(&self) -> Vec<ipnet::IpNet> {
+        self.server
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| parse_proxy(p))
+            .collect()
+    }
+
+    /// The caps and rates in force.
+    pub fn limits(&self) -> Limits {
+        self.limits.effective(self.auth.mode)
+    }
+}
+
+fn parse_proxy(text: &str) -> Option<ipnet::IpNet> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
+}
+
+/// A URL with its password, if any, replaced by `***`.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(&self.url))
+            .field("create_if_missing", &self.create_if_missing)
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout_ms", &self.acquire_timeout_ms)
+            .field("statement_timeout_ms", &self.statement_timeout_ms)
+            .field("max_retries", &self.max_retries)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &redact_url(&self.url))
+            .field("pool_size", &self.pool_size)
+            .field("pool_wait_timeout_ms", &self.pool_wait_timeout_ms)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("response_timeout_ms", &self.response_timeout_ms)
+            .field("key_prefix", &self.key_prefix)
+            .finish()
     }
 }
 
@@ -256,5 +356,28 @@ impl ServerSettings {
 impl HoldSettings {
     pub fn ttl(&self) -> Duration {
         Duration::from_secs(self.ttl_seconds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
+        assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
+    }
+
+    #[test]
+    fn proxies_are_addresses_or_ranges() {
+        assert!(parse_proxy("10.0.0.0/8").is_some());
+        assert!(parse_proxy("127.0.0.1").is_some());
+        assert!(parse_proxy("::1").is_some());
+        assert!(parse_proxy("proxy.example").is_none());
     }
 }

@@ -1,0 +1,119 @@
+//! JWT verification: only the algorithms whose key is configured (HS256 with
+//! `auth.jwt.hs256_secret`; RS256, ES256 or EdDSA with the PEM key of `auth.jwt.public_key_file`),
+//! never `none`; `exp` required, `nbf` honoured, `iss` / `aud` checked when configured, with
+//! `auth.jwt.leeway_seconds` of clock skew. The buyer is the `sub` claim; `"role": "admin"`
+//! makes an admin token.
+
+use anyhow::Context;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use serde::Deserialize;
+
+use super::AuthFailure;
+use crate::config::JwtSettings;
+use crate::domain::access::{Caller, Role};
+use crate::domain::holds::validate_user_id;
+
+/// The configured keys, each with the one algorithm it verifies.
+pub(super) struct JwtVerifier {
+    keys: Vec<(Algorithm, DecodingKey)>,
+    validation: Validation,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: Option<String>,
+    role: Option<String>,
+}
+
+impl JwtVerifier {
+    /// The verifier of the configured keys; None when no key is configured (then every JWT is
+    /// refused and only API keys work).
+    pub(super) fn new(settings: &JwtSettings) -> anyhow::Result<Option<Self>> {
+        let mut keys = Vec::new();
+        if settings.hs256_secret.is_set() {
+            let key = DecodingKey::from_secret(settings.hs256_secret.expose().as_bytes())
+                .context("auth.jwt.hs256_secret")?;
+            keys.push((Algorithm::HS256, key));
+        }
+        if !settings.public_key_file.is_empty() {
+            let path = &settings.public_key_file;
+            let pem = std::fs::read(path)
+                .with_context(|| format!("reading auth.jwt.public_key_file {path}"))?;
+            keys.push(public_key(&pem).with_context(|| {
+                format!(
+                    "auth.jwt.public_key_file {path}: not an RSA, P-256 or Ed25519 PEM public key"
+                )
+            })?);
+        }
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let mut validation = Validation::new(keys[0].0);
+        validation.algorithms = keys.iter().map(|(alg, _)| *alg).collect();
+        validation.leeway = settings.leeway_seconds;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp"]);
+        if settings.issuer.is_empty() {
+            validation.iss = None;
+        } else {
+            validation.set_issuer(&[&settings.issuer]);
+        }
+        if settings.audience.is_empty() {
+            validation.validate_aud = false;
+        } else {
+            validation.set_audience(&[&settings.audience]);
+        }
+        Ok(Some(JwtVerifier { keys, validation }))
+    }
+
+    /// Verifies a token and returns its caller.
+    pub(super) fn verify(&self, token: &str) -> Result<Caller, AuthFailure> {
+        let header = decode_header(token).map_err(|_| AuthFailure::Malformed)?;
+        let (_, key) = self
+            .keys
+            .iter()
+            .find(|(alg, _)| *alg == header.alg)
+            .ok_or(AuthFailure::Algorithm)?;
+        let data = decode::<Claims>(token, key, &self.validation).map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => AuthFailure::Expired,
+            ErrorKind::ImmatureSignature => AuthFailure::NotYetValid,
+            ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => AuthFailure::Claims,
+            ErrorKind::MissingRequiredClaim(_) | ErrorKind::InvalidClaimFormat(_) => {
+                AuthFailure::Claims
+            }
+            ErrorKind::InvalidAlgorithm => AuthFailure::Algorithm,
+            ErrorKind::InvalidSignature => AuthFailure::Signature,
+            _ => AuthFailure::Malformed,
+        })?;
+        let sub = data
+            .claims
+            .sub
+            .and_then(|s| validate_user_id(Some(&s)).ok())
+            .ok_or(AuthFailure::Claims)?;
+        let role = match data.claims.role.as_deref() {
+            Some("admin") => Role::Admin,
+            _ => Role::Buyer,
+        };
+        Ok(Caller {
+            role,
+            subject: Some(sub),
+            key_name: None,
+        })
+    }
+}
+
+/// A PEM public key and the algorithm it verifies.
+fn public_key(pem: &[u8]) -> anyhow::Result<(Algorithm, DecodingKey)> {
+    if let Ok(key) = DecodingKey::from_rsa_pem(pem) {
+        return Ok((Algorithm::RS256, key));
+    }
+    if let Ok(key) = DecodingKey::from_ec_pem(pem) {
+        return Ok((Algorithm::ES256, key));
+    }
+    if let Ok(key) = DecodingKey::from_ed_pem(pem) {
+        return Ok((Algorithm::EdDSA, key));
+    }
+    anyhow::bail!("unrecognised key")
+}
