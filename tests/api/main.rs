@@ -2,6 +2,7 @@
 //! Postgres (a database per test) and a real Redis (a key space or a server per test).
 
 mod architecture;
+mod auth;
 mod bookings;
 mod concurrency;
 mod confirm;
@@ -9,6 +10,7 @@ mod events;
 mod faults;
 mod holds;
 mod idempotency;
+mod limits;
 mod observability;
 mod redis_faults;
 mod release;

@@ -482,3 +482,102 @@ pub async fn http(
         Outcome::Status(status, json)
     }
 }
+
+/// The HS256 secret of token-mode test apps.
+pub const JWT_SECRET: &str = "seatlock-test-secret-of-at-least-32-bytes";
+
+/// Turns a test app's settings to `auth.mode = token` with the test HS256 secret; the caps and
+/// rate limits take their token-mode defaults unless the test sets them.
+pub fn token_mode(s: &mut Settings) {
+    s.auth.mode = seatlock::config::AuthMode::Token;
+    s.auth.jwt.hs256_secret = seatlock::config::Secret::new(JWT_SECRET);
+}
+
+/// Seconds since the epoch.
+pub fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A JWT signed with the test secret: `sub`, `exp` an hour ahead, plus `extra` claims.
+pub fn jwt(sub: &str, extra: Value) -> String {
+    let mut claims = json!({"sub": sub, "exp": now_secs() + 3600});
+    if let (Some(c), Some(e)) = (claims.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            c.insert(k.clone(), v.clone());
+        }
+    }
+    sign(&claims, JWT_SECRET)
+}
+
+/// Any claims, signed HS256 with `secret`.
+pub fn sign(claims: &Value, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).expect("secret"),
+    )
+    .expect("sign")
+}
+
+impl TestApp {
+    /// Sends one request with `Authorization: Bearer <token>`; returns status, headers, JSON.
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let auth = format!("Bearer {token}");
+        let (status, headers, bytes) = self
+            .call_raw(
+                method,
+                path,
+                body.map(|b| b.to_string()),
+                &[("authorization", &auth)],
+            )
+            .await;
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, headers, json)
+    }
+
+    /// Creates an API key of this role through the service; returns the key.
+    pub async fn api_key(&self, name: &str, role: seatlock::domain::access::KeyRole) -> String {
+        match self
+            .state
+            .seatlock
+            .create_api_key(name, role)
+            .await
+            .expect("create key")
+        {
+            seatlock::service::KeyCreated::Created(key) => key,
+            other => panic!("key not created: {other:?}"),
+        }
+    }
+
+    /// Creates an event as `admin_token`; returns its id.
+    pub async fn create_event_as(&self, admin_token: &str, seats: u32) -> i64 {
+        let (status, _, body) = self
+            .call_as(
+                admin_token,
+                "POST",
+                "/events",
+                Some(json!({"name": "Gig", "date": "2030-01-10T18:00:00Z", "location": "Hall", "totalSeats": seats})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["eventId"].as_i64().expect("eventId")
+    }
+}
+
+impl TestApp {
+    /// (confirmedSeats, heldSeats, availableSeats) of an event, read with `token`.
+    pub async fn counts_as(&self, token: &str, event: i64) -> (i64, i64, i64) {
+        let (status, _, e) = self
+            .call_as(token, "GET", &format!("/events/{event}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{e}");
+        let n = |k: &str| e[k].as_i64().expect(k);
+        (n("confirmedSeats"), n("heldSeats"), n("availableSeats"))
+    }
+}
