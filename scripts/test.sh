@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test against real Postgres and Redis: the ones at DATABASE_URL / REDIS_URL if they
-# answer, else throwaway local ones. Then checks the observability files against a live /metrics.
+# answer, else throwaway local ones. Then fuzzes the API from its OpenAPI document (schemathesis,
+# token mode) and checks the observability files against a live /metrics.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/services.sh
@@ -13,6 +14,8 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --no-fail-fast "$@"
 fi
+# schemathesis over the OpenAPI document, in token mode (scripts/fuzz.sh).
+SEATLOCK_BIN=target/debug/seatlock scripts/fuzz.sh
 if [ -f target/fault-suite-report.txt ]; then
   echo "== fault-injection suite report"
   cat target/fault-suite-report.txt

@@ -4,10 +4,12 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::error::ApiResult;
 use super::extract::{ApiJson, BookingPath, UserIdInput};
 use super::idempotency;
+use super::openapi::ErrorBody;
 use super::rfc3339;
 use super::state::AppState;
 use crate::domain::access::{Action, Caller, authorize};
@@ -27,35 +29,42 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(cancel)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct CancelBody {
+pub(super) struct CancelBody {
+    #[schema(value_type = Option<String>, max_length = 128, example = "user-42")]
     user_id: Option<UserIdInput>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct BookingView {
+pub(super) struct BookingView {
+    #[schema(value_type = String, format = Uuid)]
     booking_group_id: HoldGroupId,
+    #[schema(value_type = i64)]
     event_id: EventId,
     user_id: String,
+    /// CONFIRMED or CANCELLED.
+    #[schema(value_type = String, example = "CONFIRMED")]
     status: BookingStatus,
     seats: Vec<BookedSeatView>,
     total_price: f64,
+    #[schema(format = DateTime)]
     confirmed_at: String,
+    #[schema(format = DateTime)]
     cancelled_at: Option<String>,
 }
 
-#[derive(Serialize)]
-struct BookedSeatView {
+#[derive(Serialize, ToSchema)]
+pub(super) struct BookedSeatView {
     code: String,
     #[serde(rename = "type")]
     seat_type: String,
     price: f64,
 }
 
-#[derive(Serialize)]
-struct Cancelled {
+#[derive(Serialize, ToSchema)]
+pub(super) struct Cancelled {
     cancelled: bool,
 }
 
@@ -82,8 +91,17 @@ impl From<Booking> for BookingView {
     }
 }
 
-/// A buyer sees its own bookings only; another buyer's is answered like an unknown one.
-async fn get_booking(
+/// A booking. A buyer sees its own bookings only; another buyer's is answered like an unknown
+/// one.
+#[utoipa::path(get, path = "/bookings/{booking_id}", tag = "bookings", params(("booking_id" = String, Path, description = "bookingGroupId (the holdGroupId of the confirmed hold)", format = Uuid)),
+    responses(
+        (status = 200, description = "The booking", body = BookingView),
+        (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
+        (status = 404, description = "No such event / seats / booking", body = ErrorBody),
+        (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
+        (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
+    ))]
+pub(super) async fn get_booking(
     State(state): State<AppState>,
     caller: Caller,
     BookingPath(id): BookingPath,
@@ -93,7 +111,22 @@ async fn get_booking(
     Ok(Json(booking.into()))
 }
 
-async fn cancel_booking(
+/// Cancels a confirmed booking (soft: it stays, cancelled); its seats are free at once.
+#[utoipa::path(post, path = "/bookings/{booking_id}/cancel", tag = "bookings", request_body = CancelBody,
+    params(("booking_id" = String, Path, description = "bookingGroupId (the holdGroupId of the confirmed hold)", format = Uuid), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request return the first answer (1-255 visible ASCII characters)", max_length = 255)),
+    responses(
+        (status = 200, description = "Cancelled (also on repeat)", body = Cancelled),
+        (status = 400, description = "Invalid JSON or a field out of range", body = ErrorBody),
+        (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
+        (status = 403, description = "The token may not do this", body = ErrorBody),
+        (status = 404, description = "No such event / seats / booking", body = ErrorBody),
+        (status = 409, description = "Conflict (see the code)", body = ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody),
+        (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
+        (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
+    ))]
+pub(super) async fn cancel_booking(
     State(state): State<AppState>,
     caller: Caller,
     BookingPath(id): BookingPath,

@@ -8,9 +8,11 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, EventPath};
+use super::openapi::ErrorBody;
 use super::rfc3339;
 use super::state::AppState;
 use crate::domain::access::{Action, Caller, authorize};
@@ -23,33 +25,43 @@ pub fn router() -> Router<AppState> {
         .route("/events/{event_id}/seats", get(get_seat_map))
 }
 
-#[derive(Debug, Deserialize)]
+/// A new event: `totalSeats` (seats S1..Sn) or `seats`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct CreateEventBody {
+pub(super) struct CreateEventBody {
+    #[schema(value_type = String, required = true, example = "Coldplay", min_length = 1, max_length = 200)]
     name: Option<String>,
+    /// RFC 3339, years 1-9999 in UTC.
+    #[schema(value_type = String, required = true, format = DateTime, example = "2030-01-10T18:00:00Z")]
     date: Option<String>,
+    #[schema(value_type = String, required = true, example = "Mumbai", max_length = 200)]
     location: Option<String>,
+    #[schema(minimum = 1, maximum = 100000)]
     total_seats: Option<i64>,
+    #[schema(max_items = 100000)]
     seats: Option<Vec<SeatInput>>,
 }
 
-#[derive(Debug, Deserialize)]
-struct SeatInput {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(super) struct SeatInput {
+    #[schema(min_length = 1, max_length = 64, pattern = "^\\S+$")]
     code: String,
     #[serde(rename = "type")]
     seat_type: Option<String>,
+    #[schema(minimum = 0, maximum = 10000000)]
     price: Option<f64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct EventCreated {
+pub(super) struct EventCreated {
+    #[schema(value_type = i64)]
     event_id: EventId,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct EventView {
+pub(super) struct EventView {
     id: i64,
     name: String,
     date: String,
@@ -57,9 +69,9 @@ struct EventView {
     total_seats: i32,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct EventDetail {
+pub(super) struct EventDetail {
     #[serde(flatten)]
     event: EventView,
     confirmed_seats: i64,
@@ -67,21 +79,25 @@ struct EventDetail {
     available_seats: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct SeatMap {
+pub(super) struct SeatMap {
+    #[schema(value_type = i64)]
     event_id: EventId,
     seats: Vec<SeatView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct SeatView {
+pub(super) struct SeatView {
     code: String,
     #[serde(rename = "type")]
     seat_type: String,
     price: f64,
+    /// AVAILABLE, HELD or BOOKED.
+    #[schema(value_type = String, example = "AVAILABLE")]
     status: &'static str,
+    /// Seconds left on the hold, rounded up; null unless HELD.
     seconds_remaining: Option<i64>,
 }
 
@@ -97,7 +113,18 @@ impl From<Event> for EventView {
     }
 }
 
-async fn create_event(
+/// Creates an event (admins only in token mode).
+#[utoipa::path(post, path = "/events", tag = "events", request_body = CreateEventBody,
+    responses(
+        (status = 201, description = "Created", body = EventCreated),
+        (status = 400, description = "Invalid JSON or a field out of range", body = ErrorBody),
+        (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
+        (status = 403, description = "The token may not do this", body = ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
+        (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
+        (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
+    ))]
+pub(super) async fn create_event(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<CreateEventBody>,
@@ -138,8 +165,20 @@ async fn create_event(
     Ok((StatusCode::CREATED, Json(EventCreated { event_id })))
 }
 
-/// `?limit=` (1..=1000, default 100) and `?offset=` (default 0); newest first.
-async fn list_events(
+/// Events, newest first: `?limit=` (1..=1000, default 100) and `?offset=` (default 0).
+#[utoipa::path(get, path = "/events", tag = "events",
+    params(
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000),
+        ("offset" = Option<i64>, Query, minimum = 0, maximum = 2147483647),
+    ),
+    responses(
+        (status = 200, description = "Events", body = Vec<EventView>),
+        (status = 400, description = "Invalid JSON or a field out of range", body = ErrorBody),
+        (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
+        (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
+        (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
+    ))]
+pub(super) async fn list_events(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Vec<EventView>>> {
@@ -161,7 +200,16 @@ async fn list_events(
     Ok(Json(events.into_iter().map(EventView::from).collect()))
 }
 
-async fn get_event(
+/// An event with its live counts.
+#[utoipa::path(get, path = "/events/{event_id}", tag = "events", params(("event_id" = i64, Path, description = "Event id", minimum = 1, example = 1)),
+    responses(
+        (status = 200, description = "The event", body = EventDetail),
+        (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
+        (status = 404, description = "No such event / seats / booking", body = ErrorBody),
+        (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
+        (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
+    ))]
+pub(super) async fn get_event(
     State(state): State<AppState>,
     EventPath(id): EventPath,
 ) -> ApiResult<Json<EventDetail>> {
@@ -174,7 +222,16 @@ async fn get_event(
     }))
 }
 
-async fn get_seat_map(
+/// Every seat with its status now.
+#[utoipa::path(get, path = "/events/{event_id}/seats", tag = "events", params(("event_id" = i64, Path, description = "Event id", minimum = 1, example = 1)),
+    responses(
+        (status = 200, description = "The seat map", body = SeatMap),
+        (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
+        (status = 404, description = "No such event / seats / booking", body = ErrorBody),
+        (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
+        (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
+    ))]
+pub(super) async fn get_seat_map(
     State(state): State<AppState>,
     EventPath(id): EventPath,
 ) -> ApiResult<Json<SeatMap>> {

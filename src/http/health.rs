@@ -12,6 +12,25 @@ use crate::service::breaker::State as BreakerState;
 use crate::service::{HoldsGo, Readiness, ReadyStatus};
 use crate::telemetry;
 
+/// What `/readyz` answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct ReadyBody {
+    /// ready, degraded or unavailable.
+    status: String,
+    /// up or down.
+    postgres: String,
+    redis: String,
+    /// Where holds go now: redis, postgres or none.
+    holds: String,
+    /// closed, open or half_open.
+    breaker: String,
+    /// none or token.
+    auth: String,
+    /// When not ready: what is down, and NOT_READY.
+    error: Option<String>,
+    code: Option<String>,
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
@@ -19,13 +38,22 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(render_metrics))
 }
 
-async fn healthz() -> Json<Value> {
+/// Liveness: 200 while the process runs.
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
+    responses((status = 200, description = "Alive", body = Object, example = json!({"status": "ok"}))))]
+pub(super) async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// 200 `ready` when Postgres and Redis answer; 200 `degraded` while Redis is down but holds fall
 /// back to Postgres; 503 `NOT_READY` naming what is down otherwise.
-async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+/// Readiness: where holds go now and what is down.
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
+    responses(
+        (status = 200, description = "Ready or degraded", body = ReadyBody),
+        (status = 503, description = "Not ready", body = ReadyBody),
+    ))]
+pub(super) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let ready = state.seatlock.readiness().await;
     let (status, mut body) = readiness_body(&ready);
     body["auth"] = json!(state.settings.auth.mode.as_str());
@@ -69,7 +97,10 @@ fn readiness_body(r: &Readiness) -> (StatusCode, Value) {
     (StatusCode::SERVICE_UNAVAILABLE, body)
 }
 
-async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// Prometheus metrics (text format 0.0.4).
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
+    responses((status = 200, description = "Metrics", content_type = "text/plain", body = String)))]
+pub(super) async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
     telemetry::record_pools(state.seatlock.pool_stats());
     (
         [(

@@ -5,10 +5,12 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, EventPath, UserIdInput};
 use super::idempotency;
+use super::openapi::ErrorBody;
 use super::rfc3339;
 use super::state::AppState;
 use crate::domain::access::Caller;
@@ -29,45 +31,70 @@ pub fn router(state: AppState) -> Router<AppState> {
         ))
 }
 
-#[derive(Debug, Deserialize)]
+/// `userId` may be left out by a buyer with a JWT (its `sub` is used); keys must name it.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ReserveBody {
+pub(super) struct ReserveBody {
+    #[schema(value_type = Option<String>, max_length = 128, example = "user-42")]
     user_id: Option<UserIdInput>,
+    #[schema(value_type = Vec<String>, required = true, min_items = 1, max_items = 10)]
     seat_codes: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct HoldBody {
+pub(super) struct HoldBody {
+    #[schema(value_type = Option<String>, max_length = 128, example = "user-42")]
     user_id: Option<UserIdInput>,
+    #[schema(value_type = String, required = true, format = Uuid)]
     hold_group_id: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct HoldView {
+pub(super) struct HoldView {
+    #[schema(value_type = String, format = Uuid)]
     hold_group_id: HoldGroupId,
+    /// Seconds the hold lasts (`holds.ttl_seconds`).
     expires_in: u64,
+    #[schema(format = DateTime)]
     expires_at: String,
     seat_codes: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Confirmed {
+pub(super) struct Confirmed {
     success: bool,
+    #[schema(value_type = String, format = Uuid)]
     booking_group_id: HoldGroupId,
+    #[schema(value_type = i64)]
     event_id: EventId,
     seat_codes: Vec<String>,
     total_price: f64,
 }
 
-#[derive(Serialize)]
-struct Released {
+#[derive(Serialize, ToSchema)]
+pub(super) struct Released {
     released: bool,
 }
 
-async fn reserve_seats(
+/// Holds seats, all or nothing, for `holds.ttl_seconds`.
+#[utoipa::path(post, path = "/events/{event_id}/seats/reserve", tag = "holds", request_body = ReserveBody,
+    params(("event_id" = i64, Path, description = "Event id", minimum = 1, example = 1), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request return the first answer (1-255 visible ASCII characters)", max_length = 255)),
+    responses(
+        (status = 200, description = "Held", body = HoldView),
+        (status = 400, description = "Invalid JSON or a field out of range", body = ErrorBody),
+        (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
+        (status = 403, description = "The token may not do this", body = ErrorBody),
+        (status = 404, description = "No such event / seats / booking", body = ErrorBody),
+        (status = 409, description = "Conflict (see the code)", body = ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody),
+        (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
+        (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
+    ))]
+pub(super) async fn reserve_seats(
     State(state): State<AppState>,
     caller: Caller,
     EventPath(event): EventPath,
@@ -111,7 +138,23 @@ fn parse_hold_body(caller: &Caller, body: HoldBody) -> ApiResult<(String, HoldGr
     Ok((user, id))
 }
 
-async fn confirm_hold(
+/// Confirms a hold into a booking (repeating a successful confirm returns the same booking).
+#[utoipa::path(post, path = "/events/{event_id}/seats/confirm", tag = "holds", request_body = HoldBody,
+    params(("event_id" = i64, Path, description = "Event id", minimum = 1, example = 1), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request return the first answer (1-255 visible ASCII characters)", max_length = 255)),
+    responses(
+        (status = 200, description = "Booked", body = Confirmed),
+        (status = 400, description = "Invalid JSON or a field out of range", body = ErrorBody),
+        (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
+        (status = 403, description = "The token may not do this", body = ErrorBody),
+        (status = 404, description = "No such event / seats / booking", body = ErrorBody),
+        (status = 409, description = "Conflict (see the code)", body = ErrorBody),
+        (status = 410, description = "The hold expired, was released, or never existed", body = ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody),
+        (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
+        (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
+    ))]
+pub(super) async fn confirm_hold(
     State(state): State<AppState>,
     caller: Caller,
     EventPath(event): EventPath,
@@ -128,7 +171,23 @@ async fn confirm_hold(
     }))
 }
 
-async fn release_hold(
+/// Gives a live hold back; its seats are free at once.
+#[utoipa::path(post, path = "/events/{event_id}/seats/release", tag = "holds", request_body = HoldBody,
+    params(("event_id" = i64, Path, description = "Event id", minimum = 1, example = 1), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request return the first answer (1-255 visible ASCII characters)", max_length = 255)),
+    responses(
+        (status = 200, description = "Released", body = Released),
+        (status = 400, description = "Invalid JSON or a field out of range", body = ErrorBody),
+        (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
+        (status = 403, description = "The token may not do this", body = ErrorBody),
+        (status = 404, description = "No such event / seats / booking", body = ErrorBody),
+        (status = 409, description = "Conflict (see the code)", body = ErrorBody),
+        (status = 410, description = "The hold expired, was released, or never existed", body = ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody),
+        (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
+        (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
+    ))]
+pub(super) async fn release_hold(
     State(state): State<AppState>,
     caller: Caller,
     EventPath(event): EventPath,

@@ -16,6 +16,7 @@ pub mod extract;
 mod health;
 mod holds;
 mod idempotency;
+pub mod openapi;
 pub mod state;
 
 use std::time::Instant;
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(health::router())
+        .merge(openapi::router(&state.settings))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), observe))

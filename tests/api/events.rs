@@ -188,3 +188,20 @@ async fn unknown_routes_and_methods_answer_json(pg: PgPool) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["redis"], "up");
 }
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn dates_are_answered_as_they_are_accepted_within_years_1_to_9999(pg: PgPool) {
+    let app = TestApp::new(pg).await;
+    let create =
+        |date: &str| json!({"name": "Gig", "date": date, "location": "Hall", "totalSeats": 1});
+    for date in ["9999-12-31T23:30:00-01:00", "0000-01-01T00:30:00+01:00"] {
+        let (status, body) = app.post("/events", create(date)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{date}: {body}");
+    }
+    let (status, body) = app
+        .post("/events", create("9999-12-31T22:30:00-01:00"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let event = app.event(body["eventId"].as_i64().expect("id")).await;
+    assert_eq!(event["date"], "9999-12-31T23:30:00Z");
+}

@@ -149,3 +149,39 @@ async fn seats_of_one_event_do_not_block_another_event(pg: PgPool) {
     assert_eq!(app.counts(a).await.1, 1);
     assert_eq!(app.counts(b).await.1, 1);
 }
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn bodies_must_be_objects_and_user_ids_strings_or_whole_numbers(pg: PgPool) {
+    let app = TestApp::new(pg).await;
+    let id = app.create_event(3).await;
+    let path = format!("/events/{id}/seats/reserve");
+    let (status, _, body) = app
+        .call_raw("POST", &path, Some(r#"["u2",["S1"]]"#.into()), &[])
+        .await;
+    let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("INVALID_JSON"))
+    );
+    assert_eq!(app.counts(id).await, (0, 0, 3), "nothing held");
+    for bad in ["1.5", "1e3", "true"] {
+        let raw = format!(r#"{{"userId":{bad},"seatCodes":["S1"]}}"#);
+        let (status, _, body) = app.call_raw("POST", &path, Some(raw), &[]).await;
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        let message = body["error"].as_str().expect("error");
+        assert!(
+            message.contains("userId must be a string or a whole number"),
+            "{message}"
+        );
+        assert!(
+            !message.contains("UserIdInput"),
+            "no internal names: {message}"
+        );
+    }
+    let raw = r#"{"userId":12345678901234567890,"seatCodes":["S1"]}"#.to_string();
+    assert_eq!(
+        app.call_raw("POST", &path, Some(raw), &[]).await.0,
+        StatusCode::OK
+    );
+}

@@ -12,6 +12,7 @@ mod holds;
 mod idempotency;
 mod limits;
 mod observability;
+mod openapi;
 mod redis_faults;
 mod release;
 mod resilience;

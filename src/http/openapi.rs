@@ -1,0 +1,138 @@
+//! The API document: OpenAPI 3.1 generated from the handlers' annotations (utoipa) and served at
+//! `GET /openapi.json`, with Swagger UI at `GET /docs` (its files are vendored into the binary:
+//! no CDN). `tests/api/openapi.rs` fails when a route of the router is missing from it.
+
+use axum::Router;
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_swagger_ui::SwaggerUi;
+
+use super::state::AppState;
+use super::{bookings, events, health, holds};
+use crate::config::Settings;
+
+/// The body of every error answer.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    /// A sentence for people.
+    pub error: String,
+    /// A stable machine code (see the README's table).
+    pub code: String,
+    /// The seats concerned (`SEATS_UNAVAILABLE`, `SEATS_NOT_FOUND`, `SEATS_ALREADY_BOOKED`).
+    pub seats: Option<Vec<String>>,
+    /// `USER_LIMIT_REACHED`: the cap, and the buyer's count before this request.
+    pub limit: Option<u64>,
+    pub current: Option<u64>,
+    /// `USER_LIMIT_REACHED`: `max_seats_per_user` or `max_live_holds_per_user`.
+    pub cap: Option<String>,
+    /// `PAYLOAD_TOO_LARGE`: the body limit.
+    pub limit_bytes: Option<u64>,
+    /// `RATE_LIMITED`: seconds until a request is allowed (also in `Retry-After`).
+    pub retry_after_seconds: Option<u64>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "seatlock",
+        description = "Seat holds in Redis, guarded bookings in Postgres. In `auth.mode = token` every operation but health, readiness, metrics and this document needs `Authorization: Bearer <JWT or API key>`.",
+        license(name = "MIT")
+    ),
+    paths(
+        events::create_event,
+        events::list_events,
+        events::get_event,
+        events::get_seat_map,
+        holds::reserve_seats,
+        holds::confirm_hold,
+        holds::release_hold,
+        bookings::get_booking,
+        bookings::cancel_booking,
+        health::healthz,
+        health::readyz,
+        health::render_metrics,
+        openapi_json,
+        docs,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "events", description = "Events and seat maps"),
+        (name = "holds", description = "Hold, confirm, release"),
+        (name = "bookings", description = "Bookings and cancels"),
+        (name = "operations", description = "Health, readiness, metrics, this document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The `bearer` security scheme: a JWT, or an API key `sl_...`.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A JWT (HS256, RS256, ES256 or EdDSA) or an API key `sl_...`",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
+#[expect(dead_code, reason = "documents a route that SwaggerUi serves")]
+async fn openapi_json() {}
+
+/// Swagger UI over this document (`/docs` redirects to `/docs/`).
+#[utoipa::path(get, path = "/docs", tag = "operations", security(()),
+    responses(
+        (status = 200, description = "Swagger UI", content_type = "text/html", body = String),
+        (status = 303, description = "Redirect to /docs/"),
+    ))]
+#[expect(dead_code, reason = "documents a route that SwaggerUi serves")]
+async fn docs() {}
+
+/// The document of this deployment: the generated one, with the limits that depend on the
+/// settings (seats per event, seats per hold) filled in, so generated requests stay within them.
+pub fn document(settings: &Settings) -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let max_seats = settings.events.max_seats;
+    let per_hold = settings.holds.max_seats_per_hold;
+    for (pointer, value) in [
+        (
+            "/components/schemas/CreateEventBody/properties/totalSeats/maximum",
+            max_seats as usize,
+        ),
+        (
+            "/components/schemas/CreateEventBody/properties/seats/maxItems",
+            max_seats as usize,
+        ),
+        (
+            "/components/schemas/ReserveBody/properties/seatCodes/maxItems",
+            per_hold,
+        ),
+    ] {
+        if let Some(slot) = doc.pointer_mut(pointer) {
+            *slot = json!(value);
+        }
+    }
+    doc
+}
+
+/// `GET /openapi.json` and the Swagger UI under `/docs`.
+pub fn router(settings: &Settings) -> Router<AppState> {
+    let ui = SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", document(settings));
+    Router::from(ui)
+}

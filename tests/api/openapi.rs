@@ -1,0 +1,156 @@
+//! The API document: served without a token, OpenAPI 3.1, and complete: every route of the
+//! router (read from the `.route(...)` calls of `src/http/`) is in it, and every operation in it
+//! is answered by the router. Swagger UI is served from the binary, with no CDN.
+
+use std::collections::BTreeSet;
+
+use axum::http::StatusCode;
+use serde_json::Value;
+use sqlx::PgPool;
+
+use crate::support::{TestApp, redis_url, token_mode};
+
+const METHODS: &[&str] = &["get", "post", "put", "patch", "delete"];
+
+/// (method, path) of every route declared in `src/http/*.rs`.
+fn routes_in_source() -> BTreeSet<(String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
+    let mut routes = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).expect("src/http") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("read");
+        for (at, _) in text.match_indices(".route(") {
+            let rest = &text[at + ".route(".len()..];
+            let Some(path) = rest
+                .trim_start()
+                .strip_prefix('"')
+                .and_then(|r| r.split('"').next())
+            else {
+                continue;
+            };
+            // The method router: up to the `)` that closes `.route(`.
+            let mut depth = 1;
+            let end = rest
+                .char_indices()
+                .find(|(_, c)| {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    depth == 0
+                })
+                .map_or(rest.len(), |(i, _)| i);
+            let call = &rest[..end];
+            for method in METHODS {
+                let direct = format!(", {method}(");
+                let chained = format!(".{method}(");
+                if call.contains(&direct) || call.contains(&chained) {
+                    routes.insert((method.to_string(), path.to_string()));
+                }
+            }
+        }
+        // Swagger UI and the document it serves.
+        for (marker, method) in [
+            ("SwaggerUi::new(\"", "get"),
+            (".external_url_unchecked(\"", "get"),
+        ] {
+            for (at, _) in text.match_indices(marker) {
+                let path = text[at + marker.len()..]
+                    .split('"')
+                    .next()
+                    .unwrap_or_default();
+                routes.insert((method.to_string(), path.to_string()));
+            }
+        }
+    }
+    routes
+}
+
+fn routes_in_document(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut routes = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in METHODS {
+            if item.get(*method).is_some() {
+                routes.insert((method.to_string(), path.clone()));
+            }
+        }
+    }
+    routes
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn every_route_of_the_router_is_in_the_api_document(pg: PgPool) {
+    let app = TestApp::with(pg, &redis_url(), token_mode);
+    let (status, headers, body) = app.call_raw("GET", "/openapi.json", None, &[]).await;
+    assert_eq!(status, StatusCode::OK, "served without a token");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("application/json")
+    );
+    let doc: Value = serde_json::from_slice(&body).expect("json");
+    assert!(doc["openapi"].as_str().expect("version").starts_with("3.1"));
+
+    let declared = routes_in_source();
+    assert!(
+        declared.len() >= 14,
+        "the route scan found too little: {declared:?}"
+    );
+    let documented = routes_in_document(&doc);
+    let missing: Vec<_> = declared.difference(&documented).collect();
+    assert!(
+        missing.is_empty(),
+        "routes missing from /openapi.json: {missing:?}"
+    );
+
+    // And every documented operation exists: the router answers it with something other than
+    // "no such route" or "wrong method".
+    for (method, path) in &documented {
+        let concrete = path
+            .replace("{event_id}", "1")
+            .replace("{booking_id}", "00000000-0000-0000-0000-000000000000");
+        let body = (method == "post").then(|| "{}".to_string());
+        let (status, _, bytes) = app
+            .call_raw(&method.to_uppercase(), &concrete, body, &[])
+            .await;
+        let code = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .map(|b| b["code"].clone());
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_ne!(code, Some(Value::from("NOT_FOUND")), "{method} {path}");
+    }
+
+    // Every operation but the open ones needs the bearer token.
+    let open = ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"];
+    for (method, path) in &documented {
+        let security = &doc["paths"][path][method]["security"];
+        if open.contains(&path.as_str()) {
+            assert_eq!(security, &serde_json::json!([{}]), "{path} is open");
+        } else {
+            assert!(
+                security.is_null(),
+                "{method} {path} uses the global bearer requirement"
+            );
+        }
+    }
+    assert_eq!(doc["security"], serde_json::json!([{"bearer": []}]));
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn swagger_ui_is_served_from_the_binary(pg: PgPool) {
+    let app = TestApp::with(pg, &redis_url(), token_mode);
+    let (status, _, body) = app.call_raw("GET", "/docs/", None, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let page = String::from_utf8(body).expect("utf8");
+    assert!(page.contains("swagger-ui-bundle.js"));
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "no CDN: {page}"
+    );
+    let (status, _, js) = app
+        .call_raw("GET", "/docs/swagger-ui-bundle.js", None, &[])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(js.len() > 100_000, "the bundle itself, vendored");
+}
