@@ -487,6 +487,16 @@ def report(raw, out_dir):
         a and ms(a["latency_us"]["p50"]), a and ms(a["latency_us"]["p99"]),
         f"409 {share(mix_a, 'reserve', '4xx')}; {mix_text(mix_a)}", "EVAL", r_a, ">= 0.45x",
         None if r_a is None else r_a >= 0.45, p99_limit)
+    t = parse_wrk(os.path.join(raw, "t.txt"))
+    if t:
+        mix_t = status_mix(raw, "t")
+        t_rps = t["rps"]
+        r_t = ratio(t_rps, a_rps)
+        row("(t) random-seat holds, token mode", t_rps, "req/s",
+            ms(t["latency_us"]["p50"]), ms(t["latency_us"]["p99"]),
+            f"JWT per buyer, caps and shared rate limit on; 409 {share(mix_t, 'reserve', '4xx')}; "
+            f"{mix_text(mix_t)}", "(a) none mode", r_t, ">= 0.8x",
+            None if r_t is None else r_t >= 0.8, p99_limit)
     r_b = ratio(b_refused_rps, eval_rps)
     row("(b) hot-seat storm, Redis mode (refusals/s)", b_refused_rps, "409/s",
         b and ms(b["latency_us"]["p50"]), b and ms(b["latency_us"]["p99"]),

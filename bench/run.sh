@@ -335,6 +335,45 @@ wrk -t "$THREADS" -c "$CONNECTIONS" -d "${WARMUP}s" -s "$BENCH/wrk/storm.lua" "$
 log "(a) random-seat holds: $SEATS seats, ${DURATION}s, $CONNECTIONS connections"
 run_wrk a "$BASE" hold_random.lua "$EV_A" "$SEATS"
 
+# (t): workload (a) again, right after it, on a second instance in token mode: every request
+# carries a buyer's JWT (HS256, verified), the per-buyer caps are checked in hold.lua and the
+# shared rate limit (one more Redis script per request) is on. Caps and rates are set high enough
+# that they count every request without refusing it, so (t) over (a) is the cost of auth itself.
+PORT_T="$(free_port)"
+log "(t) token mode: seatlock on 127.0.0.1:$PORT_T"
+TOKEN_SECRET="bench-secret-$(date +%s%N)-0123456789abcdefghijklmnop"
+start_seatlock "$PORT_T" "$RAW/seatlock-token.log" APP__AUTH__MODE=token \
+  APP__AUTH__JWT__HS256_SECRET="$TOKEN_SECRET" APP__REDIS__KEY_PREFIX="$KEY_PREFIX-token" \
+  APP__LIMITS__MAX_SEATS_PER_USER=1000 APP__LIMITS__MAX_LIVE_HOLDS_PER_USER=1000 \
+  APP__LIMITS__RATE__USER_PER_SECOND=100000 APP__LIMITS__RATE__USER_BURST=100000
+TOKEN_PID=$SL_PID
+wait_ready "$PORT_T" "$TOKEN_PID" 60 || { cat "$RAW/seatlock-token.log" >&2; die "token-mode seatlock did not become ready"; }
+ADMIN_KEY="$(DATABASE_URL="$DB_URL" "$BIN" keys create --name "bench-admin-$$" --role admin 2>/dev/null)" \
+  || die "could not create an admin key"
+TOKENS_FILE="$RAW/tokens.txt"
+SECRET="$TOKEN_SECRET" python3 - "$TOKENS_FILE" <<'PY'
+import base64, hashlib, hmac, json, os, sys, time
+b64 = lambda d: base64.urlsafe_b64encode(d).rstrip(b"=").decode()
+secret, exp = os.environ["SECRET"].encode(), int(time.time()) + 3600
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+with open(sys.argv[1], "w") as out:
+    for i in range(10000):
+        body = b64(json.dumps({"sub": f"u{i}", "exp": exp}).encode())
+        sig = hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest()
+        out.write(f"{head}.{body}.{b64(sig)}\n")
+PY
+BASE_T="http://127.0.0.1:$PORT_T"
+EV_T="$(curl -sf -XPOST "$BASE_T/events" -H "Authorization: Bearer $ADMIN_KEY" \
+  -d "{\"name\":\"bench-t\",\"date\":\"2030-01-10T18:00:00Z\",\"location\":\"bench\",\"totalSeats\":$SEATS}" \
+  | sed -E 's/.*"eventId":([0-9]+).*/\1/')" || die "token-mode event"
+SEATLOCK_MAIN_PID=$SEATLOCK_PID
+SEATLOCK_PID=$TOKEN_PID
+log "(t) random-seat holds in token mode (JWT, caps, shared rate limit)"
+run_wrk t "$BASE_T" hold_token.lua "$EV_T" "$SEATS" "$TOKENS_FILE"
+SEATLOCK_PID=$SEATLOCK_MAIN_PID
+stop_pid "$TOKEN_PID"
+echo "EV_T=$EV_T" >>"$RAW/run.env"
+
 log "(b) hot-seat storm on S1,S2 of a $STORM_SEATS-seat event"
 # Postgres transactions of the bench database around the storm: the last Postgres activity of
 # seatlock (cache builds) was > 10 s ago, so pg_stat_database has flushed it.

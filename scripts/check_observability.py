@@ -230,7 +230,14 @@ def load_toml_keys(path: Path) -> set[str]:
         import tomllib
 
         data = tomllib.loads(path.read_text())
-        return {f"{s}.{k}" for s, table in data.items() if isinstance(table, dict) for k in table}
+
+        def flatten(table: dict, prefix: str) -> set[str]:
+            out = set()
+            for k, v in table.items():
+                out |= flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}"}
+            return out
+
+        return {k for s, table in data.items() if isinstance(table, dict) for k in flatten(table, f"{s}.")}
     except ImportError:  # Python < 3.11: the file is flat [section] key = value
         keys, section = set(), None
         for line in path.read_text().splitlines():
@@ -718,11 +725,11 @@ def check_compose(r: Report, repo: Path, schema: Path | None) -> dict | None:
     for var in env:
         if var in PLAIN_ENV:
             continue
-        m = re.fullmatch(r"APP__([A-Z0-9_]+?)__([A-Z0-9_]+)", var)
+        m = re.fullmatch(r"APP__([A-Z0-9_]+?(?:__[A-Z0-9_]+?)*)__([A-Z0-9_]+)", var)
         if not m:
             bad.append(f"{var} is neither one of {sorted(PLAIN_ENV)} nor APP__SECTION__KEY")
-        elif f"{m.group(1).lower()}.{m.group(2).lower()}" not in keys:
-            bad.append(f"{var}: {m.group(1).lower()}.{m.group(2).lower()} is not a key of config/default.toml")
+        elif (key := f"{m.group(1).lower().replace('__', '.')}.{m.group(2).lower()}") not in keys:
+            bad.append(f"{var}: {key} is not a key of config/default.toml")
     r.check(not bad, f"compose: {SERVICE} environment names", "; ".join(bad), ", ".join(env))
     port = env.get("PORT") or str(read_default_port(repo))
     ports = parse_ports(svc)

@@ -10,12 +10,12 @@
 # Two passes: as the admin key (every operation; keys must name the buyer), then as a buyer with a
 # JWT (userId may be left out, so generated holds reach the seats, the caps and the guard).
 #
-# Knobs: FUZZ_EXAMPLES (per operation, default 60), FUZZ_SEED (default 1), FUZZ_MODE (all).
+# Knobs: FUZZ_EXAMPLES (per operation, default 100), FUZZ_SEED (default 1), FUZZ_MODE (all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
 BIN="${SEATLOCK_BIN:-$ROOT/target/debug/seatlock}"
-EXAMPLES="${FUZZ_EXAMPLES:-60}"
+EXAMPLES="${FUZZ_EXAMPLES:-100}"
 SEED="${FUZZ_SEED:-1}"
 MODE="${FUZZ_MODE:-all}"
 SCHEMATHESIS_VERSION="4.32.5"

@@ -39,6 +39,13 @@ pub enum Error {
         max: u32,
         current: u32,
     },
+    #[error("too many requests; retry after {retry_after_s} s")]
+    RateLimited {
+        retry_after_s: u64,
+        /// The `RateLimit-Policy` and `RateLimit` header values.
+        policy: String,
+        state: String,
+    },
     #[error("{what} is unavailable")]
     Unavailable { what: &'static str },
     #[error("postgres: {0}")]

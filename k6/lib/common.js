@@ -3,6 +3,8 @@
 
 import http from 'k6/http';
 import { sleep } from 'k6';
+import crypto from 'k6/crypto';
+import encoding from 'k6/encoding';
 
 /** Base URL of the service, without a trailing slash. */
 export const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
@@ -49,9 +51,50 @@ export function durationSeconds(d) {
 
 const JSON_HEADERS = { 'Content-Type': 'application/json', Accept: 'application/json' };
 
-function params(extra) {
+/**
+ * Token mode: with JWT_SECRET set (the service's auth.jwt.hs256_secret), every request carries a
+ * JWT minted here: the buyer a request's body names gets a token whose `sub` is that buyer;
+ * everything else (creating events, reads, teardown checks) goes as an admin.
+ */
+export const JWT_SECRET = __ENV.JWT_SECRET || '';
+export const TOKEN_MODE = JWT_SECRET !== '';
+
+function b64url(text) {
+  return encoding.b64encode(text, 'rawurl');
+}
+
+/** An HS256 JWT of `claims`, valid for an hour. */
+export function mintJwt(claims) {
+  const head = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
+  const full = Object.assign({ exp: Math.floor(Date.now() / 1000) + 3600 }, claims);
+  const body = b64url(JSON.stringify(full));
+  const sig = crypto.hmac('sha256', JWT_SECRET, `${head}.${body}`, 'base64rawurl');
+  return `${head}.${body}.${sig}`;
+}
+
+const tokens = {};
+let tokenCount = 0;
+
+/** The JWT of buyer `sub` (minted once per VU and buyer), or the admin's when `sub` is null. */
+export function tokenFor(sub) {
+  const key = sub === null ? '\u0000admin' : sub;
+  if (!tokens[key]) {
+    if (tokenCount > 10000) {
+      for (const k of Object.keys(tokens)) delete tokens[k];
+      tokenCount = 0;
+    }
+    tokens[key] = sub === null ? mintJwt({ sub: 'k6-admin', role: 'admin' }) : mintJwt({ sub });
+    tokenCount += 1;
+  }
+  return tokens[key];
+}
+
+function params(extra, buyer) {
   const p = Object.assign({ timeout: REQUEST_TIMEOUT }, extra || {});
   p.headers = Object.assign({}, JSON_HEADERS, p.headers || {});
+  if (TOKEN_MODE && !p.headers.Authorization) {
+    p.headers.Authorization = `Bearer ${tokenFor(buyer === undefined ? null : buyer)}`;
+  }
   return p;
 }
 
@@ -60,10 +103,11 @@ export function get(path, extra) {
   return http.get(`${BASE_URL}${path}`, params(extra));
 }
 
-/** POST `body` as JSON (a string is sent as is). */
+/** POST `body` as JSON (a string is sent as is); in token mode as the buyer it names. */
 export function post(path, body, extra) {
   const payload = typeof body === 'string' ? body : JSON.stringify(body);
-  return http.post(`${BASE_URL}${path}`, payload, params(extra));
+  const buyer = body && typeof body === 'object' && typeof body.userId === 'string' ? body.userId : undefined;
+  return http.post(`${BASE_URL}${path}`, payload, params(extra, buyer));
 }
 
 /** Request params that tag the request with `name` and accept the given statuses. */

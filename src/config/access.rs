@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use crate::domain::limits::Rate;
+
 /// A secret setting: its `Debug` shows only whether it is set.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
@@ -92,13 +94,6 @@ pub struct RateSettings {
     pub user_per_second: Option<u32>,
     pub user_burst: Option<u32>,
     pub key_per_second: Option<u32>,
-}
-
-/// A rate: requests per second with a burst.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    pub per_second: u32,
-    pub burst: u32,
 }
 
 /// The caps and rates in force: None is off.

@@ -12,7 +12,7 @@ use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
 pub use access::{
-    AuthMode, AuthSettings, JwtSettings, LimitSettings, Limits, Rate, RateSettings, Secret,
+    AuthMode, AuthSettings, JwtSettings, LimitSettings, Limits, RateSettings, Secret,
 };
 
 use crate::domain::holds::HoldStore;

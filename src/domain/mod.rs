@@ -10,6 +10,7 @@
 //! - [`confirm`]: the confirm transaction's answers and what to reply to each.
 //! - [`bookings`]: bookings, cancel decisions.
 //! - [`idempotency`]: stored responses of keyed requests.
+//! - [`limits`]: rate-limit quotas, verdicts and their headers.
 
 pub mod access;
 pub mod bookings;
@@ -17,4 +18,5 @@ pub mod confirm;
 pub mod events;
 pub mod holds;
 pub mod idempotency;
+pub mod limits;
 pub mod seats;

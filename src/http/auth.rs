@@ -5,17 +5,21 @@
 //! are outside the gate.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, RATELIMIT, RATELIMIT_POLICY};
 use super::state::AppState;
+use crate::domain::limits::{DeferredCount, RateCheck, RateRequest, RateScope};
 use crate::error::Error;
-use crate::service::{AuthFailure, RateCheck};
-use crate::telemetry::RateScope;
+use crate::service::AuthFailure;
+
+/// The route whose rate count the hold script makes, in the same round trip as the hold.
+const COUNTED_BY_THE_HOLD: &str = "/events/{event_id}/seats/reserve";
 
 /// Authenticates the request, applies its caller's rate limit, and hands the [`Caller`] to the
 /// handler through the request's extensions.
@@ -31,43 +35,64 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
             return ApiError::Unauthenticated { token_sent }.into_response();
         }
     };
-    let (scope, identity) = match (&caller.key_name, &caller.subject) {
-        (Some(name), _) => (RateScope::Key, name.clone()),
-        (None, Some(sub)) => (RateScope::User, sub.clone()),
-        // A trusted caller (`none` mode) is known by its address.
-        (None, None) => {
-            let peer = req
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip());
-            let address = client_address(peer, req.headers(), &state.trusted_proxies);
-            let text = address.map_or_else(|| "unknown".to_string(), |a| a.to_string());
-            (RateScope::Address, text)
-        }
+    let counted = RateRequest {
+        scope: match (&caller.key_name, &caller.subject) {
+            (Some(_), _) => RateScope::Key,
+            (None, Some(_)) => RateScope::User,
+            // A trusted caller (`none` mode) is known by its address.
+            (None, None) => RateScope::Address,
+        },
+        identity: match (&caller.key_name, &caller.subject) {
+            (Some(name), _) => name.clone(),
+            (None, Some(sub)) => sub.clone(),
+            (None, None) => {
+                let peer = req
+                    .extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|ConnectInfo(addr)| addr.ip());
+                let address = client_address(peer, req.headers(), &state.trusted_proxies);
+                address.map_or_else(|| "unknown".to_string(), |a| a.to_string())
+            }
+        },
     };
-    let check = state.seatlock.check_rate(scope, &identity).await;
-    if let Some(check) = check.filter(|c| !c.verdict.allowed) {
-        let (policy, state) = rate_headers(&check);
-        let retry_after_s = check.verdict.retry_after.as_millis().div_ceil(1000).max(1) as u64;
-        return ApiError::RateLimited {
-            retry_after_s,
-            policy,
-            state,
-        }
-        .into_response();
-    }
     req.extensions_mut().insert(caller);
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    if route == Some(COUNTED_BY_THE_HOLD) && state.seatlock.counts_rate_in_holds() {
+        // The hold script counts it; whatever does not reach the script is counted after.
+        let deferred = Arc::new(DeferredCount::new(counted));
+        req.extensions_mut().insert(deferred.clone());
+        let mut response = next.run(req).await;
+        let check = match deferred.counted() {
+            Some(check) => Some(check),
+            None => state.seatlock.check_rate(&deferred.caller).await,
+        };
+        if let Some(check) = check {
+            add_rate_headers(&mut response, &check);
+        }
+        return response;
+    }
+    let check = state.seatlock.check_rate(&counted).await;
+    if let Some(check) = check.filter(|c| !c.verdict.allowed) {
+        return check.refusal().into_response();
+    }
     let mut response = next.run(req).await;
     if let Some(check) = check {
-        let (policy, state) = rate_headers(&check);
-        let headers = response.headers_mut();
-        for (name, value) in [(RATELIMIT_POLICY, policy), (RATELIMIT, state)] {
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                headers.insert(name, v);
-            }
-        }
+        add_rate_headers(&mut response, &check);
     }
     response
+}
+
+fn add_rate_headers(response: &mut Response, check: &RateCheck) {
+    let (policy, state) = check.headers();
+    let headers = response.headers_mut();
+    for (name, value) in [(RATELIMIT_POLICY, policy), (RATELIMIT, state)] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    }
 }
 
 /// The token of `Authorization: Bearer <token>` (the scheme is case-insensitive).
@@ -76,23 +101,6 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-/// `RateLimit-Policy: "<scope>";q=<burst>;w=<seconds to refill it>` and
-/// `RateLimit: "<scope>";r=<remaining>;t=<seconds until whole again>`
-/// (draft-ietf-httpapi-ratelimit-headers).
-fn rate_headers(check: &RateCheck) -> (String, String) {
-    let scope = check.scope.as_str();
-    let window = check
-        .rate
-        .burst
-        .div_ceil(check.rate.per_second.max(1))
-        .max(1);
-    let policy = format!("\"{scope}\";q={};w={window}", check.rate.burst);
-    let wait = check.verdict.reset.max(check.verdict.retry_after);
-    let reset = wait.as_millis().div_ceil(1000);
-    let state = format!("\"{scope}\";r={};t={reset}", check.verdict.remaining);
-    (policy, state)
 }
 
 /// The client's address: the peer's, unless the peer is a trusted proxy; then the right-most

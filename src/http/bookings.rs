@@ -6,10 +6,9 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::error::ApiResult;
+use super::error::{ApiResult, ErrorBody};
 use super::extract::{ApiJson, BookingPath, UserIdInput};
 use super::idempotency;
-use super::openapi::ErrorBody;
 use super::rfc3339;
 use super::state::AppState;
 use crate::domain::access::{Action, Caller, authorize};

@@ -5,7 +5,9 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use crate::error::{Error, UserLimitKind};
 
@@ -34,16 +36,30 @@ pub enum ApiError {
     IdempotencyInFlight,
     #[error("a valid bearer token is required")]
     Unauthenticated { token_sent: bool },
-    #[error("too many requests; retry after {retry_after_s} s")]
-    RateLimited {
-        retry_after_s: u64,
-        /// `RateLimit-Policy` and `RateLimit` header values.
-        policy: String,
-        state: String,
-    },
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The body of every error answer.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    /// A sentence for people.
+    pub error: String,
+    /// A stable machine code (see the README's table).
+    pub code: String,
+    /// The seats concerned (`SEATS_UNAVAILABLE`, `SEATS_NOT_FOUND`, `SEATS_ALREADY_BOOKED`).
+    pub seats: Option<Vec<String>>,
+    /// `USER_LIMIT_REACHED`: the cap, and the buyer's count before this request.
+    pub limit: Option<u64>,
+    pub current: Option<u64>,
+    /// `USER_LIMIT_REACHED`: `max_seats_per_user` or `max_live_holds_per_user`.
+    pub cap: Option<String>,
+    /// `PAYLOAD_TOO_LARGE`: the body limit.
+    pub limit_bytes: Option<u64>,
+    /// `RATE_LIMITED`: seconds until a request is allowed (also in `Retry-After`).
+    pub retry_after_seconds: Option<u64>,
+}
 
 impl ApiError {
     /// A 400 `VALIDATION_FAILED` with this sentence.
@@ -63,7 +79,6 @@ impl ApiError {
             ApiError::IdempotencyMismatch => "IDEMPOTENCY_KEY_MISMATCH",
             ApiError::IdempotencyInFlight => "IDEMPOTENCY_KEY_IN_FLIGHT",
             ApiError::Unauthenticated { .. } => "UNAUTHENTICATED",
-            ApiError::RateLimited { .. } => "RATE_LIMITED",
         }
     }
 
@@ -78,7 +93,6 @@ impl ApiError {
             ApiError::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::IdempotencyInFlight => StatusCode::CONFLICT,
             ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -110,7 +124,7 @@ impl ApiError {
                     UserLimitKind::LiveHolds => "max_live_holds_per_user",
                 });
             }
-            ApiError::RateLimited { retry_after_s, .. } => {
+            ApiError::Service(Error::RateLimited { retry_after_s, .. }) => {
                 body["retryAfterSeconds"] = json!(retry_after_s)
             }
             _ => {}
@@ -136,6 +150,7 @@ fn service_code(e: &Error) -> &'static str {
         Error::Forbidden => "FORBIDDEN",
         Error::UserMismatch => "USER_MISMATCH",
         Error::UserLimit { .. } => "USER_LIMIT_REACHED",
+        Error::RateLimited { .. } => "RATE_LIMITED",
         Error::NotBookingOwner => "NOT_BOOKING_OWNER",
         Error::SeatsUnavailable { .. } => "SEATS_UNAVAILABLE",
         Error::SeatsAlreadyBooked { .. } => "SEATS_ALREADY_BOOKED",
@@ -161,6 +176,7 @@ fn service_status(e: &Error) -> StatusCode {
         | Error::SeatsAlreadyBooked { .. }
         | Error::HoldAlreadyConfirmed => StatusCode::CONFLICT,
         Error::HoldGone => StatusCode::GONE,
+        Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Unavailable { .. } | Error::Redis(_) | Error::RedisPool(_) => {
             StatusCode::SERVICE_UNAVAILABLE
         }
@@ -187,11 +203,11 @@ impl IntoResponse for ApiError {
                 };
                 headers.insert(header::WWW_AUTHENTICATE, challenge);
             }
-            ApiError::RateLimited {
+            ApiError::Service(Error::RateLimited {
                 retry_after_s,
                 policy,
                 state,
-            } => {
+            }) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_s));
                 for (name, value) in [(RATELIMIT_POLICY, policy), (RATELIMIT, state)] {
                     if let Ok(v) = HeaderValue::from_str(value) {
@@ -302,11 +318,12 @@ mod tests {
                 "USER_LIMIT_REACHED",
             ),
             (
-                ApiError::RateLimited {
+                Error::RateLimited {
                     retry_after_s: 1,
                     policy: String::new(),
                     state: String::new(),
-                },
+                }
+                .into(),
                 429,
                 "RATE_LIMITED",
             ),

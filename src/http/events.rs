@@ -10,9 +10,8 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiJson, EventPath};
-use super::openapi::ErrorBody;
 use super::rfc3339;
 use super::state::AppState;
 use crate::domain::access::{Action, Caller, authorize};

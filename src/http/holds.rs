@@ -1,22 +1,24 @@
 //! The hold flow: `POST /events/{id}/seats/reserve`, `.../confirm`, `.../release`. Field names and
 //! success codes follow the seed-003 API so its clients keep working.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiJson, EventPath, UserIdInput};
 use super::idempotency;
-use super::openapi::ErrorBody;
 use super::rfc3339;
 use super::state::AppState;
 use crate::domain::access::Caller;
 use crate::domain::events::{EventId, cents_to_amount};
 use crate::domain::holds::{HoldGroupId, validate_seat_codes};
 use crate::domain::idempotency::KeyUse;
+use crate::domain::limits::DeferredCount;
 use crate::error::Error;
 use crate::telemetry::{self, HoldRefusal};
 
@@ -99,6 +101,7 @@ pub(super) async fn reserve_seats(
     caller: Caller,
     EventPath(event): EventPath,
     key_use: Option<Extension<KeyUse>>,
+    count: Option<Extension<Arc<DeferredCount>>>,
     ApiJson(body): ApiJson<ReserveBody>,
 ) -> ApiResult<Json<HoldView>> {
     let checked = UserIdInput::acting_user(&caller, body.user_id.as_ref()).and_then(|user| {
@@ -114,7 +117,13 @@ pub(super) async fn reserve_seats(
     let seed = key_use.map(|Extension(k)| k.seed());
     let hold = state
         .seatlock
-        .reserve(event, &user, &codes, seed.as_deref())
+        .reserve(
+            event,
+            &user,
+            &codes,
+            seed.as_deref(),
+            count.as_deref().map(Arc::as_ref),
+        )
         .await?;
     let expires_at = chrono::DateTime::from_timestamp_millis(hold.expires_at_ms)
         .ok_or_else(|| Error::Internal("hold expiry out of range".into()))?;

@@ -3,36 +3,15 @@
 //! no CDN). `tests/api/openapi.rs` fails when a route of the router is missing from it.
 
 use axum::Router;
-use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
+use super::error::ErrorBody;
 use super::state::AppState;
 use super::{bookings, events, health, holds};
 use crate::config::Settings;
-
-/// The body of every error answer.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ErrorBody {
-    /// A sentence for people.
-    pub error: String,
-    /// A stable machine code (see the README's table).
-    pub code: String,
-    /// The seats concerned (`SEATS_UNAVAILABLE`, `SEATS_NOT_FOUND`, `SEATS_ALREADY_BOOKED`).
-    pub seats: Option<Vec<String>>,
-    /// `USER_LIMIT_REACHED`: the cap, and the buyer's count before this request.
-    pub limit: Option<u64>,
-    pub current: Option<u64>,
-    /// `USER_LIMIT_REACHED`: `max_seats_per_user` or `max_live_holds_per_user`.
-    pub cap: Option<String>,
-    /// `PAYLOAD_TOO_LARGE`: the body limit.
-    pub limit_bytes: Option<u64>,
-    /// `RATE_LIMITED`: seconds until a request is allowed (also in `Retry-After`).
-    pub retry_after_seconds: Option<u64>,
-}
 
 #[derive(OpenApi)]
 #[openapi(

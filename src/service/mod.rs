@@ -35,7 +35,6 @@ use sqlx::PgPool;
 
 pub use auth::{AuthFailure, KeyCreated};
 pub use health::{HoldsGo, Readiness, ReadyStatus};
-pub use rate::RateCheck;
 
 use self::auth::Authenticator;
 use self::breaker::Breaker;

@@ -16,7 +16,7 @@ use super::breaker::Transition;
 use crate::config::HoldFallback;
 use crate::domain::holds::{Caps, HoldAttempt, HoldStore, LiveHold};
 use crate::error::{Error, Result};
-use crate::store::redis::{HoldReply, Settle};
+use crate::store::redis::{HoldReply, HoldRequest, Settle};
 use crate::telemetry::{self, Backend};
 
 impl Seatlock {
@@ -102,20 +102,19 @@ impl Seatlock {
     /// Copies one Postgres hold into Redis; true if the copy stands.
     async fn copy_hold_into_redis(&self, hold: &LiveHold) -> Result<bool> {
         let (event, id) = (hold.event, hold.id);
-        let take = || {
-            self.redis.acquire_hold(
-                event,
-                id,
-                &hold.user_id,
-                hold.ttl,
-                &hold.seats,
-                Caps::default(),
-            )
+        let copy = HoldRequest {
+            event,
+            hold: id,
+            user_id: &hold.user_id,
+            ttl: hold.ttl,
+            codes: &hold.seats,
+            caps: Caps::default(),
+            rate: None,
         };
-        let mut reply = take().await?;
+        let mut reply = self.redis.acquire_hold(&copy).await?;
         if reply == HoldReply::NoCache {
             self.rebuild_inventory(event).await?;
-            reply = take().await?;
+            reply = self.redis.acquire_hold(&copy).await?;
         }
         match reply {
             HoldReply::Decided {

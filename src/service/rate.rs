@@ -1,6 +1,7 @@
-//! Rate limits per caller: a GCRA in Redis shared by every instance; while Redis cannot be
-//! asked (outage, or the Postgres-only mode), each instance limits on its own with the same
-//! quota (`governor`), so a caller gets at most one quota per instance then.
+//! Rate limits per caller: a GCRA in Redis shared by every instance (a script of its own, or
+//! counted inside the hold script for holds); while Redis cannot be asked (outage, or the
+//! Postgres-only mode), each instance limits on its own with the same quota (`governor`), so a
+//! caller gets at most one quota per instance then.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -10,9 +11,9 @@ use governor::middleware::StateInformationMiddleware;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::Seatlock;
-use crate::config::{Limits, Rate};
-use crate::store::redis::RateVerdict;
-use crate::telemetry::{self, RateScope};
+use crate::config::Limits;
+use crate::domain::limits::{Rate, RateCheck, RateRequest, RateScope, RateVerdict};
+use crate::telemetry::{self, RateScope as ScopeLabel};
 
 type Local = DefaultKeyedRateLimiter<String, StateInformationMiddleware>;
 
@@ -37,12 +38,12 @@ impl LocalLimits {
         }
     }
 
-    fn check(&self, scope: RateScope, identity: &str) -> Option<RateVerdict> {
-        let limiter = match scope {
+    fn check(&self, caller: &RateRequest) -> Option<RateVerdict> {
+        let limiter = match caller.scope {
             RateScope::Key => self.key.as_ref()?,
             RateScope::User | RateScope::Address => self.user.as_ref()?,
         };
-        Some(match limiter.check_key(&identity.to_string()) {
+        Some(match limiter.check_key(&caller.identity) {
             Ok(state) => RateVerdict {
                 allowed: true,
                 remaining: state.remaining_burst_capacity(),
@@ -67,40 +68,50 @@ impl LocalLimits {
     }
 }
 
-/// A rate-limit answer with the quota it was measured against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateCheck {
-    pub scope: RateScope,
-    pub rate: Rate,
-    pub verdict: RateVerdict,
-}
-
 impl Seatlock {
-    /// Counts one request of a caller; None when no limit applies to its scope.
-    pub async fn check_rate(&self, scope: RateScope, identity: &str) -> Option<RateCheck> {
-        let rate = match scope {
-            RateScope::Key => self.limits.key_rate?,
-            RateScope::User | RateScope::Address => self.limits.user_rate?,
-        };
-        let shared = self
-            .redis
-            .rate_limit(scope.as_str(), identity, rate.per_second, rate.burst);
-        let verdict = match self.read_redis(shared).await {
-            Some(Ok(verdict)) => verdict,
-            _ => self.local_limits.check(scope, identity)?,
-        };
-        if !verdict.allowed {
-            telemetry::record_rate_limited(scope);
+    /// The quota a caller's scope is counted against; None when its limit is off.
+    pub(super) fn quota(&self, scope: RateScope) -> Option<Rate> {
+        match scope {
+            RateScope::Key => self.limits.key_rate,
+            RateScope::User | RateScope::Address => self.limits.user_rate,
         }
-        Some(RateCheck {
-            scope,
+    }
+
+    /// Counts one request of a caller; None when no limit applies to its scope.
+    pub async fn check_rate(&self, caller: &RateRequest) -> Option<RateCheck> {
+        let rate = self.quota(caller.scope)?;
+        let verdict = match self.read_redis(self.redis.rate_limit(caller, rate)).await {
+            Some(Ok(verdict)) => verdict,
+            _ => self.local_limits.check(caller)?,
+        };
+        let check = RateCheck {
+            scope: caller.scope,
             rate,
             verdict,
-        })
+        };
+        note_rate(&check);
+        Some(check)
+    }
+
+    /// Whether the hold script may count a hold's rate limit itself: the rate key is in
+    /// another hash slot than the event's keys, which a standalone Redis allows.
+    pub fn counts_rate_in_holds(&self) -> bool {
+        self.limits.user_rate.is_some() || self.limits.key_rate.is_some()
     }
 
     /// Forgets idle callers of the per-instance limiters.
     pub fn shrink_local_limits(&self) {
         self.local_limits.shrink();
+    }
+}
+
+/// Counts a refusal in the metrics.
+pub(super) fn note_rate(check: &RateCheck) {
+    if !check.verdict.allowed {
+        telemetry::record_rate_limited(match check.scope {
+            RateScope::User => ScopeLabel::User,
+            RateScope::Key => ScopeLabel::Key,
+            RateScope::Address => ScopeLabel::Address,
+        });
     }
 }

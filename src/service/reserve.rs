@@ -4,11 +4,13 @@
 use tracing::Span;
 
 use super::Seatlock;
+use super::rate::note_rate;
 use crate::config::HoldFallback;
 use crate::domain::events::EventId;
 use crate::domain::holds::{Contention, HoldAttempt, HoldGroupId, HoldStore, HoldTaken, refusal};
+use crate::domain::limits::{DeferredCount, Rate, RateCheck};
 use crate::error::{Error, Result, UserLimitKind};
-use crate::store::redis::HoldReply;
+use crate::store::redis::{HoldReply, HoldRequest};
 use crate::telemetry::{self, HoldRefusal, UserLimitLabel};
 
 /// Tries of the Redis hold script: the second follows a rebuild of a missing inventory cache.
@@ -18,33 +20,42 @@ impl Seatlock {
     /// Takes an all-or-nothing hold on `codes` for `user_id`. `key_use` (one use of an
     /// Idempotency-Key) makes the hold id deterministic, so a re-executed keyed request finds the
     /// hold it already took.
+    /// `count`: the request's rate count, left to the hold script (one round trip for both);
+    /// a hold that does not reach Redis leaves it to the caller.
     pub async fn reserve(
         &self,
         event: EventId,
         user_id: &str,
         codes: &[String],
         key_use: Option<&str>,
+        count: Option<&DeferredCount>,
     ) -> Result<HoldTaken> {
         telemetry::record_hold_attempt(codes.len());
         let make_id = |store| match key_use {
             Some(k) => HoldGroupId::derived(event, store, user_id, k),
             None => HoldGroupId::new(event, store),
         };
-        let in_redis = self.reserve_in_redis(event, make_id(HoldStore::Redis), user_id, codes);
+        let in_redis =
+            self.reserve_in_redis(event, make_id(HoldStore::Redis), user_id, codes, count);
         let result = match self.with_redis(in_redis).await {
             Some(Err(e)) if e.is_redis_outage() => Err(e),
             Some(decided) => return self.count_reserve(decided),
-            None if self.settings.holds.backend == HoldStore::Postgres => {
-                let id = make_id(HoldStore::Postgres);
-                return self
-                    .count_reserve(self.reserve_in_postgres(event, id, user_id, codes).await);
-            }
             None => Err(Error::Unavailable { what: "redis" }),
         };
-        // Redis is down: the fallback.
-        let outcome = match (self.settings.holds.fallback, result) {
-            (HoldFallback::Reject, result) => result,
-            (HoldFallback::Postgres, _) => {
+        // Not held in Redis: the hold script did not count this request, so count it here.
+        if let Some(count) = count
+            && count.counted().is_none()
+            && let Some(check) = self.check_rate(&count.caller).await
+        {
+            count.record(check);
+            if !check.verdict.allowed {
+                return Err(check.refusal());
+            }
+        }
+        // The Postgres-only mode, or the fallback while Redis is down.
+        let outcome = match (self.settings.holds.backend, self.settings.holds.fallback) {
+            (HoldStore::Redis, HoldFallback::Reject) => result,
+            _ => {
                 let id = make_id(HoldStore::Postgres);
                 self.reserve_in_postgres(event, id, user_id, codes).await
             }
@@ -73,19 +84,44 @@ impl Seatlock {
         id: HoldGroupId,
         user_id: &str,
         codes: &[String],
+        count: Option<&DeferredCount>,
     ) -> Result<HoldTaken> {
         let ttl = self.settings.holds.ttl();
+        let rate = count.and_then(|c| Some((c, self.quota(c.caller.scope)?)));
+        let counted = |verdict, (count, rate): (&DeferredCount, Rate)| {
+            let check = RateCheck {
+                scope: count.caller.scope,
+                rate,
+                verdict,
+            };
+            note_rate(&check);
+            count.record(check);
+            check
+        };
+        let request = HoldRequest {
+            event,
+            hold: id,
+            user_id,
+            ttl,
+            codes,
+            caps: self.caps(),
+            rate: rate.map(|(c, r)| (&c.caller, r)),
+        };
         for _ in 0..REDIS_TRIES {
-            match self
-                .redis
-                .acquire_hold(event, id, user_id, ttl, codes, self.caps())
-                .await?
-            {
+            match self.redis.acquire_hold(&request).await? {
                 HoldReply::NoCache => self.rebuild_inventory(event).await?,
+                HoldReply::RateLimited(verdict) => match rate {
+                    Some(rate) => return Err(counted(verdict, rate).refusal()),
+                    None => return Err(Error::Internal("rate-limited without a limit".into())),
+                },
                 HoldReply::Decided {
                     attempt,
                     expired_trimmed,
+                    rate: verdict,
                 } => {
+                    if let (Some(verdict), Some(rate)) = (verdict, rate) {
+                        counted(verdict, rate);
+                    }
                     telemetry::record_seats_expired(expired_trimmed);
                     return decide_attempt(id, codes, attempt);
                 }

@@ -341,3 +341,61 @@ async fn hold_as(app: &TestApp, token: &str, event: i64, seats: &[&str]) -> Stri
     assert_eq!(status, StatusCode::OK, "{body}");
     body["holdGroupId"].as_str().expect("id").to_string()
 }
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn holds_are_counted_once_each_by_the_hold_script_in_the_same_bucket(pg: PgPool) {
+    let app = TestApp::with(pg, &redis_url(), |s| {
+        token_mode(s);
+        s.limits.rate.user_per_second = Some(1);
+        s.limits.rate.user_burst = Some(4);
+    });
+    let admin = app.api_key("ops", KeyRole::Admin).await;
+    let event = app.create_event_as(&admin, 10).await;
+    let buyer = jwt("counted", json!({}));
+    let path = format!("/events/{event}/seats/reserve");
+    let mut remaining = Vec::new();
+    for (i, seats) in [json!(["S1"]), json!(["S1"]), json!(["NOPE"])]
+        .into_iter()
+        .enumerate()
+    {
+        let (status, headers, body) = app
+            .call_as(&buyer, "POST", &path, Some(json!({"seatCodes": seats})))
+            .await;
+        assert_eq!(
+            status,
+            [StatusCode::OK, StatusCode::CONFLICT, StatusCode::NOT_FOUND][i],
+            "{body}"
+        );
+        remaining.push(headers["ratelimit"].to_str().expect("ascii").to_string());
+    }
+    // A hold, a refused hold and an unknown seat each took one request of the burst.
+    assert!(remaining[0].contains(";r=3;"), "{remaining:?}");
+    assert!(remaining[1].contains(";r=2;"), "{remaining:?}");
+    assert!(remaining[2].contains(";r=1;"), "{remaining:?}");
+    // A request refused before the hold (a bad body) is counted too, after the fact.
+    let (status, headers, _) = app
+        .call_as(&buyer, "POST", &path, Some(json!({"seatCodes": []})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        headers["ratelimit"]
+            .to_str()
+            .expect("ascii")
+            .contains(";r=0;")
+    );
+    // The bucket is empty for holds and reads alike.
+    let (status, headers, body) = app
+        .call_as(&buyer, "POST", &path, Some(json!({"seatCodes": ["S2"]})))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("RATE_LIMITED"))
+    );
+    assert!(headers.contains_key("retry-after") && headers.contains_key("ratelimit-policy"));
+    assert_eq!(
+        app.call_as(&buyer, "GET", "/events", None).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Nothing was held by the refused request.
+    assert_eq!(app.counts_as(&admin, event).await.1, 1);
+}

@@ -9,20 +9,37 @@ use super::RedisStore;
 use super::scripts::{self, HOLD, PIN, SETTLE, UNPIN, hold_check, int_at, strings_at, tagged};
 use crate::domain::events::EventId;
 use crate::domain::holds::{Caps, HoldAttempt, HoldCheck, HoldGroupId, HoldRecord};
+use crate::domain::limits::{Rate, RateRequest, RateVerdict};
 use crate::error::{Result, UserLimitKind};
 use crate::telemetry::RedisOp;
 
 /// What `hold.lua` answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HoldReply {
-    /// The event's inventory is not cached: rebuild it and try again.
+    /// The event's inventory is not cached: rebuild it and try again (nothing was counted).
     NoCache,
+    /// The caller's rate limit refused the request; nothing else was looked at.
+    RateLimited(RateVerdict),
     /// The attempt was decided; `expired_trimmed` seats of expired holds were dropped from the
-    /// held set on the way.
+    /// held set on the way; `rate` is the verdict of the rate limit counted with it.
     Decided {
         attempt: HoldAttempt,
         expired_trimmed: u64,
+        rate: Option<RateVerdict>,
     },
+}
+
+/// One run of `hold.lua`.
+#[derive(Debug, Clone, Copy)]
+pub struct HoldRequest<'a> {
+    pub event: EventId,
+    pub hold: HoldGroupId,
+    pub user_id: &'a str,
+    pub ttl: Duration,
+    pub codes: &'a [String],
+    pub caps: Caps,
+    /// The caller's rate limit to count first, with its quota (None: not counted here).
+    pub rate: Option<(&'a RateRequest, Rate)>,
 }
 
 /// How `settle.lua` ends a hold.
@@ -38,23 +55,30 @@ pub enum Settle {
 
 impl RedisStore {
     /// Takes an all-or-nothing hold under the buyer's caps (see `lua/hold.lua`).
-    pub async fn acquire_hold(
-        &self,
-        event: EventId,
-        hold: HoldGroupId,
-        user_id: &str,
-        ttl: Duration,
-        codes: &[String],
-        caps: Caps,
-    ) -> Result<HoldReply> {
+    pub async fn acquire_hold(&self, request: &HoldRequest<'_>) -> Result<HoldReply> {
+        let HoldRequest {
+            event,
+            hold,
+            user_id,
+            ttl,
+            codes,
+            caps,
+            rate,
+        } = *request;
         let k = self.keys(event);
         let mut inv = HOLD.prepare_invoke();
+        let hold_key = k.hold(hold);
         inv.key(k.seats())
             .key(k.booked())
             .key(k.held())
-            .key(k.hold(hold))
+            .key(&hold_key)
             .key(k.user(user_id))
             .key(k.sold());
+        // Without a rate check the slot is filled with a key of the event (never read).
+        match rate {
+            Some((caller, _)) => inv.key(self.rate_key(caller)),
+            None => inv.key(&hold_key),
+        };
         for code in codes {
             inv.key(k.seat(code));
         }
@@ -63,29 +87,55 @@ impl RedisStore {
             .arg(ttl.as_millis() as u64)
             .arg(caps.max_seats.unwrap_or(0))
             .arg(caps.max_live_holds.unwrap_or(0));
+        match rate {
+            Some((_, quota)) => inv.arg(quota.interval_us()).arg(quota.burst.max(1)),
+            None => inv.arg(0).arg(0),
+        };
         for code in codes {
             inv.arg(code);
         }
-        let (tag, rest) = tagged(self.invoke(RedisOp::Hold, &inv).await?)?;
+        let (tag, all) = tagged(self.invoke(RedisOp::Hold, &inv).await?)?;
+        if tag == "NOCACHE" {
+            return Ok(HoldReply::NoCache);
+        }
+        // Every other reply starts with the rate verdict: remaining, reset (and, refused, retry).
+        let micros = |i| int_at(&all, i).map(|n| Duration::from_micros(n.max(0) as u64));
+        let remaining = int_at(&all, 0)?.clamp(0, i64::from(u32::MAX)) as u32;
+        let reset = micros(1)?;
+        if tag == "RATE_LIMITED" {
+            return Ok(HoldReply::RateLimited(RateVerdict {
+                allowed: false,
+                remaining: 0,
+                retry_after: micros(2)?,
+                reset,
+            }));
+        }
+        let rate = rate.map(|_| RateVerdict {
+            allowed: true,
+            remaining,
+            retry_after: Duration::ZERO,
+            reset,
+        });
+        let rest = &all[2..];
         let decided = |attempt, expired_trimmed| HoldReply::Decided {
             attempt,
             expired_trimmed,
+            rate,
         };
         match tag.as_str() {
             "OK" => Ok(decided(
                 HoldAttempt::Held {
-                    expires_at_ms: int_at(&rest, 0)?,
+                    expires_at_ms: int_at(rest, 0)?,
                 },
-                int_at(&rest, 1)?.max(0) as u64,
+                int_at(rest, 1)?.max(0) as u64,
             )),
-            "NOCACHE" => Ok(HoldReply::NoCache),
-            "UNKNOWN" => Ok(decided(HoldAttempt::Unknown(strings_at(&rest, 0)?), 0)),
+            "UNKNOWN" => Ok(decided(HoldAttempt::Unknown(strings_at(rest, 0)?), 0)),
             "USER_LIMIT" => {
                 let limit = match scripts::string(rest.first().unwrap_or(&Value::Nil))?.as_str() {
                     "seats" => UserLimitKind::Seats,
                     _ => UserLimitKind::LiveHolds,
                 };
-                let count = |i| int_at(&rest, i).map(|n| n.clamp(0, i64::from(u32::MAX)) as u32);
+                let count = |i| int_at(rest, i).map(|n| n.clamp(0, i64::from(u32::MAX)) as u32);
                 let (max, current) = (count(1)?, count(2)?);
                 let attempt = HoldAttempt::UserLimit {
                     limit,
@@ -96,8 +146,8 @@ impl RedisStore {
             }
             "UNAVAILABLE" => Ok(decided(
                 HoldAttempt::Unavailable {
-                    booked: strings_at(&rest, 0)?,
-                    held: strings_at(&rest, 1)?,
+                    booked: strings_at(rest, 0)?,
+                    held: strings_at(rest, 1)?,
                 },
                 0,
             )),

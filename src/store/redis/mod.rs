@@ -24,9 +24,8 @@ use std::time::{Duration, Instant};
 use deadpool::Runtime;
 use redis::{RedisResult, Value};
 
-pub use holds::{HoldReply, Settle};
+pub use holds::{HoldReply, HoldRequest, Settle};
 pub use inventory::Rebuild;
-pub use rate::RateVerdict;
 
 use self::keys::Keys;
 use self::pool::{ConnectionManager, Pool};

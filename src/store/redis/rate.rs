@@ -8,35 +8,22 @@ use redis::Value;
 use super::RedisStore;
 use super::keys;
 use super::scripts::{RATE_LIMIT, unexpected};
+use crate::domain::limits::{Rate, RateRequest, RateVerdict};
 use crate::error::Result;
 use crate::telemetry::RedisOp;
 
-/// What the limiter said about one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateVerdict {
-    pub allowed: bool,
-    /// Requests of the burst left now.
-    pub remaining: u32,
-    /// When refused: how long until one request is allowed.
-    pub retry_after: Duration,
-    /// How long until the burst is whole again.
-    pub reset: Duration,
-}
-
 impl RedisStore {
-    /// Counts one request of `identity` against `per_second` with `burst`.
-    pub async fn rate_limit(
-        &self,
-        scope: &str,
-        identity: &str,
-        per_second: u32,
-        burst: u32,
-    ) -> Result<RateVerdict> {
+    /// The rate-limit key of a caller.
+    pub(super) fn rate_key(&self, caller: &RateRequest) -> String {
+        keys::rate(&self.prefix, caller.scope.as_str(), &caller.identity)
+    }
+
+    /// Counts one request of a caller against its quota (see `lua/rate_limit.lua`).
+    pub async fn rate_limit(&self, caller: &RateRequest, rate: Rate) -> Result<RateVerdict> {
         let mut inv = RATE_LIMIT.prepare_invoke();
-        let interval_us = 1_000_000 / u64::from(per_second.max(1));
-        inv.key(keys::rate(&self.prefix, scope, identity))
-            .arg(interval_us.max(1))
-            .arg(burst.max(1));
+        inv.key(self.rate_key(caller))
+            .arg(rate.interval_us())
+            .arg(rate.burst.max(1));
         let Value::Array(items) = self.invoke(RedisOp::RateLimit, &inv).await? else {
             return Err(unexpected("rate_limit", "not an array"));
         };

@@ -15,14 +15,26 @@ macro_rules! script {
     };
 }
 
-script!(HOLD, "hold.lua");
+/// A script that counts a request against a rate limit: `lua/gcra.lua` prepended.
+macro_rules! counting_script {
+    ($name:ident, $file:literal) => {
+        pub(super) static $name: LazyLock<Script> = LazyLock::new(|| {
+            Script::new(concat!(
+                include_str!("../../../lua/gcra.lua"),
+                include_str!(concat!("../../../lua/", $file))
+            ))
+        });
+    };
+}
+
+counting_script!(HOLD, "hold.lua");
 script!(PIN, "pin.lua");
 script!(UNPIN, "unpin.lua");
 script!(SETTLE, "settle.lua");
 script!(REBUILD, "rebuild.lua");
 script!(MARK_BOOKED, "mark_booked.lua");
 script!(HELD, "held.lua");
-script!(RATE_LIMIT, "rate_limit.lua");
+counting_script!(RATE_LIMIT, "rate_limit.lua");
 
 pub(super) fn unexpected(script: &str, what: &str) -> Error {
     Error::Internal(format!("unexpected reply from {script}.lua: {what}"))

@@ -1,0 +1,26 @@
+-- gcra.lua: the shared rate limit, prepended to the scripts that count a request (rate_limit.lua,
+-- hold.lua); not a script of its own. GCRA (generic cell rate algorithm): the key holds the
+-- theoretical arrival time (TAT) in microseconds of the Redis clock; a request is allowed when it
+-- comes no earlier than TAT - burst * interval.
+--
+-- gcra(key, interval_us, burst, now_us) returns allowed (1|0), remaining requests of the burst,
+-- how long until one request is allowed (us, when refused), how long until the burst is whole
+-- again (us).
+local function gcra(key, interval, burst, now)
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < now then
+    tat = now
+  end
+  local new_tat = tat + interval
+  local allow_at = new_tat - burst * interval
+  if now < allow_at then
+    return 0, 0, allow_at - now, tat - now
+  end
+  redis.call('SET', key, string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
+  return 1, math.floor((now - allow_at) / interval), 0, new_tat - now
+end
+
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
