@@ -16,7 +16,7 @@ local function gcra(key, interval, burst, now)
   if now < allow_at then
     return 0, 0, allow_at - now, tat - now
   end
-  redis.call('SET', key, string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
+  redis.call('SET', key, new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1)
   return 1, math.floor((now - allow_at) / interval), 0, new_tat - now
 end
 

@@ -32,11 +32,14 @@
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'NOCACHE'}
 end
+-- One clock reading for the whole script: microseconds for the rate limit, ms for the holds.
+local clock = now_us()
+local now = math.floor(clock / 1000)
 -- The rate limit, counted once per request (a NOCACHE retry has not been counted yet).
 local remaining, reset = 0, 0
 if tonumber(ARGV[6]) > 0 then
   local allowed, retry
-  allowed, remaining, retry, reset = gcra(KEYS[7], tonumber(ARGV[6]), tonumber(ARGV[7]), now_us())
+  allowed, remaining, retry, reset = gcra(KEYS[7], tonumber(ARGV[6]), tonumber(ARGV[7]), clock)
   if allowed == 0 then
     return {'RATE_LIMITED', 0, reset, retry}
   end
@@ -57,8 +60,6 @@ if #unknown > 0 then
   return {'UNKNOWN', remaining, reset, unknown}
 end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local booked, held = {}, {}
 for i = 0, n - 1 do
   local code = ARGV[first + i]
@@ -73,21 +74,29 @@ if #booked + #held > 0 then
 end
 
 -- The buyer's caps, checked only for a hold that could otherwise be taken (so a refusal because
--- of other buyers costs nothing extra). Live holds are read by score (expiry > now).
+-- of other buyers costs nothing extra).
 local max_seats = tonumber(ARGV[4])
 local max_holds = tonumber(ARGV[5])
 local capped = max_seats > 0 or max_holds > 0
 local latest = 0
+local expired = 0
 if capped then
-  local live = redis.call('ZRANGE', KEYS[5], '(' .. now, '+inf', 'BYSCORE', 'WITHSCORES')
-  local holds = #live / 2
+  -- Every entry with its expiry; the buyer's record is small (at most a few live holds and the
+  -- expired ones not trimmed yet), and one read tells both counts.
+  local entries = redis.call('ZRANGE', KEYS[5], 0, -1, 'WITHSCORES')
+  local holds, current = 0, 0
+  for i = 1, #entries, 2 do
+    local expiry = tonumber(entries[i + 1])
+    if expiry > now then
+      holds = holds + 1
+      current = current + tonumber(string.match(entries[i], '^(%d+):'))
+      latest = math.max(latest, expiry)
+    else
+      expired = expired + 1
+    end
+  end
   if max_holds > 0 and holds + 1 > max_holds then
     return {'USER_LIMIT', remaining, reset, 'live_holds', max_holds, holds}
-  end
-  local current = 0
-  for i = 1, #live, 2 do
-    current = current + tonumber(string.match(live[i], '^(%d+):'))
-    latest = math.max(latest, tonumber(live[i + 1]))
   end
   if max_seats > 0 then
     current = current + tonumber(redis.call('HGET', KEYS[6], ARGV[2]) or '0')
@@ -108,7 +117,9 @@ end
 redis.call('HSET', KEYS[4], 'user', ARGV[2], 'exp', exp, 'seats', table.concat(codes, '\n'))
 redis.call('PEXPIRE', KEYS[4], ttl)
 if capped then
-  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+  if expired > 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+  end
   redis.call('ZADD', KEYS[5], exp, n .. ':' .. ARGV[1])
   redis.call('PEXPIRE', KEYS[5], math.max(exp, latest) - now)
 end
