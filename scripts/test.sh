@@ -16,10 +16,12 @@ else
 fi
 # schemathesis over the OpenAPI document, in token mode (scripts/fuzz.sh).
 SEATLOCK_BIN=target/debug/seatlock scripts/fuzz.sh
-if [ -f target/fault-suite-report.txt ]; then
-  echo "== fault-injection suite report"
-  cat target/fault-suite-report.txt
-fi
+for report in target/fault-suite-report.txt target/fault-suite-token-report.txt; do
+  if [ -f "$report" ]; then
+    echo "== fault-injection suite report ($report)"
+    cat "$report"
+  fi
+done
 if [ -x scripts/check-observability.sh ]; then
   SEATLOCK_BIN=target/debug/seatlock scripts/check-observability.sh
 fi

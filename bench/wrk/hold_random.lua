@@ -4,11 +4,10 @@
 -- service's /metrics (seatlock_http_requests_total) before/after, taken by bench/run.sh.
 dofile(os.getenv("BENCH_WRK_DIR") .. "/common.lua")
 
-local path, seats
-local headers = { ["Content-Type"] = "application/json" }
+local head, seats
 
 function init(args)
-  path = "/events/" .. args[1] .. "/seats/reserve"
+  head = post_head("/events/" .. args[1] .. "/seats/reserve", { ["Content-Type"] = "application/json" })
   seats = tonumber(args[2])
   seed_random()
 end
@@ -16,5 +15,5 @@ end
 function request()
   local body = string.format('{"userId":"u%d","seatCodes":["S%d"]}',
     math.random(1, 1000000), math.random(1, seats))
-  return wrk.format("POST", path, headers, body)
+  return post_request(head, body)
 end

@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::support::{Outcome, RedisServer, Seatlock, database_url, http};
+use crate::support::{JWT_SECRET, Outcome, RedisServer, Seatlock, database_url, http, jwt};
 
 const SEATS: u32 = 32;
 const TTL_SECONDS: u64 = 3;
@@ -48,8 +48,27 @@ fn status(o: &Outcome) -> Option<u16> {
     }
 }
 
-fn instance_env(pg: &PgPool, redis_url: &str) -> Vec<(&'static str, String)> {
-    vec![
+/// How the instances of a run authenticate callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `auth.mode = none`: every caller trusted.
+    Trusting,
+    /// `auth.mode = token`: each client is a buyer with its own JWT; the caps take their
+    /// defaults (10 seats, 3 live holds per buyer); the rate limit is raised so it never refuses
+    /// (the clients are fast, and rate limits are tested elsewhere).
+    Token,
+}
+
+/// The `Authorization` header of a buyer in `mode`.
+fn auth_header(mode: Mode, user: &str) -> Vec<(&'static str, String)> {
+    match mode {
+        Mode::Trusting => Vec::new(),
+        Mode::Token => vec![("authorization", format!("Bearer {}", jwt(user, json!({}))))],
+    }
+}
+
+fn instance_env(pg: &PgPool, redis_url: &str, mode: Mode) -> Vec<(&'static str, String)> {
+    let mut env = vec![
         ("DATABASE_URL", database_url(pg)),
         ("REDIS_URL", redis_url.to_string()),
         ("APP__REDIS__KEY_PREFIX", "faults".into()),
@@ -66,7 +85,16 @@ fn instance_env(pg: &PgPool, redis_url: &str) -> Vec<(&'static str, String)> {
         ("APP__DATABASE__ACQUIRE_TIMEOUT_MS", "1500".into()),
         ("APP__SERVER__REQUEST_TIMEOUT_MS", "2500".into()),
         ("APP__LOG__LEVEL", "error".into()),
-    ]
+    ];
+    if mode == Mode::Token {
+        env.extend([
+            ("APP__AUTH__MODE", "token".to_string()),
+            ("APP__AUTH__JWT__HS256_SECRET", JWT_SECRET.to_string()),
+            ("APP__LIMITS__RATE__USER_PER_SECOND", "100000".to_string()),
+            ("APP__LIMITS__RATE__USER_BURST", "100000".to_string()),
+        ]);
+    }
+    env
 }
 
 /// One client: reserve (keyed, sometimes retried), then confirm, release, abandon, or pause
@@ -76,6 +104,7 @@ async fn client(
     seed: u64,
     event: i64,
     ports: [u16; 2],
+    mode: Mode,
     stop: Arc<AtomicBool>,
     history: Arc<Mutex<Vec<Op>>>,
 ) {
@@ -83,9 +112,15 @@ async fn client(
     let codes: Vec<String> = (1..=SEATS).map(|i| format!("S{i}")).collect();
     let mut n = 0;
     let record = |op: Op| history.lock().unwrap_or_else(|e| e.into_inner()).push(op);
+    let user = format!("c{id}");
+    let auth = auth_header(mode, &user);
+    let headers = |key: &str| {
+        let mut h: Vec<(&str, String)> = vec![("idempotency-key", key.to_string())];
+        h.extend(auth.iter().cloned());
+        h
+    };
     while !stop.load(Ordering::Relaxed) {
         n += 1;
-        let user = format!("c{id}");
         let want = rng.random_range(1..=3);
         let seats: Vec<String> = codes.choose_multiple(&mut rng, want).cloned().collect();
         let key = format!("r-{id}-{n}");
@@ -106,7 +141,7 @@ async fn client(
                 "POST",
                 &path,
                 Some(&body),
-                &[("idempotency-key", &key)],
+                &as_refs(&headers(&key)),
                 CALL_TIMEOUT,
             )
             .await;
@@ -118,7 +153,7 @@ async fn client(
                     "POST",
                     &path,
                     Some(&body),
-                    &[("idempotency-key", &key)],
+                    &as_refs(&headers(&key)),
                     CALL_TIMEOUT,
                 )
                 .await;
@@ -158,7 +193,7 @@ async fn client(
                     "POST",
                     &path,
                     Some(&hold_body),
-                    &[("idempotency-key", &key)],
+                    &as_refs(&headers(&key)),
                     CALL_TIMEOUT,
                 )
                 .await;
@@ -190,7 +225,7 @@ async fn client(
                         "POST",
                         &format!("/bookings/{hold}/cancel"),
                         Some(&body),
-                        &[("idempotency-key", &key)],
+                        &as_refs(&headers(&key)),
                         CALL_TIMEOUT,
                     )
                     .await;
@@ -212,7 +247,15 @@ async fn client(
         } else if roll < 0.8 {
             let started = Instant::now();
             let path = format!("/events/{event}/seats/release");
-            let outcome = http(port, "POST", &path, Some(&hold_body), &[], CALL_TIMEOUT).await;
+            let outcome = http(
+                port,
+                "POST",
+                &path,
+                Some(&hold_body),
+                &as_refs(&auth),
+                CALL_TIMEOUT,
+            )
+            .await;
             record(Op {
                 kind: Kind::Release,
                 key: String::new(),
@@ -224,6 +267,10 @@ async fn client(
         }
         // else: abandoned, left to expire.
     }
+}
+
+fn as_refs<'a>(headers: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
+    headers.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
 /// The fault schedule, run on its own thread: each fault in turn, with calm in between.
@@ -316,20 +363,36 @@ fn inject_faults(
 
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn under_faults_no_seat_is_sold_twice_and_no_acknowledged_booking_is_lost(pg: PgPool) {
+    fault_suite(pg, Mode::Trusting, "fault-suite-report.txt").await;
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn in_token_mode_under_faults_no_seat_is_sold_twice_and_no_buyer_passes_its_cap(pg: PgPool) {
+    fault_suite(pg, Mode::Token, "fault-suite-token-report.txt").await;
+}
+
+async fn fault_suite(pg: PgPool, mode: Mode, report_file: &str) {
     let seed: u64 = std::env::var("FAULT_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(7);
     let redis = RedisServer::start();
-    let env = instance_env(&pg, &redis.url());
+    let env = instance_env(&pg, &redis.url(), mode);
     let instances = vec![Seatlock::start(&env), Seatlock::start(&env)];
     let ports = [instances[0].port, instances[1].port];
+    let admin = match mode {
+        Mode::Trusting => Vec::new(),
+        Mode::Token => vec![(
+            "authorization",
+            format!("Bearer {}", jwt("fault-admin", json!({"role": "admin"}))),
+        )],
+    };
     let created = http(
         ports[0],
         "POST",
         "/events",
         Some(&json!({"name": "Faults", "date": "2030-01-01T20:00:00Z", "location": "Lab", "totalSeats": SEATS})),
-        &[],
+        &as_refs(&admin),
         CALL_TIMEOUT,
     )
     .await;
@@ -342,7 +405,10 @@ async fn under_faults_no_seat_is_sold_twice_and_no_acknowledged_booking_is_lost(
     let history: Arc<Mutex<Vec<Op>>> = Arc::default();
     let outages: Arc<Mutex<Vec<(String, Instant, Instant)>>> = Arc::default();
     let clients: Vec<_> = (0..CLIENTS)
-        .map(|i| tokio::spawn(client(i, seed, event, ports, stop.clone(), history.clone())))
+        .map(|i| {
+            let (stop, history) = (stop.clone(), history.clone());
+            tokio::spawn(client(i, seed, event, ports, mode, stop, history))
+        })
         .collect();
     let db_url = database_url(&pg);
     let outages_w = outages.clone();
@@ -361,7 +427,7 @@ async fn under_faults_no_seat_is_sold_twice_and_no_acknowledged_booking_is_lost(
     tokio::time::sleep(Duration::from_millis(TTL_SECONDS * 1000 + 1500)).await;
     let history = history.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut report = vec![format!(
-        "seed {seed}; history: {} operations; faults injected: {}",
+        "mode {mode:?}; seed {seed}; history: {} operations; faults injected: {}",
         history.len(),
         faults.len()
     )];
@@ -522,13 +588,15 @@ async fn under_faults_no_seat_is_sold_twice_and_no_acknowledged_booking_is_lost(
         if sold.contains(&code) {
             continue;
         }
-        let body = json!({"userId": "final-check", "seatCodes": [code]});
+        // A buyer of its own per seat, so the caps of token mode do not stand in the way.
+        let checker = format!("final-check-{i}");
+        let body = json!({"userId": checker, "seatCodes": [code]});
         let outcome = http(
             instances[i as usize % 2].port,
             "POST",
             &format!("/events/{event}/seats/reserve"),
             Some(&body),
-            &[],
+            &as_refs(&auth_header(mode, &checker)),
             CALL_TIMEOUT,
         )
         .await;
@@ -569,6 +637,34 @@ async fn under_faults_no_seat_is_sold_twice_and_no_acknowledged_booking_is_lost(
         "check 6 holds succeed during Redis outages: {}",
         if window_ok { "ok" } else { "FAILED" }
     ));
+    // 7. (token mode) No buyer holds more confirmed seats than its cap.
+    let over_cap: Vec<(String, i64)> = if mode == Mode::Token {
+        sqlx::query_as(
+            "SELECT b.user_id, count(*) FROM booking_seats s JOIN bookings b \
+               ON b.event_id = s.event_id AND b.booking_group_id = s.booking_group_id \
+              WHERE s.event_id = $1 AND s.active GROUP BY b.user_id HAVING count(*) > 10",
+        )
+        .bind(event)
+        .fetch_all(&pg)
+        .await
+        .expect("caps")
+    } else {
+        Vec::new()
+    };
+    if mode == Mode::Token {
+        let capped = history
+            .iter()
+            .filter(|o| matches!(&o.outcome, Outcome::Status(409, b) if b["code"] == "USER_LIMIT_REACHED"))
+            .count();
+        report.push(format!(
+            "check 7 no buyer over 10 confirmed seats: {} ({capped} requests refused by a cap)",
+            if over_cap.is_empty() {
+                "ok".to_string()
+            } else {
+                format!("FAILED {over_cap:?}")
+            }
+        ));
+    }
     let five_hundreds = history
         .iter()
         .filter(|o| status(&o.outcome) == Some(500))
@@ -577,17 +673,16 @@ async fn under_faults_no_seat_is_sold_twice_and_no_acknowledged_booking_is_lost(
 
     let text = report.join("\n");
     println!("{text}");
-    let _ = std::fs::write(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/target/fault-suite-report.txt"),
-        &text,
-    );
+    let path = format!("{}/target/{report_file}", env!("CARGO_MANIFEST_DIR"));
+    let _ = std::fs::write(path, &text);
     drop(instances);
     assert!(
         double.is_empty()
             && lost.is_empty()
             && partial.is_empty()
             && orphans.is_empty()
-            && split.is_empty(),
+            && split.is_empty()
+            && over_cap.is_empty(),
         "{text}"
     );
     assert!(
@@ -601,7 +696,7 @@ async fn under_faults_no_seat_is_sold_twice_and_no_acknowledged_booking_is_lost(
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn sigterm_under_load_loses_no_acknowledged_booking(pg: PgPool) {
     let redis = RedisServer::start();
-    let mut env = instance_env(&pg, &redis.url());
+    let mut env = instance_env(&pg, &redis.url(), Mode::Trusting);
     env.push(("APP__SERVER__SHUTDOWN_GRACE_SECONDS", "10".into()));
     let mut instance = Seatlock::start(&env);
     let port = instance.port;

@@ -4,6 +4,9 @@
 //! `auth.jwt.leeway_seconds` of clock skew. The buyer is the `sub` claim; `"role": "admin"`
 //! makes an admin token.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use anyhow::Context;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
@@ -14,16 +17,33 @@ use crate::config::JwtSettings;
 use crate::domain::access::{Caller, Role};
 use crate::domain::holds::validate_user_id;
 
-/// The configured keys, each with the one algorithm it verifies.
+/// Most verified tokens remembered; past it the memory starts over.
+const MAX_REMEMBERED: usize = 50_000;
+
+/// The configured keys, each with the one algorithm it verifies, and the tokens verified
+/// recently: a buyer sends the same token with each request, and checking its signature again
+/// costs more than looking it up (a token is remembered only while its `exp` / `nbf` window,
+/// leeway included, holds).
 pub(super) struct JwtVerifier {
     keys: Vec<(Algorithm, DecodingKey)>,
     validation: Validation,
+    leeway: u64,
+    verified: Mutex<HashMap<Box<str>, Verified>>,
+}
+
+struct Verified {
+    caller: Caller,
+    /// Usable from / until, in seconds since the epoch.
+    from: u64,
+    until: u64,
 }
 
 #[derive(Deserialize)]
 struct Claims {
     sub: Option<String>,
     role: Option<String>,
+    exp: u64,
+    nbf: Option<u64>,
 }
 
 impl JwtVerifier {
@@ -65,11 +85,44 @@ impl JwtVerifier {
         } else {
             validation.set_audience(&[&settings.audience]);
         }
-        Ok(Some(JwtVerifier { keys, validation }))
+        Ok(Some(JwtVerifier {
+            keys,
+            validation,
+            leeway: settings.leeway_seconds,
+            verified: Mutex::default(),
+        }))
     }
 
-    /// Verifies a token and returns its caller.
+    fn remembered(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Verified>> {
+        // Only a cache: usable after a panic elsewhere.
+        self.verified.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Verifies a token (or finds it verified and still within its window) and returns its
+    /// caller.
     pub(super) fn verify(&self, token: &str) -> Result<Caller, AuthFailure> {
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(v) = self.remembered().get(token)
+            && (v.from..v.until).contains(&now)
+        {
+            return Ok(v.caller.clone());
+        }
+        let (caller, claims) = self.check(token)?;
+        let mut remembered = self.remembered();
+        if remembered.len() >= MAX_REMEMBERED {
+            remembered.clear();
+        }
+        let verified = Verified {
+            caller: caller.clone(),
+            from: claims.nbf.unwrap_or(0).saturating_sub(self.leeway),
+            until: claims.exp.saturating_add(self.leeway),
+        };
+        remembered.insert(token.into(), verified);
+        Ok(caller)
+    }
+
+    /// The full check: header, signature, claims.
+    fn check(&self, token: &str) -> Result<(Caller, Claims), AuthFailure> {
         let header = decode_header(token).map_err(|_| AuthFailure::Malformed)?;
         let (_, key) = self
             .keys
@@ -87,20 +140,22 @@ impl JwtVerifier {
             ErrorKind::InvalidSignature => AuthFailure::Signature,
             _ => AuthFailure::Malformed,
         })?;
-        let sub = data
-            .claims
+        let claims = data.claims;
+        let sub = claims
             .sub
-            .and_then(|s| validate_user_id(Some(&s)).ok())
+            .as_deref()
+            .and_then(|s| validate_user_id(Some(s)).ok())
             .ok_or(AuthFailure::Claims)?;
-        let role = match data.claims.role.as_deref() {
+        let role = match claims.role.as_deref() {
             Some("admin") => Role::Admin,
             _ => Role::Buyer,
         };
-        Ok(Caller {
+        let caller = Caller {
             role,
             subject: Some(sub),
             key_name: None,
-        })
+        };
+        Ok((caller, claims))
     }
 }
 
