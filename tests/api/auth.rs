@@ -477,3 +477,100 @@ async fn the_key_commands_print_a_key_once_and_keep_only_its_digest(pg: PgPool) 
     let out = run(&["keys", "create", "--name", "x", "--role", "root"]);
     assert_eq!(out.status.code(), Some(2), "a bad role is a usage error");
 }
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn secrets_tokens_and_keys_never_reach_the_logs(pg: PgPool) {
+    use std::io::Read;
+    let db = crate::support::database_url(&pg);
+    let key = {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_seatlock"))
+            .args(["keys", "create", "--name", "logged", "--role", "admin"])
+            .env("DATABASE_URL", &db)
+            .output()
+            .expect("keys create");
+        String::from_utf8(out.stdout)
+            .expect("utf8")
+            .trim()
+            .to_string()
+    };
+    let port = crate::support::free_port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_seatlock"))
+        .env("DATABASE_URL", &db)
+        .env("REDIS_URL", redis_url())
+        .env("PORT", port.to_string())
+        .env(
+            "APP__REDIS__KEY_PREFIX",
+            format!("test:{}", uuid::Uuid::new_v4().simple()),
+        )
+        .env("APP__AUTH__MODE", "token")
+        .env("APP__AUTH__JWT__HS256_SECRET", JWT_SECRET)
+        .env("APP__LOG__FORMAT", "json")
+        // Everything the service and its libraries log, at the most talkative level.
+        .env("RUST_LOG", "trace")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn seatlock");
+    let buyer = jwt("logged-buyer", json!({}));
+    let forged = sign(
+        &json!({"sub": "x", "exp": now_secs() + 60}),
+        "not-the-secret-not-the-secret-not-the-secret",
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let up = crate::support::http(
+            port,
+            "GET",
+            "/healthz",
+            None,
+            &[],
+            std::time::Duration::from_secs(1),
+        )
+        .await;
+        if matches!(up, crate::support::Outcome::Status(200, _)) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "seatlock did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for token in [&key, &buyer, &forged] {
+        let auth = format!("Bearer {token}");
+        let _ = crate::support::http(
+            port,
+            "GET",
+            "/events",
+            None,
+            &[("authorization", &auth)],
+            std::time::Duration::from_secs(2),
+        )
+        .await;
+    }
+    let _ = child.kill();
+    let mut logs = String::new();
+    for pipe in [
+        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read>),
+        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let mut pipe = pipe;
+        let _ = pipe.read_to_string(&mut logs);
+    }
+    let _ = child.wait();
+    assert!(
+        logs.contains("request finished"),
+        "the service did log: {}",
+        &logs[..logs.len().min(500)]
+    );
+    for secret in [JWT_SECRET, key.as_str(), buyer.as_str(), forged.as_str()] {
+        assert!(!logs.contains(secret), "a secret reached the logs");
+    }
+    assert!(
+        !logs.to_lowercase().contains("bearer "),
+        "an Authorization header reached the logs"
+    );
+}
