@@ -2,7 +2,8 @@
 --
 -- KEYS[1]   {e}:hold:<holdGroupId>
 -- KEYS[2]   {e}:held   ZSET seat code -> expiry ms
--- KEYS[3..] {e}:seat:<code> for every seat of the hold, in ARGV order
+-- KEYS[3]   {e}:user:<userId>  the buyer's live holds (its entry follows the extension)
+-- KEYS[4..] {e}:seat:<code> for every seat of the hold, in ARGV order
 -- ARGV[1]   holdGroupId
 -- ARGV[2]   userId of the caller
 -- ARGV[3]   grace in milliseconds: the hold is extended to live at least this long
@@ -16,7 +17,7 @@ end
 if redis.call('HGET', KEYS[1], 'user') ~= ARGV[2] then
   return {'NOT_OWNER'}
 end
-for i = 3, #KEYS do
+for i = 4, #KEYS do
   if redis.call('GET', KEYS[i]) ~= ARGV[1] then
     return {'GONE'}
   end
@@ -29,9 +30,14 @@ if redis.call('PTTL', KEYS[1]) < grace then
   local exp = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + grace
   redis.call('PEXPIRE', KEYS[1], grace)
   redis.call('HSET', KEYS[1], 'exp', exp)
-  for i = 3, #KEYS do
+  for i = 4, #KEYS do
     redis.call('PEXPIRE', KEYS[i], grace)
-    redis.call('ZADD', KEYS[2], exp, ARGV[i + 2])
+    redis.call('ZADD', KEYS[2], exp, ARGV[i + 1])
+  end
+  -- The buyer's record (kept while caps are on) counts the hold for as long as it lives.
+  local member = (#KEYS - 3) .. ':' .. ARGV[1]
+  if redis.call('ZADD', KEYS[3], 'XX', 'CH', exp, member) == 1 and redis.call('PTTL', KEYS[3]) < grace then
+    redis.call('PEXPIRE', KEYS[3], grace)
   end
 end
 return {'OK'}

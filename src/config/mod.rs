@@ -4,6 +4,7 @@
 //! passwords in URLs) never show in `Debug` output.
 
 mod access;
+mod redact;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -307,46 +308,6 @@ fn parse_proxy(text: &str) -> Option<ipnet::IpNet> {
     })
 }
 
-/// A URL with its password, if any, replaced by `***`.
-fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
-}
-
-impl std::fmt::Debug for DatabaseSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DatabaseSettings")
-            .field("url", &redact_url(&self.url))
-            .field("create_if_missing", &self.create_if_missing)
-            .field("max_connections", &self.max_connections)
-            .field("acquire_timeout_ms", &self.acquire_timeout_ms)
-            .field("statement_timeout_ms", &self.statement_timeout_ms)
-            .field("max_retries", &self.max_retries)
-            .finish()
-    }
-}
-
-impl std::fmt::Debug for RedisSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisSettings")
-            .field("url", &redact_url(&self.url))
-            .field("pool_size", &self.pool_size)
-            .field("pool_wait_timeout_ms", &self.pool_wait_timeout_ms)
-            .field("connect_timeout_ms", &self.connect_timeout_ms)
-            .field("response_timeout_ms", &self.response_timeout_ms)
-            .field("key_prefix", &self.key_prefix)
-            .finish()
-    }
-}
-
 impl ServerSettings {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
@@ -362,16 +323,6 @@ impl HoldSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_in_urls_are_redacted() {
-        assert_eq!(
-            redact_url("postgres://app:s3cret@db:5432/x"),
-            "postgres://app:***@db:5432/x"
-        );
-        assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
-        assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
-    }
 
     #[test]
     fn proxies_are_addresses_or_ranges() {

@@ -31,6 +31,17 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
             return Error::Unavailable { what: "postgres" }.into_response();
         }
         Err(failure) => {
+            // Failed attempts are limited per client address (a buyer's quota), so guessing
+            // keys or tokens cannot run at line rate (each unknown key costs a Postgres read).
+            let attempts = RateRequest {
+                scope: RateScope::Address,
+                identity: format!("auth-failure:{}", address_of(&req, &state)),
+            };
+            if let Some(check) = state.seatlock.check_rate(&attempts).await
+                && !check.verdict.allowed
+            {
+                return check.refusal().into_response();
+            }
             let token_sent = failure != AuthFailure::Missing;
             return ApiError::Unauthenticated { token_sent }.into_response();
         }
@@ -45,14 +56,7 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
         identity: match (&caller.key_name, &caller.subject) {
             (Some(name), _) => name.clone(),
             (None, Some(sub)) => sub.clone(),
-            (None, None) => {
-                let peer = req
-                    .extensions()
-                    .get::<ConnectInfo<SocketAddr>>()
-                    .map(|ConnectInfo(addr)| addr.ip());
-                let address = client_address(peer, req.headers(), &state.trusted_proxies);
-                address.map_or_else(|| "unknown".to_string(), |a| a.to_string())
-            }
+            (None, None) => address_of(&req, &state),
         },
     };
     req.extensions_mut().insert(caller);
@@ -64,11 +68,19 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
         // The hold script counts it; whatever does not reach the script is counted after.
         let deferred = Arc::new(DeferredCount::new(counted));
         req.extensions_mut().insert(deferred.clone());
-        let mut response = next.run(req).await;
+        let response = next.run(req).await;
         let check = match deferred.counted() {
             Some(check) => Some(check),
-            None => state.seatlock.check_rate(&deferred.caller).await,
+            // Not counted on the way (refused before any store work: a bad body, another
+            // buyer's userId): counted now, and refused if it was over the limit.
+            None => match state.seatlock.check_rate(&deferred.caller).await {
+                Some(check) if !check.verdict.allowed => {
+                    return check.refusal().into_response();
+                }
+                other => other,
+            },
         };
+        let mut response = response;
         if let Some(check) = check {
             add_rate_headers(&mut response, &check);
         }
@@ -83,6 +95,16 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
         add_rate_headers(&mut response, &check);
     }
     response
+}
+
+/// The client's address as text ("unknown" when the connection's peer is not known).
+fn address_of(req: &Request, state: &AppState) -> String {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let address = client_address(peer, req.headers(), &state.trusted_proxies);
+    address.map_or_else(|| "unknown".to_string(), |a| a.to_string())
 }
 
 fn add_rate_headers(response: &mut Response, check: &RateCheck) {
@@ -120,7 +142,7 @@ pub fn client_address(
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|a| a.trim().parse().ok())
+        .filter_map(|a| forwarded_ip(a.trim()))
         .collect();
     forwarded
         .iter()
@@ -129,6 +151,15 @@ pub fn client_address(
         .or(forwarded.first())
         .copied()
         .or(Some(peer))
+}
+
+/// One `X-Forwarded-For` entry: an address, or an address with a port (`1.2.3.4:5678`,
+/// `[::1]:80`).
+fn forwarded_ip(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
 #[cfg(test)]
@@ -191,5 +222,15 @@ mod tests {
             Some(ip("10.0.0.1"))
         );
         assert_eq!(client_address(None, &xff, &trusted), None);
+        let ported = headers(&[("x-forwarded-for", "1.1.1.1:1000, 2.2.2.2:2000, [::1]:80")]);
+        let with_ports: Vec<ipnet::IpNet> = vec![
+            "10.0.0.0/8".parse().expect("net"),
+            "::1/128".parse().expect("net"),
+        ];
+        assert_eq!(
+            client_address(Some(ip("10.0.0.1")), &ported, &with_ports),
+            Some(ip("2.2.2.2")),
+            "entries with ports count"
+        );
     }
 }

@@ -126,9 +126,11 @@ impl From<Event> for EventView {
 pub(super) async fn create_event(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<CreateEventBody>,
+    body: ApiResult<ApiJson<CreateEventBody>>,
 ) -> ApiResult<(StatusCode, Json<EventCreated>)> {
+    // Who may comes before what was sent: a buyer's bad body is 403, not 400.
     authorize(&caller, Action::CreateEvent, None)?;
+    let ApiJson(body) = body?;
     let missing: Vec<String> = [
         ("name", body.name.is_some()),
         ("date", body.date.is_some()),

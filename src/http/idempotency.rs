@@ -1,10 +1,12 @@
 //! `Idempotency-Key` on reserve, confirm, release and cancel. The first response (status and
 //! body) is stored under (event, userId, route, key) with a fingerprint of the body; a replay
 //! returns it unchanged with `Idempotent-Replayed: true`; the same key with another body is 422;
-//! while the first request runs, 409 with Retry-After. A 5xx is not stored, so a retry runs
-//! again. A request whose body has no valid `userId` runs unkeyed (it is a 400 anyway).
+//! while the first request runs, 409 with Retry-After. A 5xx or a 429 is not stored, so a retry
+//! runs again. A request whose body has no valid `userId` runs unkeyed (it is a 400 anyway).
 
 use axum::body::{Body, to_bytes};
+use std::sync::Arc;
+
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -17,6 +19,7 @@ use super::state::AppState;
 use crate::domain::access::{Caller, acting_user};
 use crate::domain::events::EventId;
 use crate::domain::idempotency::{IdempotencyScope, KeyClaim, KeyUse, fingerprint, validate_key};
+use crate::domain::limits::DeferredCount;
 use crate::error::{Error, Result};
 use crate::service::Seatlock;
 
@@ -36,11 +39,17 @@ pub async fn replay_or_record(
         Ok(k) => k.to_string(),
         Err(why) => return ApiError::validation(why).into_response(),
     };
-    let route = req
+    // The scope names the resource: the event is in it already; a booking's route is kept with
+    // its booking id, so the same key sent to cancel another booking is another request.
+    let route = match req
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
+        .map(MatchedPath::as_str)
+    {
+        Some(template) if template.contains("{booking_id}") => req.uri().path().to_string(),
+        Some(template) => template.to_string(),
+        None => String::new(),
+    };
     let limit = state.settings.server.max_body_bytes;
     let (mut parts, body) = req.into_parts();
     let Ok(bytes) = to_bytes(body, limit).await else {
@@ -57,6 +66,17 @@ pub async fn replay_or_record(
             .run(Request::from_parts(parts, Body::from(bytes)))
             .await;
     };
+    // A claim costs Postgres work: a request whose rate count was left to the hold script is
+    // counted here first (the script then does not count it again).
+    if let Some(deferred) = parts.extensions.get::<Arc<DeferredCount>>()
+        && deferred.counted().is_none()
+        && let Some(check) = state.seatlock.check_rate(&deferred.caller).await
+    {
+        deferred.record(check);
+        if !check.verdict.allowed {
+            return check.refusal().into_response();
+        }
+    }
     let scope = IdempotencyScope {
         event: event.unwrap_or(EventId(0)),
         user_id,
@@ -128,7 +148,8 @@ impl Drop for ReleaseOnDrop {
     }
 }
 
-/// Stores a final response (anything but a 5xx) and returns it unchanged.
+/// Stores a final response and returns it unchanged. A 5xx or a 429 is not final (the same
+/// request may succeed later): the key is handed straight to the retry instead.
 async fn record(seatlock: &Seatlock, scope: &IdempotencyScope, response: Response) -> Response {
     let (parts, body) = response.into_parts();
     let bytes = match to_bytes(body, usize::MAX).await {
@@ -137,7 +158,9 @@ async fn record(seatlock: &Seatlock, scope: &IdempotencyScope, response: Respons
             return Error::Internal(format!("reading the response body: {e}")).into_response();
         }
     };
-    let stored = if parts.status.is_server_error() {
+    let retry_later =
+        parts.status.is_server_error() || parts.status == StatusCode::TOO_MANY_REQUESTS;
+    let stored = if retry_later {
         seatlock.release_idempotency_key(scope).await
     } else {
         let status = parts.status.as_u16();

@@ -108,7 +108,11 @@ impl Seatlock {
             user_id: &hold.user_id,
             ttl: hold.ttl,
             codes: &hold.seats,
-            caps: Caps::default(),
+            // No cap refuses a copy, but the copy enters the buyer's record, so the caps count it.
+            caps: Caps {
+                max_seats: Some(u32::MAX),
+                max_live_holds: Some(u32::MAX),
+            },
             rate: None,
         };
         let mut reply = self.redis.acquire_hold(&copy).await?;

@@ -87,7 +87,10 @@ impl Seatlock {
         count: Option<&DeferredCount>,
     ) -> Result<HoldTaken> {
         let ttl = self.settings.holds.ttl();
-        let rate = count.and_then(|c| Some((c, self.quota(c.caller.scope)?)));
+        // Counted by the script unless something counted this request already.
+        let mut rate = count
+            .filter(|c| c.counted().is_none())
+            .and_then(|c| Some((c, self.quota(c.caller.scope)?)));
         let counted = |verdict, (count, rate): (&DeferredCount, Rate)| {
             let check = RateCheck {
                 scope: count.caller.scope,
@@ -98,18 +101,30 @@ impl Seatlock {
             count.record(check);
             check
         };
-        let request = HoldRequest {
-            event,
-            hold: id,
-            user_id,
-            ttl,
-            codes,
-            caps: self.caps(),
-            rate: rate.map(|(c, r)| (&c.caller, r)),
-        };
         for _ in 0..REDIS_TRIES {
+            let request = HoldRequest {
+                event,
+                hold: id,
+                user_id,
+                ttl,
+                codes,
+                caps: self.caps(),
+                rate: rate.map(|(c, r)| (&c.caller, r)),
+            };
             match self.redis.acquire_hold(&request).await? {
-                HoldReply::NoCache => self.rebuild_inventory(event).await?,
+                HoldReply::NoCache => {
+                    // A rebuild reads the event from Postgres: count the request before it (an
+                    // unknown event costs a rebuild attempt every time), and not again after.
+                    if let Some((count, _)) = rate.take()
+                        && let Some(check) = self.check_rate(&count.caller).await
+                    {
+                        count.record(check);
+                        if !check.verdict.allowed {
+                            return Err(check.refusal());
+                        }
+                    }
+                    self.rebuild_inventory(event).await?
+                }
                 HoldReply::RateLimited(verdict) => match rate {
                     Some(rate) => return Err(counted(verdict, rate).refusal()),
                     None => return Err(Error::Internal("rate-limited without a limit".into())),

@@ -183,6 +183,16 @@ async fn only_admins_create_events_and_anyone_with_a_token_reads(pg: PgPool) {
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
         assert_eq!(body["code"], "FORBIDDEN");
     }
+    // Who may comes first: a buyer's malformed body is still 403.
+    let (status, _, _) = app
+        .call_as(
+            &buyer,
+            "POST",
+            "/events",
+            Some(json!(["not", "an", "object"])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     let admin_key = app.api_key("ops", KeyRole::Admin).await;
     let id = app.create_event_as(&admin_key, 5).await;
     let admin_jwt = jwt("ops-person", json!({"role": "admin"}));

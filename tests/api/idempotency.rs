@@ -320,3 +320,30 @@ async fn control_characters_are_400_never_500(pg: PgPool) {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(serde_json::from_slice::<Value>(&bytes).is_ok());
 }
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn one_key_on_two_bookings_cancels_both(pg: PgPool) {
+    let app = TestApp::new(pg).await;
+    let id = app.create_event(4).await;
+    let first = app.hold(id, "u1", &["S1"]).await;
+    let second = app.hold(id, "u1", &["S2"]).await;
+    for hold in [&first, &second] {
+        assert_eq!(app.confirm(id, "u1", hold).await.0, StatusCode::OK);
+    }
+    for hold in [&first, &second] {
+        let (status, headers, _) = app
+            .call_raw(
+                "POST",
+                &format!("/bookings/{hold}/cancel"),
+                Some(r#"{"userId":"u1"}"#.into()),
+                &[("idempotency-key", "same-key")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!headers.contains_key("idempotent-replayed"), "{hold}");
+    }
+    assert!(
+        app.booked_in_postgres(id).await.is_empty(),
+        "both cancelled"
+    );
+}

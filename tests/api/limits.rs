@@ -399,3 +399,65 @@ async fn holds_are_counted_once_each_by_the_hold_script_in_the_same_bucket(pg: P
     // Nothing was held by the refused request.
     assert_eq!(app.counts_as(&admin, event).await.1, 1);
 }
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_rate_limited_keyed_request_is_not_stored_and_its_retry_runs(pg: PgPool) {
+    let app = TestApp::with(pg, &redis_url(), |s| {
+        token_mode(s);
+        s.limits.rate.user_per_second = Some(1);
+        s.limits.rate.user_burst = Some(1);
+    });
+    let admin = app.api_key("ops", KeyRole::Admin).await;
+    let event = app.create_event_as(&admin, 5).await;
+    let buyer = jwt("keyed", json!({}));
+    assert_eq!(
+        app.call_as(&buyer, "GET", "/events", None).await.0,
+        StatusCode::OK
+    );
+    let path = format!("/events/{event}/seats/reserve");
+    let auth = format!("Bearer {buyer}");
+    let keyed = async || {
+        app.call_raw(
+            "POST",
+            &path,
+            Some(json!({"seatCodes": ["S1"]}).to_string()),
+            &[("authorization", &auth), ("idempotency-key", "order-1")],
+        )
+        .await
+    };
+    let (status, headers, _) = keyed().await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(headers.contains_key("retry-after"));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, headers, body) = keyed().await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        !headers.contains_key("idempotent-replayed"),
+        "the retry ran"
+    );
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn failed_authentication_is_limited_per_address(pg: PgPool) {
+    let app = TestApp::with(pg, &redis_url(), |s| {
+        token_mode(s);
+        s.limits.rate.user_per_second = Some(1);
+        s.limits.rate.user_burst = Some(3);
+    });
+    let guess = |i: usize| format!("sl_{i:0>43}");
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        statuses.push(app.call_as(&guess(i), "GET", "/events", None).await.0);
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 429, 429].map(|s| StatusCode::from_u16(s).expect("status"))
+    );
+    // A valid token is not held back by the failures.
+    assert_eq!(
+        app.call_as(&jwt("honest", json!({})), "GET", "/events", None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+}

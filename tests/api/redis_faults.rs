@@ -170,3 +170,39 @@ async fn a_rebuild_from_a_snapshot_older_than_a_cancel_is_refused(pg: PgPool) {
     // The next hold rebuilds from a fresh snapshot: the cancelled seat is free.
     app.hold(id, "u2", &["S1"]).await;
 }
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_rebuild_from_a_snapshot_older_than_a_booking_is_refused(pg: PgPool) {
+    use seatlock::domain::events::EventId;
+    use seatlock::store::redis::Rebuild;
+    let app = TestApp::new(pg.clone()).await;
+    let id = app.create_event(3).await;
+    let hold = app.hold(id, "u1", &["S1"]).await;
+    // The cache goes missing and a rebuild takes its snapshot before the confirm commits ...
+    let mut conn = app.redis().await;
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{}:{{e:{id}}}:seats", app.prefix()))
+        .query_async(&mut conn)
+        .await
+        .expect("del");
+    let event = EventId(id);
+    let store = app.state.seatlock.redis();
+    let generation = store.inventory_generation(event).await.expect("generation");
+    let postgres = app.state.seatlock.postgres();
+    let stale = postgres
+        .fetch_inventory(event)
+        .await
+        .expect("snapshot")
+        .expect("event");
+    assert!(stale.booked.is_empty());
+    // ... then the confirm commits and settles the hold while no cache exists ...
+    assert_eq!(app.confirm(id, "u1", &hold).await.0, StatusCode::OK);
+    // ... so writing the older snapshot is refused, and the next hold rebuilds a fresh one.
+    let outcome = store
+        .rebuild_inventory(event, &generation, &stale)
+        .await
+        .expect("rebuild");
+    assert_eq!(outcome, Rebuild::Stale);
+    let (status, body) = app.reserve(id, "u2", &["S1"]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "S1 is sold: {body}");
+}

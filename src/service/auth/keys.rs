@@ -12,20 +12,28 @@ use crate::domain::access::{KeyRole, key_digest};
 use crate::error::Result;
 use crate::store::postgres::PgStore;
 
-/// Most entries kept; past it, expired entries are dropped, then everything.
+/// Most live keys kept, and most absent keys remembered (kept apart, so a flood of made-up keys
+/// never pushes a real one out); past either, the expired entries of that map are dropped, then
+/// the rest of it.
 const MAX_ENTRIES: usize = 100_000;
 /// How often `last_used_at` is written for one key.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
 struct Entry {
-    key: Option<ApiKey>,
+    key: ApiKey,
     fetched: Instant,
     touched: Option<Instant>,
 }
 
 pub(super) struct KeyCache {
-    entries: Mutex<HashMap<[u8; 32], Entry>>,
+    entries: Mutex<Maps>,
     ttl: Duration,
+}
+
+#[derive(Default)]
+struct Maps {
+    found: HashMap<[u8; 32], Entry>,
+    absent: HashMap<[u8; 32], Instant>,
 }
 
 impl KeyCache {
@@ -36,7 +44,7 @@ impl KeyCache {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Maps> {
         // The map holds only cached lookups: after a panic elsewhere it is still usable.
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -51,12 +59,19 @@ impl KeyCache {
         let digest = key_digest(secret);
         let now = Instant::now();
         let cached = {
-            let mut entries = self.lock();
-            match entries.get_mut(&digest) {
+            let mut maps = self.lock();
+            if maps
+                .absent
+                .get(&digest)
+                .is_some_and(|at| now.duration_since(*at) < self.ttl)
+            {
+                return Ok(None);
+            }
+            match maps.found.get_mut(&digest) {
                 Some(e) if now.duration_since(e.fetched) < self.ttl => {
-                    let touch = e.key.is_some()
-                        && e.touched
-                            .is_none_or(|t| now.duration_since(t) >= TOUCH_EVERY);
+                    let touch = e
+                        .touched
+                        .is_none_or(|t| now.duration_since(t) >= TOUCH_EVERY);
                     if touch {
                         e.touched = Some(now);
                     }
@@ -66,26 +81,43 @@ impl KeyCache {
             }
         };
         let (key, touch) = match cached {
-            Some(hit) => hit,
+            Some(hit) => (Some(hit.0), hit.1),
             None => {
                 let key = pg.fetch_api_key(&digest).await?;
-                let mut entries = self.lock();
-                if entries.len() >= MAX_ENTRIES {
-                    entries.retain(|_, e| now.duration_since(e.fetched) < self.ttl);
-                    if entries.len() >= MAX_ENTRIES {
-                        entries.clear();
+                let mut maps = self.lock();
+                let ttl = self.ttl;
+                match &key {
+                    None => {
+                        if maps.absent.len() >= MAX_ENTRIES {
+                            maps.absent.retain(|_, at| now.duration_since(*at) < ttl);
+                            if maps.absent.len() >= MAX_ENTRIES {
+                                maps.absent.clear();
+                            }
+                        }
+                        maps.absent.insert(digest, now);
+                        (None, false)
+                    }
+                    Some(found) => {
+                        if maps.found.len() >= MAX_ENTRIES {
+                            maps.found
+                                .retain(|_, e| now.duration_since(e.fetched) < ttl);
+                            if maps.found.len() >= MAX_ENTRIES {
+                                maps.found.clear();
+                            }
+                        }
+                        // The last write of `last_used_at` survives a refetch of the key.
+                        let last = maps.found.get(&digest).and_then(|e| e.touched);
+                        let touch = last.is_none_or(|t| now.duration_since(t) >= TOUCH_EVERY);
+                        let touched = if touch { Some(now) } else { last };
+                        let entry = Entry {
+                            key: found.clone(),
+                            fetched: now,
+                            touched,
+                        };
+                        maps.found.insert(digest, entry);
+                        (Some(found.clone()), touch)
                     }
                 }
-                let touch = key.is_some();
-                entries.insert(
-                    digest,
-                    Entry {
-                        key: key.clone(),
-                        fetched: now,
-                        touched: touch.then_some(now),
-                    },
-                );
-                (key, touch)
             }
         };
         let Some(key) = key else { return Ok(None) };

@@ -194,7 +194,7 @@ impl RedisStore {
     ) -> Result<HoldCheck> {
         let k = self.keys(event);
         let mut inv = PIN.prepare_invoke();
-        inv.key(k.hold(hold)).key(k.held());
+        inv.key(k.hold(hold)).key(k.held()).key(k.user(user_id));
         for code in seats {
             inv.key(k.seat(code));
         }
@@ -234,7 +234,8 @@ impl RedisStore {
             .key(k.held())
             .key(k.user(user_id))
             .key(k.sold())
-            .key(k.sold_by_booking());
+            .key(k.sold_by_booking())
+            .key(k.generation());
         for code in seats {
             inv.key(k.seat(code));
         }
