@@ -1,14 +1,46 @@
--- held.lua: read the live holds of an event by the Redis clock.
+-- held.lua: read the live holds of an event by the Redis clock. Writes nothing.
 --
--- KEYS[1]  {e}:held   ZSET seat code -> expiry ms
--- ARGV[1]  "count" or "list"
---
--- Returns, for "count", the number of seats held now; for "list", a flat array
--- {code, remaining_ms, code, remaining_ms, ...} of the seats held now.
+-- ARGV[1]  "count", "list" or "tiers"
+-- "count" / "list":
+--   KEYS[1]  {e}:held   ZSET seat code -> expiry ms
+--   Returns, for "count", the number of seats held now; for "list", a flat array
+--   {code, remaining_ms, code, remaining_ms, ...} of the seats held now.
+-- "tiers":
+--   KEYS     per tier, two keys: {e}:tier:<code> and {e}:tierholds:<code>
+--   ARGV[2..] per tier, a count c and then c members "<quantity>:<holdGroupId>" not to count
+--            (copies of Postgres holds, which the caller counts from Postgres)
+--   Returns per tier the units held now (its running total less the entries that expired and
+--   are not trimmed yet, less the members named), or -1 when the tier is not cached.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if ARGV[1] == 'count' then
   return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+end
+if ARGV[1] == 'tiers' then
+  local out = {}
+  local a = 2
+  for j = 0, #KEYS / 2 - 1 do
+    local tier, holds = KEYS[1 + 2 * j], KEYS[2 + 2 * j]
+    local held = redis.call('HGET', tier, 'held')
+    local c = tonumber(ARGV[a])
+    if held then
+      held = tonumber(held)
+      for _, member in ipairs(redis.call('ZRANGEBYSCORE', holds, '-inf', now)) do
+        held = held - tonumber(string.match(member, '^(%d+):'))
+      end
+      for i = a + 1, a + c do
+        local expiry = redis.call('ZSCORE', holds, ARGV[i])
+        if expiry and tonumber(expiry) > now then
+          held = held - tonumber(string.match(ARGV[i], '^(%d+):'))
+        end
+      end
+      out[#out + 1] = math.max(held, 0)
+    else
+      out[#out + 1] = -1
+    end
+    a = a + c + 1
+  end
+  return out
 end
 local rows = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES')
 local out = {}

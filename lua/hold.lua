@@ -6,19 +6,25 @@
 -- KEYS[1]   {e}:seats   SET of every seat code of the event (the cached inventory)
 -- KEYS[2]   {e}:booked  SET of booked seat codes
 -- KEYS[3]   {e}:held    ZSET seat code -> hold expiry (ms since epoch, Redis clock)
--- KEYS[4]   {e}:hold:<holdGroupId>  HASH user, exp, seats (codes joined by "\n")
--- KEYS[5]   {e}:user:<userId>  ZSET "<seats>:<holdGroupId>" -> expiry: the buyer's live holds
--- KEYS[6]   {e}:sold    HASH userId -> seats in the buyer's confirmed bookings
+-- KEYS[4]   {e}:hold:<holdGroupId>  HASH user, exp, seats (codes joined by "\n"), tiers
+--           ("<code> <quantity>" lines joined by "\n")
+-- KEYS[5]   {e}:user:<userId>  ZSET "<units>:<holdGroupId>" -> expiry: the buyer's live holds
+-- KEYS[6]   {e}:sold    HASH userId -> seats and units in the buyer's confirmed bookings
 -- KEYS[7]   rate:{<scope>:<identity>}  the caller's rate key (unused when ARGV[6] is 0)
--- KEYS[8..] {e}:seat:<code>  one per requested seat, in ARGV order; value = holdGroupId
+-- KEYS[8 .. 7+n]  {e}:seat:<code>  one per requested seat, in ARGV order; value = holdGroupId
+-- then per tier line, in ARGV order, two keys:
+--           {e}:tier:<code>        HASH cap, sold, held (units held by live holds)
+--           {e}:tierholds:<code>  ZSET "<quantity>:<holdGroupId>" -> hold expiry ms
 -- ARGV[1]   holdGroupId
 -- ARGV[2]   userId
 -- ARGV[3]   ttl in milliseconds
--- ARGV[4]   max seats per buyer (held + confirmed) in this event, 0 = no cap
+-- ARGV[4]   max seats (and tier units) per buyer (held + confirmed) in this event, 0 = no cap
 -- ARGV[5]   max live holds per buyer in this event, 0 = no cap
 -- ARGV[6]   rate-limit emission interval in microseconds, 0 = no rate check here
 -- ARGV[7]   rate-limit burst
--- ARGV[8..] seat codes (distinct)
+-- ARGV[8]   n, the number of seat codes
+-- ARGV[9 .. 8+n]  seat codes (distinct)
+-- then pairs tier code, quantity (distinct codes, quantity >= 1)
 --
 -- Every reply after the cache check carries the rate verdict right after its tag:
 -- {tag, remaining, reset_us, ...}; {"RATE_LIMITED", 0, reset_us, retry_us} is a refusal (nothing
@@ -26,9 +32,16 @@
 --   {"OK", expires_at_ms, trimmed}     trimmed = seats of expired holds dropped from KEYS[3]
 --   {"NOCACHE"}                          the inventory is not cached: rebuild it and retry
 --   {"UNKNOWN", {codes}}                 codes that are not seats of the event
---   {"UNAVAILABLE", {booked}, {held}}    the requested seats that are booked / held
+--   {"UNKNOWN_TIERS", {codes}}           codes that are not tiers of the event
+--   {"UNAVAILABLE", {booked}, {held}, {code, requested, available, ...}}
+--                                        the requested seats that are booked / held, and the
+--                                        tiers with fewer units left than requested
 --   {"USER_LIMIT", cap, max, current}    cap "seats" or "live_holds" would be exceeded (checked
---                                        only when every seat is free)
+--                                        only when every seat and unit is free)
+--
+-- A tier's units left = cap - sold - held. `held` is a running total: each hold of the tier first
+-- trims its expired entries (a range read by score: O(log n + expired), never a scan of the live
+-- holds) and subtracts their quantities.
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'NOCACHE'}
 end
@@ -48,8 +61,8 @@ end
 if redis.call('HGET', KEYS[4], 'user') == ARGV[2] then
   return {'OK', remaining, reset, tonumber(redis.call('HGET', KEYS[4], 'exp')), 0}
 end
-local first = 8
-local n = #ARGV - first + 1
+local n = tonumber(ARGV[8])
+local first = 9
 local unknown = {}
 for i = 0, n - 1 do
   if redis.call('SISMEMBER', KEYS[1], ARGV[first + i]) == 0 then
@@ -58,6 +71,19 @@ for i = 0, n - 1 do
 end
 if #unknown > 0 then
   return {'UNKNOWN', remaining, reset, unknown}
+end
+-- Tier lines: ARGV[tfirst + 2j] code, ARGV[tfirst + 2j + 1] quantity; KEYS[kfirst + 2j] its
+-- HASH, KEYS[kfirst + 2j + 1] its holds.
+local tfirst = first + n
+local kfirst = 8 + n
+local lines = (#ARGV - tfirst + 1) / 2
+for j = 0, lines - 1 do
+  if redis.call('EXISTS', KEYS[kfirst + 2 * j]) == 0 then
+    unknown[#unknown + 1] = ARGV[tfirst + 2 * j]
+  end
+end
+if #unknown > 0 then
+  return {'UNKNOWN_TIERS', remaining, reset, unknown}
 end
 
 local booked, held = {}, {}
@@ -69,8 +95,35 @@ for i = 0, n - 1 do
     held[#held + 1] = code
   end
 end
-if #booked + #held > 0 then
-  return {'UNAVAILABLE', remaining, reset, booked, held}
+-- Each requested tier: trim the holds that expired (their units come back), then count.
+local short = {}
+local units = n
+for j = 0, lines - 1 do
+  local tier, holds = KEYS[kfirst + 2 * j], KEYS[kfirst + 2 * j + 1]
+  local gone = redis.call('ZRANGEBYSCORE', holds, '-inf', now)
+  if #gone > 0 then
+    local back = 0
+    for _, member in ipairs(gone) do
+      back = back + tonumber(string.match(member, '^(%d+):'))
+    end
+    redis.call('ZREMRANGEBYSCORE', holds, '-inf', now)
+    redis.call('HINCRBY', tier, 'held', -back)
+  end
+  local counts = redis.call('HMGET', tier, 'cap', 'sold', 'held')
+  local left = tonumber(counts[1]) - tonumber(counts[2] or '0') - tonumber(counts[3] or '0')
+  if left < 0 then
+    left = 0
+  end
+  local want = tonumber(ARGV[tfirst + 2 * j + 1])
+  units = units + want
+  if want > left then
+    short[#short + 1] = ARGV[tfirst + 2 * j]
+    short[#short + 1] = want
+    short[#short + 1] = left
+  end
+end
+if #booked + #held + #short > 0 then
+  return {'UNAVAILABLE', remaining, reset, booked, held, short}
 end
 
 -- The buyer's caps, checked only for a hold that could otherwise be taken (so a refusal because
@@ -100,7 +153,7 @@ if capped then
   end
   if max_seats > 0 then
     current = current + tonumber(redis.call('HGET', KEYS[6], ARGV[2]) or '0')
-    if current + n > max_seats then
+    if current + units > max_seats then
       return {'USER_LIMIT', remaining, reset, 'seats', max_seats, current}
     end
   end
@@ -114,13 +167,21 @@ for i = 0, n - 1 do
   redis.call('ZADD', KEYS[3], exp, ARGV[first + i])
   codes[i + 1] = ARGV[first + i]
 end
-redis.call('HSET', KEYS[4], 'user', ARGV[2], 'exp', exp, 'seats', table.concat(codes, '\n'))
+local tiers = {}
+for j = 0, lines - 1 do
+  local want = ARGV[tfirst + 2 * j + 1]
+  redis.call('ZADD', KEYS[kfirst + 2 * j + 1], exp, want .. ':' .. ARGV[1])
+  redis.call('HINCRBY', KEYS[kfirst + 2 * j], 'held', want)
+  tiers[j + 1] = ARGV[tfirst + 2 * j] .. ' ' .. want
+end
+redis.call('HSET', KEYS[4], 'user', ARGV[2], 'exp', exp, 'seats', table.concat(codes, '\n'),
+  'tiers', table.concat(tiers, '\n'))
 redis.call('PEXPIRE', KEYS[4], ttl)
 if capped then
   if expired > 0 then
     redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
   end
-  redis.call('ZADD', KEYS[5], exp, n .. ':' .. ARGV[1])
+  redis.call('ZADD', KEYS[5], exp, units .. ':' .. ARGV[1])
   redis.call('PEXPIRE', KEYS[5], math.max(exp, latest) - now)
 end
 -- Entries of holds that ended by expiry are trimmed here, so the ZSET stays the size of the

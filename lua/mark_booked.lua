@@ -1,15 +1,19 @@
 -- mark_booked.lua: add or remove seats from an event's cached booked set.
--- Used after a cancel (remove: the booking's seats come free and its buyer's quota back) and
--- after the Postgres guard refused a confirm (add: seats Redis had lost track of).
+-- Used after a cancel (remove: the booking's seats come free, its tier units go back and its
+-- buyer's quota back) and after the Postgres guard refused a confirm (add: seats Redis had lost
+-- track of).
 --
 -- KEYS[1]  {e}:seats
 -- KEYS[2]  {e}:booked
 -- KEYS[3]  {e}:gen
--- KEYS[4]  {e}:sold             HASH userId -> confirmed seats
--- KEYS[5]  {e}:sold_by_booking  HASH bookingId -> "<seats>:<userId>"
+-- KEYS[4]  {e}:sold             HASH userId -> confirmed seats and units
+-- KEYS[5]  {e}:sold_by_booking  HASH bookingId -> "<units>:<userId>"
+-- KEYS[6..] {e}:tier:<code> for every tier line, in ARGV order
 -- ARGV[1]  "add" or "remove"
 -- ARGV[2]  bookingId of a cancel ("" for "add")
--- ARGV[3..] seat codes
+-- ARGV[3]  n, the number of seat codes
+-- ARGV[4 .. 3+n] seat codes
+-- then pairs tier code, quantity: the cancelled booking's tier lines ("remove" only)
 --
 -- Returns the number of codes changed. When the inventory is not cached it changes nothing but
 -- bumps {e}:gen, so a rebuild whose Postgres snapshot predates this change refuses to write it.
@@ -17,8 +21,9 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('INCR', KEYS[3])
   return 0
 end
+local n = tonumber(ARGV[3])
 local changed = 0
-for i = 3, #ARGV do
+for i = 4, 3 + n do
   if ARGV[1] == 'add' then
     changed = changed + redis.call('SADD', KEYS[2], ARGV[i])
   else
@@ -26,12 +31,21 @@ for i = 3, #ARGV do
   end
 end
 if ARGV[1] == 'remove' and ARGV[2] ~= '' then
+  -- Only a booking the cache counts is taken out of its counts (a booking the cache never saw
+  -- was never in them).
   local sold = redis.call('HGET', KEYS[5], ARGV[2])
   if sold then
-    local n, user = string.match(sold, '^(%d+):(.*)$')
+    local units, user = string.match(sold, '^(%d+):(.*)$')
     redis.call('HDEL', KEYS[5], ARGV[2])
-    if redis.call('HINCRBY', KEYS[4], user, -tonumber(n)) <= 0 then
+    if redis.call('HINCRBY', KEYS[4], user, -tonumber(units)) <= 0 then
       redis.call('HDEL', KEYS[4], user)
+    end
+    local tfirst = 4 + n
+    for j = 0, (#ARGV - tfirst + 1) / 2 - 1 do
+      if redis.call('EXISTS', KEYS[6 + j]) == 1 then
+        redis.call('HINCRBY', KEYS[6 + j], 'sold', -tonumber(ARGV[tfirst + 2 * j + 1]))
+        changed = changed + 1
+      end
     end
   end
 end

@@ -1,25 +1,29 @@
 -- settle.lua: end a hold, either because it was released or because its booking committed.
 -- Only seat keys that still point at this hold are touched, so a stale call never frees a seat
--- that someone else holds now.
+-- that someone else holds now; a tier's held total drops only by the entry this hold still has.
 --
 -- KEYS[1]   {e}:hold:<holdGroupId>
 -- KEYS[2]   {e}:seats
 -- KEYS[3]   {e}:booked
 -- KEYS[4]   {e}:held
 -- KEYS[5]   {e}:user:<userId>   the buyer's live holds
--- KEYS[6]   {e}:sold            HASH userId -> confirmed seats
--- KEYS[7]   {e}:sold_by_booking HASH bookingId -> "<seats>:<userId>" (makes "book" count once)
+-- KEYS[6]   {e}:sold            HASH userId -> confirmed seats and units
+-- KEYS[7]   {e}:sold_by_booking HASH bookingId -> "<units>:<userId>" (makes "book" count once)
 -- KEYS[8]   {e}:gen             bumped by "book" when the inventory is not cached, so a rebuild
 --                               from a Postgres snapshot older than this booking is refused
--- KEYS[9..] {e}:seat:<code> for every seat of the hold, in ARGV order
+-- KEYS[9 .. 8+n]  {e}:seat:<code> for every seat of the hold, in ARGV order
+-- then per tier line of the hold, two keys: {e}:tier:<code> and {e}:tierholds:<code>
 -- ARGV[1]   holdGroupId
 -- ARGV[2]   mode:
 --           "release"  the owner gives it up: the hold must be alive, owned by ARGV[3] and not
 --                      pinned by a confirm in progress
 --           "book"     its booking committed in Postgres: unconditional, the seats become booked
+--                      and the units sold
 --           "drop"     nothing was sold by it: unconditional, nothing becomes booked
 -- ARGV[3]   userId (the hold's buyer)
--- ARGV[4..] seat codes of the hold
+-- ARGV[4]   n, the number of seat codes
+-- ARGV[5 .. 4+n]  seat codes of the hold
+-- then pairs tier code, quantity: the hold's tier lines
 --
 -- Returns {"OK"} | {"GONE"} | {"NOT_OWNER"} | {"PINNED"} (the last three only in "release" mode)
 if ARGV[2] == 'release' then
@@ -33,23 +37,39 @@ if ARGV[2] == 'release' then
     return {'PINNED'}
   end
 end
-local n = #ARGV - 3
-for i = 9, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[1] then
-    redis.call('DEL', KEYS[i])
-    redis.call('ZREM', KEYS[4], ARGV[i - 5])
+local n = tonumber(ARGV[4])
+for i = 0, n - 1 do
+  if redis.call('GET', KEYS[9 + i]) == ARGV[1] then
+    redis.call('DEL', KEYS[9 + i])
+    redis.call('ZREM', KEYS[4], ARGV[5 + i])
+  end
+end
+local tfirst = 5 + n
+local kfirst = 9 + n
+local lines = (#ARGV - tfirst + 1) / 2
+local units = n
+for j = 0, lines - 1 do
+  local tier, holds = KEYS[kfirst + 2 * j], KEYS[kfirst + 2 * j + 1]
+  local q = tonumber(ARGV[tfirst + 2 * j + 1])
+  units = units + q
+  -- An entry already trimmed (expired) or dropped with its cache gave its units back then.
+  if redis.call('ZREM', holds, q .. ':' .. ARGV[1]) == 1 and redis.call('EXISTS', tier) == 1 then
+    redis.call('HINCRBY', tier, 'held', -q)
   end
 end
 redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[5], n .. ':' .. ARGV[1])
+redis.call('ZREM', KEYS[5], units .. ':' .. ARGV[1])
 -- Only a cached inventory gets booked marks: a partial cache would refuse nothing it should.
 if ARGV[2] == 'book' then
   if redis.call('EXISTS', KEYS[2]) == 1 then
-    for i = 4, #ARGV do
-      redis.call('SADD', KEYS[3], ARGV[i])
+    for i = 0, n - 1 do
+      redis.call('SADD', KEYS[3], ARGV[5 + i])
     end
-    if redis.call('HSETNX', KEYS[7], ARGV[1], n .. ':' .. ARGV[3]) == 1 then
-      redis.call('HINCRBY', KEYS[6], ARGV[3], n)
+    if redis.call('HSETNX', KEYS[7], ARGV[1], units .. ':' .. ARGV[3]) == 1 then
+      redis.call('HINCRBY', KEYS[6], ARGV[3], units)
+      for j = 0, lines - 1 do
+        redis.call('HINCRBY', KEYS[kfirst + 2 * j], 'sold', tonumber(ARGV[tfirst + 2 * j + 1]))
+      end
     end
   else
     redis.call('INCR', KEYS[8])

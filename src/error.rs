@@ -21,8 +21,14 @@ pub enum Error {
     NotHoldOwner,
     #[error("the booking belongs to another user")]
     NotBookingOwner,
-    #[error("some seats are held or booked")]
-    SeatsUnavailable { seats: Vec<String> },
+    #[error("some seats are held or booked, or some tiers have too few units left")]
+    SeatsUnavailable {
+        seats: Vec<String>,
+        /// The short tiers, when the request asked for tier units (None: it asked for seats only).
+        tiers: Option<Vec<TierShortage>>,
+    },
+    #[error("some tiers do not exist in this event")]
+    TiersNotFound { tiers: Vec<String> },
     #[error("some seats were already booked")]
     SeatsAlreadyBooked { seats: Vec<String> },
     #[error("the hold was already confirmed")]
@@ -56,6 +62,14 @@ pub enum Error {
     RedisPool(#[from] RedisPoolError),
     #[error("{0}")]
     Internal(String),
+}
+
+/// A tier that has fewer units left than a hold asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierShortage {
+    pub code: String,
+    pub requested: u32,
+    pub available: u32,
 }
 
 /// Which per-buyer cap a request ran into.

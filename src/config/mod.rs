@@ -109,6 +109,8 @@ pub struct IdempotencySettings {
 #[serde(deny_unknown_fields)]
 pub struct EventSettings {
     pub max_seats: u32,
+    pub max_tiers: u32,
+    pub max_tier_capacity: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -248,6 +250,16 @@ impl Settings {
                 "events.max_seats",
                 (1..=1_000_000).contains(&self.events.max_seats),
                 "must be 1..=1000000",
+            ),
+            (
+                "events.max_tiers",
+                (1..=1000).contains(&self.events.max_tiers),
+                "must be 1..=1000",
+            ),
+            (
+                "events.max_tier_capacity",
+                (1..=100_000_000).contains(&self.events.max_tier_capacity),
+                "must be 1..=100000000",
             ),
             (
                 "redis.key_prefix",

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::events::EventId;
 use super::holds::HoldGroupId;
+use super::tiers::TierLine;
 use crate::error::{Error, Result};
 
 /// Life of a booking. Cancelling is soft: the row stays, its seats are freed.
@@ -44,6 +45,15 @@ pub struct BookedSeat {
     pub price_cents: i64,
 }
 
+/// Units of a tier in a booking, at the unit price they were sold at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookedTier {
+    pub code: String,
+    pub name: String,
+    pub quantity: u32,
+    pub price_cents: i64,
+}
+
 /// A booking as stored in Postgres.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Booking {
@@ -52,22 +62,37 @@ pub struct Booking {
     pub user_id: String,
     pub status: BookingStatus,
     pub seats: Vec<BookedSeat>,
+    pub tiers: Vec<BookedTier>,
     pub total_price_cents: i64,
     pub confirmed_at: DateTime<Utc>,
     pub cancelled_at: Option<DateTime<Utc>>,
 }
 
 impl Booking {
-    /// Whether this is the confirmed booking of exactly these seats (a repeat of a confirm).
-    pub fn is_confirmed_booking_of(&self, seats: &[String]) -> bool {
+    /// Whether this is the confirmed booking of exactly these seats and tier units (a repeat of
+    /// a confirm).
+    pub fn is_confirmed_booking_of(&self, seats: &[String], tiers: &[TierLine]) -> bool {
         let booked: HashSet<&str> = self.seats.iter().map(|s| s.code.as_str()).collect();
+        let units: HashSet<TierLine> = self.tier_lines().into_iter().collect();
         self.status == BookingStatus::Confirmed
             && booked.len() == seats.len()
             && seats.iter().all(|s| booked.contains(s.as_str()))
+            && units.len() == tiers.len()
+            && tiers.iter().all(|t| units.contains(t))
     }
 
     pub fn seat_codes(&self) -> Vec<String> {
         self.seats.iter().map(|s| s.code.clone()).collect()
+    }
+
+    pub fn tier_lines(&self) -> Vec<TierLine> {
+        self.tiers
+            .iter()
+            .map(|t| TierLine {
+                code: t.code.clone(),
+                quantity: t.quantity,
+            })
+            .collect()
     }
 }
 
@@ -81,23 +106,36 @@ pub fn decide_settled_release(booking: Option<&Booking>, user_id: &str) -> Resul
     }
 }
 
+/// What a cancel gave back: the seats freed and the tier units returned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Freed {
+    pub seats: Vec<String>,
+    pub tiers: Vec<TierLine>,
+}
+
+impl Freed {
+    pub fn is_empty(&self) -> bool {
+        self.seats.is_empty() && self.tiers.is_empty()
+    }
+}
+
 /// What the cancel transaction answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CancelOutcome {
-    /// Cancelled now; these seats were freed.
-    Cancelled(Vec<String>),
+    /// Cancelled now; these seats were freed and these units given back.
+    Cancelled(Freed),
     AlreadyCancelled,
     NotOwner,
     NotFound,
 }
 
-/// The answer to a cancel, and the seats to free in the Redis cache.
-pub fn decide_cancel(outcome: CancelOutcome) -> (Result<()>, Vec<String>) {
+/// The answer to a cancel, and what to free in the Redis cache.
+pub fn decide_cancel(outcome: CancelOutcome) -> (Result<()>, Freed) {
     match outcome {
         CancelOutcome::Cancelled(freed) => (Ok(()), freed),
-        CancelOutcome::AlreadyCancelled => (Ok(()), Vec::new()),
-        CancelOutcome::NotOwner => (Err(Error::NotBookingOwner), Vec::new()),
-        CancelOutcome::NotFound => (Err(Error::BookingNotFound), Vec::new()),
+        CancelOutcome::AlreadyCancelled => (Ok(()), Freed::default()),
+        CancelOutcome::NotOwner => (Err(Error::NotBookingOwner), Freed::default()),
+        CancelOutcome::NotFound => (Err(Error::BookingNotFound), Freed::default()),
     }
 }
 
@@ -124,6 +162,7 @@ pub(super) mod tests {
                     price_cents: 100,
                 })
                 .collect(),
+            tiers: vec![],
             total_price_cents: 100 * codes.len() as i64,
             confirmed_at: DateTime::<Utc>::MIN_UTC,
             cancelled_at: None,
@@ -136,10 +175,28 @@ pub(super) mod tests {
     #[test]
     fn a_booking_is_a_repeat_only_of_exactly_its_seats_while_confirmed() {
         let b = booking("u1", CONFIRMED, &["S1", "S2"]);
-        assert!(b.is_confirmed_booking_of(&seats(&["S2", "S1"])));
-        assert!(!b.is_confirmed_booking_of(&seats(&["S1"])));
-        assert!(!b.is_confirmed_booking_of(&seats(&["S1", "S3"])));
-        assert!(!booking("u1", CANCELLED, &["S1"]).is_confirmed_booking_of(&seats(&["S1"])));
+        assert!(b.is_confirmed_booking_of(&seats(&["S2", "S1"]), &[]));
+        assert!(!b.is_confirmed_booking_of(&seats(&["S1"]), &[]));
+        assert!(!b.is_confirmed_booking_of(&seats(&["S1", "S3"]), &[]));
+        assert!(!booking("u1", CANCELLED, &["S1"]).is_confirmed_booking_of(&seats(&["S1"]), &[]));
+        let mut with_tier = b.clone();
+        with_tier.tiers = vec![BookedTier {
+            code: "GA".into(),
+            name: "GA".into(),
+            quantity: 2,
+            price_cents: 500,
+        }];
+        let two = TierLine {
+            code: "GA".into(),
+            quantity: 2,
+        };
+        let three = TierLine {
+            quantity: 3,
+            ..two.clone()
+        };
+        assert!(with_tier.is_confirmed_booking_of(&seats(&["S1", "S2"]), &[two]));
+        assert!(!with_tier.is_confirmed_booking_of(&seats(&["S1", "S2"]), &[three]));
+        assert!(!with_tier.is_confirmed_booking_of(&seats(&["S1", "S2"]), &[]));
     }
 
     #[test]
@@ -161,9 +218,13 @@ pub(super) mod tests {
 
     #[test]
     fn cancel_decisions_cover_every_outcome() {
-        let (r, freed) = decide_cancel(CancelOutcome::Cancelled(seats(&["S1"])));
+        let freed = Freed {
+            seats: seats(&["S1"]),
+            tiers: vec![],
+        };
+        let (r, given_back) = decide_cancel(CancelOutcome::Cancelled(freed.clone()));
         assert!(r.is_ok());
-        assert_eq!(freed, seats(&["S1"]));
+        assert_eq!(given_back, freed);
         let (r, freed) = decide_cancel(CancelOutcome::AlreadyCancelled);
         assert!(r.is_ok() && freed.is_empty());
         assert!(matches!(

@@ -3,7 +3,8 @@
 //! the hold's Redis keys. No I/O here.
 
 use super::bookings::{Booking, BookingStatus};
-use crate::error::{Error, Result, UserLimitKind};
+use super::tiers::TierLine;
+use crate::error::{Error, Result, TierShortage, UserLimitKind};
 
 /// What the confirm transaction answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,8 +15,12 @@ pub enum ConfirmOutcome {
     Existing(Booking),
     /// The guard refused: these seats are in another confirmed booking.
     Conflict(Vec<String>),
-    /// The guard refused: these seats are held in Postgres by another live hold.
-    HeldElsewhere(Vec<String>),
+    /// The guard refused: these seats are held in Postgres by another live hold, these tiers have
+    /// too few units left (sold, or held in Postgres by other holds).
+    HeldElsewhere {
+        seats: Vec<String>,
+        tiers: Vec<TierShortage>,
+    },
     /// (Postgres holds) the hold is not there or has expired.
     HoldGone,
     /// (Postgres holds) the hold belongs to another user.
@@ -47,11 +52,13 @@ pub enum AfterConfirm {
     Unpin,
 }
 
-/// Confirm of a Redis hold of `seats` (checked and pinned) after the confirm transaction.
+/// Confirm of a Redis hold of `seats` and `tiers` (checked and pinned) after the confirm
+/// transaction.
 pub fn decide_redis_confirm(
     outcome: ConfirmOutcome,
     user_id: &str,
     seats: &[String],
+    tiers: &[TierLine],
 ) -> (Result<Confirmed>, AfterConfirm) {
     match outcome {
         ConfirmOutcome::Booked(booking) => (
@@ -64,7 +71,7 @@ pub fn decide_redis_confirm(
         ConfirmOutcome::Existing(booking) if booking.user_id != user_id => {
             (Err(Error::NotHoldOwner), AfterConfirm::Nothing)
         }
-        ConfirmOutcome::Existing(booking) if booking.is_confirmed_booking_of(seats) => (
+        ConfirmOutcome::Existing(booking) if booking.is_confirmed_booking_of(seats, tiers) => (
             Ok(Confirmed {
                 booking,
                 repeat: true,
@@ -82,8 +89,11 @@ pub fn decide_redis_confirm(
             }),
             AfterConfirm::DropAndMarkBooked(taken),
         ),
-        ConfirmOutcome::HeldElsewhere(taken) => (
-            Err(Error::SeatsUnavailable { seats: taken }),
+        ConfirmOutcome::HeldElsewhere {
+            seats: taken,
+            tiers: short,
+        } => (
+            Err(unavailable(taken, short, !tiers.is_empty())),
             AfterConfirm::Drop,
         ),
         ConfirmOutcome::HoldGone => (Err(Error::HoldGone), AfterConfirm::Nothing),
@@ -91,6 +101,12 @@ pub fn decide_redis_confirm(
             (Err(seats_limit(max, current)), AfterConfirm::Unpin)
         }
     }
+}
+
+/// The 409 of a confirm the guard refused for seats held elsewhere or tiers too short.
+fn unavailable(seats: Vec<String>, short: Vec<TierShortage>, asked_tiers: bool) -> Error {
+    let tiers = (asked_tiers || !short.is_empty()).then_some(short);
+    Error::SeatsUnavailable { seats, tiers }
 }
 
 fn seats_limit(max: u32, current: u32) -> Error {
@@ -102,14 +118,16 @@ fn seats_limit(max: u32, current: u32) -> Error {
 }
 
 /// A confirm of a Redis hold whose transaction failed without a reply: if the booking is there
-/// (of this user, of exactly these seats), the commit happened and this confirm succeeded.
+/// (of this user, of exactly these seats and units), the commit happened and this confirm
+/// succeeded.
 pub fn committed_despite_error(
     booking: Option<Booking>,
     user_id: &str,
     seats: &[String],
+    tiers: &[TierLine],
 ) -> Option<Confirmed> {
     booking
-        .filter(|b| b.user_id == user_id && b.is_confirmed_booking_of(seats))
+        .filter(|b| b.user_id == user_id && b.is_confirmed_booking_of(seats, tiers))
         .map(|booking| Confirmed {
             booking,
             repeat: false,
@@ -150,7 +168,10 @@ pub fn decide_postgres_confirm(outcome: ConfirmOutcome, user_id: &str) -> Postgr
         ConfirmOutcome::NotOwner => done(Err(Error::NotHoldOwner)),
         ConfirmOutcome::HoldGone => PostgresConfirm::AsRepeat,
         ConfirmOutcome::Conflict(seats) => done(Err(Error::SeatsAlreadyBooked { seats })),
-        ConfirmOutcome::HeldElsewhere(seats) => done(Err(Error::SeatsUnavailable { seats })),
+        ConfirmOutcome::HeldElsewhere { seats, tiers } => {
+            let asked_tiers = !tiers.is_empty();
+            done(Err(unavailable(seats, tiers, asked_tiers)))
+        }
         ConfirmOutcome::UserLimit { max, current } => done(Err(seats_limit(max, current))),
     }
 }
@@ -173,11 +194,46 @@ mod tests {
     use super::*;
     use crate::domain::bookings::tests::{CANCELLED, CONFIRMED, booking, seats};
 
+    fn elsewhere(codes: &[&str]) -> ConfirmOutcome {
+        ConfirmOutcome::HeldElsewhere {
+            seats: seats(codes),
+            tiers: vec![],
+        }
+    }
+
+    #[test]
+    fn a_tier_shortage_at_confirm_names_the_tiers() {
+        let ga = TierLine {
+            code: "GA".into(),
+            quantity: 3,
+        };
+        let short = ConfirmOutcome::HeldElsewhere {
+            seats: vec![],
+            tiers: vec![TierShortage {
+                code: "GA".into(),
+                requested: 3,
+                available: 1,
+            }],
+        };
+        let (r, after) = decide_redis_confirm(short, "u1", &[], &[ga]);
+        assert_eq!(after, AfterConfirm::Drop);
+        let Err(Error::SeatsUnavailable {
+            seats,
+            tiers: Some(tiers),
+        }) = r
+        else {
+            panic!("{r:?}")
+        };
+        assert!(seats.is_empty());
+        assert_eq!((tiers[0].requested, tiers[0].available), (3, 1));
+    }
+
     #[test]
     fn redis_confirm_decisions_cover_every_outcome() {
         let hold = seats(&["S1", "S2"]);
         let mine = booking("u1", CONFIRMED, &["S1", "S2"]);
-        let (r, after) = decide_redis_confirm(ConfirmOutcome::Booked(mine.clone()), "u1", &hold);
+        let (r, after) =
+            decide_redis_confirm(ConfirmOutcome::Booked(mine.clone()), "u1", &hold, &[]);
         assert_eq!(
             (r.map(|c| c.repeat).ok(), after),
             (Some(false), AfterConfirm::Book)
@@ -187,11 +243,13 @@ mod tests {
             ConfirmOutcome::Existing(booking("u2", CONFIRMED, &["S1", "S2"])),
             "u1",
             &hold,
+            &[],
         );
         assert!(matches!(r, Err(Error::NotHoldOwner)));
         assert_eq!(after, AfterConfirm::Nothing);
 
-        let (r, after) = decide_redis_confirm(ConfirmOutcome::Existing(mine.clone()), "u1", &hold);
+        let (r, after) =
+            decide_redis_confirm(ConfirmOutcome::Existing(mine.clone()), "u1", &hold, &[]);
         assert_eq!(
             (r.map(|c| c.repeat).ok(), after),
             (Some(true), AfterConfirm::Book)
@@ -201,31 +259,31 @@ mod tests {
             booking("u1", CANCELLED, &["S1", "S2"]),
             booking("u1", CONFIRMED, &["S1"]),
         ] {
-            let (r, after) = decide_redis_confirm(ConfirmOutcome::Existing(other), "u1", &hold);
+            let (r, after) =
+                decide_redis_confirm(ConfirmOutcome::Existing(other), "u1", &hold, &[]);
             assert!(matches!(r, Err(Error::HoldGone)));
             assert_eq!(after, AfterConfirm::Drop);
         }
 
-        let (r, after) = decide_redis_confirm(ConfirmOutcome::NotOwner, "u1", &hold);
+        let (r, after) = decide_redis_confirm(ConfirmOutcome::NotOwner, "u1", &hold, &[]);
         assert!(matches!(r, Err(Error::NotHoldOwner)));
         assert_eq!(after, AfterConfirm::Nothing);
 
         let (r, after) =
-            decide_redis_confirm(ConfirmOutcome::Conflict(seats(&["S2"])), "u1", &hold);
+            decide_redis_confirm(ConfirmOutcome::Conflict(seats(&["S2"])), "u1", &hold, &[]);
         assert!(matches!(r, Err(Error::SeatsAlreadyBooked { seats: s }) if s == ["S2"]));
         assert_eq!(after, AfterConfirm::DropAndMarkBooked(seats(&["S2"])));
 
-        let (r, after) =
-            decide_redis_confirm(ConfirmOutcome::HeldElsewhere(seats(&["S1"])), "u1", &hold);
-        assert!(matches!(r, Err(Error::SeatsUnavailable { seats: s }) if s == ["S1"]));
+        let (r, after) = decide_redis_confirm(elsewhere(&["S1"]), "u1", &hold, &[]);
+        assert!(matches!(r, Err(Error::SeatsUnavailable { seats: s, tiers: None }) if s == ["S1"]));
         assert_eq!(after, AfterConfirm::Drop);
 
-        let (r, after) = decide_redis_confirm(ConfirmOutcome::HoldGone, "u1", &hold);
+        let (r, after) = decide_redis_confirm(ConfirmOutcome::HoldGone, "u1", &hold, &[]);
         assert!(matches!(r, Err(Error::HoldGone)));
         assert_eq!(after, AfterConfirm::Nothing);
 
         let limit = ConfirmOutcome::UserLimit { max: 2, current: 1 };
-        let (r, after) = decide_redis_confirm(limit, "u1", &hold);
+        let (r, after) = decide_redis_confirm(limit, "u1", &hold, &[]);
         assert!(matches!(
             r,
             Err(Error::UserLimit {
@@ -241,12 +299,13 @@ mod tests {
     fn a_lost_commit_reply_counts_only_for_the_same_user_and_seats() {
         let hold = seats(&["S1"]);
         let mine = booking("u1", CONFIRMED, &["S1"]);
-        assert!(committed_despite_error(Some(mine.clone()), "u1", &hold).is_some());
-        assert!(committed_despite_error(Some(mine), "u2", &hold).is_none());
+        assert!(committed_despite_error(Some(mine.clone()), "u1", &hold, &[]).is_some());
+        assert!(committed_despite_error(Some(mine), "u2", &hold, &[]).is_none());
         assert!(
-            committed_despite_error(Some(booking("u1", CANCELLED, &["S1"])), "u1", &hold).is_none()
+            committed_despite_error(Some(booking("u1", CANCELLED, &["S1"])), "u1", &hold, &[])
+                .is_none()
         );
-        assert!(committed_despite_error(None, "u1", &hold).is_none());
+        assert!(committed_despite_error(None, "u1", &hold, &[]).is_none());
     }
 
     #[test]
@@ -303,7 +362,7 @@ mod tests {
             PostgresConfirm::Done(Err(Error::SeatsAlreadyBooked { .. }), AfterConfirm::Nothing)
         ));
         assert!(matches!(
-            decide_postgres_confirm(ConfirmOutcome::HeldElsewhere(seats(&["S1"])), "u1"),
+            decide_postgres_confirm(elsewhere(&["S1"]), "u1"),
             PostgresConfirm::Done(Err(Error::SeatsUnavailable { .. }), AfterConfirm::Nothing)
         ));
         assert!(matches!(

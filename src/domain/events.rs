@@ -4,6 +4,9 @@
 use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 
+use super::fields::{MAX_CODE_LEN, MAX_TEXT_LEN, check_seat_code, price_cents};
+use super::tiers::{RawTier, TierSpec, TierState, validate_tiers};
+
 /// Database id of an event. Also the shard key that every table and Redis key starts with.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
@@ -24,12 +27,6 @@ impl std::fmt::Display for EventId {
 
 /// The seat type given to seats created without one.
 pub const DEFAULT_SEAT_TYPE: &str = "STANDARD";
-/// Longest accepted seat code, seat type, event name or location.
-pub const MAX_CODE_LEN: usize = 64;
-pub const MAX_TEXT_LEN: usize = 200;
-/// Highest accepted seat price, in cents (ten million currency units).
-pub const MAX_PRICE_CENTS: i64 = 1_000_000_000;
-
 /// One seat of a new event, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeatSpec {
@@ -45,9 +42,11 @@ pub struct NewEvent {
     pub starts_at: DateTime<Utc>,
     pub location: String,
     pub seats: Seats,
+    /// General-admission tiers, in creation order.
+    pub tiers: Vec<TierSpec>,
 }
 
-/// Seats of a new event: generated `S1..Sn`, or listed one by one.
+/// Seats of a new event: generated `S1..Sn` (none for a tiers-only event), or listed one by one.
 #[derive(Debug, Clone)]
 pub enum Seats {
     Numbered(u32),
@@ -71,15 +70,38 @@ pub struct RawSeat {
     pub price: Option<f64>,
 }
 
-/// Checks a proposed event and returns every problem found, one sentence each.
-pub fn validate_new_event(
-    name: &str,
-    date: &str,
-    location: &str,
-    total_seats: Option<i64>,
-    seats: Option<Vec<RawSeat>>,
-    max_seats: u32,
-) -> Result<NewEvent, Vec<String>> {
+/// An event as the client described it, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct RawEvent {
+    pub name: String,
+    pub date: String,
+    pub location: String,
+    pub total_seats: Option<i64>,
+    pub seats: Option<Vec<RawSeat>>,
+    pub tiers: Option<Vec<RawTier>>,
+}
+
+/// How big an event may be (`events.*` settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventLimits {
+    pub max_seats: u32,
+    pub max_tiers: u32,
+    pub max_tier_capacity: u32,
+}
+
+/// Checks a proposed event and returns every problem found, one sentence each. An event needs
+/// at least one seat or one tier.
+pub fn validate_new_event(raw: RawEvent, limits: EventLimits) -> Result<NewEvent, Vec<String>> {
+    let RawEvent {
+        name,
+        date,
+        location,
+        total_seats,
+        seats,
+        tiers,
+    } = raw;
+    let (name, date, location) = (name.as_str(), date.as_str(), location.as_str());
+    let max_seats = limits.max_seats;
     let mut problems = Vec::new();
     for (field, text) in [("name", name), ("location", location)] {
         if text.chars().any(char::is_control) {
@@ -109,15 +131,27 @@ pub fn validate_new_event(
             None
         }
     };
+    let has_tiers = tiers.as_ref().is_some_and(|t| !t.is_empty());
+    let tiers = tiers
+        .map(|list| {
+            let (max, capacity) = (limits.max_tiers, limits.max_tier_capacity);
+            validate_tiers(list, max, capacity, &mut problems)
+        })
+        .unwrap_or_default();
     let seats = match (total_seats, seats) {
+        (_, Some(list)) if list.is_empty() && has_tiers && total_seats.is_none() => {
+            Some(Seats::Numbered(0))
+        }
         (_, Some(list)) => validate_seat_list(list, total_seats, max_seats, &mut problems),
+        (Some(0), None) if has_tiers => Some(Seats::Numbered(0)),
         (Some(n), None) if n >= 1 && n <= i64::from(max_seats) => Some(Seats::Numbered(n as u32)),
         (Some(_), None) => {
             problems.push(format!("totalSeats must be between 1 and {max_seats}"));
             None
         }
+        (None, None) if has_tiers => Some(Seats::Numbered(0)),
         (None, None) => {
-            problems.push("either totalSeats or seats is required".into());
+            problems.push("an event needs seats (totalSeats or seats) or tiers".into());
             None
         }
     };
@@ -127,6 +161,7 @@ pub fn validate_new_event(
             starts_at,
             location: location.to_string(),
             seats,
+            tiers,
         }),
         _ => Err(problems),
     }
@@ -169,21 +204,10 @@ fn validate_seat_list(
                 "seat type must be at most {MAX_CODE_LEN} characters, without control characters"
             ));
         }
-        let price_cents = match raw.price {
-            None => 0,
-            Some(p)
-                if p.is_finite() && p >= 0.0 && (p * 100.0).round() <= MAX_PRICE_CENTS as f64 =>
-            {
-                (p * 100.0).round() as i64
-            }
-            Some(_) => {
-                problems.push(format!(
-                    "price of seat {} must be a number from 0 to 10000000",
-                    raw.code
-                ));
-                0
-            }
-        };
+        let price_cents = price_cents(raw.price).unwrap_or_else(|why| {
+            problems.push(format!("price of seat {} {why}", raw.code));
+            0
+        });
         out.push(SeatSpec {
             code: raw.code,
             seat_type,
@@ -196,20 +220,6 @@ fn validate_seat_list(
         problems.push(format!("duplicate seat codes: {}", duplicates.join(", ")));
     }
     Some(Seats::Listed(out))
-}
-
-/// A seat code is 1 to 64 characters with no whitespace or control characters, so it is safe as
-/// a Redis key suffix and in the newline-joined lists the scripts keep.
-pub fn check_seat_code(code: &str) -> Result<(), String> {
-    if code.is_empty() || code.chars().count() > MAX_CODE_LEN {
-        return Err(format!("seat codes must be 1 to {MAX_CODE_LEN} characters"));
-    }
-    if code.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "seat code {code:?} must not contain whitespace or control characters"
-        ));
-    }
-    Ok(())
 }
 
 /// An event as stored.
@@ -228,6 +238,8 @@ pub struct EventSummary {
     pub event: Event,
     pub confirmed_seats: i64,
     pub held_seats: i64,
+    /// General-admission tiers in creation order, held units from both stores.
+    pub tiers: Vec<TierState>,
 }
 
 impl EventSummary {
@@ -246,16 +258,55 @@ pub fn cents_to_amount(cents: i64) -> f64 {
 mod tests {
     use super::*;
 
+    const LIMITS: EventLimits = EventLimits {
+        max_seats: 10,
+        max_tiers: 3,
+        max_tier_capacity: 100,
+    };
+
+    fn event(date: &str, total_seats: Option<i64>, seats: Option<Vec<RawSeat>>) -> RawEvent {
+        RawEvent {
+            name: "Gig".into(),
+            date: date.into(),
+            location: "Hall".into(),
+            total_seats,
+            seats,
+            tiers: None,
+        }
+    }
+
+    #[test]
+    fn an_event_needs_seats_or_tiers_and_may_have_both() {
+        let tier = |code: &str| RawTier {
+            code: code.into(),
+            capacity: Some(50),
+            ..RawTier::default()
+        };
+        let mut raw = event("2030-01-10T18:00:00Z", None, None);
+        assert!(validate_new_event(raw.clone(), LIMITS).is_err());
+        raw.tiers = Some(vec![tier("FLOOR")]);
+        let only_tiers = validate_new_event(raw.clone(), LIMITS).expect("tiers only");
+        assert_eq!((only_tiers.seats.count(), only_tiers.tiers.len()), (0, 1));
+        raw.total_seats = Some(4);
+        let both = validate_new_event(raw.clone(), LIMITS).expect("both");
+        assert_eq!((both.seats.count(), both.tiers.len()), (4, 1));
+        raw.tiers = Some(vec![tier("A"), tier("B"), tier("C"), tier("D")]);
+        assert!(
+            validate_new_event(raw, LIMITS).is_err(),
+            "more than max_tiers"
+        );
+    }
+
     #[test]
     fn numbered_event_within_limits_is_accepted() {
-        let e = validate_new_event("Gig", "2030-01-10T18:00:00Z", "Hall", Some(5), None, 10)
+        let e = validate_new_event(event("2030-01-10T18:00:00Z", Some(5), None), LIMITS)
             .expect("valid");
         assert_eq!(e.seats.count(), 5);
     }
 
     #[test]
     fn dates_stay_within_years_1_to_9999_in_utc() {
-        let check = |date| validate_new_event("Gig", date, "Hall", Some(1), None, 10);
+        let check = |date| validate_new_event(event(date, Some(1), None), LIMITS);
         assert!(check("9999-12-31T22:30:00-01:00").is_ok());
         assert!(check("9999-12-31T23:30:00-01:00").is_err());
         assert!(check("0000-01-01T00:30:00+01:00").is_err());
@@ -264,8 +315,9 @@ mod tests {
 
     #[test]
     fn every_problem_is_reported_at_once() {
-        let err =
-            validate_new_event(" ", "yesterday", "Hall", Some(0), None, 10).expect_err("invalid");
+        let mut raw = event("yesterday", Some(0), None);
+        raw.name = " ".into();
+        let err = validate_new_event(raw, LIMITS).expect_err("invalid");
         assert_eq!(err.len(), 3, "{err:?}");
     }
 
@@ -279,7 +331,7 @@ mod tests {
                 price: None,
             })
             .collect();
-        let err = validate_new_event("Gig", "2030-01-10T18:00:00Z", "Hall", None, Some(seats), 10)
+        let err = validate_new_event(event("2030-01-10T18:00:00Z", None, Some(seats)), LIMITS)
             .expect_err("duplicates");
         assert!(err[0].contains("A1"), "{err:?}");
     }
@@ -292,12 +344,8 @@ mod tests {
             price: Some(99.99),
         }];
         let e = validate_new_event(
-            "Gig",
-            "2030-01-10T18:00:00+02:00",
-            "Hall",
-            None,
-            Some(seats),
-            10,
+            event("2030-01-10T18:00:00+02:00", None, Some(seats)),
+            LIMITS,
         )
         .expect("valid");
         let Seats::Listed(list) = e.seats else {
@@ -319,6 +367,7 @@ mod tests {
             event: event.clone(),
             confirmed_seats,
             held_seats,
+            tiers: vec![],
         };
         assert_eq!(summary(3, 2).available_seats(), 5);
         assert_eq!(summary(8, 4).available_seats(), 0);

@@ -8,8 +8,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::events::{EventId, check_seat_code};
-use crate::error::{Error, Result, UserLimitKind};
+use super::events::EventId;
+use super::tiers::TierLine;
+use crate::error::{Error, Result, TierShortage, UserLimitKind};
 
 /// Which store takes a hold: the configured backend (`holds.backend`), and the store a
 /// `HoldGroupId` says its hold lives in.
@@ -28,9 +29,6 @@ impl HoldStore {
         }
     }
 }
-
-/// Longest accepted user id.
-pub const MAX_USER_ID_LEN: usize = 128;
 
 /// Id of a hold, and later of the booking that confirms it (`bookingGroupId == holdGroupId`).
 ///
@@ -114,48 +112,6 @@ impl std::fmt::Display for HoldGroupId {
     }
 }
 
-/// Checks a user id: present, not blank, bounded.
-pub fn validate_user_id(user_id: Option<&str>) -> Result<String, String> {
-    match user_id.map(str::trim) {
-        None | Some("") => Err("userId is required".into()),
-        Some(u) if u.chars().count() > MAX_USER_ID_LEN => Err(format!(
-            "userId must be at most {MAX_USER_ID_LEN} characters"
-        )),
-        Some(u) if u.chars().any(char::is_control) => {
-            Err("userId must not contain control characters".into())
-        }
-        Some(u) => Ok(u.to_string()),
-    }
-}
-
-/// Checks the seat list of a hold request: not empty, no duplicates, at most `max` seats.
-pub fn validate_seat_codes(codes: &[String], max: usize) -> Result<(), String> {
-    if codes.is_empty() {
-        return Err("seatCodes must list at least one seat".into());
-    }
-    if codes.len() > max {
-        return Err(format!(
-            "a hold may ask for at most {max} seats, this one asks for {}",
-            codes.len()
-        ));
-    }
-    for code in codes {
-        check_seat_code(code)?;
-    }
-    let mut seen = HashSet::with_capacity(codes.len());
-    let mut dups: Vec<&str> = codes
-        .iter()
-        .filter(|c| !seen.insert(c.as_str()))
-        .map(String::as_str)
-        .collect();
-    if !dups.is_empty() {
-        dups.sort_unstable();
-        dups.dedup();
-        return Err(format!("duplicate seat codes: {}", dups.join(", ")));
-    }
-    Ok(())
-}
-
 /// A hold just taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HoldTaken {
@@ -171,10 +127,14 @@ pub enum HoldAttempt {
     Held { expires_at_ms: i64 },
     /// These codes are not seats of the event; nothing was held.
     Unknown(Vec<String>),
-    /// These requested seats are booked / held by someone else; nothing was held.
+    /// These codes are not tiers of the event; nothing was held.
+    UnknownTiers(Vec<String>),
+    /// These requested seats are booked / held by someone else, these tiers have too few units
+    /// left; nothing was held.
     Unavailable {
         booked: Vec<String>,
         held: Vec<String>,
+        short: Vec<TierShortage>,
     },
     /// The buyer would pass a per-buyer cap (`max`; `current` before this hold); nothing was
     /// held.
@@ -205,9 +165,16 @@ pub enum Contention {
     Booked,
 }
 
-/// The 409 of a refused hold: exactly the requested seats that are taken, in request order, and
-/// whether any of them is sold (`Booked`) or they are all only held (`Held`).
-pub fn refusal(codes: &[String], booked: &[String], held: &[String]) -> (Contention, Error) {
+/// The 409 of a refused hold: exactly the requested seats that are taken, in request order, the
+/// short tiers in request order (when the hold asked for tiers), and whether any seat is sold
+/// (`Booked`) or the seats are only held and the tiers short (`Held`).
+pub fn refusal(
+    codes: &[String],
+    lines: &[TierLine],
+    booked: &[String],
+    held: &[String],
+    short: Vec<TierShortage>,
+) -> (Contention, Error) {
     let kind = if booked.is_empty() {
         Contention::Held
     } else {
@@ -219,7 +186,13 @@ pub fn refusal(codes: &[String], booked: &[String], held: &[String]) -> (Content
         .filter(|c| taken.contains(c))
         .cloned()
         .collect();
-    (kind, Error::SeatsUnavailable { seats })
+    let tiers = (!lines.is_empty()).then(|| {
+        let mut short = short;
+        let order = |code: &str| lines.iter().position(|l| l.code == code);
+        short.sort_by_key(|s| order(&s.code));
+        short
+    });
+    (kind, Error::SeatsUnavailable { seats, tiers })
 }
 
 /// A live hold as Redis keeps it.
@@ -227,6 +200,7 @@ pub fn refusal(codes: &[String], booked: &[String], held: &[String]) -> (Content
 pub struct HoldRecord {
     pub user_id: String,
     pub seats: Vec<String>,
+    pub tiers: Vec<TierLine>,
 }
 
 /// A hold as Postgres keeps it (alive, or expired and not yet swept).
@@ -234,6 +208,7 @@ pub struct HoldRecord {
 pub struct StoredHold {
     pub user_id: String,
     pub seats: Vec<String>,
+    pub tiers: Vec<TierLine>,
     pub alive: bool,
 }
 
@@ -244,6 +219,7 @@ pub struct LiveHold {
     pub id: HoldGroupId,
     pub user_id: String,
     pub seats: Vec<String>,
+    pub tiers: Vec<TierLine>,
     /// Time it has left.
     pub ttl: Duration,
 }
@@ -332,34 +308,41 @@ mod tests {
     }
 
     #[test]
-    fn seat_lists_are_checked() {
-        assert!(validate_seat_codes(&codes(&["S1", "S2"]), 10).is_ok());
-        assert!(validate_seat_codes(&codes(&[]), 10).is_err());
-        assert!(validate_seat_codes(&codes(&["S1", "S1"]), 10).is_err());
-        assert!(validate_seat_codes(&codes(&["S1", "S2", "S3"]), 2).is_err());
-        assert!(validate_seat_codes(&codes(&["S 1"]), 10).is_err());
-    }
-
-    #[test]
-    fn user_ids_are_checked() {
-        assert_eq!(validate_user_id(Some(" u1 ")), Ok("u1".to_string()));
-        assert!(validate_user_id(None).is_err());
-        assert!(validate_user_id(Some("  ")).is_err());
-        assert!(validate_user_id(Some("a\u{0}b")).is_err());
-        assert!(validate_user_id(Some(&"x".repeat(129))).is_err());
-    }
-
-    #[test]
-    fn a_refusal_lists_the_taken_seats_in_request_order() {
+    fn a_refusal_lists_the_taken_seats_and_short_tiers_in_request_order() {
         let asked = codes(&["S3", "S1", "S2", "S4"]);
-        let (kind, err) = refusal(&asked, &codes(&["S2"]), &codes(&["S1", "S3"]));
+        let (kind, err) = refusal(&asked, &[], &codes(&["S2"]), &codes(&["S1", "S3"]), vec![]);
         assert_eq!(kind, Contention::Booked);
-        let Error::SeatsUnavailable { seats } = err else {
+        let Error::SeatsUnavailable { seats, tiers } = err else {
             panic!("{err:?}")
         };
-        assert_eq!(seats, codes(&["S3", "S1", "S2"]));
-        let (kind, _) = refusal(&asked, &[], &codes(&["S4"]));
+        assert_eq!((seats, tiers), (codes(&["S3", "S1", "S2"]), None));
+        let (kind, _) = refusal(&asked, &[], &[], &codes(&["S4"]), vec![]);
         assert_eq!(kind, Contention::Held);
+        let lines = [
+            TierLine {
+                code: "B".into(),
+                quantity: 2,
+            },
+            TierLine {
+                code: "A".into(),
+                quantity: 3,
+            },
+        ];
+        let short = |code: &str| TierShortage {
+            code: code.into(),
+            requested: 2,
+            available: 1,
+        };
+        let (_, err) = refusal(&[], &lines, &[], &[], vec![short("A"), short("B")]);
+        let Error::SeatsUnavailable { seats, tiers } = err else {
+            panic!("{err:?}")
+        };
+        let order: Vec<String> = tiers
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| t.code)
+            .collect();
+        assert_eq!((seats.len(), order), (0, codes(&["B", "A"])));
     }
 
     #[test]
@@ -381,6 +364,7 @@ mod tests {
         let hold = |user: &str, alive| StoredHold {
             user_id: user.into(),
             seats: codes(&["S1"]),
+            tiers: vec![],
             alive,
         };
         assert!(postgres_release_refused(Some(&hold("u2", true)), "u1"));

@@ -3,7 +3,9 @@
 //! unit-tested without a database.
 //!
 //! - [`access`]: who may do what (roles, actions, the decision table), API key shapes.
+//! - [`fields`]: the rules of single input fields: codes, prices, user ids, a hold's seat list.
 //! - [`events`]: event ids, new-event validation, an event with its counts.
+//! - [`tiers`]: general admission: tiers, tier lines of a hold, a tier's counts.
 //! - [`seats`]: the seat map: where each seat stands now.
 //! - [`holds`]: hold ids (which carry their event and store), hold requests, hold attempts,
 //!   release decisions.
@@ -16,7 +18,9 @@ pub mod access;
 pub mod bookings;
 pub mod confirm;
 pub mod events;
+pub mod fields;
 pub mod holds;
 pub mod idempotency;
 pub mod limits;
 pub mod seats;
+pub mod tiers;

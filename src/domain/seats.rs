@@ -72,10 +72,19 @@ pub struct SeatState {
 pub struct Inventory {
     pub seats: Vec<String>,
     pub booked: Vec<String>,
+    pub tiers: Vec<TierStock>,
     pub sold: Vec<SoldBooking>,
 }
 
-/// A confirmed booking of a buyer: how many seats it holds.
+/// A tier as the inventory cache keeps it: its capacity and the units sold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierStock {
+    pub code: String,
+    pub capacity: i64,
+    pub sold: i64,
+}
+
+/// A confirmed booking of a buyer: how many seats and tier units it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SoldBooking {
     pub booking: HoldGroupId,

@@ -47,6 +47,9 @@ pub(super) struct BookingView {
     #[schema(value_type = String, example = "CONFIRMED")]
     status: BookingStatus,
     seats: Vec<BookedSeatView>,
+    /// General-admission units, at the unit price they were sold at (`[]` when none).
+    tiers: Vec<BookedTierView>,
+    /// Seats plus tier units.
     total_price: f64,
     #[schema(format = DateTime)]
     confirmed_at: String,
@@ -59,6 +62,15 @@ pub(super) struct BookedSeatView {
     code: String,
     #[serde(rename = "type")]
     seat_type: String,
+    price: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct BookedTierView {
+    code: String,
+    name: String,
+    quantity: u32,
+    /// Unit price.
     price: f64,
 }
 
@@ -81,6 +93,16 @@ impl From<Booking> for BookingView {
                     code: s.code,
                     seat_type: s.seat_type,
                     price: cents_to_amount(s.price_cents),
+                })
+                .collect(),
+            tiers: b
+                .tiers
+                .into_iter()
+                .map(|t| BookedTierView {
+                    code: t.code,
+                    name: t.name,
+                    quantity: t.quantity,
+                    price: cents_to_amount(t.price_cents),
                 })
                 .collect(),
             total_price: cents_to_amount(b.total_price_cents),

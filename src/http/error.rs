@@ -50,6 +50,9 @@ pub struct ErrorBody {
     pub code: String,
     /// The seats concerned (`SEATS_UNAVAILABLE`, `SEATS_NOT_FOUND`, `SEATS_ALREADY_BOOKED`).
     pub seats: Option<Vec<String>>,
+    /// `TIERS_NOT_FOUND`: the unknown tier codes. `SEATS_UNAVAILABLE` of a request that asked
+    /// for tier units: `{code, requested, available}` for every tier with too few units left.
+    pub tiers: Option<Vec<serde_json::Value>>,
     /// `USER_LIMIT_REACHED`: the cap, and the buyer's count before this request.
     pub limit: Option<u64>,
     pub current: Option<u64>,
@@ -107,10 +110,24 @@ impl ApiError {
         let mut body = json!({ "error": message, "code": self.code() });
         match self {
             ApiError::Service(
-                Error::SeatsNotFound { seats }
-                | Error::SeatsUnavailable { seats }
-                | Error::SeatsAlreadyBooked { seats },
+                Error::SeatsNotFound { seats } | Error::SeatsAlreadyBooked { seats },
             ) => body["seats"] = json!(seats),
+            ApiError::Service(Error::SeatsUnavailable { seats, tiers }) => {
+                body["seats"] = json!(seats);
+                if let Some(tiers) = tiers {
+                    body["tiers"] = tiers
+                        .iter()
+                        .map(|t| {
+                            json!({
+                                "code": t.code,
+                                "requested": t.requested,
+                                "available": t.available,
+                            })
+                        })
+                        .collect();
+                }
+            }
+            ApiError::Service(Error::TiersNotFound { tiers }) => body["tiers"] = json!(tiers),
             ApiError::PayloadTooLarge { limit } => body["limitBytes"] = json!(limit),
             ApiError::Service(Error::UserLimit {
                 limit,
@@ -145,6 +162,7 @@ fn service_code(e: &Error) -> &'static str {
         Error::HoldEventMismatch => "HOLD_EVENT_MISMATCH",
         Error::EventNotFound => "EVENT_NOT_FOUND",
         Error::SeatsNotFound { .. } => "SEATS_NOT_FOUND",
+        Error::TiersNotFound { .. } => "TIERS_NOT_FOUND",
         Error::BookingNotFound => "BOOKING_NOT_FOUND",
         Error::NotHoldOwner => "NOT_HOLD_OWNER",
         Error::Forbidden => "FORBIDDEN",
@@ -165,9 +183,10 @@ fn service_code(e: &Error) -> &'static str {
 fn service_status(e: &Error) -> StatusCode {
     match e {
         Error::Validation(_) | Error::HoldEventMismatch => StatusCode::BAD_REQUEST,
-        Error::EventNotFound | Error::SeatsNotFound { .. } | Error::BookingNotFound => {
-            StatusCode::NOT_FOUND
-        }
+        Error::EventNotFound
+        | Error::SeatsNotFound { .. }
+        | Error::TiersNotFound { .. }
+        | Error::BookingNotFound => StatusCode::NOT_FOUND,
         Error::NotHoldOwner | Error::NotBookingOwner | Error::Forbidden | Error::UserMismatch => {
             StatusCode::FORBIDDEN
         }
@@ -253,9 +272,21 @@ mod tests {
             (ApiError::RouteNotFound, 404, "NOT_FOUND"),
             (ApiError::MethodNotAllowed, 405, "METHOD_NOT_ALLOWED"),
             (
-                Error::SeatsUnavailable { seats: seats() }.into(),
+                Error::SeatsUnavailable {
+                    seats: seats(),
+                    tiers: None,
+                }
+                .into(),
                 409,
                 "SEATS_UNAVAILABLE",
+            ),
+            (
+                Error::TiersNotFound {
+                    tiers: vec!["GA".into()],
+                }
+                .into(),
+                404,
+                "TIERS_NOT_FOUND",
             ),
             (
                 Error::SeatsAlreadyBooked { seats: seats() }.into(),
@@ -343,9 +374,11 @@ mod tests {
         assert_eq!(body["error"], "internal error");
         let body = ApiError::from(Error::SeatsUnavailable {
             seats: vec!["S2".into()],
+            tiers: None,
         })
         .body();
         assert_eq!(body["seats"], json!(["S2"]));
+        assert!(body.get("tiers").is_none());
     }
 
     #[test]

@@ -15,7 +15,10 @@ use super::extract::{ApiJson, EventPath};
 use super::rfc3339;
 use super::state::AppState;
 use crate::domain::access::{Action, Caller, authorize};
-use crate::domain::events::{Event, EventId, RawSeat, cents_to_amount, validate_new_event};
+use crate::domain::events::{
+    Event, EventId, EventLimits, RawEvent, RawSeat, cents_to_amount, validate_new_event,
+};
+use crate::domain::tiers::RawTier;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -24,7 +27,8 @@ pub fn router() -> Router<AppState> {
         .route("/events/{event_id}/seats", get(get_seat_map))
 }
 
-/// A new event: `totalSeats` (seats S1..Sn) or `seats`.
+/// A new event: `totalSeats` (seats S1..Sn) or `seats`, and/or general-admission `tiers` (at
+/// least one seat or one tier).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct CreateEventBody {
@@ -39,6 +43,25 @@ pub(super) struct CreateEventBody {
     total_seats: Option<i64>,
     #[schema(max_items = 100000)]
     seats: Option<Vec<SeatInput>>,
+    /// General-admission tiers, sold by quantity (at most `events.max_tiers`, default 50).
+    #[schema(max_items = 50)]
+    tiers: Option<Vec<TierInput>>,
+}
+
+/// A general-admission tier of a new event.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(super) struct TierInput {
+    /// Unique within the event.
+    #[schema(min_length = 1, max_length = 64, pattern = "^\\S+$", example = "FLOOR")]
+    code: String,
+    /// Defaults to the code.
+    #[schema(max_length = 200, example = "Standing floor")]
+    name: Option<String>,
+    #[schema(minimum = 0, maximum = 10000000, example = 45.5)]
+    price: Option<f64>,
+    /// 1 to `events.max_tier_capacity` (default 1,000,000).
+    #[schema(value_type = i64, required = true, minimum = 1, maximum = 1000000, example = 500)]
+    capacity: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -76,6 +99,22 @@ pub(super) struct EventDetail {
     confirmed_seats: i64,
     held_seats: i64,
     available_seats: i64,
+    /// General-admission tiers in creation order (`[]` when none).
+    tiers: Vec<TierView>,
+}
+
+/// A tier with its live counts: `confirmed + held + available = capacity`.
+#[derive(Serialize, ToSchema)]
+pub(super) struct TierView {
+    code: String,
+    name: String,
+    price: f64,
+    capacity: u32,
+    /// Units in confirmed bookings.
+    confirmed: u32,
+    /// Units in live holds (an expired hold never counts).
+    held: u32,
+    available: u32,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -152,15 +191,32 @@ pub(super) async fn create_event(
             })
             .collect()
     });
-    let new_event = validate_new_event(
-        body.name.as_deref().unwrap_or_default(),
-        body.date.as_deref().unwrap_or_default(),
-        body.location.as_deref().unwrap_or_default(),
-        body.total_seats,
+    let tiers = body.tiers.map(|list| {
+        list.into_iter()
+            .map(|t| RawTier {
+                code: t.code,
+                name: t.name,
+                price: t.price,
+                capacity: t.capacity,
+            })
+            .collect()
+    });
+    let raw = RawEvent {
+        name: body.name.unwrap_or_default(),
+        date: body.date.unwrap_or_default(),
+        location: body.location.unwrap_or_default(),
+        total_seats: body.total_seats,
         seats,
-        state.settings.events.max_seats,
-    )
-    .map_err(|problems| ApiError::validation(problems.join("; ")))?;
+        tiers,
+    };
+    let settings = &state.settings.events;
+    let limits = EventLimits {
+        max_seats: settings.max_seats,
+        max_tiers: settings.max_tiers,
+        max_tier_capacity: settings.max_tier_capacity,
+    };
+    let new_event = validate_new_event(raw, limits)
+        .map_err(|problems| ApiError::validation(problems.join("; ")))?;
     let event_id = state.seatlock.create_event(new_event).await?;
     tracing::Span::current().record("event.id", event_id.0);
     Ok((StatusCode::CREATED, Json(EventCreated { event_id })))
@@ -215,10 +271,24 @@ pub(super) async fn get_event(
     EventPath(id): EventPath,
 ) -> ApiResult<Json<EventDetail>> {
     let summary = state.seatlock.event_summary(id).await?;
+    let tiers = summary
+        .tiers
+        .iter()
+        .map(|t| TierView {
+            code: t.code.clone(),
+            name: t.name.clone(),
+            price: cents_to_amount(t.price_cents),
+            capacity: t.capacity,
+            confirmed: t.confirmed.min(t.capacity),
+            held: t.held_within_capacity(),
+            available: t.available(),
+        })
+        .collect();
     Ok(Json(EventDetail {
         available_seats: summary.available_seats(),
         confirmed_seats: summary.confirmed_seats,
         held_seats: summary.held_seats,
+        tiers,
         event: summary.event.into(),
     }))
 }

@@ -15,7 +15,8 @@ use super::error::{ApiError, ApiResult};
 use super::state::AppState;
 use crate::domain::access::{Caller, acting_user};
 use crate::domain::events::EventId;
-use crate::domain::holds::{HoldGroupId, validate_user_id};
+use crate::domain::fields::validate_user_id;
+use crate::domain::holds::HoldGroupId;
 use crate::error::Error;
 
 /// The `{event_id}` of a route; anything but a positive integer is an unknown event (404).

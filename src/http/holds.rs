@@ -16,9 +16,11 @@ use super::rfc3339;
 use super::state::AppState;
 use crate::domain::access::Caller;
 use crate::domain::events::{EventId, cents_to_amount};
-use crate::domain::holds::{HoldGroupId, validate_seat_codes};
+use crate::domain::fields::validate_seat_codes;
+use crate::domain::holds::HoldGroupId;
 use crate::domain::idempotency::KeyUse;
 use crate::domain::limits::DeferredCount;
+use crate::domain::tiers::{TierLine, validate_hold_lines};
 use crate::error::Error;
 use crate::telemetry::{self, HoldRefusal};
 
@@ -39,8 +41,38 @@ pub fn router(state: AppState) -> Router<AppState> {
 pub(super) struct ReserveBody {
     #[schema(value_type = Option<String>, max_length = 128, example = "user-42")]
     user_id: Option<UserIdInput>,
-    #[schema(value_type = Vec<String>, required = true, min_items = 1, max_items = 10)]
+    /// Seats to hold; may be left out (or `[]`) when `tiers` asks for units.
+    #[schema(value_type = Option<Vec<String>>, max_items = 10)]
     seat_codes: Option<Vec<String>>,
+    /// General-admission units to hold: a tier at most once, quantity 1 or more. Seats plus
+    /// quantities at most `holds.max_seats_per_hold`.
+    #[schema(max_items = 10)]
+    tiers: Option<Vec<TierLineInput>>,
+}
+
+/// Units of one tier.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub(super) struct TierLineInput {
+    #[schema(min_length = 1, max_length = 64, pattern = "^\\S+$", example = "FLOOR")]
+    code: String,
+    #[schema(minimum = 1, maximum = 10, example = 2)]
+    quantity: i64,
+}
+
+/// Units of one tier in a hold or a confirmed booking.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct TierLineView {
+    code: String,
+    quantity: u32,
+}
+
+impl From<TierLine> for TierLineView {
+    fn from(l: TierLine) -> Self {
+        TierLineView {
+            code: l.code,
+            quantity: l.quantity,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -61,7 +93,9 @@ pub(super) struct HoldView {
     expires_in: u64,
     #[schema(format = DateTime)]
     expires_at: String,
+    /// `[]` when the hold is of tier units only.
     seat_codes: Vec<String>,
+    tiers: Vec<TierLineView>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -73,6 +107,8 @@ pub(super) struct Confirmed {
     #[schema(value_type = i64)]
     event_id: EventId,
     seat_codes: Vec<String>,
+    tiers: Vec<TierLineView>,
+    /// Seats plus tier units at their prices.
     total_price: f64,
 }
 
@@ -81,7 +117,7 @@ pub(super) struct Released {
     released: bool,
 }
 
-/// Holds seats, all or nothing, for `holds.ttl_seconds`.
+/// Holds seats and/or general-admission units, all or nothing, for `holds.ttl_seconds`.
 #[utoipa::path(post, path = "/events/{event_id}/seats/reserve", tag = "holds", request_body = ReserveBody,
     params(("event_id" = i64, Path, description = "Event id", minimum = 1, example = 1), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request return the first answer (1-255 visible ASCII characters)", max_length = 255)),
     responses(
@@ -104,15 +140,17 @@ pub(super) async fn reserve_seats(
     count: Option<Extension<Arc<DeferredCount>>>,
     ApiJson(body): ApiJson<ReserveBody>,
 ) -> ApiResult<Json<HoldView>> {
+    let max = state.settings.holds.max_seats_per_hold;
     let checked = UserIdInput::acting_user(&caller, body.user_id.as_ref()).and_then(|user| {
-        let codes = body
-            .seat_codes
-            .ok_or_else(|| ApiError::validation("seatCodes is required"))?;
-        validate_seat_codes(&codes, state.settings.holds.max_seats_per_hold)
-            .map_err(ApiError::validation)?;
-        Ok((user, codes))
+        let codes = body.seat_codes.unwrap_or_default();
+        let tiers = tier_lines(body.tiers.unwrap_or_default(), max)?;
+        if !codes.is_empty() {
+            validate_seat_codes(&codes, max).map_err(ApiError::validation)?;
+        }
+        validate_hold_lines(codes.len(), &tiers, max).map_err(ApiError::validation)?;
+        Ok((user, codes, tiers))
     });
-    let (user, codes) =
+    let (user, codes, tiers) =
         checked.inspect_err(|_| telemetry::record_hold_refused(HoldRefusal::Invalid))?;
     let seed = key_use.map(|Extension(k)| k.seed());
     let hold = state
@@ -121,6 +159,7 @@ pub(super) async fn reserve_seats(
             event,
             &user,
             &codes,
+            &tiers,
             seed.as_deref(),
             count.as_deref().map(Arc::as_ref),
         )
@@ -132,7 +171,31 @@ pub(super) async fn reserve_seats(
         expires_in: state.settings.holds.ttl_seconds,
         expires_at: rfc3339(expires_at),
         seat_codes: codes,
+        tiers: tiers.into_iter().map(TierLineView::from).collect(),
     }))
+}
+
+/// The tier lines of a reserve body; a quantity out of range is refused before anything else
+/// looks at it.
+fn tier_lines(input: Vec<TierLineInput>, max: usize) -> ApiResult<Vec<TierLine>> {
+    if input.len() > max {
+        return Err(ApiError::validation(format!(
+            "a hold may list at most {max} tiers"
+        )));
+    }
+    input
+        .into_iter()
+        .map(|l| match u32::try_from(l.quantity) {
+            Ok(quantity) if quantity >= 1 => Ok(TierLine {
+                code: l.code,
+                quantity,
+            }),
+            _ => Err(ApiError::validation(format!(
+                "the quantity of tier {} must be an integer from 1 to {max}",
+                l.code
+            ))),
+        })
+        .collect()
 }
 
 /// Validates `{userId, holdGroupId}` for this caller.
@@ -175,6 +238,11 @@ pub(super) async fn confirm_hold(
         success: true,
         booking_group_id: booking.booking_group_id,
         event_id: booking.event_id,
+        tiers: booking
+            .tier_lines()
+            .into_iter()
+            .map(TierLineView::from)
+            .collect(),
         seat_codes: booking.seats.into_iter().map(|s| s.code).collect(),
         total_price: cents_to_amount(booking.total_price_cents),
     }))

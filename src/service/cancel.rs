@@ -45,7 +45,7 @@ mod tests {
     fn every_cancel_outcome_has_its_label() {
         let label = |o| cancel_label(&Ok(o));
         assert_eq!(
-            label(CancelOutcome::Cancelled(vec![])),
+            label(CancelOutcome::Cancelled(Default::default())),
             CancelResult::Cancelled
         );
         assert_eq!(label(CancelOutcome::AlreadyCancelled), CancelResult::Repeat);

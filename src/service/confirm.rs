@@ -14,7 +14,7 @@ use crate::domain::confirm::{
     decide_redis_confirm, decide_repeat,
 };
 use crate::domain::events::EventId;
-use crate::domain::holds::{HoldCheck, HoldGroupId, HoldStore};
+use crate::domain::holds::{HoldCheck, HoldGroupId, HoldRecord, HoldStore};
 use crate::error::{Error, Result};
 use crate::store::postgres::ConfirmSource;
 use crate::store::redis::Settle;
@@ -78,7 +78,14 @@ impl Seatlock {
         let token = uuid::Uuid::new_v4().to_string();
         let pinned = self
             .redis
-            .pin_hold(event, id, user_id, &hold.seats, grace, &token)
+            .pin_hold(
+                event,
+                id,
+                user_id,
+                (&hold.seats, &hold.tiers),
+                grace,
+                &token,
+            )
             .await;
         match pinned {
             Ok(HoldCheck::Ok | HoldCheck::Pinned) => {}
@@ -92,6 +99,7 @@ impl Seatlock {
         }
         let source = ConfirmSource::Redis {
             seats: hold.seats.clone(),
+            tiers: hold.tiers.clone(),
         };
         let max_seats = self.limits.max_seats_per_user;
         let outcome = match self
@@ -103,8 +111,9 @@ impl Seatlock {
             Err(e) => {
                 // The commit may have happened without its reply reaching us.
                 let found = self.pg.fetch_booking(event, id).await.ok().flatten();
-                if let Some(confirmed) = committed_despite_error(found, user_id, &hold.seats) {
-                    self.finish_hold(event, id, user_id, AfterConfirm::Book, &hold.seats)
+                let found = committed_despite_error(found, user_id, &hold.seats, &hold.tiers);
+                if let Some(confirmed) = found {
+                    self.finish_hold(event, id, user_id, AfterConfirm::Book, &hold)
                         .await;
                     return Ok(confirmed);
                 }
@@ -115,15 +124,14 @@ impl Seatlock {
                 return Err(e);
             }
         };
-        let (result, after) = decide_redis_confirm(outcome, user_id, &hold.seats);
+        let (result, after) = decide_redis_confirm(outcome, user_id, &hold.seats, &hold.tiers);
         if after == AfterConfirm::Unpin {
             // Nothing was written; the owner may release the hold (or retry after a cancel).
             if let Err(e) = self.redis.unpin_hold(event, id, &token).await {
                 warn!(error = %e, "could not unpin the hold after a refused confirm");
             }
         }
-        self.finish_hold(event, id, user_id, after, &hold.seats)
-            .await;
+        self.finish_hold(event, id, user_id, after, &hold).await;
         result
     }
 
@@ -144,9 +152,10 @@ impl Seatlock {
                     // Best effort: drop a copy of the hold in Redis (recovery may have made one)
                     // and mark its seats booked there.
                     let seats = confirmed.booking.seat_codes();
-                    let book = self
-                        .redis
-                        .settle_hold(event, id, user_id, Settle::Book, &seats);
+                    let tiers = confirmed.booking.tier_lines();
+                    let book =
+                        self.redis
+                            .settle_hold(event, id, user_id, Settle::Book, (&seats, &tiers));
                     let _ = self.with_redis(book).await;
                 }
                 result
@@ -174,7 +183,7 @@ impl Seatlock {
         id: HoldGroupId,
         user_id: &str,
         after: AfterConfirm,
-        seats: &[String],
+        hold: &HoldRecord,
     ) {
         let (how, booked_elsewhere) = match after {
             AfterConfirm::Nothing | AfterConfirm::Unpin => return,
@@ -182,7 +191,12 @@ impl Seatlock {
             AfterConfirm::Drop => (Settle::Drop, None),
             AfterConfirm::DropAndMarkBooked(taken) => (Settle::Drop, Some(taken)),
         };
-        if let Err(e) = self.redis.settle_hold(event, id, user_id, how, seats).await {
+        let contents = (hold.seats.as_slice(), hold.tiers.as_slice());
+        if let Err(e) = self
+            .redis
+            .settle_hold(event, id, user_id, how, contents)
+            .await
+        {
             warn!(error = %e, hold.id = %id, "could not settle the hold in redis; it will expire by TTL");
         }
         if let Some(taken) = booked_elsewhere
@@ -224,7 +238,10 @@ mod tests {
             ConfirmResult::GuardRefused
         );
         assert_eq!(
-            label(Error::SeatsUnavailable { seats: vec![] }),
+            label(Error::SeatsUnavailable {
+                seats: vec![],
+                tiers: None
+            }),
             ConfirmResult::GuardRefused
         );
         assert_eq!(label(Error::HoldEventMismatch), ConfirmResult::WrongEvent);

@@ -108,6 +108,7 @@ impl Seatlock {
             user_id: &hold.user_id,
             ttl: hold.ttl,
             codes: &hold.seats,
+            tiers: &hold.tiers,
             // No cap refuses a copy, but the copy enters the buyer's record, so the caps count it.
             caps: Caps {
                 max_seats: Some(u32::MAX),
@@ -134,7 +135,13 @@ impl Seatlock {
         let alive = matches!(self.pg.fetch_hold(event, id).await, Ok(Some(h)) if h.alive);
         if !alive {
             self.redis
-                .settle_hold(event, id, &hold.user_id, Settle::Drop, &hold.seats)
+                .settle_hold(
+                    event,
+                    id,
+                    &hold.user_id,
+                    Settle::Drop,
+                    (&hold.seats, &hold.tiers),
+                )
                 .await?;
         }
         Ok(alive)

@@ -11,6 +11,7 @@ use crate::domain::bookings::Booking;
 use crate::domain::events::{Event, EventId, EventSummary};
 use crate::domain::holds::HoldGroupId;
 use crate::domain::seats::{SeatState, SeatStatus};
+use crate::domain::tiers::TierState;
 use crate::error::{Error, Result};
 
 impl Seatlock {
@@ -32,8 +33,13 @@ impl Seatlock {
                 _ => 0,
             }
         };
-        let (counts, redis_held) = tokio::join!(self.pg.count_seats(event), redis_count);
-        let counts = counts?;
+        let (counts, redis_held, tiers) = tokio::join!(
+            self.pg.count_seats(event),
+            redis_count,
+            self.pg.fetch_tiers(event)
+        );
+        let (counts, tiers) = (counts?, tiers?);
+        let tiers = self.add_redis_tier_holds(event, tiers).await?;
         let held_seats = if counts.postgres_held > 0 && redis_held > 0 {
             // Postgres holds may have been copied into Redis after an outage: count each seat
             // once.
@@ -53,7 +59,44 @@ impl Seatlock {
             event: row,
             confirmed_seats: counts.confirmed,
             held_seats,
+            tiers,
         })
+    }
+
+    /// Adds the units held in Redis to each tier's Postgres-held units (a Postgres hold copied
+    /// into Redis after an outage counts once).
+    async fn add_redis_tier_holds(
+        &self,
+        event: EventId,
+        mut tiers: Vec<TierState>,
+    ) -> Result<Vec<TierState>> {
+        if tiers.is_empty() {
+            return Ok(tiers);
+        }
+        let codes: Vec<String> = tiers.iter().map(|t| t.code.clone()).collect();
+        let mut excluded = vec![Vec::new(); tiers.len()];
+        if tiers.iter().any(|t| t.held > 0) {
+            for (code, member) in self.pg.fetch_held_tier_members(event).await? {
+                if let Some(i) = codes.iter().position(|c| *c == code) {
+                    excluded[i].push(member);
+                }
+            }
+        }
+        let held = match self
+            .read_redis(self.redis.held_tiers(event, &codes, &excluded))
+            .await
+        {
+            Some(Ok(held)) => held,
+            Some(Err(e)) => {
+                warn!(error = %e, "could not read redis tier holds; showing postgres holds only");
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        for (tier, redis_held) in tiers.iter_mut().zip(held) {
+            tier.held = tier.held.saturating_add(redis_held.unwrap_or(0));
+        }
+        Ok(tiers)
     }
 
     /// The seat map: every seat with its status now, in the order the event was created with.
@@ -61,7 +104,7 @@ impl Seatlock {
         let (seats, held) =
             tokio::join!(self.pg.fetch_seat_map(event), self.redis_held_seats(event));
         let seats = seats?;
-        if seats.is_empty() {
+        if seats.is_empty() && self.pg.fetch_event(event).await?.is_none() {
             return Err(Error::EventNotFound);
         }
         let held: HashMap<String, i64> = held.into_iter().collect();

@@ -37,11 +37,12 @@ impl Seatlock {
         user_id: &str,
         id: HoldGroupId,
     ) -> Result<()> {
-        if let Some(seats) = self.pg.delete_hold(event, id, user_id).await? {
+        if let Some(freed) = self.pg.delete_hold(event, id, user_id).await? {
             // Best effort: drop the copy of this hold that recovery may have put in Redis.
+            let contents = (freed.seats.as_slice(), freed.tiers.as_slice());
             let drop = self
                 .redis
-                .settle_hold(event, id, user_id, Settle::Drop, &seats);
+                .settle_hold(event, id, user_id, Settle::Drop, contents);
             let _ = self.with_redis(drop).await;
             return Ok(());
         }
@@ -67,7 +68,13 @@ impl Seatlock {
         }
         let released = self
             .redis
-            .settle_hold(event, id, user_id, Settle::Release, &hold.seats)
+            .settle_hold(
+                event,
+                id,
+                user_id,
+                Settle::Release,
+                (&hold.seats, &hold.tiers),
+            )
             .await?;
         release_decision(released)
     }

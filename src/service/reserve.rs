@@ -1,4 +1,4 @@
-//! Reserve: take an all-or-nothing hold on some seats for a buyer, in Redis (one script), or in
+//! Reserve: take an all-or-nothing hold on some seats and tier units for a buyer, in Redis (one script), or in
 //! Postgres when so configured or while the breaker says Redis is down.
 
 use tracing::Span;
@@ -9,6 +9,7 @@ use crate::config::HoldFallback;
 use crate::domain::events::EventId;
 use crate::domain::holds::{Contention, HoldAttempt, HoldGroupId, HoldStore, HoldTaken, refusal};
 use crate::domain::limits::{DeferredCount, Rate, RateCheck};
+use crate::domain::tiers::{TierLine, units};
 use crate::error::{Error, Result, UserLimitKind};
 use crate::store::redis::{HoldReply, HoldRequest};
 use crate::telemetry::{self, HoldRefusal, UserLimitLabel};
@@ -17,7 +18,8 @@ use crate::telemetry::{self, HoldRefusal, UserLimitLabel};
 const REDIS_TRIES: usize = 2;
 
 impl Seatlock {
-    /// Takes an all-or-nothing hold on `codes` for `user_id`. `key_use` (one use of an
+    /// Takes an all-or-nothing hold on the seats `codes` and the tier units `tiers` for
+    /// `user_id`. `key_use` (one use of an
     /// Idempotency-Key) makes the hold id deterministic, so a re-executed keyed request finds the
     /// hold it already took.
     /// `count`: the request's rate count, left to the hold script (one round trip for both);
@@ -27,19 +29,22 @@ impl Seatlock {
         event: EventId,
         user_id: &str,
         codes: &[String],
+        tiers: &[TierLine],
         key_use: Option<&str>,
         count: Option<&DeferredCount>,
     ) -> Result<HoldTaken> {
-        telemetry::record_hold_attempt(codes.len());
+        let tier_units = units(0, tiers);
+        telemetry::record_hold_attempt(units(codes.len(), tiers), tier_units);
+        let asked = Asked { codes, tiers };
         let make_id = |store| match key_use {
             Some(k) => HoldGroupId::derived(event, store, user_id, k),
             None => HoldGroupId::new(event, store),
         };
         let in_redis =
-            self.reserve_in_redis(event, make_id(HoldStore::Redis), user_id, codes, count);
+            self.reserve_in_redis(event, make_id(HoldStore::Redis), user_id, asked, count);
         let result = match self.with_redis(in_redis).await {
             Some(Err(e)) if e.is_redis_outage() => Err(e),
-            Some(decided) => return self.count_reserve(decided),
+            Some(decided) => return self.count_reserve(decided, tier_units),
             None => Err(Error::Unavailable { what: "redis" }),
         };
         // Not held in Redis: the hold script did not count this request, so count it here.
@@ -57,20 +62,20 @@ impl Seatlock {
             (HoldStore::Redis, HoldFallback::Reject) => result,
             _ => {
                 let id = make_id(HoldStore::Postgres);
-                self.reserve_in_postgres(event, id, user_id, codes).await
+                self.reserve_in_postgres(event, id, user_id, asked).await
             }
         };
-        self.count_reserve(outcome)
+        self.count_reserve(outcome, tier_units)
     }
 
     /// Counts a reserve's outcome; a refusal by other buyers was counted where it was decided.
-    fn count_reserve(&self, result: Result<HoldTaken>) -> Result<HoldTaken> {
+    fn count_reserve(&self, result: Result<HoldTaken>, tier_units: u64) -> Result<HoldTaken> {
         match &result {
             Ok(hold) => {
-                telemetry::record_hold_acquired();
+                telemetry::record_hold_acquired(tier_units);
                 Span::current().record("hold.id", tracing::field::display(hold.id));
             }
-            Err(Error::SeatsNotFound { .. }) => {
+            Err(Error::SeatsNotFound { .. } | Error::TiersNotFound { .. }) => {
                 telemetry::record_hold_refused(HoldRefusal::UnknownSeat)
             }
             Err(_) => {}
@@ -83,7 +88,7 @@ impl Seatlock {
         event: EventId,
         id: HoldGroupId,
         user_id: &str,
-        codes: &[String],
+        asked: Asked<'_>,
         count: Option<&DeferredCount>,
     ) -> Result<HoldTaken> {
         let ttl = self.settings.holds.ttl();
@@ -107,7 +112,8 @@ impl Seatlock {
                 hold: id,
                 user_id,
                 ttl,
-                codes,
+                codes: asked.codes,
+                tiers: asked.tiers,
                 caps: self.caps(),
                 rate: rate.map(|(c, r)| (&c.caller, r)),
             };
@@ -138,7 +144,7 @@ impl Seatlock {
                         counted(verdict, rate);
                     }
                     telemetry::record_seats_expired(expired_trimmed);
-                    return decide_attempt(id, codes, attempt);
+                    return decide_attempt(id, asked, attempt);
                 }
             }
         }
@@ -152,16 +158,19 @@ impl Seatlock {
         event: EventId,
         id: HoldGroupId,
         user_id: &str,
-        codes: &[String],
+        asked: Asked<'_>,
     ) -> Result<HoldTaken> {
         let ttl = self.settings.holds.ttl();
+        let (codes, tiers) = (asked.codes, asked.tiers);
         let attempt = self
             .pg
-            .insert_hold(event, id, user_id, codes, ttl, self.caps())
+            .insert_hold(event, id, user_id, codes, tiers, ttl, self.caps())
             .await?;
-        match decide_attempt(id, codes, attempt) {
-            // Unknown seats of an event that does not exist: the event is unknown.
-            Err(Error::SeatsNotFound { .. }) if self.pg.fetch_event(event).await?.is_none() => {
+        match decide_attempt(id, asked, attempt) {
+            // Unknown seats or tiers of an event that does not exist: the event is unknown.
+            Err(Error::SeatsNotFound { .. } | Error::TiersNotFound { .. })
+                if self.pg.fetch_event(event).await?.is_none() =>
+            {
                 Err(Error::EventNotFound)
             }
             other => other,
@@ -169,11 +178,19 @@ impl Seatlock {
     }
 }
 
+/// What one reserve asks for.
+#[derive(Debug, Clone, Copy)]
+struct Asked<'a> {
+    codes: &'a [String],
+    tiers: &'a [TierLine],
+}
+
 /// The result of a hold attempt; a refusal by other buyers is counted by reason here.
-fn decide_attempt(id: HoldGroupId, codes: &[String], attempt: HoldAttempt) -> Result<HoldTaken> {
+fn decide_attempt(id: HoldGroupId, asked: Asked<'_>, attempt: HoldAttempt) -> Result<HoldTaken> {
     match attempt {
         HoldAttempt::Held { expires_at_ms } => Ok(HoldTaken { id, expires_at_ms }),
         HoldAttempt::Unknown(seats) => Err(Error::SeatsNotFound { seats }),
+        HoldAttempt::UnknownTiers(tiers) => Err(Error::TiersNotFound { tiers }),
         HoldAttempt::UserLimit {
             limit,
             max,
@@ -189,8 +206,12 @@ fn decide_attempt(id: HoldGroupId, codes: &[String], attempt: HoldAttempt) -> Re
                 current,
             })
         }
-        HoldAttempt::Unavailable { booked, held } => {
-            let (contention, err) = refusal(codes, &booked, &held);
+        HoldAttempt::Unavailable {
+            booked,
+            held,
+            short,
+        } => {
+            let (contention, err) = refusal(asked.codes, asked.tiers, &booked, &held, short);
             telemetry::record_hold_refused(match contention {
                 Contention::Held => HoldRefusal::Held,
                 Contention::Booked => HoldRefusal::Booked,

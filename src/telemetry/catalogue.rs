@@ -52,6 +52,9 @@ pub const HOLDS_ATTEMPTED: &str = "seatlock_holds_attempted_total";
 pub const HOLDS_ACQUIRED: &str = "seatlock_holds_acquired_total";
 pub const HOLDS_REFUSED: &str = "seatlock_holds_refused_total";
 pub const HOLD_SIZE: &str = "seatlock_hold_size_seats";
+pub const TIER_HOLDS_ATTEMPTED: &str = "seatlock_tier_holds_attempted_total";
+pub const TIER_UNITS_REQUESTED: &str = "seatlock_tier_units_requested_total";
+pub const TIER_UNITS_HELD: &str = "seatlock_tier_units_held_total";
 pub const HOLD_SEATS_EXPIRED: &str = "seatlock_hold_seats_expired_total";
 pub const CONFIRMS: &str = "seatlock_confirms_total";
 pub const RELEASES: &str = "seatlock_releases_total";
@@ -92,7 +95,19 @@ fn describe_metrics() {
         HOLDS_REFUSED,
         format!("Holds refused, by reason: {}.", HoldRefusal::list())
     );
-    describe_histogram!(HOLD_SIZE, "Seats asked for per hold request.");
+    describe_histogram!(
+        HOLD_SIZE,
+        "Units asked for per hold request: seats plus general-admission tier quantities."
+    );
+    describe_counter!(
+        TIER_HOLDS_ATTEMPTED,
+        "Hold requests asking for tier units (general admission), with or without seats."
+    );
+    describe_counter!(
+        TIER_UNITS_REQUESTED,
+        "Tier units asked for by hold requests."
+    );
+    describe_counter!(TIER_UNITS_HELD, "Tier units in holds taken.");
     describe_counter!(
         HOLD_SEATS_EXPIRED,
         "Seats whose hold ended by TTL expiry: counted when hold.lua trims them from the event's held set, and when the sweeper deletes expired Postgres holds."
@@ -218,6 +233,9 @@ fn register_at_zero() {
     for counter in [
         HOLDS_ATTEMPTED,
         HOLDS_ACQUIRED,
+        TIER_HOLDS_ATTEMPTED,
+        TIER_UNITS_REQUESTED,
+        TIER_UNITS_HELD,
         HOLD_SEATS_EXPIRED,
         CACHE_REBUILDS,
     ] {
@@ -265,13 +283,22 @@ pub fn record_pools(stats: PoolStats) {
     gauge!(REDIS_IN_FLIGHT).set(stats.redis_in_flight as f64);
 }
 
-pub fn record_hold_attempt(seats: usize) {
+/// A hold request of `units` (seats plus tier units), `tier_units` of them tier units.
+pub fn record_hold_attempt(units: u64, tier_units: u64) {
     counter!(HOLDS_ATTEMPTED).increment(1);
-    histogram!(HOLD_SIZE).record(seats as f64);
+    histogram!(HOLD_SIZE).record(units as f64);
+    if tier_units > 0 {
+        counter!(TIER_HOLDS_ATTEMPTED).increment(1);
+        counter!(TIER_UNITS_REQUESTED).increment(tier_units);
+    }
 }
 
-pub fn record_hold_acquired() {
+/// A hold taken, `tier_units` of its units tier units.
+pub fn record_hold_acquired(tier_units: u64) {
     counter!(HOLDS_ACQUIRED).increment(1);
+    if tier_units > 0 {
+        counter!(TIER_UNITS_HELD).increment(tier_units);
+    }
 }
 
 pub fn record_hold_refused(reason: HoldRefusal) {

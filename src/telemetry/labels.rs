@@ -130,6 +130,7 @@ labels!(
         DropInventory => "drop_inventory",
         HeldCount => "held_count",
         HeldList => "held_list",
+        HeldTiers => "held_tiers",
         RateLimit => "rate_limit",
     }
 );
@@ -143,6 +144,7 @@ labels!(
         CountSeats => "count_seats",
         FetchHeldCodes => "fetch_held_codes",
         FetchSeatMap => "fetch_seat_map",
+        FetchTiers => "fetch_tiers",
         FetchInventory => "fetch_inventory",
         Hold => "hold",
         FetchHold => "fetch_hold",

@@ -75,11 +75,11 @@ async fn a_failed_confirm_unpins_only_its_own_pin(pg: PgPool) {
     let redis = app.state.seatlock.redis();
     // Two confirm attempts pin the hold; the first one fails and unpins.
     redis
-        .pin_hold(event, hold_id, "u1", &seats, grace, "attempt-a")
+        .pin_hold(event, hold_id, "u1", (&seats, &[]), grace, "attempt-a")
         .await
         .expect("pin a");
     redis
-        .pin_hold(event, hold_id, "u1", &seats, grace, "attempt-b")
+        .pin_hold(event, hold_id, "u1", (&seats, &[]), grace, "attempt-b")
         .await
         .expect("pin b");
     redis

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::AuthFailure;
 use crate::config::JwtSettings;
 use crate::domain::access::{Caller, Role};
-use crate::domain::holds::validate_user_id;
+use crate::domain::fields::validate_user_id;
 
 /// Most verified tokens remembered; past it the memory starts over.
 const MAX_REMEMBERED: usize = 50_000;

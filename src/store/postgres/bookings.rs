@@ -2,20 +2,24 @@
 
 use sqlx::{PgConnection, Row};
 
-use super::holds::{delete_held_seats, lock_buyer, read_hold};
-use super::{End, ONE_ACTIVE_PER_SEAT, PgStore, Transaction, violated_constraint};
-use crate::domain::bookings::{BookedSeat, Booking, BookingStatus, CancelOutcome};
+use super::holds::{delete_held_seats, read_hold};
+use super::{End, ONE_ACTIVE_PER_SEAT, PgStore, Transaction, caps, tiers, violated_constraint};
+use crate::domain::bookings::{BookedSeat, Booking, BookingStatus, CancelOutcome, Freed};
 use crate::domain::confirm::ConfirmOutcome;
 use crate::domain::events::EventId;
 use crate::domain::holds::HoldGroupId;
+use crate::domain::tiers::TierLine;
 use crate::error::{Error, Result};
 use crate::telemetry::PgOp;
 
 /// Where the hold being confirmed lives, as far as the confirm transaction is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfirmSource {
-    /// A Redis hold (checked and pinned by the caller) of these seats.
-    Redis { seats: Vec<String> },
+    /// A Redis hold (checked and pinned by the caller) of these seats and tier units.
+    Redis {
+        seats: Vec<String>,
+        tiers: Vec<TierLine>,
+    },
     /// A Postgres hold: checked, locked and consumed inside the transaction.
     Postgres,
 }
@@ -23,7 +27,9 @@ pub enum ConfirmSource {
 /// Writes the booking of a hold in one transaction, guarded whatever Redis says:
 /// - the seat rows are locked in code order, so overlapping confirms and Postgres holds wait on
 ///   each other instead of deadlocking;
-/// - a seat held in Postgres by another live hold is refused (`HeldElsewhere`);
+/// - a seat held in Postgres by another live hold is refused (`HeldElsewhere`), and so is a tier
+///   with fewer units left than the hold has (tier rows locked in code order; `sold` checked
+///   against the capacity, and the table's check constraint behind it);
 /// - the unique index `booking_seats_one_active_per_seat` refuses a seat already sold (the
 ///   caller maps the violation to `Conflict`);
 /// - a Postgres hold is checked (owner, alive) under a row lock and consumed in the same
@@ -45,17 +51,17 @@ impl Transaction for InsertBooking {
     async fn run(&self, tx: &mut PgConnection) -> Result<End<ConfirmOutcome>> {
         let (event, id) = (self.event, self.id);
         if self.max_seats.is_some() {
-            lock_buyer(tx, event, &self.user_id).await?;
+            caps::lock_buyer(tx, event, &self.user_id).await?;
         }
-        let seats = match &self.source {
-            ConfirmSource::Redis { seats } => seats.clone(),
+        let (seats, tier_lines) = match &self.source {
+            ConfirmSource::Redis { seats, tiers } => (seats.clone(), tiers.clone()),
             ConfirmSource::Postgres => match read_hold(&mut *tx, event, id, true).await? {
                 Some(hold) if !hold.alive => return Ok(End::Rollback(ConfirmOutcome::HoldGone)),
                 None => return Ok(End::Rollback(ConfirmOutcome::HoldGone)),
                 Some(hold) if hold.user_id != self.user_id => {
                     return Ok(End::Rollback(ConfirmOutcome::NotOwner));
                 }
-                Some(hold) => hold.seats,
+                Some(hold) => (hold.seats, hold.tiers),
             },
         };
         sqlx::query(
@@ -75,31 +81,43 @@ impl Transaction for InsertBooking {
         .bind(id.0)
         .fetch_all(&mut *tx)
         .await?;
-        if !held_elsewhere.is_empty() {
-            return Ok(End::Rollback(ConfirmOutcome::HeldElsewhere(held_elsewhere)));
+        let tier_check = tiers::lock_tiers(tx, event, id, &tier_lines).await?;
+        if !held_elsewhere.is_empty() || !tier_check.short.is_empty() {
+            return Ok(End::Rollback(ConfirmOutcome::HeldElsewhere {
+                seats: held_elsewhere,
+                tiers: tier_check.short,
+            }));
         }
         if let Some(max) = self.max_seats {
-            // The buyer's other confirmed seats of the event (a repeat of this confirm does not
-            // count itself twice).
+            // The buyer's other confirmed seats and units of the event (a repeat of this confirm
+            // does not count itself twice).
             let sold: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM booking_seats s JOIN bookings b \
-                   ON b.event_id = s.event_id AND b.booking_group_id = s.booking_group_id \
-                  WHERE s.event_id = $1 AND b.user_id = $2 AND s.active \
-                    AND b.booking_group_id <> $3",
+                "SELECT (SELECT count(*) FROM booking_seats s JOIN bookings b \
+                           ON b.event_id = s.event_id AND b.booking_group_id = s.booking_group_id \
+                          WHERE s.event_id = $1 AND b.user_id = $2 AND s.active \
+                            AND b.booking_group_id <> $3) \
+                      + (SELECT COALESCE(sum(t.quantity), 0) FROM booking_tiers t JOIN bookings b \
+                           ON b.event_id = t.event_id AND b.booking_group_id = t.booking_group_id \
+                          WHERE t.event_id = $1 AND b.user_id = $2 AND t.active \
+                            AND b.booking_group_id <> $3)",
             )
             .bind(event.0)
             .bind(&self.user_id)
             .bind(id.0)
             .fetch_one(&mut *tx)
             .await?;
-            if sold + seats.len() as i64 > i64::from(max) {
+            if sold + caps::tier_units(seats.len(), &tier_lines) > i64::from(max) {
                 let current = sold.clamp(0, i64::from(u32::MAX)) as u32;
                 return Ok(End::Rollback(ConfirmOutcome::UserLimit { max, current }));
             }
         }
+        let tier_total: i64 = tier_lines
+            .iter()
+            .map(|l| tier_check.prices.get(&l.code).copied().unwrap_or(0) * i64::from(l.quantity))
+            .sum();
         let inserted = sqlx::query(
             "INSERT INTO bookings (event_id, booking_group_id, user_id, total_price_cents) \
-             SELECT $1, $2, $3, COALESCE(sum(price_cents), 0)::bigint \
+             SELECT $1, $2, $3, COALESCE(sum(price_cents), 0)::bigint + $5 \
              FROM seats WHERE event_id = $1 AND seat_code = ANY($4) \
              ON CONFLICT ON CONSTRAINT bookings_pkey DO NOTHING",
         )
@@ -107,6 +125,7 @@ impl Transaction for InsertBooking {
         .bind(id.0)
         .bind(&self.user_id)
         .bind(&seats)
+        .bind(tier_total)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -128,8 +147,10 @@ impl Transaction for InsertBooking {
         .bind(&seats)
         .execute(&mut *tx)
         .await?;
+        tiers::sell_tiers(tx, event, id, &tier_lines).await?;
         if self.source == ConfirmSource::Postgres {
             delete_held_seats(tx, event, id).await?;
+            tiers::delete_held_tiers(tx, event, id).await?;
             sqlx::query("DELETE FROM holds WHERE event_id = $1 AND hold_group_id = $2")
                 .bind(event.0)
                 .bind(id.0)
@@ -179,7 +200,7 @@ impl Transaction for CancelBooking {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-                let freed: Vec<String> = sqlx::query_scalar(
+                let seats: Vec<String> = sqlx::query_scalar(
                     "UPDATE booking_seats SET active = FALSE \
                      WHERE event_id = $1 AND booking_group_id = $2 AND active \
                      RETURNING seat_code",
@@ -188,7 +209,8 @@ impl Transaction for CancelBooking {
                 .bind(id)
                 .fetch_all(&mut *tx)
                 .await?;
-                CancelOutcome::Cancelled(freed)
+                let tiers = tiers::unsell_tiers(tx, self.event, self.id).await?;
+                CancelOutcome::Cancelled(Freed { seats, tiers })
             }
         };
         Ok(End::Commit(outcome))
@@ -231,6 +253,7 @@ async fn read_booking(
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
     let status: String = row.try_get("status")?;
+    let tiers = tiers::read_booking_tiers(conn, event, id).await?;
     Ok(Some(Booking {
         event_id: event,
         booking_group_id: id,
@@ -238,6 +261,7 @@ async fn read_booking(
         status: BookingStatus::parse(&status)
             .ok_or_else(|| Error::Internal(format!("unknown booking status {status}")))?,
         seats,
+        tiers,
         total_price_cents: row.try_get("total_price_cents")?,
         confirmed_at: row.try_get("confirmed_at")?,
         cancelled_at: row.try_get("cancelled_at")?,
@@ -266,7 +290,7 @@ impl PgStore {
         match self.execute(command).await {
             Err(e) if violated_constraint(&e) == Some(ONE_ACTIVE_PER_SEAT) => {
                 let seats = match source {
-                    ConfirmSource::Redis { seats } => seats,
+                    ConfirmSource::Redis { seats, .. } => seats,
                     ConfirmSource::Postgres => self
                         .fetch_hold(event, id)
                         .await?

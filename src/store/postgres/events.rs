@@ -8,7 +8,7 @@ use super::{End, PgStore, Transaction};
 use crate::domain::events::{Event, EventId, NewEvent, Seats};
 use crate::domain::holds::HoldGroupId;
 use crate::domain::seats::SeatRecord;
-use crate::domain::seats::{Inventory, SoldBooking};
+use crate::domain::seats::{Inventory, SoldBooking, TierStock};
 use crate::error::Result;
 use crate::telemetry::PgOp;
 
@@ -106,6 +106,29 @@ impl Transaction for InsertEvent {
                 .await?;
             }
         }
+        if !event.tiers.is_empty() {
+            let codes: Vec<&str> = event.tiers.iter().map(|t| t.code.as_str()).collect();
+            let names: Vec<&str> = event.tiers.iter().map(|t| t.name.as_str()).collect();
+            let prices: Vec<i64> = event.tiers.iter().map(|t| t.price_cents).collect();
+            let capacities: Vec<i32> = event
+                .tiers
+                .iter()
+                .map(|t| t.capacity.min(i32::MAX as u32) as i32)
+                .collect();
+            sqlx::query(
+                "INSERT INTO tiers (event_id, tier_code, position, name, price_cents, capacity) \
+                 SELECT $1, c, p::int, n, pr, cap \
+                 FROM unnest($2::text[], $3::text[], $4::bigint[], $5::int[]) \
+                      WITH ORDINALITY AS u(c, n, pr, cap, p)",
+            )
+            .bind(id)
+            .bind(&codes)
+            .bind(&names)
+            .bind(&prices)
+            .bind(&capacities)
+            .execute(&mut *tx)
+            .await?;
+        }
         Ok(End::Commit(EventId(id)))
     }
 }
@@ -121,25 +144,40 @@ impl Transaction for FetchInventory {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1)")
+                .bind(self.0.0)
+                .fetch_one(&mut *tx)
+                .await?;
+        if !exists {
+            return Ok(End::Commit(None));
+        }
         let seats: Vec<String> =
             sqlx::query_scalar("SELECT seat_code FROM seats WHERE event_id = $1")
                 .bind(self.0.0)
                 .fetch_all(&mut *tx)
                 .await?;
-        if seats.is_empty() {
-            return Ok(End::Commit(None));
-        }
+        let tiers: Vec<(String, i32, i32)> = sqlx::query_as(
+            "SELECT tier_code, capacity, sold FROM tiers WHERE event_id = $1 ORDER BY position",
+        )
+        .bind(self.0.0)
+        .fetch_all(&mut *tx)
+        .await?;
         let booked: Vec<String> = sqlx::query_scalar(
             "SELECT seat_code FROM booking_seats WHERE event_id = $1 AND active",
         )
         .bind(self.0.0)
         .fetch_all(&mut *tx)
         .await?;
+        // Seats plus tier units of every confirmed booking.
         let sold: Vec<(uuid::Uuid, String, i64)> = sqlx::query_as(
-            "SELECT b.booking_group_id, b.user_id, count(*) FROM bookings b \
-             JOIN booking_seats s ON s.event_id = b.event_id \
-              AND s.booking_group_id = b.booking_group_id AND s.active \
-             WHERE b.event_id = $1 GROUP BY b.booking_group_id, b.user_id",
+            "SELECT b.booking_group_id, b.user_id, \
+                    (SELECT count(*) FROM booking_seats s WHERE s.event_id = b.event_id \
+                       AND s.booking_group_id = b.booking_group_id AND s.active) \
+                  + (SELECT COALESCE(sum(t.quantity), 0) FROM booking_tiers t \
+                      WHERE t.event_id = b.event_id \
+                        AND t.booking_group_id = b.booking_group_id AND t.active) \
+             FROM bookings b WHERE b.event_id = $1 AND b.status = 'CONFIRMED'",
         )
         .bind(self.0.0)
         .fetch_all(&mut *tx)
@@ -152,9 +190,18 @@ impl Transaction for FetchInventory {
                 seats,
             })
             .collect();
+        let tiers = tiers
+            .into_iter()
+            .map(|(code, capacity, sold)| TierStock {
+                code,
+                capacity: capacity.into(),
+                sold: sold.into(),
+            })
+            .collect();
         Ok(End::Commit(Some(Inventory {
             seats,
             booked,
+            tiers,
             sold,
         })))
     }

@@ -1,22 +1,25 @@
 //! Postgres holds: the fallback while Redis is down, and the Postgres-only mode. A hold is one
-//! `holds` row (owner, seats, `held_until`) and one `held_seats` row per seat; a row whose
-//! `held_until` has passed is ignored at once (the Postgres clock decides) and swept later.
+//! `holds` row (owner, seats, tier lines, `held_until`), one `held_seats` row per seat and one
+//! `held_tiers` row per tier line; a row whose `held_until` has passed is ignored at once (the
+//! Postgres clock decides) and swept later.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor, Row};
 
-use super::{End, PgStore, Transaction};
+use super::{End, PgStore, Transaction, caps, tiers};
+use crate::domain::bookings::Freed;
 use crate::domain::events::EventId;
 use crate::domain::holds::{Caps, HoldAttempt, HoldGroupId, LiveHold, StoredHold};
-use crate::error::{Error, Result, UserLimitKind};
+use crate::domain::tiers::TierLine;
+use crate::error::{Error, Result};
 use crate::telemetry::PgOp;
 
 /// The hold-row query; `FOR UPDATE` is appended where the row must stay locked.
 macro_rules! hold_row_sql {
     () => {
-        "SELECT user_id, seat_codes, held_until > now() FROM holds \
+        "SELECT user_id, seat_codes, tier_codes, tier_quantities, held_until > now() FROM holds \
          WHERE event_id = $1 AND hold_group_id = $2"
     };
 }
@@ -33,26 +36,32 @@ pub(super) async fn read_hold<'e>(
     } else {
         hold_row_sql!()
     };
-    let row: Option<(String, Vec<String>, bool)> = sqlx::query_as(sql)
+    type HoldRow = (String, Vec<String>, Vec<String>, Vec<i32>, bool);
+    let row: Option<HoldRow> = sqlx::query_as(sql)
         .bind(event.0)
         .bind(id.0)
         .fetch_optional(db)
         .await?;
-    Ok(row.map(|(user_id, seats, alive)| StoredHold {
-        user_id,
-        seats,
-        alive,
-    }))
+    Ok(
+        row.map(|(user_id, seats, codes, quantities, alive)| StoredHold {
+            user_id,
+            seats,
+            tiers: tiers::lines(codes, quantities),
+            alive,
+        }),
+    )
 }
 
 /// Takes an all-or-nothing hold: the requested seat rows are locked in code order, then one
 /// conditional statement inserts every seat's `held_seats` row only if none is booked or held by
-/// a live hold. A repeat with the same id and user acknowledges the existing hold.
+/// a live hold; the requested tier rows are locked and checked for units left, and a shortage
+/// rolls the whole hold back. A repeat with the same id and user acknowledges the existing hold.
 struct InsertHold {
     event: EventId,
     id: HoldGroupId,
     user_id: String,
     seats: Vec<String>,
+    tiers: Vec<TierLine>,
     ttl: Duration,
     caps: Caps,
 }
@@ -64,7 +73,7 @@ impl Transaction for InsertHold {
     async fn run(&self, tx: &mut PgConnection) -> Result<End<HoldAttempt>> {
         let (event, seats) = (self.event.0, &self.seats);
         if self.caps.any() {
-            lock_buyer(tx, self.event, &self.user_id).await?;
+            caps::lock_buyer(tx, self.event, &self.user_id).await?;
         }
         let existing: Option<(String, DateTime<Utc>)> = sqlx::query_as(
             "SELECT user_id, held_until FROM holds \
@@ -90,7 +99,17 @@ impl Transaction for InsertHold {
             let unknown = seats.iter().filter(|s| !found.contains(s)).cloned();
             return Ok(End::Rollback(HoldAttempt::Unknown(unknown.collect())));
         }
-        if let Some(refused) = self.over_caps(tx).await? {
+        let tier_check = tiers::lock_tiers(tx, self.event, self.id, &self.tiers).await?;
+        if !tier_check.unknown.is_empty() {
+            return Ok(End::Rollback(HoldAttempt::UnknownTiers(tier_check.unknown)));
+        }
+        let asked = caps::Asked {
+            event: self.event,
+            user_id: &self.user_id,
+            seats: seats.len(),
+            tiers: &self.tiers,
+        };
+        if let Some(refused) = caps::over_caps(tx, &asked, self.caps).await? {
             return Ok(End::Rollback(refused));
         }
         // One conditional statement: every seat or none. It runs after the seat locks are held,
@@ -125,25 +144,50 @@ impl Transaction for InsertHold {
         .fetch_one(&mut *tx)
         .await?;
         let taken: i64 = row.try_get("taken")?;
-        if taken != seats.len() as i64 {
+        if taken != seats.len() as i64 || !tier_check.short.is_empty() {
+            // Some seats taken, or a tier short: nothing stays (the seats just written roll back).
+            let (booked, held) = if taken == seats.len() as i64 {
+                (Vec::new(), Vec::new())
+            } else {
+                (row.try_get("booked")?, row.try_get("held")?)
+            };
+            let short = tier_check.short;
             return Ok(End::Rollback(HoldAttempt::Unavailable {
-                booked: row.try_get("booked")?,
-                held: row.try_get("held")?,
+                booked,
+                held,
+                short,
             }));
         }
-        let until: DateTime<Utc> = row.try_get("held_until")?;
+        let until: DateTime<Utc> = match row.try_get::<Option<DateTime<Utc>>, _>("held_until")? {
+            Some(until) => until,
+            // A hold of tier units only: no seat row gave the time.
+            None => {
+                sqlx::query_scalar(
+                    "SELECT now() + make_interval(secs => $1::double precision / 1000)",
+                )
+                .bind(self.ttl.as_millis() as i64)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
+        tiers::insert_held_tiers(tx, self.event, self.id, &self.tiers, until).await?;
+        let (codes, quantities) = tiers::arrays(&self.tiers);
         sqlx::query(
-            "INSERT INTO holds (event_id, hold_group_id, user_id, seat_codes, held_until) \
-             VALUES ($1, $2, $3, $4, $5) \
+            "INSERT INTO holds (event_id, hold_group_id, user_id, seat_codes, held_until, \
+                                tier_codes, tier_quantities) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT ON CONSTRAINT holds_pkey DO UPDATE \
                SET user_id = EXCLUDED.user_id, seat_codes = EXCLUDED.seat_codes, \
-                   held_until = EXCLUDED.held_until",
+                   held_until = EXCLUDED.held_until, tier_codes = EXCLUDED.tier_codes, \
+                   tier_quantities = EXCLUDED.tier_quantities",
         )
         .bind(event)
         .bind(self.id.0)
         .bind(&self.user_id)
         .bind(seats)
         .bind(until)
+        .bind(&codes)
+        .bind(&quantities)
         .execute(&mut *tx)
         .await?;
         let expires_at_ms = until.timestamp_millis();
@@ -151,65 +195,8 @@ impl Transaction for InsertHold {
     }
 }
 
-impl InsertHold {
-    /// The cap this hold would pass, counted under the buyer's lock: live holds, and live held
-    /// plus confirmed seats of the event.
-    async fn over_caps(&self, tx: &mut PgConnection) -> Result<Option<HoldAttempt>> {
-        if !self.caps.any() {
-            return Ok(None);
-        }
-        let (holds, held, sold): (i64, i64, i64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM holds \
-                      WHERE event_id = $1 AND user_id = $2 AND held_until > now()), \
-                    (SELECT count(*) FROM held_seats s JOIN holds h \
-                       ON h.event_id = s.event_id AND h.hold_group_id = s.hold_group_id \
-                      WHERE s.event_id = $1 AND h.user_id = $2 AND s.held_until > now()), \
-                    (SELECT count(*) FROM booking_seats s JOIN bookings b \
-                       ON b.event_id = s.event_id AND b.booking_group_id = s.booking_group_id \
-                      WHERE s.event_id = $1 AND b.user_id = $2 AND s.active)",
-        )
-        .bind(self.event.0)
-        .bind(&self.user_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let count = |n: i64| n.clamp(0, i64::from(u32::MAX)) as u32;
-        if let Some(max) = self.caps.max_live_holds
-            && holds + 1 > i64::from(max)
-        {
-            let (limit, current) = (UserLimitKind::LiveHolds, count(holds));
-            return Ok(Some(HoldAttempt::UserLimit {
-                limit,
-                max,
-                current,
-            }));
-        }
-        if let Some(max) = self.caps.max_seats
-            && held + sold + self.seats.len() as i64 > i64::from(max)
-        {
-            let (limit, current) = (UserLimitKind::Seats, count(held + sold));
-            return Ok(Some(HoldAttempt::UserLimit {
-                limit,
-                max,
-                current,
-            }));
-        }
-        Ok(None)
-    }
-}
-
-/// Serialises one buyer's holds and confirms of one event (a transaction-scoped advisory lock),
-/// so two of them cannot both pass a cap that only one fits under.
-pub(super) async fn lock_buyer(tx: &mut PgConnection, event: EventId, user_id: &str) -> Result<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text || ':' || $2, 0))")
-        .bind(event.0)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
-}
-
-/// Deletes a live hold of one user; its seats, or None if it was not there (or not alive, or
-/// not theirs).
+/// Deletes a live hold of one user; its seats and units, or None if it was not there (or not
+/// alive, or not theirs).
 struct DeleteHold {
     event: EventId,
     id: HoldGroupId,
@@ -217,24 +204,29 @@ struct DeleteHold {
 }
 
 impl Transaction for DeleteHold {
-    type Output = Option<Vec<String>>;
+    type Output = Option<Freed>;
     const OP: PgOp = PgOp::Release;
 
-    async fn run(&self, tx: &mut PgConnection) -> Result<End<Option<Vec<String>>>> {
-        let deleted: Option<Vec<String>> = sqlx::query_scalar(
+    async fn run(&self, tx: &mut PgConnection) -> Result<End<Option<Freed>>> {
+        let deleted: Option<(Vec<String>, Vec<String>, Vec<i32>)> = sqlx::query_as(
             "DELETE FROM holds WHERE event_id = $1 AND hold_group_id = $2 AND user_id = $3 \
-             AND held_until > now() RETURNING seat_codes",
+             AND held_until > now() RETURNING seat_codes, tier_codes, tier_quantities",
         )
         .bind(self.event.0)
         .bind(self.id.0)
         .bind(&self.user_id)
         .fetch_optional(&mut *tx)
         .await?;
-        if deleted.is_none() {
+        let Some((seats, codes, quantities)) = deleted else {
             return Ok(End::Rollback(None));
-        }
+        };
         delete_held_seats(tx, self.event, self.id).await?;
-        Ok(End::Commit(deleted))
+        tiers::delete_held_tiers(tx, self.event, self.id).await?;
+        let freed = Freed {
+            seats,
+            tiers: tiers::lines(codes, quantities),
+        };
+        Ok(End::Commit(Some(freed)))
     }
 }
 
@@ -252,7 +244,8 @@ pub(super) async fn delete_held_seats(
     Ok(())
 }
 
-/// Deletes expired holds in batches that skip rows other transactions hold; the seats freed.
+/// Deletes expired holds in batches that skip rows other transactions hold; the seats and tier
+/// units freed.
 struct SweepExpiredHolds;
 
 impl Transaction for SweepExpiredHolds {
@@ -274,6 +267,16 @@ impl Transaction for SweepExpiredHolds {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        let units: i64 = sqlx::query_scalar(
+            "WITH gone AS (DELETE FROM held_tiers WHERE ctid = ANY(ARRAY( \
+               SELECT ctid FROM held_tiers WHERE held_until <= now() \
+               LIMIT 1000 FOR UPDATE SKIP LOCKED)) \
+             AND held_until <= now() RETURNING quantity) \
+             SELECT COALESCE(sum(quantity), 0)::bigint FROM gone",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let seats = seats + units.max(0) as u64;
         sqlx::query(
             "DELETE FROM holds WHERE ctid = ANY(ARRAY( \
                SELECT ctid FROM holds WHERE held_until <= now() \
@@ -288,12 +291,17 @@ impl Transaction for SweepExpiredHolds {
 
 impl PgStore {
     /// Takes an all-or-nothing hold in Postgres under the buyer's caps (see [`InsertHold`]).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one hold request, passed field by field"
+    )]
     pub async fn insert_hold(
         &self,
         event: EventId,
         id: HoldGroupId,
         user_id: &str,
         seats: &[String],
+        tiers: &[TierLine],
         ttl: Duration,
         caps: Caps,
     ) -> Result<HoldAttempt> {
@@ -302,6 +310,7 @@ impl PgStore {
             id,
             user_id: user_id.to_string(),
             seats: seats.to_vec(),
+            tiers: tiers.to_vec(),
             ttl,
             caps,
         })
@@ -314,14 +323,14 @@ impl PgStore {
             .await
     }
 
-    /// Deletes a live Postgres hold of `user_id` and returns its seats; None if it was not
-    /// there (or not alive, or not theirs).
+    /// Deletes a live Postgres hold of `user_id` and returns its seats and units; None if it
+    /// was not there (or not alive, or not theirs).
     pub async fn delete_hold(
         &self,
         event: EventId,
         id: HoldGroupId,
         user_id: &str,
-    ) -> Result<Option<Vec<String>>> {
+    ) -> Result<Option<Freed>> {
         let user_id = user_id.to_string();
         self.execute(DeleteHold { event, id, user_id }).await
     }
@@ -343,8 +352,17 @@ impl PgStore {
     /// Live Postgres holds with more than a second left, for copying into Redis after an
     /// outage.
     pub async fn fetch_live_holds(&self) -> Result<Vec<LiveHold>> {
-        let rows = sqlx::query_as::<_, (i64, uuid::Uuid, String, Vec<String>, f64)>(
-            "SELECT event_id, hold_group_id, user_id, seat_codes, \
+        type LiveRow = (
+            i64,
+            uuid::Uuid,
+            String,
+            Vec<String>,
+            Vec<String>,
+            Vec<i32>,
+            f64,
+        );
+        let rows = sqlx::query_as::<_, LiveRow>(
+            "SELECT event_id, hold_group_id, user_id, seat_codes, tier_codes, tier_quantities, \
                     (extract(epoch FROM held_until - now()) * 1000)::float8 \
              FROM holds WHERE held_until > now() + interval '1 second' LIMIT 100000",
         )
@@ -352,13 +370,16 @@ impl PgStore {
         let rows = self.timed(PgOp::FetchLiveHolds, rows).await?;
         Ok(rows
             .into_iter()
-            .map(|(event, id, user_id, seats, ms)| LiveHold {
-                event: EventId(event),
-                id: HoldGroupId(id),
-                user_id,
-                seats,
-                ttl: Duration::from_millis(ms.max(1.0) as u64),
-            })
+            .map(
+                |(event, id, user_id, seats, codes, quantities, ms)| LiveHold {
+                    event: EventId(event),
+                    id: HoldGroupId(id),
+                    user_id,
+                    seats,
+                    tiers: tiers::lines(codes, quantities),
+                    ttl: Duration::from_millis(ms.max(1.0) as u64),
+                },
+            )
             .collect())
     }
 }

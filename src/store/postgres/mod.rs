@@ -13,12 +13,15 @@
 //! - [`bookings`]: the guarded confirm, bookings, cancel.
 //! - [`idempotency`]: stored responses of keyed requests.
 //! - [`api_keys`]: API keys (digests, names, roles).
+//! - [`tiers`]: general admission: tier stock, held units, units sold.
 
 mod api_keys;
 mod bookings;
+mod caps;
 mod events;
 mod holds;
 mod idempotency;
+mod tiers;
 
 use std::future::Future;
 use std::str::FromStr;

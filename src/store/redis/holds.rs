@@ -10,7 +10,8 @@ use super::scripts::{self, HOLD, PIN, SETTLE, UNPIN, hold_check, int_at, strings
 use crate::domain::events::EventId;
 use crate::domain::holds::{Caps, HoldAttempt, HoldCheck, HoldGroupId, HoldRecord};
 use crate::domain::limits::{Rate, RateRequest, RateVerdict};
-use crate::error::{Result, UserLimitKind};
+use crate::domain::tiers::{TierLine, units};
+use crate::error::{Result, TierShortage, UserLimitKind};
 use crate::telemetry::RedisOp;
 
 /// What `hold.lua` answered.
@@ -37,6 +38,7 @@ pub struct HoldRequest<'a> {
     pub user_id: &'a str,
     pub ttl: Duration,
     pub codes: &'a [String],
+    pub tiers: &'a [TierLine],
     pub caps: Caps,
     /// The caller's rate limit to count first, with its quota (None: not counted here).
     pub rate: Option<(&'a RateRequest, Rate)>,
@@ -62,6 +64,7 @@ impl RedisStore {
             user_id,
             ttl,
             codes,
+            tiers,
             caps,
             rate,
         } = *request;
@@ -82,6 +85,9 @@ impl RedisStore {
         for code in codes {
             inv.key(k.seat(code));
         }
+        for line in tiers {
+            inv.key(k.tier(&line.code)).key(k.tier_holds(&line.code));
+        }
         inv.arg(hold.to_string())
             .arg(user_id)
             .arg(ttl.as_millis() as u64)
@@ -91,8 +97,12 @@ impl RedisStore {
             Some((_, quota)) => inv.arg(quota.interval_us()).arg(quota.burst.max(1)),
             None => inv.arg(0).arg(0),
         };
+        inv.arg(codes.len());
         for code in codes {
             inv.arg(code);
+        }
+        for line in tiers {
+            inv.arg(&line.code).arg(line.quantity);
         }
         let (tag, all) = tagged(self.invoke(RedisOp::Hold, &inv).await?)?;
         if tag == "NOCACHE" {
@@ -130,6 +140,7 @@ impl RedisStore {
                 int_at(rest, 1)?.max(0) as u64,
             )),
             "UNKNOWN" => Ok(decided(HoldAttempt::Unknown(strings_at(rest, 0)?), 0)),
+            "UNKNOWN_TIERS" => Ok(decided(HoldAttempt::UnknownTiers(strings_at(rest, 0)?), 0)),
             "USER_LIMIT" => {
                 let limit = match scripts::string(rest.first().unwrap_or(&Value::Nil))?.as_str() {
                     "seats" => UserLimitKind::Seats,
@@ -148,6 +159,7 @@ impl RedisStore {
                 HoldAttempt::Unavailable {
                     booked: strings_at(rest, 0)?,
                     held: strings_at(rest, 1)?,
+                    short: shortages(rest.get(2))?,
                 },
                 0,
             )),
@@ -168,14 +180,20 @@ impl RedisStore {
                     .arg(&key)
                     .arg("user")
                     .arg("seats")
-                    .query_async::<(Option<String>, Option<String>)>(conn)
+                    .arg("tiers")
+                    .query_async::<(Option<String>, Option<String>, Option<String>)>(conn)
                     .await
             })
             .await?;
         Ok(match fields {
-            (Some(user_id), Some(seats)) => Some(HoldRecord {
+            (Some(user_id), Some(seats), tiers) => Some(HoldRecord {
                 user_id,
-                seats: seats.split('\n').map(str::to_string).collect(),
+                seats: seats
+                    .split('\n')
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                tiers: parse_tier_lines(tiers.as_deref().unwrap_or_default())?,
             }),
             _ => None,
         })
@@ -188,22 +206,31 @@ impl RedisStore {
         event: EventId,
         hold: HoldGroupId,
         user_id: &str,
-        seats: &[String],
+        contents: (&[String], &[TierLine]),
         grace: Duration,
         token: &str,
     ) -> Result<HoldCheck> {
+        let (seats, tiers) = contents;
         let k = self.keys(event);
         let mut inv = PIN.prepare_invoke();
         inv.key(k.hold(hold)).key(k.held()).key(k.user(user_id));
         for code in seats {
             inv.key(k.seat(code));
         }
+        for line in tiers {
+            inv.key(k.tier_holds(&line.code));
+        }
         inv.arg(hold.to_string())
             .arg(user_id)
             .arg(grace.as_millis() as u64)
-            .arg(token);
+            .arg(token)
+            .arg(seats.len())
+            .arg(units(seats.len(), tiers));
         for code in seats {
             inv.arg(code);
+        }
+        for line in tiers {
+            inv.arg(format!("{}:{hold}", line.quantity));
         }
         hold_check("pin", self.invoke(RedisOp::Pin, &inv).await?)
     }
@@ -224,8 +251,9 @@ impl RedisStore {
         hold: HoldGroupId,
         user_id: &str,
         how: Settle,
-        seats: &[String],
+        contents: (&[String], &[TierLine]),
     ) -> Result<HoldCheck> {
+        let (seats, tiers) = contents;
         let k = self.keys(event);
         let mut inv = SETTLE.prepare_invoke();
         inv.key(k.hold(hold))
@@ -238,6 +266,9 @@ impl RedisStore {
             .key(k.generation());
         for code in seats {
             inv.key(k.seat(code));
+        }
+        for line in tiers {
+            inv.key(k.tier(&line.code)).key(k.tier_holds(&line.code));
         }
         inv.arg(hold.to_string());
         let op = match how {
@@ -254,11 +285,63 @@ impl RedisStore {
                 RedisOp::SettleDropped
             }
         };
-        inv.arg(user_id);
+        inv.arg(user_id).arg(seats.len());
         for code in seats {
             inv.arg(code);
         }
+        for line in tiers {
+            inv.arg(&line.code).arg(line.quantity);
+        }
         let reply: Value = self.invoke(op, &inv).await?;
         hold_check("settle", reply)
+    }
+}
+
+/// The short tiers of an UNAVAILABLE reply: a flat array of (code, requested, available).
+fn shortages(v: Option<&Value>) -> Result<Vec<TierShortage>> {
+    let Some(Value::Array(flat)) = v else {
+        return Ok(Vec::new());
+    };
+    let count = |i| int_at(flat, i).map(|n| n.clamp(0, i64::from(u32::MAX)) as u32);
+    (0..flat.len() / 3)
+        .map(|j| {
+            Ok(TierShortage {
+                code: scripts::string(&flat[3 * j])?,
+                requested: count(3 * j + 1)?,
+                available: count(3 * j + 2)?,
+            })
+        })
+        .collect()
+}
+
+/// The `tiers` field of a hold HASH: `"<code> <quantity>"` lines joined by `\n` (codes have no
+/// whitespace).
+fn parse_tier_lines(text: &str) -> Result<Vec<TierLine>> {
+    text.split('\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (code, quantity) = l
+                .rsplit_once(' ')
+                .and_then(|(c, q)| Some((c, q.parse::<u32>().ok()?)))
+                .ok_or_else(|| scripts::unexpected("hold", "a bad tier line"))?;
+            Ok(TierLine {
+                code: code.to_string(),
+                quantity,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tier_lines_of_a_hold_round_trip() {
+        let lines = parse_tier_lines("GA 2\nVIP:1 1").expect("two lines");
+        assert_eq!(lines.len(), 2);
+        assert_eq!((lines[1].code.as_str(), lines[1].quantity), ("VIP:1", 1));
+        assert!(parse_tier_lines("").expect("none").is_empty());
+        assert!(parse_tier_lines("GA").is_err());
     }
 }

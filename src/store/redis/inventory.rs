@@ -7,9 +7,11 @@ use redis::Value;
 use super::RedisStore;
 use super::keys::inventory_pattern;
 use super::scripts::{HELD, MARK_BOOKED, REBUILD, string, unexpected};
+use crate::domain::bookings::Freed;
 use crate::domain::events::EventId;
 use crate::domain::holds::HoldGroupId;
 use crate::domain::seats::Inventory;
+use crate::domain::tiers::TierLine;
 use crate::error::Result;
 use crate::telemetry::RedisOp;
 
@@ -37,12 +39,19 @@ impl RedisStore {
             .key(k.booked())
             .key(k.generation())
             .key(k.sold())
-            .key(k.sold_by_booking())
-            .arg(generation)
+            .key(k.sold_by_booking());
+        for tier in &inventory.tiers {
+            inv.key(k.tier(&tier.code)).key(k.tier_holds(&tier.code));
+        }
+        inv.arg(generation)
             .arg(inventory.seats.len())
-            .arg(inventory.booked.len());
+            .arg(inventory.booked.len())
+            .arg(inventory.tiers.len());
         for code in inventory.seats.iter().chain(&inventory.booked) {
             inv.arg(code);
+        }
+        for tier in &inventory.tiers {
+            inv.arg(&tier.code).arg(tier.capacity).arg(tier.sold);
         }
         for sold in &inventory.sold {
             inv.arg(sold.booking.to_string())
@@ -72,17 +81,18 @@ impl RedisStore {
 
     /// Marks seats that Postgres has sold (Redis had lost track of them) as booked.
     pub async fn mark_booked(&self, event: EventId, codes: &[String]) -> Result<()> {
-        self.mark(event, "add", None, codes).await
+        self.mark(event, "add", None, codes, &[]).await
     }
 
-    /// Frees the seats of a cancelled booking and gives its buyer's quota back.
+    /// Frees the seats of a cancelled booking, gives its tier units back and its buyer's quota.
     pub async fn mark_cancelled(
         &self,
         event: EventId,
         booking: HoldGroupId,
-        codes: &[String],
+        freed: &Freed,
     ) -> Result<()> {
-        self.mark(event, "remove", Some(booking), codes).await
+        self.mark(event, "remove", Some(booking), &freed.seats, &freed.tiers)
+            .await
     }
 
     /// See `lua/mark_booked.lua`.
@@ -92,6 +102,7 @@ impl RedisStore {
         how: &str,
         booking: Option<HoldGroupId>,
         codes: &[String],
+        tiers: &[TierLine],
     ) -> Result<()> {
         let k = self.keys(event);
         let mut inv = MARK_BOOKED.prepare_invoke();
@@ -99,11 +110,18 @@ impl RedisStore {
             .key(k.booked())
             .key(k.generation())
             .key(k.sold())
-            .key(k.sold_by_booking())
-            .arg(how)
-            .arg(booking.map(|b| b.to_string()).unwrap_or_default());
+            .key(k.sold_by_booking());
+        for line in tiers {
+            inv.key(k.tier(&line.code));
+        }
+        inv.arg(how)
+            .arg(booking.map(|b| b.to_string()).unwrap_or_default())
+            .arg(codes.len());
         for code in codes {
             inv.arg(code);
+        }
+        for line in tiers {
+            inv.arg(&line.code).arg(line.quantity);
         }
         self.invoke(RedisOp::MarkBooked, &inv).await?;
         Ok(())
@@ -166,6 +184,41 @@ impl RedisStore {
             .map(|pair| match pair {
                 [code, Value::Int(ms)] => Ok((string(code)?, *ms)),
                 _ => Err(unexpected("held", "bad pair")),
+            })
+            .collect()
+    }
+
+    /// Units of each tier held in Redis now (None for a tier not cached), leaving out the
+    /// members of `excluded[i]` (`"<quantity>:<holdGroupId>"`, copies of Postgres holds).
+    pub async fn held_tiers(
+        &self,
+        event: EventId,
+        codes: &[String],
+        excluded: &[Vec<String>],
+    ) -> Result<Vec<Option<u32>>> {
+        if codes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let k = self.keys(event);
+        let mut inv = HELD.prepare_invoke();
+        inv.arg("tiers");
+        for (i, code) in codes.iter().enumerate() {
+            inv.key(k.tier(code)).key(k.tier_holds(code));
+            let members = excluded.get(i).map(Vec::as_slice).unwrap_or_default();
+            inv.arg(members.len());
+            for member in members {
+                inv.arg(member);
+            }
+        }
+        let Value::Array(items) = self.invoke(RedisOp::HeldTiers, &inv).await? else {
+            return Err(unexpected("held", "not an array"));
+        };
+        items
+            .iter()
+            .map(|v| match v {
+                Value::Int(n) if *n >= 0 => Ok(Some((*n).min(i64::from(u32::MAX)) as u32)),
+                Value::Int(_) => Ok(None),
+                other => Err(unexpected("held", &format!("{other:?}"))),
             })
             .collect()
     }

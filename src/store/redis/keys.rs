@@ -5,15 +5,17 @@
 //!
 //! | key | type | what | lifetime |
 //! |---|---|---|---|
-//! | `P:{e:ID}:seats` | SET | every seat code of the event: the cached inventory | until dropped (rebuilt from Postgres when missing) |
+//! | `P:{e:ID}:seats` | SET | every seat code of the event, and the member `""` (so an event of tiers only has one too): the cached inventory's marker | until dropped (rebuilt from Postgres when missing) |
 //! | `P:{e:ID}:booked` | SET | booked seat codes (a cache of Postgres) | with the inventory |
 //! | `P:{e:ID}:gen` | STRING | cache generation: bumped when a booked-set change finds no cached inventory, so a rebuild from an older Postgres snapshot is refused | none |
 //! | `P:{e:ID}:held` | ZSET | seat code -> hold expiry in ms (Redis clock), for counts and the seat map; trimmed of expired entries by each hold | none (kept the size of the live holds) |
 //! | `P:{e:ID}:seat:CODE` | STRING | the holdGroupId holding the seat | the hold's TTL |
-//! | `P:{e:ID}:hold:UUID` | HASH | `user`, `exp` (ms), `seats` (codes joined by `\n`), and `pinned` (the token of a confirm in progress) | the hold's TTL |
-//! | `P:{e:ID}:user:USER` | ZSET | the buyer's live holds, `"<seats>:<holdGroupId>"` -> expiry ms; kept only while caps are on | the longest of its holds' TTLs |
-//! | `P:{e:ID}:sold` | HASH | userId -> seats in the buyer's confirmed bookings (a cache of Postgres) | with the inventory |
-//! | `P:{e:ID}:sold_by_booking` | HASH | bookingId -> `"<seats>:<userId>"`, so a booking counts once | with the inventory |
+//! | `P:{e:ID}:hold:UUID` | HASH | `user`, `exp` (ms), `seats` (codes joined by `\n`), `tiers` (`"<code> <quantity>"` lines joined by `\n`), and `pinned` (the token of a confirm in progress) | the hold's TTL |
+//! | `P:{e:ID}:tier:CODE` | HASH | `cap`, `sold` (a cache of Postgres) and `held` (units of live holds, a running total) | with the inventory |
+//! | `P:{e:ID}:tierholds:CODE` | ZSET | the tier's live holds, `"<quantity>:<holdGroupId>"` -> expiry ms; expired entries are trimmed (and their units taken off `held`) by the next hold of the tier | none (kept the size of the live holds) |
+//! | `P:{e:ID}:user:USER` | ZSET | the buyer's live holds, `"<units>:<holdGroupId>"` -> expiry ms (units: seats plus tier quantities); kept only while caps are on | the longest of its holds' TTLs |
+//! | `P:{e:ID}:sold` | HASH | userId -> seats and tier units in the buyer's confirmed bookings (a cache of Postgres) | with the inventory |
+//! | `P:{e:ID}:sold_by_booking` | HASH | bookingId -> `"<units>:<userId>"`, so a booking counts once | with the inventory |
 //! | `P:rate:{SCOPE:ID}` | STRING | GCRA theoretical arrival time (µs) of one caller's rate limit | until the burst is whole again |
 
 use crate::domain::events::EventId;
@@ -45,6 +47,14 @@ impl Keys {
 
     pub(super) fn seat(&self, code: &str) -> String {
         format!("{}:seat:{code}", self.0)
+    }
+
+    pub(super) fn tier(&self, code: &str) -> String {
+        format!("{}:tier:{code}", self.0)
+    }
+
+    pub(super) fn tier_holds(&self, code: &str) -> String {
+        format!("{}:tierholds:{code}", self.0)
     }
 
     pub(super) fn hold(&self, id: HoldGroupId) -> String {
@@ -89,6 +99,8 @@ mod tests {
             k.generation(),
             k.held(),
             k.seat("A1"),
+            k.tier("GA"),
+            k.tier_holds("GA"),
             k.hold(id),
             k.user("u}1"),
             k.sold(),

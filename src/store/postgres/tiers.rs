@@ -1,0 +1,273 @@
+//! Tiers in Postgres: the guard of general admission. A tier row's `sold` is changed only inside
+//! the transactions that sell or give back units, under a lock on that row, and can never pass
+//! its capacity (`tiers_sold_within_capacity`). Postgres holds of units are `held_tiers` rows.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+
+use super::PgStore;
+use crate::domain::bookings::BookedTier;
+use crate::domain::events::EventId;
+use crate::domain::holds::HoldGroupId;
+use crate::domain::tiers::{TierLine, TierState};
+use crate::error::{Result, TierShortage};
+use crate::telemetry::PgOp;
+
+/// What locking the tier rows of a request found.
+#[derive(Debug, Default)]
+pub(super) struct TierCheck {
+    /// Codes that are not tiers of the event.
+    pub unknown: Vec<String>,
+    /// Tiers with fewer units left than asked for (sold, or held in Postgres by other holds).
+    pub short: Vec<TierShortage>,
+    /// Unit price of every known requested tier.
+    pub prices: HashMap<String, i64>,
+}
+
+/// Tier lines from the two arrays a `holds` row keeps them in.
+pub(super) fn lines(codes: Vec<String>, quantities: Vec<i32>) -> Vec<TierLine> {
+    codes
+        .into_iter()
+        .zip(quantities)
+        .map(|(code, q)| TierLine {
+            code,
+            quantity: q.max(0) as u32,
+        })
+        .collect()
+}
+
+/// The two arrays of tier lines, for binding.
+pub(super) fn arrays(lines: &[TierLine]) -> (Vec<String>, Vec<i32>) {
+    lines
+        .iter()
+        .map(|l| (l.code.clone(), l.quantity.min(i32::MAX as u32) as i32))
+        .unzip()
+}
+
+/// Locks the rows of the requested tiers (in code order, so concurrent holds and confirms wait
+/// on each other rather than deadlock) and checks each: units left for hold or booking `id` =
+/// capacity - sold - units of other live Postgres holds.
+pub(super) async fn lock_tiers(
+    tx: &mut PgConnection,
+    event: EventId,
+    id: HoldGroupId,
+    wanted: &[TierLine],
+) -> Result<TierCheck> {
+    if wanted.is_empty() {
+        return Ok(TierCheck::default());
+    }
+    let (codes, _) = arrays(wanted);
+    let rows: Vec<(String, i64, i32, i32, i64)> = sqlx::query_as(
+        "SELECT t.tier_code, t.price_cents, t.capacity, t.sold, \
+                COALESCE((SELECT sum(h.quantity) FROM held_tiers h \
+                           WHERE h.event_id = t.event_id AND h.tier_code = t.tier_code \
+                             AND h.held_until > now() AND h.hold_group_id <> $3), 0)::bigint \
+         FROM tiers t WHERE t.event_id = $1 AND t.tier_code = ANY($2) \
+         ORDER BY t.tier_code FOR UPDATE OF t",
+    )
+    .bind(event.0)
+    .bind(&codes)
+    .bind(id.0)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut check = TierCheck::default();
+    for line in wanted {
+        match rows.iter().find(|r| r.0 == line.code) {
+            None => check.unknown.push(line.code.clone()),
+            Some((code, price, capacity, sold, held)) => {
+                check.prices.insert(code.clone(), *price);
+                let left = (i64::from(*capacity) - i64::from(*sold) - held).max(0);
+                if i64::from(line.quantity) > left {
+                    check.short.push(TierShortage {
+                        code: code.clone(),
+                        requested: line.quantity,
+                        available: left as u32,
+                    });
+                }
+            }
+        }
+    }
+    Ok(check)
+}
+
+/// Writes the `held_tiers` rows of a Postgres hold.
+pub(super) async fn insert_held_tiers(
+    tx: &mut PgConnection,
+    event: EventId,
+    id: HoldGroupId,
+    wanted: &[TierLine],
+    held_until: DateTime<Utc>,
+) -> Result<()> {
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let (codes, quantities) = arrays(wanted);
+    sqlx::query(
+        "INSERT INTO held_tiers (event_id, hold_group_id, tier_code, quantity, held_until) \
+         SELECT $1, $2, c, q, $5 FROM unnest($3::text[], $4::int[]) AS u(c, q) \
+         ON CONFLICT ON CONSTRAINT held_tiers_pkey DO UPDATE \
+           SET quantity = EXCLUDED.quantity, held_until = EXCLUDED.held_until",
+    )
+    .bind(event.0)
+    .bind(id.0)
+    .bind(&codes)
+    .bind(&quantities)
+    .bind(held_until)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Deletes the `held_tiers` rows of one hold (released or confirmed).
+pub(super) async fn delete_held_tiers(
+    tx: &mut PgConnection,
+    event: EventId,
+    id: HoldGroupId,
+) -> Result<()> {
+    sqlx::query("DELETE FROM held_tiers WHERE event_id = $1 AND hold_group_id = $2")
+        .bind(event.0)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Sells the units of a booking: its lines, and `sold` of each tier (rows locked by
+/// [`lock_tiers`]; the capacity check of the table is the last word).
+pub(super) async fn sell_tiers(
+    tx: &mut PgConnection,
+    event: EventId,
+    id: HoldGroupId,
+    sold: &[TierLine],
+) -> Result<()> {
+    if sold.is_empty() {
+        return Ok(());
+    }
+    let (codes, quantities) = arrays(sold);
+    sqlx::query(
+        "INSERT INTO booking_tiers (event_id, booking_group_id, tier_code, quantity, price_cents) \
+         SELECT $1, $2, u.c, u.q, t.price_cents \
+         FROM unnest($3::text[], $4::int[]) AS u(c, q) \
+         JOIN tiers t ON t.event_id = $1 AND t.tier_code = u.c",
+    )
+    .bind(event.0)
+    .bind(id.0)
+    .bind(&codes)
+    .bind(&quantities)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE tiers t SET sold = t.sold + u.q \
+         FROM unnest($2::text[], $3::int[]) AS u(c, q) \
+         WHERE t.event_id = $1 AND t.tier_code = u.c",
+    )
+    .bind(event.0)
+    .bind(&codes)
+    .bind(&quantities)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Gives back the units of a cancelled booking; returns them.
+pub(super) async fn unsell_tiers(
+    tx: &mut PgConnection,
+    event: EventId,
+    id: HoldGroupId,
+) -> Result<Vec<TierLine>> {
+    let returned: Vec<(String, i32)> = sqlx::query_as(
+        "UPDATE booking_tiers SET active = FALSE \
+         WHERE event_id = $1 AND booking_group_id = $2 AND active \
+         RETURNING tier_code, quantity",
+    )
+    .bind(event.0)
+    .bind(id.0)
+    .fetch_all(&mut *tx)
+    .await?;
+    if returned.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (codes, quantities): (Vec<String>, Vec<i32>) = returned.into_iter().unzip();
+    sqlx::query(
+        "UPDATE tiers t SET sold = t.sold - u.q \
+         FROM unnest($2::text[], $3::int[]) AS u(c, q) \
+         WHERE t.event_id = $1 AND t.tier_code = u.c",
+    )
+    .bind(event.0)
+    .bind(&codes)
+    .bind(&quantities)
+    .execute(&mut *tx)
+    .await?;
+    Ok(lines(codes, quantities))
+}
+
+/// The tier lines of a booking, in the tiers' creation order.
+pub(super) async fn read_booking_tiers(
+    conn: &mut PgConnection,
+    event: EventId,
+    id: HoldGroupId,
+) -> Result<Vec<BookedTier>> {
+    let rows: Vec<(String, String, i32, i64)> = sqlx::query_as(
+        "SELECT b.tier_code, t.name, b.quantity, b.price_cents FROM booking_tiers b \
+         JOIN tiers t ON t.event_id = b.event_id AND t.tier_code = b.tier_code \
+         WHERE b.event_id = $1 AND b.booking_group_id = $2 ORDER BY t.position",
+    )
+    .bind(event.0)
+    .bind(id.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(code, name, quantity, price_cents)| BookedTier {
+            code,
+            name,
+            quantity: quantity.max(0) as u32,
+            price_cents,
+        })
+        .collect())
+}
+
+impl PgStore {
+    /// Tier lines of live Postgres holds of an event: (tier code, Redis member
+    /// `"<quantity>:<holdGroupId>"`), so a copy of one in Redis is not counted twice.
+    pub async fn fetch_held_tier_members(&self, event: EventId) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query_as::<_, (String, String)>(
+            "SELECT tier_code, quantity::text || ':' || hold_group_id::text FROM held_tiers \
+             WHERE event_id = $1 AND held_until > now()",
+        )
+        .bind(event.0)
+        .fetch_all(&self.pool);
+        self.timed(PgOp::FetchTiers, rows).await
+    }
+
+    /// The tiers of an event in creation order, with units sold (`confirmed`) and held by live
+    /// Postgres holds (`held`; the caller adds the Redis holds).
+    pub async fn fetch_tiers(&self, event: EventId) -> Result<Vec<TierState>> {
+        let rows = sqlx::query_as::<_, (String, String, i64, i32, i32, i64)>(
+            "SELECT t.tier_code, t.name, t.price_cents, t.capacity, t.sold, \
+                    COALESCE((SELECT sum(h.quantity) FROM held_tiers h \
+                               WHERE h.event_id = t.event_id AND h.tier_code = t.tier_code \
+                                 AND h.held_until > now()), 0)::bigint \
+             FROM tiers t WHERE t.event_id = $1 ORDER BY t.position",
+        )
+        .bind(event.0)
+        .fetch_all(&self.pool);
+        let rows = self.timed(PgOp::FetchTiers, rows).await?;
+        let count = |n: i64| n.clamp(0, i64::from(u32::MAX)) as u32;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(code, name, price_cents, capacity, sold, held)| TierState {
+                    code,
+                    name,
+                    price_cents,
+                    capacity: count(capacity.into()),
+                    confirmed: count(sold.into()),
+                    held: count(held),
+                },
+            )
+            .collect())
+    }
+}
