@@ -18,3 +18,5 @@ mod release;
 mod resilience;
 mod settings;
 mod support;
+mod tier_sales;
+mod tiers;

@@ -59,13 +59,23 @@ pub(super) async fn lock_tiers(
         return Ok(TierCheck::default());
     }
     let (codes, _) = arrays(wanted);
+    // Lock first, count after: under READ COMMITTED a statement that waited for a lock still
+    // reads other tables as of its start, so the held units are summed by a new statement that
+    // sees every hold committed before the lock was granted.
+    sqlx::query(
+        "SELECT tier_code FROM tiers WHERE event_id = $1 AND tier_code = ANY($2) \
+         ORDER BY tier_code FOR UPDATE",
+    )
+    .bind(event.0)
+    .bind(&codes)
+    .execute(&mut *tx)
+    .await?;
     let rows: Vec<(String, i64, i32, i32, i64)> = sqlx::query_as(
         "SELECT t.tier_code, t.price_cents, t.capacity, t.sold, \
                 COALESCE((SELECT sum(h.quantity) FROM held_tiers h \
                            WHERE h.event_id = t.event_id AND h.tier_code = t.tier_code \
                              AND h.held_until > now() AND h.hold_group_id <> $3), 0)::bigint \
-         FROM tiers t WHERE t.event_id = $1 AND t.tier_code = ANY($2) \
-         ORDER BY t.tier_code FOR UPDATE OF t",
+         FROM tiers t WHERE t.event_id = $1 AND t.tier_code = ANY($2)",
     )
     .bind(event.0)
     .bind(&codes)
