@@ -19,6 +19,9 @@ use sqlx::PgPool;
 use crate::support::{JWT_SECRET, Outcome, RedisServer, Seatlock, database_url, http, jwt};
 
 const SEATS: u32 = 32;
+/// Capacity of the event's general-admission tier `GA`, small so that it sells out and cancels
+/// give units back while clients keep asking.
+const GA_CAPACITY: i64 = 12;
 const TTL_SECONDS: u64 = 3;
 const CLIENTS: u64 = 12;
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
@@ -36,6 +39,8 @@ struct Op {
     kind: Kind,
     key: String,
     seats: Vec<String>,
+    /// Units of the tier `GA` asked for with the seats (0: none).
+    units: i64,
     hold: Option<String>,
     started: Instant,
     outcome: Outcome,
@@ -121,11 +126,28 @@ async fn client(
     };
     while !stop.load(Ordering::Relaxed) {
         n += 1;
-        let want = rng.random_range(1..=3);
+        // Half seats only, a third GA units only, the rest a seat and units in one hold.
+        let kind: f64 = rng.random();
+        let want = if kind < 0.5 {
+            rng.random_range(1..=3)
+        } else if kind < 0.83 {
+            0
+        } else {
+            1
+        };
+        let units: i64 = if kind < 0.5 {
+            0
+        } else {
+            rng.random_range(1..=3)
+        };
         let seats: Vec<String> = codes.choose_multiple(&mut rng, want).cloned().collect();
         let key = format!("r-{id}-{n}");
         let port = ports[rng.random_range(0..2)];
-        let body = json!({"userId": user, "seatCodes": seats});
+        let body = if units > 0 {
+            json!({"userId": user, "seatCodes": seats, "tiers": [{"code": "GA", "quantity": units}]})
+        } else {
+            json!({"userId": user, "seatCodes": seats})
+        };
         let path = format!("/events/{event}/seats/reserve");
         let mut hold = None;
         let tries = if rng.random_bool(0.15) { 2 } else { 1 };
@@ -165,6 +187,7 @@ async fn client(
                 kind: Kind::Reserve,
                 key: key.clone(),
                 seats: seats.clone(),
+                units,
                 hold: hold.clone(),
                 started,
                 outcome,
@@ -204,6 +227,7 @@ async fn client(
                     kind: Kind::Confirm,
                     key: key.clone(),
                     seats: seats.clone(),
+                    units,
                     hold: Some(hold.clone()),
                     started,
                     outcome,
@@ -234,6 +258,7 @@ async fn client(
                         kind: Kind::Cancel,
                         key: key.clone(),
                         seats: seats.clone(),
+                        units,
                         hold: Some(hold.clone()),
                         started,
                         outcome,
@@ -260,6 +285,7 @@ async fn client(
                 kind: Kind::Release,
                 key: String::new(),
                 seats,
+                units,
                 hold: Some(hold),
                 started,
                 outcome,
@@ -391,7 +417,8 @@ async fn fault_suite(pg: PgPool, mode: Mode, report_file: &str) {
         ports[0],
         "POST",
         "/events",
-        Some(&json!({"name": "Faults", "date": "2030-01-01T20:00:00Z", "location": "Lab", "totalSeats": SEATS})),
+        Some(&json!({"name": "Faults", "date": "2030-01-01T20:00:00Z", "location": "Lab", "totalSeats": SEATS,
+            "tiers": [{"code": "GA", "capacity": GA_CAPACITY}]})),
         &as_refs(&admin),
         CALL_TIMEOUT,
     )
@@ -441,17 +468,43 @@ async fn fault_suite(pg: PgPool, mode: Mode, report_file: &str) {
     .fetch_all(&pg)
     .await
     .expect("bookings");
-    let mut booked: HashMap<String, BTreeSet<String>> = HashMap::new();
+    // Every booking (cancelled ones too) with its seats and its units of GA.
+    let ids: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT booking_group_id FROM bookings WHERE event_id = $1")
+            .bind(event)
+            .fetch_all(&pg)
+            .await
+            .expect("bookings");
+    let mut booked: HashMap<String, (BTreeSet<String>, i64)> = ids
+        .iter()
+        .map(|id| (id.to_string(), Default::default()))
+        .collect();
     for (id, seat, _) in &rows {
         booked
             .entry(id.to_string())
             .or_default()
+            .0
             .insert(seat.clone());
     }
-    let reserves_ok: HashMap<String, BTreeSet<String>> = history
+    let tier_rows: Vec<(uuid::Uuid, i32, bool)> = sqlx::query_as(
+        "SELECT booking_group_id, quantity, active FROM booking_tiers WHERE event_id = $1",
+    )
+    .bind(event)
+    .fetch_all(&pg)
+    .await
+    .expect("tier lines");
+    for (id, quantity, _) in &tier_rows {
+        booked.entry(id.to_string()).or_default().1 = i64::from(*quantity);
+    }
+    let reserves_ok: HashMap<String, (BTreeSet<String>, i64)> = history
         .iter()
         .filter(|o| matches!(o.kind, Kind::Reserve) && status(&o.outcome) == Some(200))
-        .filter_map(|o| Some((o.hold.clone()?, o.seats.iter().cloned().collect())))
+        .filter_map(|o| {
+            Some((
+                o.hold.clone()?,
+                (o.seats.iter().cloned().collect(), o.units),
+            ))
+        })
         .collect();
 
     // 1. No seat in two confirmed bookings.
@@ -471,7 +524,8 @@ async fn fault_suite(pg: PgPool, mode: Mode, report_file: &str) {
         }
     ));
 
-    // 2. Every 200 confirm is present with exactly its seats; unknown ones all-or-nothing.
+    // 2. Every 200 confirm is present with exactly its seats and units; unknown ones
+    //    all-or-nothing.
     let mut lost = Vec::new();
     let mut partial = Vec::new();
     let confirms: Vec<&Op> = history
@@ -480,7 +534,7 @@ async fn fault_suite(pg: PgPool, mode: Mode, report_file: &str) {
         .collect();
     for op in &confirms {
         let hold = op.hold.clone().unwrap_or_default();
-        let want: BTreeSet<String> = op.seats.iter().cloned().collect();
+        let want: (BTreeSet<String>, i64) = (op.seats.iter().cloned().collect(), op.units);
         match (&op.outcome, booked.get(&hold)) {
             (Outcome::Status(200, _), Some(have)) if *have == want => {}
             (Outcome::Status(200, _), _) => lost.push(hold),
@@ -493,7 +547,7 @@ async fn fault_suite(pg: PgPool, mode: Mode, report_file: &str) {
         .filter(|o| status(&o.outcome) == Some(200))
         .count();
     report.push(format!(
-        "check 2 acknowledged confirms present and whole: {} ({acked} acknowledged, {} unknown)",
+        "check 2 acknowledged confirms present with their seats and units: {} ({acked} acknowledged, {} unknown)",
         if lost.is_empty() && partial.is_empty() {
             "ok".into()
         } else {
@@ -505,7 +559,7 @@ async fn fault_suite(pg: PgPool, mode: Mode, report_file: &str) {
             .count()
     ));
 
-    // 3. Every booking traces back to a confirm sent for a hold of those same seats.
+    // 3. Every booking traces back to a confirm sent for a hold of those same seats and units.
     let sent: HashSet<String> = confirms.iter().filter_map(|o| o.hold.clone()).collect();
     let orphans: Vec<&String> = booked
         .iter()
@@ -550,6 +604,24 @@ async fn fault_suite(pg: PgPool, mode: Mode, report_file: &str) {
         } else {
             format!("FAILED {split:?}")
         }
+    ));
+
+    // 8. The tier: never sold past its capacity, and `sold` is exactly its active booking lines.
+    let (capacity, tier_sold): (i32, i32) =
+        sqlx::query_as("SELECT capacity, sold FROM tiers WHERE event_id = $1 AND tier_code = 'GA'")
+            .bind(event)
+            .fetch_one(&pg)
+            .await
+            .expect("tier");
+    let lines: i64 = tier_rows
+        .iter()
+        .filter(|(_, _, active)| *active)
+        .map(|(_, q, _)| i64::from(*q))
+        .sum();
+    let tier_ok = tier_sold <= capacity && i64::from(tier_sold) == lines;
+    report.push(format!(
+        "check 8 tier GA: units sold <= capacity, sold = active booking lines: {} (sold {tier_sold} of {capacity}, lines {lines})",
+        if tier_ok { "ok" } else { "FAILED" }
     ));
 
     // 5. Every seat not booked can be held again; no Redis hold key lives without a TTL.
@@ -604,10 +676,29 @@ async fn fault_suite(pg: PgPool, mode: Mode, report_file: &str) {
             stuck.push((code, outcome));
         }
     }
+    // Every unsold unit of GA can be held again, a few per buyer.
+    let left = i64::from(capacity - tier_sold);
+    for chunk in 0..(left + 2) / 3 {
+        let units = (left - chunk * 3).min(3);
+        let checker = format!("final-ga-{chunk}");
+        let body = json!({"userId": checker, "tiers": [{"code": "GA", "quantity": units}]});
+        let outcome = http(
+            instances[chunk as usize % 2].port,
+            "POST",
+            &format!("/events/{event}/seats/reserve"),
+            Some(&body),
+            &as_refs(&auth_header(mode, &checker)),
+            CALL_TIMEOUT,
+        )
+        .await;
+        if status(&outcome) != Some(200) {
+            stuck.push((format!("GA x{units}"), outcome));
+        }
+    }
     report.push(format!(
-        "check 5 every unsold seat holdable again, no key without TTL: {}",
+        "check 5 every unsold seat and unit holdable again, no key without TTL: {}",
         if stuck.is_empty() && immortal.is_empty() {
-            format!("ok ({} seats)", SEATS as usize - sold.len())
+            format!("ok ({} seats, {left} units)", SEATS as usize - sold.len())
         } else {
             format!("FAILED stuck {stuck:?} immortal {immortal:?}")
         }
@@ -640,9 +731,12 @@ async fn fault_suite(pg: PgPool, mode: Mode, report_file: &str) {
     // 7. (token mode) No buyer holds more confirmed seats than its cap.
     let over_cap: Vec<(String, i64)> = if mode == Mode::Token {
         sqlx::query_as(
-            "SELECT b.user_id, count(*) FROM booking_seats s JOIN bookings b \
-               ON b.event_id = s.event_id AND b.booking_group_id = s.booking_group_id \
-              WHERE s.event_id = $1 AND s.active GROUP BY b.user_id HAVING count(*) > 10",
+            "SELECT b.user_id, sum(u.n)::bigint FROM bookings b JOIN ( \
+                 SELECT booking_group_id, 1 AS n FROM booking_seats WHERE event_id = $1 AND active \
+                 UNION ALL \
+                 SELECT booking_group_id, quantity FROM booking_tiers WHERE event_id = $1 AND active \
+             ) u ON u.booking_group_id = b.booking_group_id \
+             WHERE b.event_id = $1 GROUP BY b.user_id HAVING sum(u.n) > 10",
         )
         .bind(event)
         .fetch_all(&pg)
@@ -657,7 +751,7 @@ async fn fault_suite(pg: PgPool, mode: Mode, report_file: &str) {
             .filter(|o| matches!(&o.outcome, Outcome::Status(409, b) if b["code"] == "USER_LIMIT_REACHED"))
             .count();
         report.push(format!(
-            "check 7 no buyer over 10 confirmed seats: {} ({capped} requests refused by a cap)",
+            "check 7 no buyer over 10 confirmed seats and units: {} ({capped} requests refused by a cap)",
             if over_cap.is_empty() {
                 "ok".to_string()
             } else {
@@ -682,7 +776,8 @@ async fn fault_suite(pg: PgPool, mode: Mode, report_file: &str) {
             && partial.is_empty()
             && orphans.is_empty()
             && split.is_empty()
-            && over_cap.is_empty(),
+            && over_cap.is_empty()
+            && tier_ok,
         "{text}"
     );
     assert!(
