@@ -497,6 +497,14 @@ def report(raw, out_dir):
             f"JWT per buyer, caps and shared rate limit on; 409 {share(mix_t, 'reserve', '4xx')}; "
             f"{mix_text(mix_t)}", "(a) none mode", r_t, ">= 0.8x",
             None if r_t is None else r_t >= 0.8, p99_limit)
+    g = parse_wrk(os.path.join(raw, "g.txt"))
+    if g:
+        mix_g = status_mix(raw, "g")
+        r_g = ratio(g["rps"], a_rps)
+        row("(g) general-admission holds (1 unit of a tier)", g["rps"], "req/s",
+            ms(g["latency_us"]["p50"]), ms(g["latency_us"]["p99"]),
+            f"held {share(mix_g, 'reserve', '2xx')}; {mix_text(mix_g)}", "(a) seat holds", r_g,
+            ">= 0.9x", None if r_g is None else r_g >= 0.9, p99_limit)
     r_b = ratio(b_refused_rps, eval_rps)
     row("(b) hot-seat storm, Redis mode (refusals/s)", b_refused_rps, "409/s",
         b and ms(b["latency_us"]["p50"]), b and ms(b["latency_us"]["p99"]),

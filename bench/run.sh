@@ -5,6 +5,8 @@
 # database on the local Postgres, starts seatlock on a free port, then measures in one run:
 #   ceilings   redis-benchmark EVAL (one SET NX PX per call); pgbench guarded-confirm transaction
 #   (a)        wrk: random-seat holds in a big event
+#   (t)        wrk: (a) in token mode on a second instance
+#   (g)        wrk: 1-unit holds of a general-admission tier (the tier twin of (a))
 #   (b)        wrk: hot-seat storm (same 2 seats, nearly all 409) + Postgres transactions per refusal
 #   (c)        wrk: hold + confirm pairs
 #   (a)-(c)    again in the Postgres-only mode (APP__HOLDS__BACKEND=postgres) if the binary
@@ -373,6 +375,17 @@ run_wrk t "$BASE_T" hold_token.lua "$EV_T" "$SEATS" "$TOKENS_FILE"
 SEATLOCK_PID=$SEATLOCK_MAIN_PID
 stop_pid "$TOKEN_PID"
 echo "EV_T=$EV_T" >>"$RAW/run.env"
+
+# (g): general admission, right after (a) on the same instance: 1 unit of a tier per hold.
+EV_G="$(curl -sf -XPOST "$BASE/events" -H 'content-type: application/json' \
+  -d '{"name":"bench-g-tier","date":"2030-01-10T18:00:00Z","location":"bench","tiers":[{"code":"GA","capacity":1000000}]}' \
+  | sed -E 's/.*"eventId":([0-9]+).*/\1/')" || die "tier event"
+st="$(curl -s -o /dev/null -w '%{http_code}' -XPOST "$BASE/events/$EV_G/seats/reserve" \
+  -H 'content-type: application/json' -d '{"userId":"warm","tiers":[{"code":"GA","quantity":1}]}')"
+[ "$st" = 200 ] || die "warm-up tier hold on event $EV_G: $st"
+log "(g) general-admission holds: 1 unit of a tier per request"
+run_wrk g "$BASE" hold_tier.lua "$EV_G"
+echo "EV_G=$EV_G" >>"$RAW/run.env"
 
 log "(b) hot-seat storm on S1,S2 of a $STORM_SEATS-seat event"
 # Postgres transactions of the bench database around the storm: the last Postgres activity of

@@ -77,8 +77,11 @@ end
 local tfirst = first + n
 local kfirst = 8 + n
 local lines = (#ARGV - tfirst + 1) / 2
+-- One read per tier: its counts, or nothing for a code that is not a tier of the event.
+local counts = {}
 for j = 0, lines - 1 do
-  if redis.call('EXISTS', KEYS[kfirst + 2 * j]) == 0 then
+  counts[j] = redis.call('HMGET', KEYS[kfirst + 2 * j], 'cap', 'sold', 'held')
+  if not counts[j][1] then
     unknown[#unknown + 1] = ARGV[tfirst + 2 * j]
   end
 end
@@ -101,16 +104,16 @@ local units = n
 for j = 0, lines - 1 do
   local tier, holds = KEYS[kfirst + 2 * j], KEYS[kfirst + 2 * j + 1]
   local gone = redis.call('ZRANGEBYSCORE', holds, '-inf', now)
+  local back = 0
   if #gone > 0 then
-    local back = 0
     for _, member in ipairs(gone) do
       back = back + tonumber(string.match(member, '^(%d+):'))
     end
     redis.call('ZREMRANGEBYSCORE', holds, '-inf', now)
     redis.call('HINCRBY', tier, 'held', -back)
   end
-  local counts = redis.call('HMGET', tier, 'cap', 'sold', 'held')
-  local left = tonumber(counts[1]) - tonumber(counts[2] or '0') - tonumber(counts[3] or '0')
+  local c = counts[j]
+  local left = tonumber(c[1]) - tonumber(c[2] or '0') - (tonumber(c[3] or '0') - back)
   if left < 0 then
     left = 0
   end
@@ -186,5 +189,9 @@ if capped then
 end
 -- Entries of holds that ended by expiry are trimmed here, so the ZSET stays the size of the
 -- live holds and counts read from it never include an expired seat.
-local trimmed = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+-- (A hold of tier units only leaves that to the next seat hold.)
+local trimmed = 0
+if n > 0 then
+  trimmed = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+end
 return {'OK', remaining, reset, exp, trimmed}
