@@ -84,12 +84,32 @@ async fn openapi_json() {}
 async fn docs() {}
 
 /// The document of this deployment: the generated one, with the limits that depend on the
-/// settings (seats per event, seats per hold) filled in, so generated requests stay within them.
+/// settings (seats per event, seats per hold, tiers per event, tier capacity) filled in, so generated requests stay within them.
 pub fn document(settings: &Settings) -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     let max_seats = settings.events.max_seats;
     let per_hold = settings.holds.max_seats_per_hold;
+    let (max_tiers, tier_capacity) = (
+        settings.events.max_tiers as usize,
+        settings.events.max_tier_capacity as usize,
+    );
     for (pointer, value) in [
+        (
+            "/components/schemas/CreateEventBody/properties/tiers/maxItems",
+            max_tiers,
+        ),
+        (
+            "/components/schemas/TierInput/properties/capacity/maximum",
+            tier_capacity,
+        ),
+        (
+            "/components/schemas/ReserveBody/properties/tiers/maxItems",
+            per_hold,
+        ),
+        (
+            "/components/schemas/TierLineInput/properties/quantity/maximum",
+            per_hold,
+        ),
         (
             "/components/schemas/CreateEventBody/properties/totalSeats/maximum",
             max_seats as usize,

@@ -132,6 +132,18 @@ impl Seatlock {
             }
         }
         self.finish_hold(event, id, user_id, after, &hold).await;
+        if let Err(Error::SeatsUnavailable {
+            tiers: Some(short), ..
+        }) = &result
+            && !short.is_empty()
+        {
+            // Redis let this hold take units Postgres no longer has: its tier counts are
+            // behind (a lost write, a failover). Rebuild them from Postgres at the next hold.
+            warn!(event.id = %event, "the guard refused tier units redis had held; dropping the event's cache");
+            if let Err(e) = self.redis.drop_inventory(event).await {
+                warn!(error = %e, "could not drop the event's cache");
+            }
+        }
         result
     }
 

@@ -154,3 +154,45 @@ async fn swagger_ui_is_served_from_the_binary(pg: PgPool) {
     assert_eq!(status, StatusCode::OK);
     assert!(js.len() > 100_000, "the bundle itself, vendored");
 }
+
+#[test]
+fn the_document_carries_this_deployments_limits() {
+    let mut settings = crate::support::test_settings(&redis_url());
+    settings.events.max_seats = 1234;
+    settings.events.max_tiers = 7;
+    settings.events.max_tier_capacity = 4321;
+    settings.holds.max_seats_per_hold = 6;
+    let doc = seatlock::http::openapi::document(&settings);
+    for (pointer, want) in [
+        (
+            "/components/schemas/CreateEventBody/properties/totalSeats/maximum",
+            1234,
+        ),
+        (
+            "/components/schemas/CreateEventBody/properties/seats/maxItems",
+            1234,
+        ),
+        (
+            "/components/schemas/CreateEventBody/properties/tiers/maxItems",
+            7,
+        ),
+        (
+            "/components/schemas/TierInput/properties/capacity/maximum",
+            4321,
+        ),
+        (
+            "/components/schemas/ReserveBody/properties/seatCodes/maxItems",
+            6,
+        ),
+        (
+            "/components/schemas/ReserveBody/properties/tiers/maxItems",
+            6,
+        ),
+        (
+            "/components/schemas/TierLineInput/properties/quantity/maximum",
+            6,
+        ),
+    ] {
+        assert_eq!(doc.pointer(pointer), Some(&Value::from(want)), "{pointer}");
+    }
+}

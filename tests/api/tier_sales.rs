@@ -172,6 +172,11 @@ async fn the_postgres_guard_refuses_an_oversell_when_redis_over_promised(pg: PgP
     .await
     .expect("sum");
     assert_eq!(booked, sold, "booking lines agree with the tier row");
+    // The refusals made Redis rebuild its counts from Postgres: it promises no more than is left.
+    let left = 20 - sold;
+    let (status, body) = reserve_units(&app, id, "after", &[], &[("GA", left + 1)]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["tiers"][0]["available"], left, "{body}");
 }
 
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]

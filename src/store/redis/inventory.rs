@@ -127,6 +127,17 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Drops the cached inventory of one event, so its next hold rebuilds it from Postgres (after
+    /// the Postgres guard found Redis's counts of the event behind).
+    pub async fn drop_inventory(&self, event: EventId) -> Result<()> {
+        let key = self.keys(event).seats();
+        self.run(RedisOp::DropInventory, async |conn| {
+            redis::cmd("DEL").arg(&key).query_async::<i64>(conn).await
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Drops every cached event inventory under this prefix, so each rebuilds from Postgres on
     /// its next hold. Returns how many were dropped. Not a script: SCAN, then one DEL per cache
     /// (each DEL is atomic alone, and a half-dropped set of caches is still correct).
