@@ -1,4 +1,5 @@
--- held.lua: read the live holds of an event by the Redis clock. Writes nothing.
+-- held.lua: read the live holds of an event by the Redis clock. Writes nothing but the trim of
+-- expired tier holds ("tiers"), the same cleanup hold.lua does, so no read walks them twice.
 --
 -- ARGV[1]  "count", "list" or "tiers"
 -- "count" / "list":
@@ -9,8 +10,8 @@
 --   KEYS     per tier, two keys: {e}:tier:<code> and {e}:tierholds:<code>
 --   ARGV[2..] per tier, a count c and then c members "<quantity>:<holdGroupId>" not to count
 --            (copies of Postgres holds, which the caller counts from Postgres)
---   Returns per tier the units held now (its running total less the entries that expired and
---   are not trimmed yet, less the members named), or -1 when the tier is not cached.
+--   Trims each tier's expired entries off its running total, and returns per tier the units
+--   held now (less the members named), or -1 when the tier is not cached.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if ARGV[1] == 'count' then
@@ -25,8 +26,14 @@ if ARGV[1] == 'tiers' then
     local c = tonumber(ARGV[a])
     if held then
       held = tonumber(held)
+      local back = 0
       for _, member in ipairs(redis.call('ZRANGEBYSCORE', holds, '-inf', now)) do
-        held = held - tonumber(string.match(member, '^(%d+):'))
+        back = back + tonumber(string.match(member, '^(%d+):'))
+      end
+      if back > 0 then
+        redis.call('ZREMRANGEBYSCORE', holds, '-inf', now)
+        redis.call('HINCRBY', tier, 'held', -back)
+        held = held - back
       end
       for i = a + 1, a + c do
         local expiry = redis.call('ZSCORE', holds, ARGV[i])

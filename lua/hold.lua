@@ -41,7 +41,7 @@
 --
 -- A tier's units left = cap - sold - held. `held` is a running total: each hold of the tier first
 -- trims its expired entries (a range read by score: O(log n + expired), never a scan of the live
--- holds) and subtracts their quantities.
+-- holds; at most 1000 of them per hold, see trim below) and subtracts their quantities.
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'NOCACHE'}
 end
@@ -99,25 +99,33 @@ for i = 0, n - 1 do
   end
 end
 -- Each requested tier: trim the holds that expired (their units come back), then count.
+-- Trims up to 1000 of a tier's expired holds, oldest first, and takes their units off its
+-- running total; returns the units that came back. One batch is enough for an exact answer:
+-- every entry holds at least one unit, so a full batch frees at least 1000 units, more than a
+-- hold may ask for (holds.max_seats_per_hold <= 1000), and what remains is trimmed by later
+-- holds (or a read). Each entry is walked once, by whichever script trims it.
+local function trim(tier, holds)
+  local gone = redis.call('ZRANGEBYSCORE', holds, '-inf', now, 'LIMIT', 0, 1000)
+  if #gone == 0 then
+    return 0
+  end
+  local back = 0
+  for _, member in ipairs(gone) do
+    back = back + tonumber(string.match(member, '^(%d+):'))
+  end
+  redis.call('ZREMRANGEBYRANK', holds, 0, #gone - 1)
+  redis.call('HINCRBY', tier, 'held', -back)
+  return back
+end
 local short = {}
 local units = n
 for j = 0, lines - 1 do
   local tier, holds = KEYS[kfirst + 2 * j], KEYS[kfirst + 2 * j + 1]
-  local gone = redis.call('ZRANGEBYSCORE', holds, '-inf', now)
-  local back = 0
-  if #gone > 0 then
-    for _, member in ipairs(gone) do
-      back = back + tonumber(string.match(member, '^(%d+):'))
-    end
-    redis.call('ZREMRANGEBYSCORE', holds, '-inf', now)
-    redis.call('HINCRBY', tier, 'held', -back)
-  end
   local c = counts[j]
-  local left = tonumber(c[1]) - tonumber(c[2] or '0') - (tonumber(c[3] or '0') - back)
-  if left < 0 then
-    left = 0
-  end
+  local free = tonumber(c[1]) - tonumber(c[2] or '0') - tonumber(c[3] or '0')
+  free = free + trim(tier, holds)
   local want = tonumber(ARGV[tfirst + 2 * j + 1])
+  local left = math.max(free, 0)
   units = units + want
   if want > left then
     short[#short + 1] = ARGV[tfirst + 2 * j]

@@ -316,3 +316,46 @@ async fn tier_holds_taken_in_postgres_during_an_outage_are_respected_after_it(pg
     assert_eq!(sold_in_postgres(&pg, id, "GA").await, 4);
     assert_eq!(tier_counts(&app, id, "GA").await, (4, 0, 2));
 }
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn expired_tier_holds_are_trimmed_in_batches_and_never_counted(pg: PgPool) {
+    let app = Arc::new(TestApp::with(pg, &redis_url(), |s| s.holds.ttl_seconds = 2));
+    let id = ga_event(&app, 1200).await;
+    let tasks = (0..1200).map(|i| {
+        let app = Arc::clone(&app);
+        tokio::spawn(async move {
+            let user = format!("buyer{i}");
+            reserve_units(&app, id, &user, &[], &[("GA", 1)]).await.0
+        })
+    });
+    let taken = join_all(tasks)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().expect("task") == StatusCode::OK)
+        .count() as i64;
+    assert_eq!(taken, 1200, "the capacity holds every one");
+    tokio::time::sleep(std::time::Duration::from_millis(2300)).await;
+    let holds_key = format!("{}:{{e:{id}}}:tierholds:GA", app.prefix());
+    let mut conn = app.redis().await;
+    let entries = |conn: &mut redis::aio::MultiplexedConnection| {
+        let key = holds_key.clone();
+        let mut conn = conn.clone();
+        async move {
+            redis::cmd("ZCARD")
+                .arg(key)
+                .query_async::<i64>(&mut conn)
+                .await
+                .expect("zcard")
+        }
+    };
+    assert!(
+        entries(&mut conn).await >= 1100,
+        "expired entries wait for a trim"
+    );
+    // The next hold trims one batch of 1000 (enough to answer exactly) ...
+    hold_units(&app, id, "late", "GA", 10).await;
+    assert_eq!(entries(&mut conn).await, 1200 - 1000 + 1);
+    // ... and a read trims the rest; no expired unit is ever counted.
+    assert_eq!(tier_counts(&app, id, "GA").await, (0, 10, 1190));
+    assert_eq!(entries(&mut conn).await, 1);
+}
