@@ -162,3 +162,21 @@ async fn json_logs_carry_the_request_id_on_every_line_of_the_request(pg: PgPool)
         "{ours:?}"
     );
 }
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn tier_holds_count_their_units_in_the_hold_funnel(pg: PgPool) {
+    let app = TestApp::new(pg).await;
+    let id = crate::tiers::ga_event(&app, 5).await;
+    let before = scrape(&app).await;
+    crate::tiers::hold_units(&app, id, "u1", "GA", 3).await;
+    let (status, _) = crate::tiers::reserve_units(&app, id, "u2", &[], &[("GA", 4)]).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let after = scrape(&app).await;
+    let moved = |name: &str| sample(&after, name, &[]) - sample(&before, name, &[]);
+    // At least: the recorder is shared by the test process.
+    assert!(moved("seatlock_tier_holds_attempted_total") >= 2.0);
+    assert!(moved("seatlock_tier_units_requested_total") >= 7.0);
+    assert!(moved("seatlock_tier_units_held_total") >= 3.0);
+    assert!(moved("seatlock_hold_size_seats_sum") >= 7.0, "units in the size histogram");
+    assert!(after.contains("# HELP seatlock_tier_units_held_total"));
+}
