@@ -1,21 +1,36 @@
 -- held.lua: read the live holds of an event by the Redis clock. Writes nothing but the trim of
 -- expired tier holds ("tiers"), the same cleanup hold.lua does, so no read walks them twice.
 --
--- ARGV[1]  "count", "list" or "tiers"
--- "count" / "list":
+-- ARGV[1]  "count", "list", "some" or "tiers"
+-- "count" / "list" / "some":
 --   KEYS[1]  {e}:held   ZSET seat code -> expiry ms
+--   ARGV[2..] ("some") seat codes
 --   Returns, for "count", the number of seats held now; for "list", a flat array
---   {code, remaining_ms, code, remaining_ms, ...} of the seats held now.
+--   {code, remaining_ms, code, remaining_ms, ...} of the seats held now; for "some", per code
+--   asked the milliseconds its hold has left, or -1 when it is not held now.
 -- "tiers":
 --   KEYS     per tier, two keys: {e}:tier:<code> and {e}:tierholds:<code>
 --   ARGV[2..] per tier, a count c and then c members "<quantity>:<holdGroupId>" not to count
 --            (copies of Postgres holds, which the caller counts from Postgres)
---   Trims each tier's expired entries off its running total, and returns per tier the units
---   held now (less the members named), or -1 when the tier is not cached.
+--   Trims each tier's expired entries off its running total, and returns per tier two numbers:
+--   the units held now (less the members named), or -1 when the tier is not cached; and the
+--   milliseconds until its next hold ends, or -1 when none is live.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if ARGV[1] == 'count' then
   return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+end
+if ARGV[1] == 'some' then
+  local out = {}
+  for i = 2, #ARGV do
+    local expiry = redis.call('ZSCORE', KEYS[1], ARGV[i])
+    if expiry and tonumber(expiry) > now then
+      out[#out + 1] = tonumber(expiry) - now
+    else
+      out[#out + 1] = -1
+    end
+  end
+  return out
 end
 if ARGV[1] == 'tiers' then
   local out = {}
@@ -42,7 +57,10 @@ if ARGV[1] == 'tiers' then
         end
       end
       out[#out + 1] = math.max(held, 0)
+      local next_end = redis.call('ZRANGEBYSCORE', holds, '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+      out[#out + 1] = next_end[2] and (tonumber(next_end[2]) - now) or -1
     else
+      out[#out + 1] = -1
       out[#out + 1] = -1
     end
     a = a + c + 1

@@ -15,6 +15,8 @@
 -- then per tier line, in ARGV order, two keys:
 --           {e}:tier:<code>        HASH cap, sold, held (units held by live holds)
 --           {e}:tierholds:<code>  ZSET "<quantity>:<holdGroupId>" -> hold expiry ms
+-- KEYS[last] {e}:watched  set while some instance streams the event's seat map: a hold taken
+--           then is published on {e}:changes (see src/store/redis/changes.rs)
 -- ARGV[1]   holdGroupId
 -- ARGV[2]   userId
 -- ARGV[3]   ttl in milliseconds
@@ -201,5 +203,13 @@ end
 local trimmed = 0
 if n > 0 then
   trimmed = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+end
+if redis.call('EXISTS', KEYS[#KEYS]) == 1 then
+  local tier_codes = {}
+  for j = 0, lines - 1 do
+    tier_codes[j + 1] = ARGV[tfirst + 2 * j]
+  end
+  redis.call('PUBLISH', string.sub(KEYS[#KEYS], 1, -8) .. 'changes',
+    cjson.encode({s = codes, t = tier_codes, at = now, x = exp}))
 end
 return {'OK', remaining, reset, exp, trimmed}

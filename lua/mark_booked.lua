@@ -9,6 +9,7 @@
 -- KEYS[4]  {e}:sold             HASH userId -> confirmed seats and units
 -- KEYS[5]  {e}:sold_by_booking  HASH bookingId -> "<units>:<userId>"
 -- KEYS[6..] {e}:tier:<code> for every tier line, in ARGV order
+-- KEYS[last] {e}:watched: when set, what changed is published on {e}:changes
 -- ARGV[1]  "add" or "remove"
 -- ARGV[2]  bookingId of a cancel ("" for "add")
 -- ARGV[3]  n, the number of seat codes
@@ -17,11 +18,24 @@
 --
 -- Returns the number of codes changed. When the inventory is not cached it changes nothing but
 -- bumps {e}:gen, so a rebuild whose Postgres snapshot predates this change refuses to write it.
+local n = tonumber(ARGV[3])
+local tfirst = 4 + n
+if redis.call('EXISTS', KEYS[#KEYS]) == 1 then
+  local seats, tiers = {}, {}
+  for i = 4, 3 + n do
+    seats[#seats + 1] = ARGV[i]
+  end
+  for j = 0, (#ARGV - tfirst + 1) / 2 - 1 do
+    tiers[j + 1] = ARGV[tfirst + 2 * j]
+  end
+  local t = redis.call('TIME')
+  redis.call('PUBLISH', string.sub(KEYS[#KEYS], 1, -8) .. 'changes', cjson.encode({s = seats,
+    t = tiers, at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)}))
+end
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('INCR', KEYS[3])
   return 0
 end
-local n = tonumber(ARGV[3])
 local changed = 0
 for i = 4, 3 + n do
   if ARGV[1] == 'add' then
@@ -40,7 +54,6 @@ if ARGV[1] == 'remove' and ARGV[2] ~= '' then
     if redis.call('HINCRBY', KEYS[4], user, -tonumber(units)) <= 0 then
       redis.call('HDEL', KEYS[4], user)
     end
-    local tfirst = 4 + n
     for j = 0, (#ARGV - tfirst + 1) / 2 - 1 do
       if redis.call('EXISTS', KEYS[6 + j]) == 1 then
         redis.call('HINCRBY', KEYS[6 + j], 'sold', -tonumber(ARGV[tfirst + 2 * j + 1]))

@@ -13,6 +13,7 @@
 --                               from a Postgres snapshot older than this booking is refused
 -- KEYS[9 .. 8+n]  {e}:seat:<code> for every seat of the hold, in ARGV order
 -- then per tier line of the hold, two keys: {e}:tier:<code> and {e}:tierholds:<code>
+-- KEYS[last] {e}:watched: when set, what changed is published on {e}:changes
 -- ARGV[1]   holdGroupId
 -- ARGV[2]   mode:
 --           "release"  the owner gives it up: the hold must be alive, owned by ARGV[3] and not
@@ -74,5 +75,17 @@ if ARGV[2] == 'book' then
   else
     redis.call('INCR', KEYS[8])
   end
+end
+if redis.call('EXISTS', KEYS[#KEYS]) == 1 then
+  local seats, tiers = {}, {}
+  for i = 0, n - 1 do
+    seats[i + 1] = ARGV[5 + i]
+  end
+  for j = 0, lines - 1 do
+    tiers[j + 1] = ARGV[tfirst + 2 * j]
+  end
+  local t = redis.call('TIME')
+  redis.call('PUBLISH', string.sub(KEYS[#KEYS], 1, -8) .. 'changes', cjson.encode({s = seats,
+    t = tiers, at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)}))
 end
 return {'OK'}

@@ -69,9 +69,12 @@ impl Application {
             );
         }
         let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let seatlock = state.seatlock.clone();
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutdown requested; draining in-flight requests");
+            // Open seat-map streams end now, so they do not hold up the drain.
+            seatlock.close_streams();
             let _ = stop_tx.send(true);
         });
         let mut stopped = stop_rx;

@@ -28,6 +28,7 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub holds: HoldSettings,
     pub events: EventSettings,
+    pub stream: StreamSettings,
     pub breaker: BreakerSettings,
     pub idempotency: IdempotencySettings,
     pub auth: AuthSettings,
@@ -111,6 +112,21 @@ pub struct EventSettings {
     pub max_seats: u32,
     pub max_tiers: u32,
     pub max_tier_capacity: u32,
+}
+
+/// The live seat map (`GET /events/{id}/stream`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSettings {
+    /// Open streams one instance serves at most (503 beyond).
+    pub max_connections: usize,
+    /// Seconds between heartbeat comments.
+    pub heartbeat_seconds: u64,
+    /// Changes of one event folded into one update, in milliseconds (at most one update per
+    /// event per connection this often).
+    pub coalesce_ms: u64,
+    /// Updates one connection may fall behind before it gets a fresh snapshot instead.
+    pub buffer: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -265,6 +281,26 @@ impl Settings {
                 "redis.key_prefix",
                 !self.redis.key_prefix.is_empty(),
                 "must not be empty",
+            ),
+            (
+                "stream.max_connections",
+                (1..=1_000_000).contains(&self.stream.max_connections),
+                "must be 1..=1000000",
+            ),
+            (
+                "stream.heartbeat_seconds",
+                (1..=300).contains(&self.stream.heartbeat_seconds),
+                "must be 1..=300",
+            ),
+            (
+                "stream.coalesce_ms",
+                (10..=1000).contains(&self.stream.coalesce_ms),
+                "must be 10..=1000",
+            ),
+            (
+                "stream.buffer",
+                (1..=100_000).contains(&self.stream.buffer),
+                "must be 1..=100000",
             ),
         ];
         if let Some((key, _, why)) = checks.iter().find(|(_, ok, _)| !ok) {

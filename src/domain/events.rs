@@ -4,7 +4,9 @@
 use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 
-use super::fields::{MAX_CODE_LEN, MAX_TEXT_LEN, check_seat_code, price_cents};
+use super::fields::MAX_TEXT_LEN;
+use super::layout::validate_seat_list;
+pub use super::layout::{DEFAULT_SEAT_TYPE, RawSeat, SeatSpec, Seats};
 use super::tiers::{RawTier, TierSpec, TierState, validate_tiers};
 
 /// Database id of an event. Also the shard key that every table and Redis key starts with.
@@ -25,16 +27,6 @@ impl std::fmt::Display for EventId {
     }
 }
 
-/// The seat type given to seats created without one.
-pub const DEFAULT_SEAT_TYPE: &str = "STANDARD";
-/// One seat of a new event, validated.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SeatSpec {
-    pub code: String,
-    pub seat_type: String,
-    pub price_cents: i64,
-}
-
 /// A new event, validated and ready to insert.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -44,30 +36,6 @@ pub struct NewEvent {
     pub seats: Seats,
     /// General-admission tiers, in creation order.
     pub tiers: Vec<TierSpec>,
-}
-
-/// Seats of a new event: generated `S1..Sn` (none for a tiers-only event), or listed one by one.
-#[derive(Debug, Clone)]
-pub enum Seats {
-    Numbered(u32),
-    Listed(Vec<SeatSpec>),
-}
-
-impl Seats {
-    pub fn count(&self) -> u32 {
-        match self {
-            Seats::Numbered(n) => *n,
-            Seats::Listed(seats) => seats.len() as u32,
-        }
-    }
-}
-
-/// A seat as the client described it, before validation.
-#[derive(Debug, Clone)]
-pub struct RawSeat {
-    pub code: String,
-    pub seat_type: Option<String>,
-    pub price: Option<f64>,
 }
 
 /// An event as the client described it, before validation.
@@ -165,61 +133,6 @@ pub fn validate_new_event(raw: RawEvent, limits: EventLimits) -> Result<NewEvent
         }),
         _ => Err(problems),
     }
-}
-
-fn validate_seat_list(
-    list: Vec<RawSeat>,
-    total_seats: Option<i64>,
-    max_seats: u32,
-    problems: &mut Vec<String>,
-) -> Option<Seats> {
-    if list.is_empty() || list.len() > max_seats as usize {
-        problems.push(format!("seats must list between 1 and {max_seats} seats"));
-        return None;
-    }
-    if let Some(n) = total_seats.filter(|n| *n != list.len() as i64) {
-        problems.push(format!(
-            "totalSeats ({n}) does not match the number of seats listed ({})",
-            list.len()
-        ));
-    }
-    let mut seen = std::collections::HashSet::with_capacity(list.len());
-    let mut duplicates = Vec::new();
-    let mut out = Vec::with_capacity(list.len());
-    for raw in list {
-        if let Err(why) = check_seat_code(&raw.code) {
-            problems.push(why);
-            continue;
-        }
-        if !seen.insert(raw.code.clone()) {
-            duplicates.push(raw.code.clone());
-        }
-        let seat_type = raw
-            .seat_type
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| DEFAULT_SEAT_TYPE.to_string());
-        if seat_type.chars().count() > MAX_CODE_LEN || seat_type.chars().any(char::is_control) {
-            problems.push(format!(
-                "seat type must be at most {MAX_CODE_LEN} characters, without control characters"
-            ));
-        }
-        let price_cents = price_cents(raw.price).unwrap_or_else(|why| {
-            problems.push(format!("price of seat {} {why}", raw.code));
-            0
-        });
-        out.push(SeatSpec {
-            code: raw.code,
-            seat_type,
-            price_cents,
-        });
-    }
-    if !duplicates.is_empty() {
-        duplicates.sort();
-        duplicates.dedup();
-        problems.push(format!("duplicate seat codes: {}", duplicates.join(", ")));
-    }
-    Some(Seats::Listed(out))
 }
 
 /// An event as stored.
@@ -329,6 +242,7 @@ mod tests {
                 code: c.to_string(),
                 seat_type: None,
                 price: None,
+                ..RawSeat::default()
             })
             .collect();
         let err = validate_new_event(event("2030-01-10T18:00:00Z", None, Some(seats)), LIMITS)
@@ -342,6 +256,8 @@ mod tests {
             code: "V1".into(),
             seat_type: Some("VIP".into()),
             price: Some(99.99),
+            row: Some(" B ".into()),
+            number: Some(7),
         }];
         let e = validate_new_event(
             event("2030-01-10T18:00:00+02:00", None, Some(seats)),
@@ -352,6 +268,27 @@ mod tests {
             panic!("listed")
         };
         assert_eq!(list[0].price_cents, 9999);
+        assert_eq!(
+            (list[0].row.as_deref(), list[0].number),
+            (Some("B"), Some(7))
+        );
+        let bad = |row: Option<&str>, number: Option<i64>| {
+            let seat = RawSeat {
+                code: "X".into(),
+                row: row.map(str::to_string),
+                number,
+                ..RawSeat::default()
+            };
+            validate_new_event(
+                event("2030-01-10T18:00:00Z", None, Some(vec![seat])),
+                LIMITS,
+            )
+            .is_err()
+        };
+        assert!(bad(Some(" "), None));
+        assert!(bad(Some(&"R".repeat(17)), None));
+        assert!(bad(None, Some(0)));
+        assert!(!bad(Some("AA"), Some(100_000)));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`access`]: who may do what (roles, actions, the decision table), API key shapes.
 //! - [`fields`]: the rules of single input fields: codes, prices, user ids, a hold's seat list.
 //! - [`events`]: event ids, new-event validation, an event with its counts.
+//! - [`layout`]: the seats of a new event: codes, types, prices, rows and numbers.
 //! - [`tiers`]: general admission: tiers, tier lines of a hold, a tier's counts.
 //! - [`seats`]: the seat map: where each seat stands now.
 //! - [`holds`]: hold ids (which carry their event and store), hold requests, hold attempts,
@@ -13,6 +14,7 @@
 //! - [`bookings`]: bookings, cancel decisions.
 //! - [`idempotency`]: stored responses of keyed requests.
 //! - [`limits`]: rate-limit quotas, verdicts and their headers.
+//! - [`live`]: the live seat map: change messages, a seat as a stream shows it, deltas.
 
 pub mod access;
 pub mod bookings;
@@ -21,6 +23,8 @@ pub mod events;
 pub mod fields;
 pub mod holds;
 pub mod idempotency;
+pub mod layout;
 pub mod limits;
+pub mod live;
 pub mod seats;
 pub mod tiers;

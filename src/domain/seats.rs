@@ -11,6 +11,8 @@ pub struct SeatRecord {
     pub code: String,
     pub seat_type: String,
     pub price_cents: i64,
+    pub row: Option<String>,
+    pub number: Option<i32>,
     pub booked: bool,
     pub postgres_held_ms: Option<i64>,
 }
@@ -63,6 +65,8 @@ pub struct SeatState {
     pub code: String,
     pub seat_type: String,
     pub price_cents: i64,
+    pub row: Option<String>,
+    pub number: Option<i32>,
     pub status: SeatStatus,
 }
 

@@ -21,10 +21,19 @@ use crate::service::AuthFailure;
 /// The route whose rate count the hold script makes, in the same round trip as the hold.
 const COUNTED_BY_THE_HOLD: &str = "/events/{event_id}/seats/reserve";
 
+/// The route that may carry its token in the query (`access_token`): a browser's EventSource
+/// cannot set headers. The query is never logged (the request span has the route, not the URI).
+const TOKEN_IN_QUERY: &str = "/events/{event_id}/stream";
+
 /// Authenticates the request, applies its caller's rate limit, and hands the [`Caller`] to the
 /// handler through the request's extensions.
 pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let token = bearer_token(req.headers());
+    let from_query = req
+        .extensions()
+        .get::<MatchedPath>()
+        .filter(|p| p.as_str() == TOKEN_IN_QUERY)
+        .and_then(|_| query_token(req.uri().query()?));
+    let token = bearer_token(req.headers()).or(from_query);
     let caller = match state.seatlock.authenticate(token).await {
         Ok(caller) => caller,
         Err(AuthFailure::Unavailable) => {
@@ -125,6 +134,14 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// The `access_token` parameter of a query string.
+fn query_token(query: &str) -> Option<&str> {
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("access_token="))
+        .filter(|t| !t.is_empty())
+}
+
 /// The client's address: the peer's, unless the peer is a trusted proxy; then the right-most
 /// address of `X-Forwarded-For` that is not a trusted proxy (the left-most if all are).
 pub fn client_address(
@@ -175,6 +192,14 @@ mod tests {
             );
         }
         h
+    }
+
+    #[test]
+    fn a_stream_token_is_read_from_the_query() {
+        assert_eq!(query_token("access_token=abc"), Some("abc"));
+        assert_eq!(query_token("x=1&access_token=a.b-c_d"), Some("a.b-c_d"));
+        assert_eq!(query_token("access_token="), None);
+        assert_eq!(query_token("token=abc"), None);
     }
 
     #[test]

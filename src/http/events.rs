@@ -72,6 +72,12 @@ pub(super) struct SeatInput {
     seat_type: Option<String>,
     #[schema(minimum = 0, maximum = 10000000)]
     price: Option<f64>,
+    /// Row label, for seat maps (1-16 characters).
+    #[schema(min_length = 1, max_length = 16, example = "A")]
+    row: Option<String>,
+    /// Seat number within its row, for seat maps.
+    #[schema(minimum = 1, maximum = 100000, example = 12)]
+    number: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -137,6 +143,9 @@ pub(super) struct SeatView {
     status: &'static str,
     /// Seconds left on the hold, rounded up; null unless HELD.
     seconds_remaining: Option<i64>,
+    /// Row label and number in the row given at creation; null when not given.
+    row: Option<String>,
+    number: Option<i32>,
 }
 
 impl From<Event> for EventView {
@@ -188,6 +197,8 @@ pub(super) async fn create_event(
                 code: s.code,
                 seat_type: s.seat_type,
                 price: s.price,
+                row: s.row,
+                number: s.number,
             })
             .collect()
     });
@@ -317,6 +328,8 @@ pub(super) async fn get_seat_map(
             price: cents_to_amount(s.price_cents),
             status: s.status.as_str(),
             seconds_remaining: s.status.seconds_remaining(),
+            row: s.row,
+            number: s.number,
         })
         .collect();
     Ok(Json(SeatMap {

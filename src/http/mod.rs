@@ -6,7 +6,7 @@
 //!   [`extract`]: path ids, JSON bodies, `userId`.
 //! - `events`, `holds`, `bookings`, `health`: the resources; `idempotency`: the
 //!   `Idempotency-Key` layer of the mutating routes; `auth`: the gate of the API routes
-//!   (authentication, rate limits).
+//!   (authentication, rate limits); `stream`: the live seat map (server-sent events).
 
 mod auth;
 mod bookings;
@@ -18,6 +18,7 @@ mod holds;
 mod idempotency;
 pub mod openapi;
 pub mod state;
+mod stream;
 
 use std::time::Instant;
 
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .merge(events::router())
         .merge(holds::router(state.clone()))
         .merge(bookings::router(state.clone()))
+        .merge(stream::router())
         .layer(middleware::from_fn_with_state(state.clone(), auth::gate));
     Router::new()
         .merge(api)

@@ -10,7 +10,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::error::ErrorBody;
 use super::state::AppState;
-use super::{bookings, events, health, holds};
+use super::{bookings, events, health, holds, stream};
 use crate::config::Settings;
 
 #[derive(OpenApi)]
@@ -25,6 +25,7 @@ use crate::config::Settings;
         events::list_events,
         events::get_event,
         events::get_seat_map,
+        stream::stream_seat_map,
         holds::reserve_seats,
         holds::confirm_hold,
         holds::release_hold,
@@ -36,7 +37,7 @@ use crate::config::Settings;
         openapi_json,
         docs,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, stream::SnapshotData, stream::UpdateData)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(

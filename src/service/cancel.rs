@@ -18,8 +18,14 @@ impl Seatlock {
         if !freed.is_empty() {
             // While Redis is down the cache is dropped on recovery instead (see outage).
             let free = self.redis.mark_cancelled(event, id, &freed);
-            if let Some(Err(e)) = self.with_redis(free).await {
-                warn!(error = %e, booking.id = %id, "could not free cancelled seats in redis");
+            match self.with_redis(free).await {
+                // The script announced the change to the streams.
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    warn!(error = %e, booking.id = %id, "could not free cancelled seats in redis");
+                    self.announce(event, &freed.seats, &freed.tiers).await;
+                }
+                None => self.announce(event, &freed.seats, &freed.tiers).await,
             }
         }
         result

@@ -165,6 +165,7 @@ impl Seatlock {
                     // and mark its seats booked there.
                     let seats = confirmed.booking.seat_codes();
                     let tiers = confirmed.booking.tier_lines();
+                    self.announce(event, &seats, &tiers).await;
                     let book =
                         self.redis
                             .settle_hold(event, id, user_id, Settle::Book, (&seats, &tiers));

@@ -11,6 +11,7 @@
 //! - `health`: readiness; `idempotency`: stored responses of keyed requests.
 //! - `auth`: who is calling (JWT, API keys); `rate`: rate limits per caller.
 //! - [`breaker`]: the circuit breaker state machine.
+//! - `stream`: the live seat map's fan-out (one hub per streamed event).
 
 mod auth;
 pub mod breaker;
@@ -25,6 +26,7 @@ mod rate;
 mod reads;
 mod release;
 mod reserve;
+mod stream;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -35,6 +37,7 @@ use sqlx::PgPool;
 
 pub use auth::{AuthFailure, KeyCreated};
 pub use health::{HoldsGo, Readiness, ReadyStatus};
+pub use stream::{LiveSeat, LiveTier, Snapshot, Streams, Subscription};
 
 use self::auth::Authenticator;
 use self::breaker::Breaker;
@@ -60,6 +63,8 @@ pub struct Seatlock {
     /// The caps and rates in force (`limits.*`, by `auth.mode`).
     limits: Limits,
     local_limits: Arc<LocalLimits>,
+    /// The live seat maps this instance streams.
+    streams: Arc<Streams>,
 }
 
 impl Seatlock {
@@ -100,6 +105,7 @@ impl Seatlock {
             auth,
             limits: settings_limits,
             local_limits: Arc::new(LocalLimits::new(&settings_limits)),
+            streams: Streams::new(),
         })
     }
 

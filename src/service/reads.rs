@@ -39,7 +39,7 @@ impl Seatlock {
             self.pg.fetch_tiers(event)
         );
         let (counts, tiers) = (counts?, tiers?);
-        let tiers = self.add_redis_tier_holds(event, tiers).await?;
+        let (tiers, _) = self.add_redis_tier_holds(event, tiers).await?;
         let held_seats = if counts.postgres_held > 0 && redis_held > 0 {
             // Postgres holds may have been copied into Redis after an outage: count each seat
             // once.
@@ -64,14 +64,15 @@ impl Seatlock {
     }
 
     /// Adds the units held in Redis to each tier's Postgres-held units (a Postgres hold copied
-    /// into Redis after an outage counts once).
-    async fn add_redis_tier_holds(
+    /// into Redis after an outage counts once); also the milliseconds until the next Redis tier
+    /// hold ends.
+    pub(super) async fn add_redis_tier_holds(
         &self,
         event: EventId,
         mut tiers: Vec<TierState>,
-    ) -> Result<Vec<TierState>> {
+    ) -> Result<(Vec<TierState>, Option<i64>)> {
         if tiers.is_empty() {
-            return Ok(tiers);
+            return Ok((tiers, None));
         }
         let codes: Vec<String> = tiers.iter().map(|t| t.code.clone()).collect();
         let mut excluded = vec![Vec::new(); tiers.len()];
@@ -93,16 +94,19 @@ impl Seatlock {
             }
             None => Vec::new(),
         };
+        let next_end = held.iter().flatten().filter_map(|h| h.next_end_ms).min();
         for (tier, redis_held) in tiers.iter_mut().zip(held) {
-            tier.held = tier.held.saturating_add(redis_held.unwrap_or(0));
+            tier.held = tier.held.saturating_add(redis_held.map_or(0, |h| h.units));
         }
-        Ok(tiers)
+        Ok((tiers, next_end))
     }
 
     /// The seat map: every seat with its status now, in the order the event was created with.
     pub async fn seat_map(&self, event: EventId) -> Result<Vec<SeatState>> {
-        let (seats, held) =
-            tokio::join!(self.pg.fetch_seat_map(event), self.redis_held_seats(event));
+        let (seats, held) = tokio::join!(
+            self.pg.fetch_seat_map(event, None),
+            self.redis_held_seats(event)
+        );
         let seats = seats?;
         if seats.is_empty() && self.pg.fetch_event(event).await?.is_none() {
             return Err(Error::EventNotFound);
@@ -119,6 +123,8 @@ impl Seatlock {
                 code: seat.code,
                 seat_type: seat.seat_type,
                 price_cents: seat.price_cents,
+                row: seat.row,
+                number: seat.number,
             })
             .collect())
     }
@@ -149,7 +155,7 @@ impl Seatlock {
     }
 
     /// Seats held in Redis now, with milliseconds left; empty while Redis cannot be asked.
-    async fn redis_held_seats(&self, event: EventId) -> Vec<(String, i64)> {
+    pub(super) async fn redis_held_seats(&self, event: EventId) -> Vec<(String, i64)> {
         match self.read_redis(self.redis.held_seats(event)).await {
             Some(Ok(held)) => held,
             Some(Err(e)) => {

@@ -38,6 +38,7 @@ impl Seatlock {
         id: HoldGroupId,
     ) -> Result<()> {
         if let Some(freed) = self.pg.delete_hold(event, id, user_id).await? {
+            self.announce(event, &freed.seats, &freed.tiers).await;
             // Best effort: drop the copy of this hold that recovery may have put in Redis.
             let contents = (freed.seats.as_slice(), freed.tiers.as_slice());
             let drop = self

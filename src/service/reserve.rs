@@ -166,6 +166,10 @@ impl Seatlock {
             .pg
             .insert_hold(event, id, user_id, codes, tiers, ttl, self.caps())
             .await?;
+        let held = matches!(attempt, HoldAttempt::Held { .. });
+        if held {
+            self.announce(event, codes, tiers).await;
+        }
         match decide_attempt(id, asked, attempt) {
             // Unknown seats or tiers of an event that does not exist: the event is unknown.
             Err(Error::SeatsNotFound { .. } | Error::TiersNotFound { .. })

@@ -77,6 +77,7 @@ pub const RATE_LIMITED: &str = "seatlock_rate_limited_total";
 pub const USER_LIMIT_REFUSALS: &str = "seatlock_user_limit_refusals_total";
 
 fn describe_metrics() {
+    super::live::describe();
     describe_counter!(
         HTTP_REQUESTS,
         "HTTP requests answered, by matched route, method and status class."
@@ -203,6 +204,7 @@ fn describe_metrics() {
 /// Every labelled counter exists from start-up with each known label value, so a dashboard
 /// shows 0 rather than "No data" and `rate()` over it starts at once.
 fn register_at_zero() {
+    super::live::register_at_zero();
     for r in HoldRefusal::ALL {
         counter!(HOLDS_REFUSED, "reason" => r.as_str()).absolute(0);
     }

@@ -131,6 +131,8 @@ labels!(
         HeldCount => "held_count",
         HeldList => "held_list",
         HeldTiers => "held_tiers",
+        Watch => "watch",
+        Publish => "publish",
         RateLimit => "rate_limit",
     }
 );

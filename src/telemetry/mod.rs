@@ -4,6 +4,7 @@
 
 mod catalogue;
 mod labels;
+mod live;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -11,6 +12,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 pub use catalogue::*;
 pub use labels::*;
+pub use live::*;
 
 use crate::config::{LogFormat, LogSettings};
 

@@ -46,8 +46,10 @@ async fn listed_seats_keep_their_order_types_and_prices(pg: PgPool) {
     assert_eq!(
         map["seats"],
         json!([
-            {"code": "VIP-1", "type": "VIP", "price": 150.5, "status": "AVAILABLE", "secondsRemaining": null},
-            {"code": "A-1", "type": "STANDARD", "price": 0.0, "status": "AVAILABLE", "secondsRemaining": null}
+            {"code": "VIP-1", "type": "VIP", "price": 150.5, "status": "AVAILABLE", "secondsRemaining": null,
+             "row": null, "number": null},
+            {"code": "A-1", "type": "STANDARD", "price": 0.0, "status": "AVAILABLE", "secondsRemaining": null,
+             "row": null, "number": null}
         ])
     );
     assert_eq!(app.event(id).await["date"], "2030-05-01T17:30:00Z");

@@ -17,6 +17,7 @@ mod redis_faults;
 mod release;
 mod resilience;
 mod settings;
+mod stream;
 mod support;
 mod tier_sales;
 mod tiers;

@@ -177,6 +177,9 @@ async fn tier_holds_count_their_units_in_the_hold_funnel(pg: PgPool) {
     assert!(moved("seatlock_tier_holds_attempted_total") >= 2.0);
     assert!(moved("seatlock_tier_units_requested_total") >= 7.0);
     assert!(moved("seatlock_tier_units_held_total") >= 3.0);
-    assert!(moved("seatlock_hold_size_seats_sum") >= 7.0, "units in the size histogram");
+    assert!(
+        moved("seatlock_hold_size_seats_sum") >= 7.0,
+        "units in the size histogram"
+    );
     assert!(after.contains("# HELP seatlock_tier_units_held_total"));
 }

@@ -40,6 +40,8 @@ struct SeatRow {
     seat_code: String,
     seat_type: String,
     price_cents: i64,
+    row_label: Option<String>,
+    seat_number: Option<i32>,
     booked: bool,
     held_ms: Option<i64>,
 }
@@ -92,16 +94,21 @@ impl Transaction for InsertEvent {
                 let codes: Vec<&str> = list.iter().map(|s| s.code.as_str()).collect();
                 let types: Vec<&str> = list.iter().map(|s| s.seat_type.as_str()).collect();
                 let prices: Vec<i64> = list.iter().map(|s| s.price_cents).collect();
+                let rows: Vec<Option<&str>> = list.iter().map(|s| s.row.as_deref()).collect();
+                let numbers: Vec<Option<i32>> = list.iter().map(|s| s.number).collect();
                 sqlx::query(
-                    "INSERT INTO seats (event_id, seat_code, position, seat_type, price_cents) \
-                     SELECT $1, c, p::int, t, pr \
-                     FROM unnest($2::text[], $3::text[], $4::bigint[]) \
-                          WITH ORDINALITY AS u(c, t, pr, p)",
+                    "INSERT INTO seats (event_id, seat_code, position, seat_type, price_cents, \
+                                        row_label, seat_number) \
+                     SELECT $1, c, p::int, t, pr, r, n \
+                     FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[]) \
+                          WITH ORDINALITY AS u(c, t, pr, r, n, p)",
                 )
                 .bind(id)
                 .bind(&codes)
                 .bind(&types)
                 .bind(&prices)
+                .bind(&rows)
+                .bind(&numbers)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -265,19 +272,27 @@ impl PgStore {
         self.timed(PgOp::FetchHeldCodes, codes).await
     }
 
-    /// Every seat of an event in seat-map order, with what Postgres knows of it.
-    pub async fn fetch_seat_map(&self, id: EventId) -> Result<Vec<SeatRecord>> {
+    /// Every seat of an event in seat-map order (or only `only`, when given), with what Postgres
+    /// knows of it.
+    pub async fn fetch_seat_map(
+        &self,
+        id: EventId,
+        only: Option<&[String]>,
+    ) -> Result<Vec<SeatRecord>> {
         let rows = sqlx::query_as::<_, SeatRow>(
-            "SELECT s.seat_code, s.seat_type, s.price_cents, (b.seat_code IS NOT NULL) AS booked, \
+            "SELECT s.seat_code, s.seat_type, s.price_cents, s.row_label, s.seat_number, \
+                    (b.seat_code IS NOT NULL) AS booked, \
                     (extract(epoch FROM h.held_until - now()) * 1000)::bigint AS held_ms \
              FROM seats s \
              LEFT JOIN booking_seats b \
                ON b.event_id = s.event_id AND b.seat_code = s.seat_code AND b.active \
              LEFT JOIN held_seats h \
                ON h.event_id = s.event_id AND h.seat_code = s.seat_code AND h.held_until > now() \
-             WHERE s.event_id = $1 ORDER BY s.position",
+             WHERE s.event_id = $1 AND ($2::text[] IS NULL OR s.seat_code = ANY($2)) \
+             ORDER BY s.position",
         )
         .bind(id.0)
+        .bind(only)
         .fetch_all(&self.pool);
         let rows = self.timed(PgOp::FetchSeatMap, rows).await?;
         Ok(rows
@@ -286,6 +301,8 @@ impl PgStore {
                 code: r.seat_code,
                 seat_type: r.seat_type,
                 price_cents: r.price_cents,
+                row: r.row_label,
+                number: r.seat_number,
                 booked: r.booked,
                 postgres_held_ms: r.held_ms,
             })

@@ -88,6 +88,7 @@ impl RedisStore {
         for line in tiers {
             inv.key(k.tier(&line.code)).key(k.tier_holds(&line.code));
         }
+        inv.key(k.watched());
         inv.arg(hold.to_string())
             .arg(user_id)
             .arg(ttl.as_millis() as u64)
@@ -270,6 +271,7 @@ impl RedisStore {
         for line in tiers {
             inv.key(k.tier(&line.code)).key(k.tier_holds(&line.code));
         }
+        inv.key(k.watched());
         inv.arg(hold.to_string());
         let op = match how {
             Settle::Release => {

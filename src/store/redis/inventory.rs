@@ -114,6 +114,7 @@ impl RedisStore {
         for line in tiers {
             inv.key(k.tier(&line.code));
         }
+        inv.key(k.watched());
         inv.arg(how)
             .arg(booking.map(|b| b.to_string()).unwrap_or_default())
             .arg(codes.len());
@@ -199,14 +200,15 @@ impl RedisStore {
             .collect()
     }
 
-    /// Units of each tier held in Redis now (None for a tier not cached), leaving out the
-    /// members of `excluded[i]` (`"<quantity>:<holdGroupId>"`, copies of Postgres holds).
+    /// Units of each tier held in Redis now and when its next hold ends (None for a tier not
+    /// cached), leaving out the members of `excluded[i]` (`"<quantity>:<holdGroupId>"`, copies
+    /// of Postgres holds).
     pub async fn held_tiers(
         &self,
         event: EventId,
         codes: &[String],
         excluded: &[Vec<String>],
-    ) -> Result<Vec<Option<u32>>> {
+    ) -> Result<Vec<Option<TierHeld>>> {
         if codes.is_empty() {
             return Ok(Vec::new());
         }
@@ -225,12 +227,44 @@ impl RedisStore {
             return Err(unexpected("held", "not an array"));
         };
         items
-            .iter()
-            .map(|v| match v {
-                Value::Int(n) if *n >= 0 => Ok(Some((*n).min(i64::from(u32::MAX)) as u32)),
-                Value::Int(_) => Ok(None),
+            .chunks(2)
+            .map(|pair| match pair {
+                [Value::Int(held), Value::Int(next)] if *held >= 0 => Ok(Some(TierHeld {
+                    units: (*held).min(i64::from(u32::MAX)) as u32,
+                    next_end_ms: (*next >= 0).then_some(*next),
+                })),
+                [Value::Int(_), Value::Int(_)] => Ok(None),
                 other => Err(unexpected("held", &format!("{other:?}"))),
             })
             .collect()
     }
+
+    /// For each of `codes`, the milliseconds its Redis hold has left (None: not held in Redis).
+    pub async fn held_ms_of(&self, event: EventId, codes: &[String]) -> Result<Vec<Option<i64>>> {
+        if codes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut inv = HELD.prepare_invoke();
+        inv.key(self.keys(event).held()).arg("some");
+        for code in codes {
+            inv.arg(code);
+        }
+        let Value::Array(items) = self.invoke(RedisOp::HeldList, &inv).await? else {
+            return Err(unexpected("held", "not an array"));
+        };
+        items
+            .iter()
+            .map(|v| match v {
+                Value::Int(ms) => Ok((*ms >= 0).then_some(*ms)),
+                other => Err(unexpected("held", &format!("{other:?}"))),
+            })
+            .collect()
+    }
+}
+
+/// A tier's units held in Redis now, and the milliseconds until its next hold ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TierHeld {
+    pub units: u32,
+    pub next_end_ms: Option<i64>,
 }

@@ -16,6 +16,7 @@
 //! | `P:{e:ID}:user:USER` | ZSET | the buyer's live holds, `"<units>:<holdGroupId>"` -> expiry ms (units: seats plus tier quantities); kept only while caps are on | the longest of its holds' TTLs |
 //! | `P:{e:ID}:sold` | HASH | userId -> seats and tier units in the buyer's confirmed bookings (a cache of Postgres) | with the inventory |
 //! | `P:{e:ID}:sold_by_booking` | HASH | bookingId -> `"<units>:<userId>"`, so a booking counts once | with the inventory |
+//! | `P:{e:ID}:watched` | STRING | set while some instance streams the event's seat map; the scripts that change seats publish on the channel `P:{e:ID}:changes` only then | 30 s, refreshed every 10 s by each instance with subscribers |
 //! | `P:rate:{SCOPE:ID}` | STRING | GCRA theoretical arrival time (µs) of one caller's rate limit | until the burst is whole again |
 
 use crate::domain::events::EventId;
@@ -69,6 +70,15 @@ impl Keys {
         format!("{}:sold", self.0)
     }
 
+    pub(super) fn watched(&self) -> String {
+        format!("{}:watched", self.0)
+    }
+
+    /// The pub/sub channel of the event's seat changes (not a key).
+    pub(super) fn changes(&self) -> String {
+        format!("{}:changes", self.0)
+    }
+
     pub(super) fn sold_by_booking(&self) -> String {
         format!("{}:sold_by_booking", self.0)
     }
@@ -77,6 +87,15 @@ impl Keys {
 /// The rate-limit key of one caller (its own hash tag: callers spread over a cluster).
 pub(super) fn rate(prefix: &str, scope: &str, identity: &str) -> String {
     format!("{prefix}:rate:{{{scope}:{identity}}}")
+}
+
+/// The event of a changes channel under `prefix`, or None for another channel.
+pub(super) fn event_of_channel(prefix: &str, channel: &str) -> Option<EventId> {
+    let id = channel
+        .strip_prefix(prefix)?
+        .strip_prefix(":{e:")?
+        .strip_suffix("}:changes")?;
+    id.parse().ok().map(EventId)
 }
 
 /// The SCAN pattern matching every cached inventory under a prefix.
@@ -105,11 +124,20 @@ mod tests {
             k.user("u}1"),
             k.sold(),
             k.sold_by_booking(),
+            k.watched(),
         ] {
             assert!(key.starts_with("P:{e:42}:"), "{key}");
         }
         assert_eq!(k.seat("A1"), "P:{e:42}:seat:A1");
         assert_eq!(inventory_pattern("P"), "P:{e:*}:seats");
+        assert_eq!(k.changes(), "P:{e:42}:changes");
+        assert_eq!(event_of_channel("P", &k.changes()), Some(EventId(42)));
+        assert_eq!(event_of_channel("Q", &k.changes()), None);
+        // The scripts derive the channel from the watched key's name.
+        assert_eq!(
+            k.watched().strip_suffix("watched"),
+            k.changes().strip_suffix("changes")
+        );
         assert_eq!(rate("P", "user", "u1"), "P:rate:{user:u1}");
     }
 }

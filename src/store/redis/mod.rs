@@ -8,8 +8,10 @@
 //! - [`holds`]: take, read, pin, unpin and settle a hold.
 //! - [`inventory`]: rebuild the cached inventory, mark seats booked, read the held seats.
 //! - [`rate`]: the shared rate limit (GCRA).
+//! - [`changes`]: seat changes through pub/sub, for the live seat map.
 //! - [`pool`]: the connection pool (shared multiplexed connections).
 
+mod changes;
 mod holds;
 mod inventory;
 mod keys;
@@ -24,8 +26,9 @@ use std::time::{Duration, Instant};
 use deadpool::Runtime;
 use redis::{RedisResult, Value};
 
+pub use changes::{ChangeFeed, FeedMessage, WATCH_TTL};
 pub use holds::{HoldReply, HoldRequest, Settle};
-pub use inventory::Rebuild;
+pub use inventory::{Rebuild, TierHeld};
 
 use self::keys::Keys;
 use self::pool::{ConnectionManager, Pool};
@@ -40,6 +43,9 @@ pub struct RedisStore {
     pool: Pool,
     prefix: Arc<str>,
     in_flight: Arc<AtomicI64>,
+    /// For the pub/sub connection of [`ChangeFeed`] (a secret: never logged).
+    url: Arc<str>,
+    connect_timeout: Duration,
 }
 
 /// The pool's connections now.
@@ -69,6 +75,8 @@ impl RedisStore {
             pool,
             prefix: settings.key_prefix.as_str().into(),
             in_flight: Arc::default(),
+            url: settings.url.as_str().into(),
+            connect_timeout: Duration::from_millis(settings.connect_timeout_ms),
         })
     }
 

@@ -1,0 +1,260 @@
+//! The live seat map: `GET /events/{id}/stream`, server-sent events. First a `snapshot` (the body
+//! of `GET /events/{id}/seats`, plus `tiers` where the event has tiers), then `update` events
+//! with only what changed, at most one per `stream.coalesce_ms`. Every event has an `id` (the
+//! hub's version); a reconnect (with or without `Last-Event-ID`) starts with a fresh snapshot.
+//! A comment heartbeat every `stream.heartbeat_seconds`. The stream ends at shutdown.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::get;
+use futures_util::Stream;
+use serde::Serialize;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::time::Instant;
+use utoipa::ToSchema;
+
+use super::error::{ApiResult, ErrorBody};
+use super::extract::EventPath;
+use super::state::AppState;
+use crate::domain::events::{EventId, cents_to_amount};
+use crate::domain::live::{Delta, LiveStatus};
+use crate::service::{LiveSeat, LiveTier, Snapshot, Subscription};
+use crate::telemetry;
+
+/// How long a client waits before reconnecting after the stream drops (`retry:`).
+const RETRY: Duration = Duration::from_secs(2);
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/events/{event_id}/stream", get(stream_seat_map))
+}
+
+/// The `snapshot` event's data.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct SnapshotData {
+    #[schema(value_type = i64)]
+    event_id: EventId,
+    seats: Vec<SnapshotSeat>,
+    /// Present when the event has tiers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tiers: Option<Vec<SnapshotTier>>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct SnapshotSeat {
+    code: String,
+    #[serde(rename = "type")]
+    seat_type: String,
+    price: f64,
+    /// AVAILABLE, HELD or BOOKED.
+    #[schema(value_type = String, example = "HELD")]
+    status: &'static str,
+    seconds_remaining: Option<i64>,
+    row: Option<String>,
+    number: Option<i32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct SnapshotTier {
+    code: String,
+    name: String,
+    price: f64,
+    capacity: u32,
+    available: u32,
+}
+
+/// The `update` event's data: only what changed since the previous event of this stream.
+#[derive(Serialize, ToSchema)]
+pub(super) struct UpdateData {
+    seats: Vec<UpdateSeat>,
+    tiers: Vec<UpdateTier>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct UpdateSeat {
+    code: String,
+    #[schema(value_type = String, example = "BOOKED")]
+    status: &'static str,
+    seconds_remaining: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct UpdateTier {
+    code: String,
+    available: u32,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn seat_status(status: LiveStatus, now: i64) -> (&'static str, Option<i64>) {
+    let status = status.at(now);
+    (status.as_str(), status.seconds_remaining())
+}
+
+fn snapshot_event(event: EventId, snapshot: Snapshot) -> Event {
+    telemetry::record_stream_snapshot();
+    let now = now_ms();
+    let seats = snapshot
+        .seats
+        .into_iter()
+        .map(|s: LiveSeat| {
+            let (status, seconds_remaining) = seat_status(s.status, now);
+            SnapshotSeat {
+                code: s.code,
+                seat_type: s.seat_type,
+                price: cents_to_amount(s.price_cents),
+                status,
+                seconds_remaining,
+                row: s.row,
+                number: s.number,
+            }
+        })
+        .collect();
+    let tiers = (!snapshot.tiers.is_empty()).then(|| {
+        snapshot
+            .tiers
+            .into_iter()
+            .map(|t: LiveTier| SnapshotTier {
+                code: t.code,
+                name: t.name,
+                price: cents_to_amount(t.price_cents),
+                capacity: t.capacity,
+                available: t.available,
+            })
+            .collect()
+    });
+    let data = SnapshotData {
+        event_id: event,
+        seats,
+        tiers,
+    };
+    Event::default()
+        .event("snapshot")
+        .id(snapshot.version.to_string())
+        .retry(RETRY)
+        .json_data(data)
+        .unwrap_or_else(|_| Event::default().event("snapshot").data("{}"))
+}
+
+fn update_event(delta: Delta) -> Event {
+    let now = now_ms();
+    telemetry::record_stream_update(delta.changed_at_ms.map(|at| now - at));
+    let data = UpdateData {
+        seats: delta
+            .seats
+            .into_iter()
+            .map(|s| {
+                let (status, seconds_remaining) = seat_status(s.status, now);
+                UpdateSeat {
+                    code: s.code,
+                    status,
+                    seconds_remaining,
+                }
+            })
+            .collect(),
+        tiers: delta
+            .tiers
+            .into_iter()
+            .map(|t| UpdateTier {
+                code: t.code,
+                available: t.available,
+            })
+            .collect(),
+    };
+    Event::default()
+        .event("update")
+        .id(delta.version.to_string())
+        .json_data(data)
+        .unwrap_or_else(|_| Event::default().event("update").data("{}"))
+}
+
+/// One connection's side of the stream: the snapshot first, then the hub's deltas folded into
+/// one update per coalescing window; a fresh snapshot when it fell behind the buffer.
+struct Connection {
+    event: EventId,
+    subscription: Subscription,
+    first: Option<Snapshot>,
+    coalesce: Duration,
+    last_sent: Instant,
+}
+
+impl Connection {
+    async fn next_event(&mut self) -> Option<Event> {
+        if let Some(snapshot) = self.first.take() {
+            return Some(snapshot_event(self.event, snapshot));
+        }
+        let mut closing = self.subscription.closing.clone();
+        let received = tokio::select! {
+            received = self.subscription.updates.recv() => received,
+            () = async { let _ = closing.wait_for(|c| *c).await; } => return None,
+        };
+        let mut pending = match received {
+            Ok(delta) => (*delta).clone(),
+            Err(RecvError::Lagged(_)) => {
+                let snapshot = self.subscription.resnapshot();
+                return Some(snapshot_event(self.event, snapshot));
+            }
+            Err(RecvError::Closed) => return None,
+        };
+        tokio::time::sleep_until(self.last_sent + self.coalesce).await;
+        loop {
+            match self.subscription.updates.try_recv() {
+                Ok(delta) => pending.merge(&delta),
+                Err(TryRecvError::Lagged(_)) => {
+                    let snapshot = self.subscription.resnapshot();
+                    return Some(snapshot_event(self.event, snapshot));
+                }
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+        self.last_sent = Instant::now();
+        Some(update_event(pending))
+    }
+}
+
+/// The live seat map of an event as server-sent events (see the module documentation). In token
+/// mode the token may come as `?access_token=` instead of `Authorization` (for EventSource).
+#[utoipa::path(get, path = "/events/{event_id}/stream", tag = "events",
+    params(
+        ("event_id" = i64, Path, description = "Event id", minimum = 1, example = 1),
+        ("access_token" = Option<String>, Query, description = "Token mode: the bearer token, for clients that cannot set headers (EventSource)"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Accepted; a reconnect always starts with a fresh snapshot"),
+    ),
+    responses(
+        (status = 200, description = "text/event-stream: `snapshot` (SnapshotData), then `update` events (UpdateData)", content_type = "text/event-stream", body = String),
+        (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
+        (status = 404, description = "No such event", body = ErrorBody),
+        (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
+        (status = 503, description = "stream.max_connections reached, shutting down, or a store is unavailable; retry after Retry-After", body = ErrorBody)
+    ))]
+pub(super) async fn stream_seat_map(
+    State(state): State<AppState>,
+    EventPath(event): EventPath,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let subscription = state.seatlock.subscribe(event).await?;
+    let settings = &state.settings.stream;
+    let coalesce = Duration::from_millis(settings.coalesce_ms);
+    let connection = Connection {
+        event,
+        first: Some(subscription.snapshot.clone()),
+        subscription,
+        coalesce,
+        last_sent: Instant::now(),
+    };
+    let events = futures_util::stream::unfold(connection, |mut connection| async move {
+        let event = connection.next_event().await?;
+        Some((Ok(event), connection))
+    });
+    let heartbeat = KeepAlive::new()
+        .interval(Duration::from_secs(settings.heartbeat_seconds))
+        .text("heartbeat");
+    Ok(Sse::new(events).keep_alive(heartbeat))
+}

@@ -1,0 +1,352 @@
+//! The live seat map (`GET /events/{id}/stream`) over real Redis and Postgres: the snapshot, an
+//! update for each kind of change (expiry included), fan-out between two instances, a slow reader,
+//! the limits, token mode and shutdown.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tower::ServiceExt;
+
+use crate::support::{TestApp, jwt, redis_url, token_mode};
+use crate::tiers::{create_tier_event, reserve_units};
+
+/// One server-sent event.
+#[derive(Debug)]
+pub struct Sse {
+    pub name: String,
+    pub id: Option<String>,
+    pub retry: Option<String>,
+    pub data: Value,
+}
+
+/// Reads a stream's events as they come.
+pub struct SseReader {
+    body: Body,
+    buffer: String,
+}
+
+impl SseReader {
+    /// Opens the stream of `event` through the router; panics unless it is a 200 event stream.
+    pub async fn open(app: &TestApp, event: i64) -> SseReader {
+        let (status, reader) = Self::try_open(app, &format!("/events/{event}/stream"), None).await;
+        assert_eq!(status, StatusCode::OK);
+        reader.expect("a stream")
+    }
+
+    pub async fn try_open(
+        app: &TestApp,
+        path: &str,
+        token: Option<&str>,
+    ) -> (StatusCode, Option<SseReader>) {
+        let mut req = Request::get(path);
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        let resp = app
+            .router
+            .clone()
+            .oneshot(req.body(Body::empty()).expect("request"))
+            .await
+            .expect("infallible");
+        let status = resp.status();
+        if status != StatusCode::OK {
+            return (status, None);
+        }
+        let kind = resp.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .to_string();
+        assert!(kind.starts_with("text/event-stream"), "{kind}");
+        let reader = SseReader {
+            body: resp.into_body(),
+            buffer: String::new(),
+        };
+        (status, Some(reader))
+    }
+
+    /// The next event (comments skipped), or None when the stream ended or `wait` passed.
+    pub async fn next(&mut self, wait: Duration) -> Option<Sse> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut sse = Sse {
+                    name: "message".into(),
+                    id: None,
+                    retry: None,
+                    data: Value::Null,
+                };
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        sse.name = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    } else if let Some(v) = line.strip_prefix("id:") {
+                        sse.id = Some(v.trim().to_string());
+                    } else if let Some(v) = line.strip_prefix("retry:") {
+                        sse.retry = Some(v.trim().to_string());
+                    }
+                }
+                if data.is_empty() {
+                    continue; // a comment (heartbeat)
+                }
+                sse.data = serde_json::from_str(&data).expect("json data");
+                return Some(sse);
+            }
+            let frame = tokio::time::timeout_at(deadline, self.body.frame())
+                .await
+                .ok()??;
+            let frame = frame.expect("body frame");
+            if let Ok(bytes) = frame.into_data() {
+                self.buffer
+                    .push_str(std::str::from_utf8(&bytes).expect("utf8"));
+            }
+        }
+    }
+
+    /// Reads updates until `done` says the stream shows what it waits for; returns how long it
+    /// took. Panics after `wait`.
+    pub async fn until(
+        &mut self,
+        wait: Duration,
+        mut done: impl FnMut(&Value) -> bool,
+    ) -> Duration {
+        let started = Instant::now();
+        loop {
+            let left = wait.saturating_sub(started.elapsed());
+            let Some(sse) = self.next(left).await else {
+                panic!("no matching update within {wait:?}");
+            };
+            if done(&sse.data) {
+                return started.elapsed();
+            }
+        }
+    }
+}
+
+/// The status an update (or snapshot) gives `code`, if it names it.
+pub fn status_of<'a>(data: &'a Value, code: &str) -> Option<&'a str> {
+    data["seats"]
+        .as_array()?
+        .iter()
+        .find(|s| s["code"] == code)?["status"]
+        .as_str()
+}
+
+fn available_of(data: &Value, code: &str) -> Option<i64> {
+    data["tiers"]
+        .as_array()?
+        .iter()
+        .find(|t| t["code"] == code)?["available"]
+        .as_i64()
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_stream_starts_with_a_snapshot_then_sends_every_kind_of_change(pg: PgPool) {
+    let app = TestApp::with(pg, &redis_url(), |s| s.holds.ttl_seconds = 2);
+    let id = create_tier_event(
+        &app,
+        json!({"seats": [{"code": "A1", "row": "A", "number": 1, "price": 40},
+                         {"code": "A2", "row": "A", "number": 2}, {"code": "B1"}],
+               "tiers": [{"code": "GA", "capacity": 5, "price": 12}]}),
+    )
+    .await;
+    let mut stream = SseReader::open(&app, id).await;
+    let snapshot = stream.next(SECOND).await.expect("snapshot");
+    assert_eq!(snapshot.name, "snapshot");
+    assert!(
+        snapshot.id.is_some() && snapshot.retry.is_some(),
+        "{snapshot:?}"
+    );
+    // The snapshot is the seat map (plus tiers), exactly as GET /events/{id}/seats shows it.
+    let (_, map) = app.get(&format!("/events/{id}/seats")).await;
+    assert_eq!(snapshot.data["seats"], map["seats"]);
+    assert_eq!(snapshot.data["eventId"], id);
+    assert_eq!(snapshot.data["seats"][0]["row"], "A");
+    assert_eq!(
+        snapshot.data["tiers"],
+        json!([{"code": "GA", "name": "GA", "price": 12.0, "capacity": 5, "available": 5}])
+    );
+
+    // A hold: the seat turns HELD (with its time left) and the tier's units go down.
+    let (status, body) = reserve_units(&app, id, "u1", &["A1"], &[("GA", 2)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let hold = body["holdGroupId"].as_str().expect("id").to_string();
+    let mut update = Value::Null;
+    stream
+        .until(SECOND, |d| {
+            update = d.clone();
+            status_of(d, "A1") == Some("HELD") && available_of(d, "GA") == Some(3)
+        })
+        .await;
+    assert!(
+        update["seats"][0]["secondsRemaining"].as_i64() >= Some(1),
+        "{update}"
+    );
+    // Release: free again at once.
+    assert_eq!(app.release(id, "u1", &hold).await.0, StatusCode::OK);
+    stream
+        .until(SECOND, |d| {
+            status_of(d, "A1") == Some("AVAILABLE") && available_of(d, "GA") == Some(5)
+        })
+        .await;
+    // Confirm: sold.
+    let sold = app.hold(id, "u2", &["A2"]).await;
+    assert_eq!(app.confirm(id, "u2", &sold).await.0, StatusCode::OK);
+    stream
+        .until(SECOND, |d| status_of(d, "A2") == Some("BOOKED"))
+        .await;
+    // Cancel: free again.
+    let (status, _) = app
+        .post(&format!("/bookings/{sold}/cancel"), json!({"userId": "u2"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    stream
+        .until(SECOND, |d| status_of(d, "A2") == Some("AVAILABLE"))
+        .await;
+    // Expiry: nobody asks for anything, and still the seat and the units come back.
+    let (status, _) = reserve_units(&app, id, "u3", &["B1"], &[("GA", 4)]).await;
+    assert_eq!(status, StatusCode::OK);
+    stream
+        .until(SECOND, |d| {
+            status_of(d, "B1") == Some("HELD") && available_of(d, "GA") == Some(1)
+        })
+        .await;
+    let took = stream
+        .until(3 * SECOND, |d| {
+            status_of(d, "B1") == Some("AVAILABLE") && available_of(d, "GA") == Some(5)
+        })
+        .await;
+    assert!(took < 3 * SECOND);
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_change_on_one_instance_reaches_a_subscriber_of_another(pg: PgPool) {
+    let one = TestApp::new(pg.clone()).await;
+    let prefix = one.prefix().to_string();
+    let two = TestApp::with(pg, &redis_url(), |s| s.redis.key_prefix = prefix);
+    let id = one.create_event(4).await;
+    let mut stream = SseReader::open(&two, id).await;
+    assert_eq!(
+        stream.next(SECOND).await.expect("snapshot").name,
+        "snapshot"
+    );
+    let started = Instant::now();
+    one.hold(id, "u1", &["S3"]).await;
+    stream
+        .until(SECOND, |d| status_of(d, "S3") == Some("HELD"))
+        .await;
+    assert!(started.elapsed() < SECOND);
+    // And the other way round, a sale on the subscriber's own instance.
+    let hold = two.hold(id, "u2", &["S4"]).await;
+    assert_eq!(two.confirm(id, "u2", &hold).await.0, StatusCode::OK);
+    stream
+        .until(SECOND, |d| status_of(d, "S4") == Some("BOOKED"))
+        .await;
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_reader_that_falls_behind_gets_a_fresh_snapshot_not_the_backlog(pg: PgPool) {
+    let app = TestApp::with(pg, &redis_url(), |s| {
+        s.stream.buffer = 2;
+        s.stream.coalesce_ms = 10;
+    });
+    let id = app.create_event(30).await;
+    let mut slow = SseReader::open(&app, id).await;
+    assert_eq!(slow.next(SECOND).await.expect("snapshot").name, "snapshot");
+    let mut fast = SseReader::open(&app, id).await;
+    assert_eq!(fast.next(SECOND).await.expect("snapshot").name, "snapshot");
+    // Ten changes, each seen by the fast reader before the next: ten updates, and the slow
+    // reader (not reading) falls more than 2 behind.
+    for n in 1..=10 {
+        let seat = format!("S{n}");
+        app.hold(id, &format!("u{n}"), &[seat.as_str()]).await;
+        fast.until(SECOND, |d| status_of(d, &seat) == Some("HELD"))
+            .await;
+    }
+    let next = slow.next(SECOND).await.expect("an event");
+    assert_eq!(next.name, "snapshot", "{next:?}");
+    let held = next.data["seats"]
+        .as_array()
+        .expect("seats")
+        .iter()
+        .filter(|s| s["status"] == "HELD")
+        .count();
+    assert_eq!(held, 10, "the fresh snapshot shows the state now");
+    let metrics =
+        String::from_utf8(app.call_raw("GET", "/metrics", None, &[]).await.2).expect("utf8");
+    let resends = metrics
+        .lines()
+        .find(|l| l.starts_with("seatlock_stream_snapshot_resends_total"))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .expect("resend counter");
+    assert!(resends >= 1.0);
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn streams_are_limited_found_and_closed_at_shutdown(pg: PgPool) {
+    let app = TestApp::with(pg, &redis_url(), |s| s.stream.max_connections = 1);
+    let id = app.create_event(2).await;
+    let (status, _) = SseReader::try_open(&app, "/events/999999/stream", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let mut first = SseReader::open(&app, id).await;
+    assert!(first.next(SECOND).await.is_some());
+    let (status, _) = SseReader::try_open(&app, &format!("/events/{id}/stream"), None).await;
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "over stream.max_connections"
+    );
+    // Shutdown ends the stream cleanly.
+    app.state.seatlock.close_streams();
+    assert!(first.next(SECOND).await.is_none(), "the stream ended");
+    drop(first);
+    let (status, _) = SseReader::try_open(&app, &format!("/events/{id}/stream"), None).await;
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "closed for new streams"
+    );
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn in_token_mode_a_stream_takes_its_token_from_the_header_or_the_query(pg: PgPool) {
+    let app = TestApp::with(pg, &redis_url(), token_mode);
+    let admin = jwt("admin-1", json!({"role": "admin"}));
+    let id = app.create_event_as(&admin, 3).await;
+    let path = format!("/events/{id}/stream");
+    let (status, _) = SseReader::try_open(&app, &path, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let buyer = jwt("buyer-1", json!({}));
+    let (status, reader) = SseReader::try_open(&app, &path, Some(&buyer)).await;
+    assert_eq!(status, StatusCode::OK);
+    drop(reader);
+    let with_query = format!("{path}?access_token={buyer}");
+    let (status, reader) = SseReader::try_open(&app, &with_query, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut reader = reader.expect("stream");
+    assert_eq!(
+        reader.next(SECOND).await.expect("snapshot").name,
+        "snapshot"
+    );
+    let forged = format!("{path}?access_token=nope");
+    let (status, _) = SseReader::try_open(&app, &forged, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The query token works on the stream only.
+    let (status, _, _) = app
+        .call_raw(
+            "GET",
+            &format!("/events/{id}?access_token={buyer}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
