@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test against real Postgres and Redis: the ones at DATABASE_URL / REDIS_URL if they
 # answer, else throwaway local ones. Then fuzzes the API from its OpenAPI document (schemathesis,
-# token mode) and checks the observability files against a live /metrics.
+# token mode), drives the buyer page in chromium (scripts/browser-test.sh) and checks the
+# observability files against a live /metrics.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/services.sh
@@ -16,6 +17,8 @@ else
 fi
 # schemathesis over the OpenAPI document, in token mode (scripts/fuzz.sh).
 SEATLOCK_BIN=target/debug/seatlock scripts/fuzz.sh
+# The buyer page in a real browser (Debian's chromium, Python playwright).
+SEATLOCK_BIN=target/debug/seatlock scripts/browser-test.sh
 for report in target/fault-suite-report.txt target/fault-suite-token-report.txt; do
   if [ -f "$report" ]; then
     echo "== fault-injection suite report ($report)"

@@ -6,7 +6,8 @@
 //!   [`extract`]: path ids, JSON bodies, `userId`.
 //! - `events`, `holds`, `bookings`, `health`: the resources; `idempotency`: the
 //!   `Idempotency-Key` layer of the mutating routes; `auth`: the gate of the API routes
-//!   (authentication, rate limits); `stream`: the live seat map (server-sent events).
+//!   (authentication, rate limits); `stream`: the live seat map (server-sent events); `web`:
+//!   the buyer page (static files embedded in the binary).
 
 mod auth;
 mod bookings;
@@ -19,6 +20,7 @@ mod idempotency;
 pub mod openapi;
 pub mod state;
 mod stream;
+pub mod web;
 
 use std::time::Instant;
 
@@ -50,6 +52,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(health::router())
+        .merge(web::router())
         .merge(openapi::router(&state.settings))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

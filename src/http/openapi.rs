@@ -10,7 +10,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::error::ErrorBody;
 use super::state::AppState;
-use super::{bookings, events, health, holds, stream};
+use super::{bookings, events, health, holds, stream, web};
 use crate::config::Settings;
 
 #[derive(OpenApi)]
@@ -36,6 +36,9 @@ use crate::config::Settings;
         health::render_metrics,
         openapi_json,
         docs,
+        web::events_page,
+        web::event_page,
+        web::asset,
     ),
     components(schemas(ErrorBody, stream::SnapshotData, stream::UpdateData)),
     modifiers(&BearerAuth),
@@ -45,6 +48,7 @@ use crate::config::Settings;
         (name = "holds", description = "Hold, confirm, release"),
         (name = "bookings", description = "Bookings and cancels"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
+        (name = "buyer page", description = "The buyer page (HTML, CSS, JavaScript embedded in the binary)"),
     )
 )]
 pub struct ApiDoc;

@@ -21,3 +21,4 @@ mod stream;
 mod support;
 mod tier_sales;
 mod tiers;
+mod web;

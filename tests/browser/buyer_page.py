@@ -1,0 +1,177 @@
+"""The buyer page in a real browser (Debian's chromium, driven by Python playwright through
+`executable_path`; no browser download). Two buyers, A and B, in two browser contexts on one
+event, against two seatlock processes started by scripts/browser-test.sh:
+
+  MAIN    (hold TTL 60 s)  A holds A5 -> B sees A5 held within 1 s without reloading, and B's
+                           attempt on it is refused with a visible message; A's declined card
+                           keeps the hold; A pays with the test card -> B sees A5 sold.
+  SHORT   (hold TTL 2 s)   A's hold expires on both screens.
+
+Plus: an unknown event is explained in words; the seat buttons have labels that say their state,
+state is never shown by colour alone, and Tab walks the seats in order. Screenshots go to
+target/browser/. Exits non-zero on the first failed check.
+"""
+
+import json
+import os
+import re
+import sys
+import time
+import urllib.request
+
+from playwright.sync_api import expect, sync_playwright
+
+MAIN = os.environ["MAIN_URL"]
+SHORT = os.environ["SHORT_URL"]
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+SHOTS = os.environ.get("SHOTS_DIR", "target/browser")
+LABEL = re.compile(
+    r"^Seat \S+, \d+\.\d\d, (available|selected|held by you|held by someone else|sold)$"
+)
+
+passed = []
+
+
+def ok(what):
+    passed.append(what)
+    print(f"ok    {what}", flush=True)
+
+
+def create_event(base, name):
+    seats = [
+        {"code": f"{row}{n}", "row": row, "number": n, "price": 40 if row == "A" else 25}
+        for row in "ABC"
+        for n in range(1, 9)
+    ]
+    body = {
+        "name": name,
+        "date": "2030-06-01T19:00:00Z",
+        "location": "Browser Hall",
+        "seats": seats,
+        "tiers": [{"code": "FLOOR", "name": "Standing floor", "price": 55, "capacity": 50}],
+    }
+    req = urllib.request.Request(
+        f"{base}/events",
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+    )
+    return json.load(urllib.request.urlopen(req))["eventId"]
+
+
+def open_buyer(browser, base, event, name):
+    context = browser.new_context(viewport={"width": 1200, "height": 850})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.goto(f"{base}/e/{event}")
+    page.fill("#buyer", name)
+    expect(page.locator("#live")).to_contain_text("Live", timeout=5000)
+    return page, errors
+
+
+def seat(page, code):
+    return page.locator(f"button.seat[data-code='{code}']")
+
+
+def main():
+    os.makedirs(SHOTS, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        event = create_event(MAIN, "Browser test: live seat map")
+        a, a_errors = open_buyer(browser, MAIN, event, "alice")
+        b, b_errors = open_buyer(browser, MAIN, event, "bob")
+
+        # A holds A5 (and two floor passes); B sees it held without reloading, within 1 s.
+        seat(a, "A5").click()
+        expect(seat(a, "A5")).to_have_attribute("aria-pressed", "true")
+        a.fill("#tier-FLOOR", "2")
+        a.click("#hold")
+        expect(a.locator("#message")).to_contain_text("Held for you", timeout=5000)
+        held_at = time.monotonic()
+        expect(seat(b, "A5")).to_have_attribute("data-status", "held", timeout=1000)
+        lag = time.monotonic() - held_at
+        expect(b.locator(".tier .left")).to_have_text("48 left", timeout=1000)
+        ok(f"B sees A5 held {lag * 1000:.0f} ms after A's hold, and the floor at 48 left")
+        expect(seat(a, "A5")).to_have_attribute("data-status", "mine")
+        b.screenshot(path=f"{SHOTS}/b-sees-a5-held.png", full_page=True)
+
+        # B tries to take it: refused, in words.
+        seat(b, "A5").click(force=True)  # aria-disabled, yet a click explains why
+        expect(b.locator("#message")).to_contain_text("A5 is not available", timeout=1000)
+        ok("B's attempt on A5 is refused with a visible message")
+
+        # A's card is declined: the hold stays, on both screens.
+        a.fill("#card", "4000 0000 0000 0002")
+        a.click("#pay-button")
+        expect(a.locator("#message")).to_contain_text("Card declined")
+        expect(a.locator("#holding")).to_be_visible()
+        expect(seat(b, "A5")).to_have_attribute("data-status", "held")
+        ok("a declined card keeps the hold")
+        a.screenshot(path=f"{SHOTS}/a-card-declined.png", full_page=True)
+
+        # A pays with the test card: sold, and B sees it sold within 1 s.
+        a.fill("#card", "4242 4242 4242 4242")
+        a.click("#pay-button")
+        expect(a.locator("#message")).to_contain_text("Booked!", timeout=5000)
+        paid_at = time.monotonic()
+        expect(seat(b, "A5")).to_have_attribute("data-status", "booked", timeout=1000)
+        ok(f"B sees A5 sold {(time.monotonic() - paid_at) * 1000:.0f} ms after A paid")
+        expect(seat(a, "A5")).to_have_attribute("data-status", "booked")
+        a.screenshot(path=f"{SHOTS}/buyer-page.png", full_page=True)
+
+        # Accessibility of the seat buttons: labels that say the state, never colour alone, and
+        # Tab walks the seats in order.
+        buttons = b.locator("button.seat[data-code]")
+        labels = buttons.evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
+        bad = [l for l in labels if not LABEL.match(l or "")]
+        assert not bad, f"seat labels: {bad[:5]}"
+        assert any(l.startswith("Seat A5, 40.00, sold") for l in labels), labels[:8]
+        glyphs = buttons.evaluate_all(
+            "els => els.filter(e => e.dataset.status !== 'available').map(e => [e.dataset.status, e.textContent])"
+        )
+        assert glyphs and all(text.strip() for _, text in glyphs), glyphs
+        seat(b, "B1").focus()
+        order = []
+        for _ in range(4):
+            order.append(b.evaluate("document.activeElement.dataset.code"))
+            b.keyboard.press("Tab")
+        assert order == ["B1", "B2", "B3", "B4"], order
+        b.keyboard.press("Shift+Tab")
+        b.keyboard.press("Enter")
+        expect(seat(b, "B4")).to_have_attribute("aria-pressed", "true")
+        ok("seat buttons: labelled with their state, glyphs beside colour, Tab order B1..B4, Enter selects")
+
+        # An unknown event is explained, not a blank page.
+        c = a.context.new_page()
+        c.goto(f"{MAIN}/e/999999")
+        expect(c.locator("#message")).to_contain_text("does not exist", timeout=5000)
+        ok("an unknown event is explained in words")
+
+        # Expiry on both screens (the instance with a 2 s hold TTL).
+        short_event = create_event(SHORT, "Browser test: expiry")
+        a2, _ = open_buyer(browser, SHORT, short_event, "alice")
+        b2, _ = open_buyer(browser, SHORT, short_event, "bob")
+        seat(a2, "C3").click()
+        a2.click("#hold")
+        expect(a2.locator("#message")).to_contain_text("Held for you", timeout=5000)
+        expect(seat(b2, "C3")).to_have_attribute("data-status", "held", timeout=1000)
+        expect(a2.locator("#message")).to_contain_text("hold expired", timeout=4000)
+        expect(seat(a2, "C3")).to_have_attribute("data-status", "available", timeout=2000)
+        expect(seat(b2, "C3")).to_have_attribute("data-status", "available", timeout=2000)
+        ok("a 2 s hold expires on both screens")
+        b2.screenshot(path=f"{SHOTS}/expired.png", full_page=True)
+
+        errors = a_errors + b_errors
+        assert not errors, f"page errors: {errors}"
+        ok("no script errors on the pages")
+        browser.close()
+    print(f"browser tests: {len(passed)} passed", flush=True)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as e:  # noqa: BLE001 - report any failure and exit non-zero
+        print(f"FAILED after {len(passed)} checks: {type(e).__name__}: {e}", file=sys.stderr)
+        sys.exit(1)
