@@ -2,16 +2,20 @@
 //! of `GET /events/{id}/seats`, plus `tiers` where the event has tiers), then `update` events
 //! with only what changed, at most one per `stream.coalesce_ms`. Every event has an `id` (the
 //! hub's version); a reconnect (with or without `Last-Event-ID`) starts with a fresh snapshot.
-//! A comment heartbeat every `stream.heartbeat_seconds`. The stream ends at shutdown.
+//! A comment heartbeat when nothing was sent for `stream.heartbeat_seconds`. The stream ends at
+//! shutdown. The body is written by hand (not axum's `Sse`) so that the snapshot, rendered once
+//! per state version and second, is shared by every connection instead of copied into each.
 
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures_util::Stream;
 use serde::Serialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::Instant;
@@ -22,7 +26,7 @@ use super::extract::EventPath;
 use super::state::AppState;
 use crate::domain::events::{EventId, cents_to_amount};
 use crate::domain::live::{Delta, LiveStatus};
-use crate::service::{LiveSeat, LiveTier, Snapshot, Subscription};
+use crate::service::{LiveTier, Snapshot, Subscription};
 use crate::telemetry;
 
 /// How long a client waits before reconnecting after the stream drops (`retry:`).
@@ -99,21 +103,20 @@ fn seat_status(status: LiveStatus, now: i64) -> (&'static str, Option<i64>) {
     (status.as_str(), status.seconds_remaining())
 }
 
-fn snapshot_event(event: EventId, snapshot: Snapshot) -> Event {
-    telemetry::record_stream_snapshot();
-    let now = now_ms();
+/// The `snapshot` event of `snapshot` as it stands at `now` (ms since the epoch), whole.
+fn render_snapshot(event: EventId, snapshot: &Snapshot, now: i64) -> Vec<u8> {
     let seats = snapshot
         .seats
-        .into_iter()
-        .map(|s: LiveSeat| {
+        .iter()
+        .map(|s| {
             let (status, seconds_remaining) = seat_status(s.status, now);
             SnapshotSeat {
-                code: s.code,
-                seat_type: s.seat_type,
+                code: s.code.clone(),
+                seat_type: s.seat_type.clone(),
                 price: cents_to_amount(s.price_cents),
                 status,
                 seconds_remaining,
-                row: s.row,
+                row: s.row.clone(),
                 number: s.number,
             }
         })
@@ -121,10 +124,10 @@ fn snapshot_event(event: EventId, snapshot: Snapshot) -> Event {
     let tiers = (!snapshot.tiers.is_empty()).then(|| {
         snapshot
             .tiers
-            .into_iter()
-            .map(|t: LiveTier| SnapshotTier {
-                code: t.code,
-                name: t.name,
+            .iter()
+            .map(|t: &LiveTier| SnapshotTier {
+                code: t.code.clone(),
+                name: t.name.clone(),
                 price: cents_to_amount(t.price_cents),
                 capacity: t.capacity,
                 available: t.available,
@@ -136,15 +139,19 @@ fn snapshot_event(event: EventId, snapshot: Snapshot) -> Event {
         seats,
         tiers,
     };
-    Event::default()
-        .event("snapshot")
-        .id(snapshot.version.to_string())
-        .retry(RETRY)
-        .json_data(data)
-        .unwrap_or_else(|_| Event::default().event("snapshot").data("{}"))
+    let json = serde_json::to_string(&data).unwrap_or_else(|_| "{}".into());
+    let mut out = String::with_capacity(json.len() + 64);
+    let _ = write!(
+        out,
+        "event: snapshot\nid: {}\nretry: {}\ndata: {json}\n\n",
+        snapshot.version,
+        RETRY.as_millis()
+    );
+    out.into_bytes()
 }
 
-fn update_event(delta: Delta) -> Event {
+/// An `update` event (the data is one line of JSON: serde_json never writes a raw newline).
+fn update_event(delta: Delta) -> Bytes {
     let now = now_ms();
     telemetry::record_stream_update(delta.changed_at_ms.map(|at| now - at));
     let data = UpdateData {
@@ -169,54 +176,78 @@ fn update_event(delta: Delta) -> Event {
             })
             .collect(),
     };
-    Event::default()
-        .event("update")
-        .id(delta.version.to_string())
-        .json_data(data)
-        .unwrap_or_else(|_| Event::default().event("update").data("{}"))
+    let json = serde_json::to_string(&data).unwrap_or_else(|_| "{}".into());
+    Bytes::from(format!(
+        "event: update\nid: {}\ndata: {json}\n\n",
+        delta.version
+    ))
 }
 
 /// One connection's side of the stream: the snapshot first, then the hub's deltas folded into
-/// one update per coalescing window; a fresh snapshot when it fell behind the buffer.
+/// one update per coalescing window; a fresh snapshot when it fell behind the buffer; a comment
+/// when nothing was sent for a heartbeat interval.
 struct Connection {
     event: EventId,
     subscription: Subscription,
-    first: Option<Snapshot>,
+    started: bool,
     coalesce: Duration,
+    heartbeat: Duration,
     last_sent: Instant,
 }
 
 impl Connection {
-    async fn next_event(&mut self) -> Option<Event> {
-        if let Some(snapshot) = self.first.take() {
-            return Some(snapshot_event(self.event, snapshot));
+    fn snapshot(&mut self, fresh: bool) -> Bytes {
+        telemetry::record_stream_snapshot();
+        let (event, now) = (self.event, now_ms());
+        let render = |snapshot: &Snapshot| render_snapshot(event, snapshot, now);
+        // One rendering per state version and second, shared by every connection.
+        let bytes = if fresh {
+            self.subscription.resnapshot(now / 1000, render)
+        } else {
+            self.subscription.snapshot(now / 1000, render)
+        };
+        self.last_sent = Instant::now();
+        Bytes::from_owner(SharedBytes(bytes))
+    }
+
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        if !self.started {
+            self.started = true;
+            return Some(self.snapshot(false));
         }
         let mut closing = self.subscription.closing.clone();
         let received = tokio::select! {
             received = self.subscription.updates.recv() => received,
             () = async { let _ = closing.wait_for(|c| *c).await; } => return None,
+            () = tokio::time::sleep_until(self.last_sent + self.heartbeat) => {
+                self.last_sent = Instant::now();
+                return Some(Bytes::from_static(b": heartbeat\n\n"));
+            }
         };
         let mut pending = match received {
             Ok(delta) => (*delta).clone(),
-            Err(RecvError::Lagged(_)) => {
-                let snapshot = self.subscription.resnapshot();
-                return Some(snapshot_event(self.event, snapshot));
-            }
+            Err(RecvError::Lagged(_)) => return Some(self.snapshot(true)),
             Err(RecvError::Closed) => return None,
         };
         tokio::time::sleep_until(self.last_sent + self.coalesce).await;
         loop {
             match self.subscription.updates.try_recv() {
                 Ok(delta) => pending.merge(&delta),
-                Err(TryRecvError::Lagged(_)) => {
-                    let snapshot = self.subscription.resnapshot();
-                    return Some(snapshot_event(self.event, snapshot));
-                }
+                Err(TryRecvError::Lagged(_)) => return Some(self.snapshot(true)),
                 Err(TryRecvError::Empty | TryRecvError::Closed) => break,
             }
         }
         self.last_sent = Instant::now();
         Some(update_event(pending))
+    }
+}
+
+/// A rendered snapshot shared by the connections that send it (no copy per connection).
+struct SharedBytes(std::sync::Arc<[u8]>);
+
+impl AsRef<[u8]> for SharedBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
     }
 }
 
@@ -238,23 +269,29 @@ impl Connection {
 pub(super) async fn stream_seat_map(
     State(state): State<AppState>,
     EventPath(event): EventPath,
-) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+) -> ApiResult<Response> {
     let subscription = state.seatlock.subscribe(event).await?;
     let settings = &state.settings.stream;
-    let coalesce = Duration::from_millis(settings.coalesce_ms);
     let connection = Connection {
         event,
-        first: Some(subscription.snapshot.clone()),
         subscription,
-        coalesce,
+        started: false,
+        coalesce: Duration::from_millis(settings.coalesce_ms),
+        heartbeat: Duration::from_secs(settings.heartbeat_seconds),
         last_sent: Instant::now(),
     };
-    let events = futures_util::stream::unfold(connection, |mut connection| async move {
-        let event = connection.next_event().await?;
-        Some((Ok(event), connection))
+    let chunks = futures_util::stream::unfold(connection, |mut connection| async move {
+        let chunk = connection.next_chunk().await?;
+        Some((Ok::<_, Infallible>(chunk), connection))
     });
-    let heartbeat = KeepAlive::new()
-        .interval(Duration::from_secs(settings.heartbeat_seconds))
-        .text("heartbeat");
-    Ok(Sse::new(events).keep_alive(heartbeat))
+    let mut response = Body::from_stream(chunks).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Proxies (nginx) must pass events on at once rather than buffer them.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
 }

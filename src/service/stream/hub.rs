@@ -87,6 +87,13 @@ impl Pending {
     }
 }
 
+/// A snapshot as a caller rendered it, for the state `version` at the caller's `stamp`.
+struct Rendered {
+    version: u64,
+    stamp: i64,
+    bytes: Arc<[u8]>,
+}
+
 /// Subscribers, and whether the hub has begun to stop (then it takes no new ones).
 #[derive(Default)]
 struct Members {
@@ -103,6 +110,8 @@ pub(super) struct Hub {
     members: Mutex<Members>,
     /// None until the first load; then its outcome.
     loaded: watch::Sender<Option<std::result::Result<(), Error>>>,
+    /// The last rendered snapshot.
+    rendered: Mutex<Option<Rendered>>,
 }
 
 fn now_ms() -> i64 {
@@ -121,6 +130,7 @@ impl Hub {
             wake: Notify::new(),
             members: Mutex::default(),
             loaded: watch::channel(None).0,
+            rendered: Mutex::default(),
         });
         tokio::spawn(hub.clone().run(seatlock, feed));
         hub
@@ -160,13 +170,34 @@ impl Hub {
         self.updates.subscribe()
     }
 
-    pub(super) fn snapshot(&self) -> Snapshot {
+    /// The snapshot rendered by `render`, shared while the state and `stamp` stay the same
+    /// (the lock makes concurrent callers wait for one rendering instead of each making one).
+    pub(super) fn rendered_snapshot(
+        &self,
+        stamp: i64,
+        render: impl FnOnce(&Snapshot) -> Vec<u8>,
+    ) -> Arc<[u8]> {
+        let mut rendered = self.rendered.lock().unwrap_or_else(|e| e.into_inner());
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-        Snapshot {
+        if let Some(r) = rendered.as_ref()
+            && r.version == state.version
+            && r.stamp == stamp
+        {
+            return r.bytes.clone();
+        }
+        let snapshot = Snapshot {
             version: state.version,
             seats: state.seats.clone(),
             tiers: state.tiers.clone(),
-        }
+        };
+        drop(state);
+        let bytes: Arc<[u8]> = render(&snapshot).into();
+        *rendered = Some(Rendered {
+            version: snapshot.version,
+            stamp,
+            bytes: bytes.clone(),
+        });
+        bytes
     }
 
     /// A change message: read what it names at the next flush.

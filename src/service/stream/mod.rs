@@ -37,9 +37,8 @@ pub struct Streams {
     closing: watch::Sender<bool>,
 }
 
-/// One open stream: the event's snapshot now, then its updates. Dropping it closes the stream.
+/// One open stream: the event's snapshot, then its updates. Dropping it closes the stream.
 pub struct Subscription {
-    pub snapshot: Snapshot,
     pub updates: broadcast::Receiver<Arc<Delta>>,
     pub closing: watch::Receiver<bool>,
     hub: Arc<Hub>,
@@ -47,11 +46,22 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// A fresh snapshot (after falling behind), and a receiver that starts from now.
-    pub fn resnapshot(&mut self) -> Snapshot {
+    /// The event's state now, rendered by `render` (JSON, say). Connections share one rendering
+    /// per state version and `stamp` (the caller's clock granularity), so a thousand streams
+    /// opening at once cost one rendering and one buffer, not a thousand.
+    pub fn snapshot(&self, stamp: i64, render: impl FnOnce(&Snapshot) -> Vec<u8>) -> Arc<[u8]> {
+        self.hub.rendered_snapshot(stamp, render)
+    }
+
+    /// As [`snapshot`](Self::snapshot), after falling behind: updates start again from now.
+    pub fn resnapshot(
+        &mut self,
+        stamp: i64,
+        render: impl FnOnce(&Snapshot) -> Vec<u8>,
+    ) -> Arc<[u8]> {
         self.updates = self.hub.receiver();
         telemetry::record_stream_snapshot_resent();
-        self.hub.snapshot()
+        self.hub.rendered_snapshot(stamp, render)
     }
 }
 
@@ -178,9 +188,7 @@ impl Seatlock {
             }
         };
         let updates = hub.receiver();
-        let snapshot = hub.snapshot();
         Ok(Subscription {
-            snapshot,
             updates,
             closing,
             hub,
