@@ -19,12 +19,14 @@ RUN mkdir src \
     && cargo build --release --locked \
     && rm -rf src
 
-# The crate itself. config/default.toml, lua/*.lua and migrations/ are compiled in
-# (include_str! and sqlx::migrate!), so they are needed here as well as src/.
+# The crate itself. config/default.toml, lua/*.lua, migrations/ and the buyer page in web/ are
+# compiled in (include_str!/include_bytes! and sqlx::migrate!), so they are needed here as well
+# as src/.
 COPY src ./src
 COPY config ./config
 COPY lua ./lua
 COPY migrations ./migrations
+COPY web ./web
 # COPY keeps the files' own mtimes, which can be older than the placeholder's build artefacts;
 # dropping those artefacts makes cargo rebuild the crate instead of trusting a stale fingerprint.
 RUN rm -rf target/release/.fingerprint/seatlock-* \

@@ -209,6 +209,19 @@ sleep $((HOLD_TTL + 1))
 call 200 POST "/events/$EVENT/seats/reserve" '{"userId":"obs-6","seatCodes":["S6"]}'
 call 410 POST "/events/$EVENT/seats/confirm" "{\"userId\":\"obs-5\",\"holdGroupId\":\"$HOLD3\"}"
 
+# The live seat map: a stream open while a seat changes (stream metrics, the update lag).
+curl -sN --max-time 2 "$BASE/events/$EVENT/stream" >"$WORK/stream" 2>/dev/null &
+stream_pid=$!
+sleep 0.5
+call 200 POST "/events/$EVENT/seats/reserve" '{"userId":"obs-7","seatCodes":["S7"]}'
+wait "$stream_pid" || true
+if grep -q '^event: snapshot' "$WORK/stream" && grep -q '^event: update' "$WORK/stream"; then
+    echo "ok    GET /events/$EVENT/stream: a snapshot, then an update"
+else
+    echo "FAIL  GET /events/$EVENT/stream: no snapshot and update: $(head -c 300 "$WORK/stream")"
+    exit 1
+fi
+
 call 200 GET /metrics
 cp "$WORK/body" "$DUMP"
 echo "ok    /metrics dump: $(grep -c '^# TYPE' "$DUMP") families, $(grep -vc '^#' "$DUMP") samples"
