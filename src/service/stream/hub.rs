@@ -3,96 +3,20 @@
 //! resulting deltas. The task coalesces: it reads the stores at most once per
 //! `stream.coalesce_ms`, whatever the number of changes or connections.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::sync::{Notify, broadcast, watch};
 use tokio::time::Instant;
 
+pub use super::state::{LiveSeat, LiveTier, Snapshot};
+use super::state::{Pending, Rendered, State};
 use crate::domain::events::EventId;
 use crate::domain::live::{Change, Delta, LiveStatus, TierChange, seat_changes};
 use crate::error::{Error, Result};
 use crate::service::Seatlock;
 use crate::store::redis::{ChangeFeed, WATCH_TTL};
-
-/// A seat as a stream shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveSeat {
-    pub code: String,
-    pub seat_type: String,
-    pub price_cents: i64,
-    pub row: Option<String>,
-    pub number: Option<i32>,
-    pub status: LiveStatus,
-}
-
-/// A tier as a stream shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveTier {
-    pub code: String,
-    pub name: String,
-    pub price_cents: i64,
-    pub capacity: u32,
-    pub available: u32,
-}
-
-/// What a new connection is sent first.
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    pub version: u64,
-    pub seats: Vec<LiveSeat>,
-    pub tiers: Vec<LiveTier>,
-}
-
-/// The event's state as last read.
-#[derive(Default)]
-struct State {
-    version: u64,
-    seats: Vec<LiveSeat>,
-    index: HashMap<String, usize>,
-    tiers: Vec<LiveTier>,
-    /// When the next tier hold ends (ms since the epoch), if any is live.
-    tier_next_end_ms: Option<i64>,
-}
-
-impl State {
-    /// When the next hold this state knows of ends.
-    fn next_end_ms(&self) -> Option<i64> {
-        let seats = self.seats.iter().filter_map(|s| match s.status {
-            LiveStatus::Held { until_ms } => Some(until_ms),
-            _ => None,
-        });
-        seats.chain(self.tier_next_end_ms).min()
-    }
-}
-
-/// What the task has still to read.
-#[derive(Default)]
-struct Pending {
-    seats: HashSet<String>,
-    tiers: bool,
-    reload: bool,
-    /// The oldest change waiting (ms since the epoch), for the lag metric.
-    since_ms: Option<i64>,
-}
-
-impl Pending {
-    fn is_empty(&self) -> bool {
-        self.seats.is_empty() && !self.tiers && !self.reload
-    }
-
-    fn note(&mut self, at_ms: i64) {
-        self.since_ms = Some(self.since_ms.map_or(at_ms, |s| s.min(at_ms)));
-    }
-}
-
-/// A snapshot as a caller rendered it, for the state `version` at the caller's `stamp`.
-struct Rendered {
-    version: u64,
-    stamp: i64,
-    bytes: Arc<[u8]>,
-}
 
 /// Subscribers, and whether the hub has begun to stop (then it takes no new ones).
 #[derive(Default)]

@@ -7,9 +7,11 @@
 //!
 //! - [`hub`]: one event's state, its update task and its snapshot.
 //! - [`load`]: reading an event's seats and tiers for a hub.
+//! - [`state`]: what a hub keeps.
 
 mod hub;
 mod load;
+mod state;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,0 +1,85 @@
+//! What a hub keeps: the seats and tiers as last read, what it still has to read, and the last
+//! rendered snapshot.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::domain::live::LiveStatus;
+
+/// A seat as a stream shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSeat {
+    pub code: String,
+    pub seat_type: String,
+    pub price_cents: i64,
+    pub row: Option<String>,
+    pub number: Option<i32>,
+    pub status: LiveStatus,
+}
+
+/// A tier as a stream shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveTier {
+    pub code: String,
+    pub name: String,
+    pub price_cents: i64,
+    pub capacity: u32,
+    pub available: u32,
+}
+
+/// What a new connection is sent first.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub version: u64,
+    pub seats: Vec<LiveSeat>,
+    pub tiers: Vec<LiveTier>,
+}
+
+/// The event's state as last read.
+#[derive(Default)]
+pub(super) struct State {
+    pub version: u64,
+    pub seats: Vec<LiveSeat>,
+    pub index: HashMap<String, usize>,
+    pub tiers: Vec<LiveTier>,
+    /// When the next tier hold ends (ms since the epoch), if any is live.
+    pub tier_next_end_ms: Option<i64>,
+}
+
+impl State {
+    /// When the next hold this state knows of ends.
+    pub(super) fn next_end_ms(&self) -> Option<i64> {
+        let seats = self.seats.iter().filter_map(|s| match s.status {
+            LiveStatus::Held { until_ms } => Some(until_ms),
+            _ => None,
+        });
+        seats.chain(self.tier_next_end_ms).min()
+    }
+}
+
+/// What the task has still to read.
+#[derive(Default)]
+pub(super) struct Pending {
+    pub seats: HashSet<String>,
+    pub tiers: bool,
+    pub reload: bool,
+    /// The oldest change waiting (ms since the epoch), for the lag metric.
+    pub since_ms: Option<i64>,
+}
+
+impl Pending {
+    pub(super) fn is_empty(&self) -> bool {
+        self.seats.is_empty() && !self.tiers && !self.reload
+    }
+
+    pub(super) fn note(&mut self, at_ms: i64) {
+        self.since_ms = Some(self.since_ms.map_or(at_ms, |s| s.min(at_ms)));
+    }
+}
+
+/// A snapshot as a caller rendered it, for the state `version` at the caller's `stamp`.
+pub(super) struct Rendered {
+    pub version: u64,
+    pub stamp: i64,
+    pub bytes: Arc<[u8]>,
+}
