@@ -15,6 +15,8 @@
 -- then per tier line, in ARGV order, two keys:
 --           {e}:tier:<code>        HASH cap, sold, held (units held by live holds)
 --           {e}:tierholds:<code>  ZSET "<quantity>:<holdGroupId>" -> hold expiry ms
+-- KEYS[last-2] {e}:rowends and KEYS[last-1] {e}:layout: the seat layout (see rows.lua,
+--           prepended): held seats are marked
 -- KEYS[last] {e}:watched  set while some instance streams the event's seat map: a hold taken
 --           then is published on {e}:changes (see src/store/redis/changes.rs)
 -- ARGV[1]   holdGroupId
@@ -178,6 +180,7 @@ local codes = {}
 for i = 0, n - 1 do
   redis.call('SET', KEYS[8 + i], ARGV[1], 'NX', 'PX', ttl)
   redis.call('ZADD', KEYS[3], exp, ARGV[first + i])
+  rows_mark(KEYS[#KEYS - 1], ARGV[first + i], 'hold', exp, KEYS[#KEYS - 2])
   codes[i + 1] = ARGV[first + i]
 end
 local tiers = {}
@@ -188,7 +191,7 @@ for j = 0, lines - 1 do
   tiers[j + 1] = ARGV[tfirst + 2 * j] .. ' ' .. want
 end
 redis.call('HSET', KEYS[4], 'user', ARGV[2], 'exp', exp, 'seats', table.concat(codes, '\n'),
-  'tiers', table.concat(tiers, '\n'))
+  'tiers', table.concat(tiers, '\n'), 'taken', now)
 redis.call('PEXPIRE', KEYS[4], ttl)
 if capped then
   if expired > 0 then

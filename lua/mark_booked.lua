@@ -9,6 +9,7 @@
 -- KEYS[4]  {e}:sold             HASH userId -> confirmed seats and units
 -- KEYS[5]  {e}:sold_by_booking  HASH bookingId -> "<units>:<userId>"
 -- KEYS[6..] {e}:tier:<code> for every tier line, in ARGV order
+-- KEYS[last-1] {e}:layout: the seat layout (see rows.lua, prepended)
 -- KEYS[last] {e}:watched: when set, what changed is published on {e}:changes
 -- ARGV[1]  "add" or "remove"
 -- ARGV[2]  bookingId of a cancel ("" for "add")
@@ -40,8 +41,10 @@ local changed = 0
 for i = 4, 3 + n do
   if ARGV[1] == 'add' then
     changed = changed + redis.call('SADD', KEYS[2], ARGV[i])
+    rows_mark(KEYS[#KEYS - 1], ARGV[i], 'book')
   else
     changed = changed + redis.call('SREM', KEYS[2], ARGV[i])
+    rows_mark(KEYS[#KEYS - 1], ARGV[i], 'unbook')
   end
 end
 if ARGV[1] == 'remove' and ARGV[2] ~= '' then

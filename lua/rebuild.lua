@@ -9,14 +9,19 @@
 -- KEYS[4]  {e}:sold             HASH userId -> confirmed seats and units
 -- KEYS[5]  {e}:sold_by_booking  HASH bookingId -> "<units>:<userId>"
 -- KEYS[6..] per tier, two keys: {e}:tier:<code> and {e}:tierholds:<code>, in ARGV order
+-- KEYS[last-2] {e}:rowends, KEYS[last-1] {e}:layout (see rows.lua, prepended): rewritten whole
+-- KEYS[last]   {e}:held (live holds are marked in the layout's held bits)
 -- ARGV[1]  the {e}:gen value read before the Postgres snapshot was taken ("0" when absent)
 -- ARGV[2]  number of seat codes that follow (n)
 -- ARGV[3]  number of booked seat codes after them (m)
 -- ARGV[4]  number of tiers after those (t)
--- ARGV[5 .. n+4]          every seat code of the event
--- ARGV[n+5 .. n+m+4]      the booked seat codes
--- ARGV[n+m+5 .. n+m+3t+4] triples tier code, capacity, units sold
--- ARGV[n+m+3t+5 ..]       triples bookingId, userId, seats and units: the confirmed bookings
+-- ARGV[5]  number of rows after those (r)
+-- ARGV[6 .. n+5]            every seat code of the event
+-- ARGV[n+6 .. n+m+5]        the booked seat codes
+-- ARGV[n+m+6 .. n+m+3t+5]   triples tier code, capacity, units sold
+-- ARGV[.. + r]              the rows in creation order: "code\tnumber\ttype\tprice" lines in
+--                           number order
+-- ARGV[n+m+3t+r+6 ..]       triples bookingId, userId, seats and units: the confirmed bookings
 --
 -- A tier's live holds (its :holds ZSET) survive a dropped cache as seat holds do; the held total
 -- is recomputed from them.
@@ -34,6 +39,7 @@ redis.call('DEL', KEYS[2], KEYS[4], KEYS[5])
 local n = tonumber(ARGV[2])
 local m = tonumber(ARGV[3])
 local t = tonumber(ARGV[4])
+local r = tonumber(ARGV[5])
 local batch = 4000
 local function add_range(key, first, last)
   local i = first
@@ -44,13 +50,13 @@ local function add_range(key, first, last)
   end
 end
 redis.call('SADD', KEYS[1], '')
-add_range(KEYS[1], 5, n + 4)
-add_range(KEYS[2], n + 5, n + m + 4)
+add_range(KEYS[1], 6, n + 5)
+add_range(KEYS[2], n + 6, n + m + 5)
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 for j = 0, t - 1 do
   local tier, holds = KEYS[6 + 2 * j], KEYS[7 + 2 * j]
-  local a = n + m + 5 + 3 * j
+  local a = n + m + 6 + 3 * j
   redis.call('ZREMRANGEBYSCORE', holds, '-inf', now)
   local held = 0
   for _, member in ipairs(redis.call('ZRANGE', holds, 0, -1)) do
@@ -59,7 +65,59 @@ for j = 0, t - 1 do
   redis.call('DEL', tier)
   redis.call('HSET', tier, 'cap', ARGV[a + 1], 'sold', ARGV[a + 2], 'held', held)
 end
-for i = n + m + 3 * t + 5, #ARGV, 3 do
+-- The layout: rows, where each seat is, booked bits from the booked codes above, held bits
+-- from the live holds (written in batches: a 100,000-seat house is one pass, no per-seat call).
+local layout, held_key = KEYS[#KEYS - 1], KEYS[#KEYS]
+local rowends = KEYS[#KEYS - 2]
+redis.call('DEL', layout, rowends)
+local booked = {}
+for i = n + 6, n + m + 5 do
+  booked[ARGV[i]] = true
+end
+local held = {}
+local live = redis.call('ZRANGEBYSCORE', held_key, '(' .. now, '+inf', 'WITHSCORES')
+for i = 1, #live, 2 do
+  held[live[i]] = tonumber(live[i + 1])
+end
+local fields = {'n', r, 'f', 0}
+local function flush()
+  if #fields > 0 then
+    redis.call('HSET', layout, unpack(fields))
+    fields = {}
+  end
+end
+local rfirst = n + m + 3 * t + 6
+for i = 0, r - 1 do
+  local spec = ARGV[rfirst + i]
+  fields[#fields + 1] = 'r:' .. i
+  fields[#fields + 1] = spec
+  local k, bbits, hbits, ends = 0, '', '', nil
+  for code in string.gmatch(spec, '([^\t\n]+)\t[^\n]*') do
+    fields[#fields + 1] = 'p:' .. code
+    fields[#fields + 1] = i .. ' ' .. k
+    if booked[code] then
+      bbits = bit_set(bbits, k, true)
+    elseif held[code] then
+      hbits = bit_set(hbits, k, true)
+      ends = math.min(ends or held[code], held[code])
+    end
+    k = k + 1
+  end
+  fields[#fields + 1] = 'b:' .. i
+  fields[#fields + 1] = bbits
+  fields[#fields + 1] = 'h:' .. i
+  fields[#fields + 1] = hbits
+  if ends then
+    fields[#fields + 1] = 'e:' .. i
+    fields[#fields + 1] = ends
+    redis.call('ZADD', rowends, ends, i)
+  end
+  if #fields > 4000 then
+    flush()
+  end
+end
+flush()
+for i = rfirst + r, #ARGV, 3 do
   redis.call('HSET', KEYS[5], ARGV[i], ARGV[i + 2] .. ':' .. ARGV[i + 1])
   redis.call('HINCRBY', KEYS[4], ARGV[i + 1], tonumber(ARGV[i + 2]))
 end

@@ -13,6 +13,7 @@
 --                               from a Postgres snapshot older than this booking is refused
 -- KEYS[9 .. 8+n]  {e}:seat:<code> for every seat of the hold, in ARGV order
 -- then per tier line of the hold, two keys: {e}:tier:<code> and {e}:tierholds:<code>
+-- KEYS[last-1] {e}:layout: the seat layout (see rows.lua, prepended)
 -- KEYS[last] {e}:watched: when set, what changed is published on {e}:changes
 -- ARGV[1]   holdGroupId
 -- ARGV[2]   mode:
@@ -43,6 +44,9 @@ for i = 0, n - 1 do
   if redis.call('GET', KEYS[9 + i]) == ARGV[1] then
     redis.call('DEL', KEYS[9 + i])
     redis.call('ZREM', KEYS[4], ARGV[5 + i])
+    if ARGV[2] ~= 'book' then
+      rows_mark(KEYS[#KEYS - 1], ARGV[5 + i], 'free')
+    end
   end
 end
 local tfirst = 5 + n
@@ -65,6 +69,7 @@ if ARGV[2] == 'book' then
   if redis.call('EXISTS', KEYS[2]) == 1 then
     for i = 0, n - 1 do
       redis.call('SADD', KEYS[3], ARGV[5 + i])
+      rows_mark(KEYS[#KEYS - 1], ARGV[5 + i], 'book')
     end
     if redis.call('HSETNX', KEYS[7], ARGV[1], units .. ':' .. ARGV[3]) == 1 then
       redis.call('HINCRBY', KEYS[6], ARGV[3], units)

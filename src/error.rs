@@ -29,6 +29,12 @@ pub enum Error {
     },
     #[error("some tiers do not exist in this event")]
     TiersNotFound { tiers: Vec<String> },
+    #[error("no block of adjacent seats of that size is available")]
+    NoAdjacentSeats { available: u32 },
+    #[error("the hold cannot be extended further")]
+    HoldLimit { cap: HoldCap, limit: u64 },
+    #[error("the hold lost some of its seats")]
+    HoldSeatsLost { seats: Vec<String> },
     #[error("some seats were already booked")]
     SeatsAlreadyBooked { seats: Vec<String> },
     #[error("the hold was already confirmed")]
@@ -70,6 +76,15 @@ pub struct TierShortage {
     pub code: String,
     pub requested: u32,
     pub available: u32,
+}
+
+/// Which limit of a hold's extension a request ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldCap {
+    /// `holds.max_renewals`.
+    Renewals,
+    /// `holds.max_lifetime_seconds`.
+    Lifetime,
 }
 
 /// Which per-buyer cap a request ran into.

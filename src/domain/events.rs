@@ -5,8 +5,8 @@ use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 
 use super::fields::MAX_TEXT_LEN;
-use super::layout::validate_seat_list;
-pub use super::layout::{DEFAULT_SEAT_TYPE, RawSeat, SeatSpec, Seats};
+pub use super::layout::{DEFAULT_SEAT_TYPE, RawRow, RawSeat, SeatSpec, Seats};
+use super::layout::{expand_rows, validate_seat_list};
 use super::tiers::{RawTier, TierSpec, TierState, validate_tiers};
 
 /// Database id of an event. Also the shard key that every table and Redis key starts with.
@@ -46,6 +46,8 @@ pub struct RawEvent {
     pub location: String,
     pub total_seats: Option<i64>,
     pub seats: Option<Vec<RawSeat>>,
+    /// Whole rows, expanded into seats before the listed ones.
+    pub rows: Option<Vec<RawRow>>,
     pub tiers: Option<Vec<RawTier>>,
 }
 
@@ -66,6 +68,7 @@ pub fn validate_new_event(raw: RawEvent, limits: EventLimits) -> Result<NewEvent
         location,
         total_seats,
         seats,
+        rows,
         tiers,
     } = raw;
     let (name, date, location) = (name.as_str(), date.as_str(), location.as_str());
@@ -106,6 +109,15 @@ pub fn validate_new_event(raw: RawEvent, limits: EventLimits) -> Result<NewEvent
             validate_tiers(list, max, capacity, &mut problems)
         })
         .unwrap_or_default();
+    // Rows become listed seats (first, in creation order), beside any seats listed one by one.
+    let seats = match rows {
+        Some(rows) if !rows.is_empty() => {
+            let mut list = expand_rows(rows, max_seats, &mut problems);
+            list.extend(seats.unwrap_or_default());
+            Some(list)
+        }
+        _ => seats,
+    };
     let seats = match (total_seats, seats) {
         (_, Some(list)) if list.is_empty() && has_tiers && total_seats.is_none() => {
             Some(Seats::Numbered(0))
@@ -119,7 +131,7 @@ pub fn validate_new_event(raw: RawEvent, limits: EventLimits) -> Result<NewEvent
         }
         (None, None) if has_tiers => Some(Seats::Numbered(0)),
         (None, None) => {
-            problems.push("an event needs seats (totalSeats or seats) or tiers".into());
+            problems.push("an event needs seats (totalSeats, seats or rows) or tiers".into());
             None
         }
     };
@@ -184,8 +196,59 @@ mod tests {
             location: "Hall".into(),
             total_seats,
             seats,
+            rows: None,
             tiers: None,
         }
+    }
+
+    #[test]
+    fn rows_become_seats_numbered_from_one_before_listed_seats() {
+        let mut raw = event("2030-01-10T18:00:00Z", None, None);
+        raw.rows = Some(vec![
+            RawRow {
+                name: "A".into(),
+                seats: Some(3),
+                price: Some(10.0),
+                ..RawRow::default()
+            },
+            RawRow {
+                name: "B".into(),
+                seats: Some(2),
+                ..RawRow::default()
+            },
+        ]);
+        raw.seats = Some(vec![RawSeat {
+            code: "BOX1".into(),
+            ..RawSeat::default()
+        }]);
+        let e = validate_new_event(raw.clone(), LIMITS).expect("valid");
+        let Seats::Listed(list) = e.seats else {
+            panic!("listed")
+        };
+        let codes: Vec<&str> = list.iter().map(|s| s.code.as_str()).collect();
+        assert_eq!(codes, ["A1", "A2", "A3", "B1", "B2", "BOX1"]);
+        assert_eq!(
+            (list[2].row.as_deref(), list[2].number, list[2].price_cents),
+            (Some("A"), Some(3), 1000)
+        );
+        raw.rows = Some(vec![RawRow {
+            name: "C D".into(),
+            seats: Some(2),
+            ..RawRow::default()
+        }]);
+        assert!(
+            validate_new_event(raw.clone(), LIMITS).is_err(),
+            "whitespace"
+        );
+        raw.rows = Some(vec![RawRow {
+            name: "C".into(),
+            seats: Some(11),
+            ..RawRow::default()
+        }]);
+        assert!(
+            validate_new_event(raw, LIMITS).is_err(),
+            "over events.max_seats"
+        );
     }
 
     #[test]
@@ -256,7 +319,7 @@ mod tests {
             code: "V1".into(),
             seat_type: Some("VIP".into()),
             price: Some(99.99),
-            row: Some(" B ".into()),
+            row: Some("B".into()),
             number: Some(7),
         }];
         let e = validate_new_event(
@@ -285,9 +348,12 @@ mod tests {
             )
             .is_err()
         };
-        assert!(bad(Some(" "), None));
-        assert!(bad(Some(&"R".repeat(17)), None));
-        assert!(bad(None, Some(0)));
+        assert!(bad(Some(" "), Some(1)));
+        assert!(bad(Some("B 2"), Some(1)), "no whitespace in a row name");
+        assert!(bad(Some(&"R".repeat(17)), Some(1)));
+        assert!(bad(Some("A"), Some(0)));
+        assert!(bad(Some("A"), None), "a row needs a number");
+        assert!(bad(None, Some(3)), "a number needs a row");
         assert!(!bad(Some("AA"), Some(100_000)));
     }
 

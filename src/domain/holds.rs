@@ -113,10 +113,12 @@ impl std::fmt::Display for HoldGroupId {
 }
 
 /// A hold just taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HoldTaken {
     pub id: HoldGroupId,
     pub expires_at_ms: i64,
+    /// The seats held (those asked for, or those best-available chose), in the order given.
+    pub seats: Vec<String>,
 }
 
 /// What a store answered to an all-or-nothing hold attempt (Redis's `hold.lua` or the Postgres
@@ -136,6 +138,8 @@ pub enum HoldAttempt {
         held: Vec<String>,
         short: Vec<TierShortage>,
     },
+    /// Best-available found no block of the size asked for; this many matching seats are free.
+    NoBlock { available: u32 },
     /// The buyer would pass a per-buyer cap (`max`; `current` before this hold); nothing was
     /// held.
     UserLimit {

@@ -1,7 +1,16 @@
 //! The seats of a new event as a hall has them: codes, types, prices, and where each seat is
-//! (an optional row label and number in the row). No I/O here.
+//! (an optional row label and number in the row), listed one by one or as whole rows. Row order
+//! is creation order and means closeness to the stage; two seats are adjacent when they share a
+//! row and their numbers differ by one (a gap in the numbering is an aisle). No I/O here.
+
+use std::collections::HashSet;
 
 use super::fields::{MAX_CODE_LEN, check_seat_code, price_cents};
+
+/// Longest row label.
+pub const MAX_ROW_LEN: usize = 16;
+/// Highest seat number in a row.
+pub const MAX_SEAT_NUMBER: i64 = 100_000;
 
 /// Seats of a new event: generated `S1..Sn` (none for a tiers-only event), or listed one by one.
 #[derive(Debug, Clone)]
@@ -42,6 +51,67 @@ pub struct RawSeat {
     pub number: Option<i64>,
 }
 
+/// A whole row as the client described it: `seats` seats numbered 1..n, codes `{name}{n}`.
+#[derive(Debug, Clone, Default)]
+pub struct RawRow {
+    pub name: String,
+    pub seats: Option<i64>,
+    pub seat_type: Option<String>,
+    pub price: Option<f64>,
+}
+
+/// A row label: 1 to 16 characters without whitespace or control characters.
+pub fn check_row_label(label: &str) -> Result<(), String> {
+    if label.is_empty()
+        || label.chars().count() > MAX_ROW_LEN
+        || label.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "row names must be 1 to {MAX_ROW_LEN} characters without whitespace, not {label:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Expands rows into seats (before any listed seats), pushing one sentence per problem; stops
+/// expanding once `max_seats` would be passed (the count check reports it).
+pub(super) fn expand_rows(
+    rows: Vec<RawRow>,
+    max_seats: u32,
+    problems: &mut Vec<String>,
+) -> Vec<RawSeat> {
+    let mut out = Vec::new();
+    for row in rows {
+        if let Err(why) = check_row_label(&row.name) {
+            problems.push(why);
+            continue;
+        }
+        let n = match row.seats {
+            Some(n) if (1..=MAX_SEAT_NUMBER.min(i64::from(max_seats))).contains(&n) => n,
+            _ => {
+                problems.push(format!(
+                    "row {} must have 1 to {} seats",
+                    row.name,
+                    MAX_SEAT_NUMBER.min(i64::from(max_seats))
+                ));
+                continue;
+            }
+        };
+        if out.len() as i64 + n > i64::from(max_seats) {
+            problems.push(format!("an event may have at most {max_seats} seats"));
+            return out;
+        }
+        out.extend((1..=n).map(|number| RawSeat {
+            code: format!("{}{number}", row.name),
+            seat_type: row.seat_type.clone(),
+            price: row.price,
+            row: Some(row.name.clone()),
+            number: Some(number),
+        }));
+    }
+    out
+}
+
 /// Checks a listed seat map, pushing one sentence per problem.
 pub(super) fn validate_seat_list(
     list: Vec<RawSeat>,
@@ -59,7 +129,8 @@ pub(super) fn validate_seat_list(
             list.len()
         ));
     }
-    let mut seen = std::collections::HashSet::with_capacity(list.len());
+    let mut seen = HashSet::with_capacity(list.len());
+    let mut places: HashSet<(String, i32)> = HashSet::new();
     let mut duplicates = Vec::new();
     let mut out = Vec::with_capacity(list.len());
     for raw in list {
@@ -84,23 +155,31 @@ pub(super) fn validate_seat_list(
             problems.push(format!("price of seat {} {why}", raw.code));
             0
         });
-        let row = raw.row.map(|r| r.trim().to_string());
-        if row.as_ref().is_some_and(|r| {
-            r.is_empty() || r.chars().count() > 16 || r.chars().any(char::is_control)
-        }) {
-            problems.push(format!(
-                "row of seat {} must be 1 to 16 characters, without control characters",
-                raw.code
-            ));
+        let row = raw.row;
+        if let Some(Err(why)) = row.as_deref().map(check_row_label) {
+            problems.push(format!("seat {}: {why}", raw.code));
         }
         let number = match raw.number {
             None => None,
-            Some(n) if (1..=100_000).contains(&n) => Some(n as i32),
+            Some(n) if (1..=MAX_SEAT_NUMBER).contains(&n) => Some(n as i32),
             Some(_) => {
-                problems.push(format!("number of seat {} must be 1 to 100000", raw.code));
+                problems.push(format!(
+                    "number of seat {} must be 1 to {MAX_SEAT_NUMBER}",
+                    raw.code
+                ));
                 None
             }
         };
+        if row.is_some() != raw.number.is_some() {
+            problems.push(format!(
+                "seat {} must have both a row and a number, or neither",
+                raw.code
+            ));
+        } else if let (Some(r), Some(n)) = (&row, number)
+            && !places.insert((r.clone(), n))
+        {
+            problems.push(format!("two seats are number {n} of row {r}"));
+        }
         out.push(SeatSpec {
             code: raw.code,
             seat_type,

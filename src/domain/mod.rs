@@ -5,6 +5,7 @@
 //! - [`access`]: who may do what (roles, actions, the decision table), API key shapes.
 //! - [`fields`]: the rules of single input fields: codes, prices, user ids, a hold's seat list.
 //! - [`events`]: event ids, new-event validation, an event with its counts.
+//! - [`best`]: best-available: which seats to hold for "N together, as good as possible".
 //! - [`layout`]: the seats of a new event: codes, types, prices, rows and numbers.
 //! - [`tiers`]: general admission: tiers, tier lines of a hold, a tier's counts.
 //! - [`seats`]: the seat map: where each seat stands now.
@@ -17,6 +18,7 @@
 //! - [`live`]: the live seat map: change messages, a seat as a stream shows it, deltas.
 
 pub mod access;
+pub mod best;
 pub mod bookings;
 pub mod confirm;
 pub mod events;

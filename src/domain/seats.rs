@@ -77,7 +77,18 @@ pub struct Inventory {
     pub seats: Vec<String>,
     pub booked: Vec<String>,
     pub tiers: Vec<TierStock>,
+    /// The rows in creation order, each its seats in number order.
+    pub rows: Vec<Vec<RowSeat>>,
     pub sold: Vec<SoldBooking>,
+}
+
+/// A seat of a row, as the layout cache keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowSeat {
+    pub code: String,
+    pub number: i32,
+    pub seat_type: String,
+    pub price_cents: i64,
 }
 
 /// A tier as the inventory cache keeps it: its capacity and the units sold.

@@ -5,11 +5,9 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde_json::{Value, json};
-use utoipa::ToSchema;
 
-use crate::error::{Error, UserLimitKind};
+use crate::error::{Error, HoldCap, UserLimitKind};
 
 /// The IETF `RateLimit-Policy` and `RateLimit` headers (draft-ietf-httpapi-ratelimit-headers).
 pub const RATELIMIT_POLICY: header::HeaderName =
@@ -40,29 +38,7 @@ pub enum ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
-/// The body of every error answer.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ErrorBody {
-    /// A sentence for people.
-    pub error: String,
-    /// A stable machine code (see the README's table).
-    pub code: String,
-    /// The seats concerned (`SEATS_UNAVAILABLE`, `SEATS_NOT_FOUND`, `SEATS_ALREADY_BOOKED`).
-    pub seats: Option<Vec<String>>,
-    /// `TIERS_NOT_FOUND`: the unknown tier codes. `SEATS_UNAVAILABLE` of a request that asked
-    /// for tier units: `{code, requested, available}` for every tier with too few units left.
-    pub tiers: Option<Vec<serde_json::Value>>,
-    /// `USER_LIMIT_REACHED`: the cap, and the buyer's count before this request.
-    pub limit: Option<u64>,
-    pub current: Option<u64>,
-    /// `USER_LIMIT_REACHED`: `max_seats_per_user` or `max_live_holds_per_user`.
-    pub cap: Option<String>,
-    /// `PAYLOAD_TOO_LARGE`: the body limit.
-    pub limit_bytes: Option<u64>,
-    /// `RATE_LIMITED`: seconds until a request is allowed (also in `Retry-After`).
-    pub retry_after_seconds: Option<u64>,
-}
+pub use super::error_body::ErrorBody;
 
 impl ApiError {
     /// A 400 `VALIDATION_FAILED` with this sentence.
@@ -128,6 +104,17 @@ impl ApiError {
                 }
             }
             ApiError::Service(Error::TiersNotFound { tiers }) => body["tiers"] = json!(tiers),
+            ApiError::Service(Error::NoAdjacentSeats { available }) => {
+                body["available"] = json!(available)
+            }
+            ApiError::Service(Error::HoldLimit { cap, limit }) => {
+                body["limit"] = json!(limit);
+                body["cap"] = json!(match cap {
+                    HoldCap::Renewals => "max_renewals",
+                    HoldCap::Lifetime => "max_lifetime_seconds",
+                });
+            }
+            ApiError::Service(Error::HoldSeatsLost { seats }) => body["seats"] = json!(seats),
             ApiError::PayloadTooLarge { limit } => body["limitBytes"] = json!(limit),
             ApiError::Service(Error::UserLimit {
                 limit,
@@ -163,6 +150,9 @@ fn service_code(e: &Error) -> &'static str {
         Error::EventNotFound => "EVENT_NOT_FOUND",
         Error::SeatsNotFound { .. } => "SEATS_NOT_FOUND",
         Error::TiersNotFound { .. } => "TIERS_NOT_FOUND",
+        Error::NoAdjacentSeats { .. } => "NO_ADJACENT_SEATS",
+        Error::HoldLimit { .. } => "HOLD_LIMIT_REACHED",
+        Error::HoldSeatsLost { .. } => "HOLD_EXPIRED",
         Error::BookingNotFound => "BOOKING_NOT_FOUND",
         Error::NotHoldOwner => "NOT_HOLD_OWNER",
         Error::Forbidden => "FORBIDDEN",
@@ -191,10 +181,12 @@ fn service_status(e: &Error) -> StatusCode {
             StatusCode::FORBIDDEN
         }
         Error::SeatsUnavailable { .. }
+        | Error::NoAdjacentSeats { .. }
+        | Error::HoldLimit { .. }
         | Error::UserLimit { .. }
         | Error::SeatsAlreadyBooked { .. }
         | Error::HoldAlreadyConfirmed => StatusCode::CONFLICT,
-        Error::HoldGone => StatusCode::GONE,
+        Error::HoldGone | Error::HoldSeatsLost { .. } => StatusCode::GONE,
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Unavailable { .. } | Error::Redis(_) | Error::RedisPool(_) => {
             StatusCode::SERVICE_UNAVAILABLE

@@ -16,7 +16,7 @@ use super::rfc3339;
 use super::state::AppState;
 use crate::domain::access::{Action, Caller, authorize};
 use crate::domain::events::{
-    Event, EventId, EventLimits, RawEvent, RawSeat, cents_to_amount, validate_new_event,
+    Event, EventId, EventLimits, RawEvent, RawRow, RawSeat, cents_to_amount, validate_new_event,
 };
 use crate::domain::tiers::RawTier;
 
@@ -43,9 +43,27 @@ pub(super) struct CreateEventBody {
     total_seats: Option<i64>,
     #[schema(max_items = 100000)]
     seats: Option<Vec<SeatInput>>,
+    /// Whole rows, first row nearest the stage: seats `{name}1..{name}{seats}`.
+    #[schema(max_items = 100000)]
+    rows: Option<Vec<RowInput>>,
     /// General-admission tiers, sold by quantity (at most `events.max_tiers`, default 50).
     #[schema(max_items = 50)]
     tiers: Option<Vec<TierInput>>,
+}
+
+/// A whole row of a new event.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(super) struct RowInput {
+    /// 1-16 characters without whitespace; seat codes are the name and the number (`A1`).
+    #[schema(min_length = 1, max_length = 16, pattern = "^\\S+$", example = "A")]
+    name: String,
+    /// Seats in the row, numbered 1..n.
+    #[schema(minimum = 1, maximum = 100000, example = 20)]
+    seats: Option<i64>,
+    #[serde(rename = "type")]
+    seat_type: Option<String>,
+    #[schema(minimum = 0, maximum = 10000000)]
+    price: Option<f64>,
 }
 
 /// A general-admission tier of a new event.
@@ -72,10 +90,10 @@ pub(super) struct SeatInput {
     seat_type: Option<String>,
     #[schema(minimum = 0, maximum = 10000000)]
     price: Option<f64>,
-    /// Row label, for seat maps (1-16 characters).
-    #[schema(min_length = 1, max_length = 16, example = "A")]
+    /// Row label (1-16 characters without whitespace); with `number`, or neither.
+    #[schema(min_length = 1, max_length = 16, pattern = "^\\S+$", example = "A")]
     row: Option<String>,
-    /// Seat number within its row, for seat maps.
+    /// Seat number within its row.
     #[schema(minimum = 1, maximum = 100000, example = 12)]
     number: Option<i64>,
 }
@@ -218,6 +236,16 @@ pub(super) async fn create_event(
         location: body.location.unwrap_or_default(),
         total_seats: body.total_seats,
         seats,
+        rows: body.rows.map(|list| {
+            list.into_iter()
+                .map(|r| RawRow {
+                    name: r.name,
+                    seats: r.seats,
+                    seat_type: r.seat_type,
+                    price: r.price,
+                })
+                .collect()
+        }),
         tiers,
     };
     let settings = &state.settings.events;

@@ -15,13 +15,15 @@ use super::idempotency;
 use super::rfc3339;
 use super::state::AppState;
 use crate::domain::access::Caller;
+use crate::domain::best::BestFilter;
 use crate::domain::events::{EventId, cents_to_amount};
-use crate::domain::fields::validate_seat_codes;
+use crate::domain::fields::{price_cents, validate_seat_codes};
 use crate::domain::holds::HoldGroupId;
 use crate::domain::idempotency::KeyUse;
 use crate::domain::limits::DeferredCount;
 use crate::domain::tiers::{TierLine, validate_hold_lines};
 use crate::error::Error;
+use crate::service::Wanted;
 use crate::telemetry::{self, HoldRefusal};
 
 pub fn router(state: AppState) -> Router<AppState> {
@@ -48,6 +50,24 @@ pub(super) struct ReserveBody {
     /// quantities at most `holds.max_seats_per_hold`.
     #[schema(max_items = 10)]
     tiers: Option<Vec<TierLineInput>>,
+    /// Instead of `seatCodes` and `tiers`: let the service choose `count` seats together, as good
+    /// as possible (see the README's "Best available").
+    best_available: Option<BestAvailableInput>,
+}
+
+/// A best-available request: how many seats together, and optional filters.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct BestAvailableInput {
+    #[schema(minimum = 1, maximum = 10, example = 4)]
+    count: i64,
+    /// Only seats of this type.
+    #[serde(rename = "type")]
+    #[schema(max_length = 64, example = "STANDARD")]
+    seat_type: Option<String>,
+    /// Only seats at this price or less.
+    #[schema(minimum = 0, maximum = 10000000, example = 60)]
+    max_price: Option<f64>,
 }
 
 /// Units of one tier.
@@ -117,7 +137,8 @@ pub(super) struct Released {
     released: bool,
 }
 
-/// Holds seats and/or general-admission units, all or nothing, for `holds.ttl_seconds`.
+/// Holds seats and/or general-admission units, all or nothing, for `holds.ttl_seconds`; or, with
+/// `bestAvailable`, the best block of `count` seats together that the service chooses.
 #[utoipa::path(post, path = "/events/{event_id}/seats/reserve", tag = "holds", request_body = ReserveBody,
     params(("event_id" = i64, Path, description = "Event id", minimum = 1, example = 1), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request return the first answer (1-255 visible ASCII characters)", max_length = 255)),
     responses(
@@ -141,25 +162,46 @@ pub(super) async fn reserve_seats(
     ApiJson(body): ApiJson<ReserveBody>,
 ) -> ApiResult<Json<HoldView>> {
     let max = state.settings.holds.max_seats_per_hold;
+    let best = body.best_available;
     let checked = UserIdInput::acting_user(&caller, body.user_id.as_ref()).and_then(|user| {
         let codes = body.seat_codes.unwrap_or_default();
         let tiers = tier_lines(body.tiers.unwrap_or_default(), max)?;
-        if !codes.is_empty() {
-            validate_seat_codes(&codes, max).map_err(ApiError::validation)?;
+        let best = match best {
+            Some(best) if codes.is_empty() && tiers.is_empty() => Some(best_filter(best, max)?),
+            Some(_) => {
+                return Err(ApiError::validation(
+                    "ask for bestAvailable or for seatCodes/tiers, not both",
+                ));
+            }
+            None => None,
+        };
+        if best.is_none() {
+            if !codes.is_empty() {
+                validate_seat_codes(&codes, max).map_err(ApiError::validation)?;
+            }
+            validate_hold_lines(codes.len(), &tiers, max).map_err(ApiError::validation)?;
         }
-        validate_hold_lines(codes.len(), &tiers, max).map_err(ApiError::validation)?;
-        Ok((user, codes, tiers))
+        Ok((user, codes, tiers, best))
     });
-    let (user, codes, tiers) =
+    let (user, codes, tiers, best) =
         checked.inspect_err(|_| telemetry::record_hold_refused(HoldRefusal::Invalid))?;
     let seed = key_use.map(|Extension(k)| k.seed());
+    let wanted = match &best {
+        Some((count, filter)) => Wanted::Best {
+            count: *count,
+            filter,
+        },
+        None => Wanted::Named {
+            codes: &codes,
+            tiers: &tiers,
+        },
+    };
     let hold = state
         .seatlock
         .reserve(
             event,
             &user,
-            &codes,
-            &tiers,
+            wanted,
             seed.as_deref(),
             count.as_deref().map(Arc::as_ref),
         )
@@ -170,9 +212,38 @@ pub(super) async fn reserve_seats(
         hold_group_id: hold.id,
         expires_in: state.settings.holds.ttl_seconds,
         expires_at: rfc3339(expires_at),
-        seat_codes: codes,
+        seat_codes: hold.seats,
         tiers: tiers.into_iter().map(TierLineView::from).collect(),
     }))
+}
+
+/// The count and filters of a best-available request.
+fn best_filter(input: BestAvailableInput, max: usize) -> ApiResult<(u32, BestFilter)> {
+    let count = u32::try_from(input.count)
+        .ok()
+        .filter(|c| (1..=max as u32).contains(c))
+        .ok_or_else(|| ApiError::validation(format!("bestAvailable.count must be 1 to {max}")))?;
+    let seat_type = input.seat_type.map(|t| t.trim().to_string());
+    if seat_type
+        .as_deref()
+        .is_some_and(|t| t.is_empty() || t.chars().count() > 64 || t.chars().any(char::is_control))
+    {
+        return Err(ApiError::validation(
+            "bestAvailable.type must be 1 to 64 characters without control characters",
+        ));
+    }
+    let max_price_cents = match input.max_price {
+        None => None,
+        Some(_) => Some(
+            price_cents(input.max_price)
+                .map_err(|why| ApiError::validation(format!("bestAvailable.maxPrice {why}")))?,
+        ),
+    };
+    let filter = BestFilter {
+        seat_type,
+        max_price_cents,
+    };
+    Ok((count, filter))
 }
 
 /// The tier lines of a reserve body; a quantity out of range is refused before anything else

@@ -12,6 +12,7 @@
 mod auth;
 mod bookings;
 pub mod error;
+mod error_body;
 mod events;
 pub mod extract;
 mod health;

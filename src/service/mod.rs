@@ -37,6 +37,7 @@ use sqlx::PgPool;
 
 pub use auth::{AuthFailure, KeyCreated};
 pub use health::{HoldsGo, Readiness, ReadyStatus};
+pub use reserve::Wanted;
 pub use stream::{LiveSeat, LiveTier, Snapshot, Streams, Subscription};
 
 use self::auth::Authenticator;

@@ -1,25 +1,48 @@
-//! Reserve: take an all-or-nothing hold on some seats and tier units for a buyer, in Redis (one script), or in
-//! Postgres when so configured or while the breaker says Redis is down.
+//! Reserve: take an all-or-nothing hold for a buyer, on the seats and tier units it names or on
+//! the best block of seats together (best-available), in Redis (one script), or in Postgres when
+//! so configured or while the breaker says Redis is down.
 
 use tracing::Span;
 
 use super::Seatlock;
 use super::rate::note_rate;
 use crate::config::HoldFallback;
+use crate::domain::best::BestFilter;
 use crate::domain::events::EventId;
 use crate::domain::holds::{Contention, HoldAttempt, HoldGroupId, HoldStore, HoldTaken, refusal};
 use crate::domain::limits::{DeferredCount, Rate, RateCheck};
 use crate::domain::tiers::{TierLine, units};
 use crate::error::{Error, Result, UserLimitKind};
-use crate::store::redis::{HoldReply, HoldRequest};
+use crate::store::redis::{BestRequest, HoldReply, HoldRequest};
 use crate::telemetry::{self, HoldRefusal, UserLimitLabel};
 
 /// Tries of the Redis hold script: the second follows a rebuild of a missing inventory cache.
 const REDIS_TRIES: usize = 2;
 
+/// What one reserve asks for.
+#[derive(Debug, Clone, Copy)]
+pub enum Wanted<'a> {
+    /// These seats and tier units.
+    Named {
+        codes: &'a [String],
+        tiers: &'a [TierLine],
+    },
+    /// The best `count` seats together that pass `filter`.
+    Best { count: u32, filter: &'a BestFilter },
+}
+
+impl Wanted<'_> {
+    /// Seats and tier units asked for, and tier units alone.
+    fn units(&self) -> (u64, u64) {
+        match self {
+            Wanted::Named { codes, tiers } => (units(codes.len(), tiers), units(0, tiers)),
+            Wanted::Best { count, .. } => (u64::from(*count), 0),
+        }
+    }
+}
+
 impl Seatlock {
-    /// Takes an all-or-nothing hold on the seats `codes` and the tier units `tiers` for
-    /// `user_id`. `key_use` (one use of an
+    /// Takes an all-or-nothing hold for `user_id` on what `wanted` says. `key_use` (one use of an
     /// Idempotency-Key) makes the hold id deterministic, so a re-executed keyed request finds the
     /// hold it already took.
     /// `count`: the request's rate count, left to the hold script (one round trip for both);
@@ -28,14 +51,13 @@ impl Seatlock {
         &self,
         event: EventId,
         user_id: &str,
-        codes: &[String],
-        tiers: &[TierLine],
+        wanted: Wanted<'_>,
         key_use: Option<&str>,
         count: Option<&DeferredCount>,
     ) -> Result<HoldTaken> {
-        let tier_units = units(0, tiers);
-        telemetry::record_hold_attempt(units(codes.len(), tiers), tier_units);
-        let asked = Asked { codes, tiers };
+        let (all_units, tier_units) = wanted.units();
+        telemetry::record_hold_attempt(all_units, tier_units);
+        let asked = wanted;
         let make_id = |store| match key_use {
             Some(k) => HoldGroupId::derived(event, store, user_id, k),
             None => HoldGroupId::new(event, store),
@@ -88,7 +110,7 @@ impl Seatlock {
         event: EventId,
         id: HoldGroupId,
         user_id: &str,
-        asked: Asked<'_>,
+        asked: Wanted<'_>,
         count: Option<&DeferredCount>,
     ) -> Result<HoldTaken> {
         let ttl = self.settings.holds.ttl();
@@ -107,17 +129,36 @@ impl Seatlock {
             check
         };
         for _ in 0..REDIS_TRIES {
-            let request = HoldRequest {
-                event,
-                hold: id,
-                user_id,
-                ttl,
-                codes: asked.codes,
-                tiers: asked.tiers,
-                caps: self.caps(),
-                rate: rate.map(|(c, r)| (&c.caller, r)),
+            let quota = rate.map(|(c, r)| (&c.caller, r));
+            let (reply, seats) = match asked {
+                Wanted::Named { codes, tiers } => {
+                    let request = HoldRequest {
+                        event,
+                        hold: id,
+                        user_id,
+                        ttl,
+                        codes,
+                        tiers,
+                        caps: self.caps(),
+                        rate: quota,
+                    };
+                    (self.redis.acquire_hold(&request).await?, codes.to_vec())
+                }
+                Wanted::Best { count, filter } => {
+                    let request = BestRequest {
+                        event,
+                        hold: id,
+                        user_id,
+                        ttl,
+                        count,
+                        filter,
+                        caps: self.caps(),
+                        rate: quota,
+                    };
+                    self.redis.acquire_best(&request).await?
+                }
             };
-            match self.redis.acquire_hold(&request).await? {
+            match reply {
                 HoldReply::NoCache => {
                     // A rebuild reads the event from Postgres: count the request before it (an
                     // unknown event costs a rebuild attempt every time), and not again after.
@@ -144,7 +185,7 @@ impl Seatlock {
                         counted(verdict, rate);
                     }
                     telemetry::record_seats_expired(expired_trimmed);
-                    return decide_attempt(id, asked, attempt);
+                    return decide_attempt(id, asked, attempt, seats);
                 }
             }
         }
@@ -158,19 +199,29 @@ impl Seatlock {
         event: EventId,
         id: HoldGroupId,
         user_id: &str,
-        asked: Asked<'_>,
+        asked: Wanted<'_>,
     ) -> Result<HoldTaken> {
         let ttl = self.settings.holds.ttl();
-        let (codes, tiers) = (asked.codes, asked.tiers);
-        let attempt = self
-            .pg
-            .insert_hold(event, id, user_id, codes, tiers, ttl, self.caps())
-            .await?;
-        let held = matches!(attempt, HoldAttempt::Held { .. });
-        if held {
-            self.announce(event, codes, tiers).await;
+        let (attempt, seats, tiers) = match asked {
+            Wanted::Named { codes, tiers } => {
+                let attempt = self
+                    .pg
+                    .insert_hold(event, id, user_id, codes, tiers, ttl, self.caps())
+                    .await?;
+                (attempt, codes.to_vec(), tiers)
+            }
+            Wanted::Best { count, filter } => {
+                let (attempt, seats) = self
+                    .pg
+                    .insert_best_hold(event, id, user_id, count, filter, ttl, self.caps())
+                    .await?;
+                (attempt, seats, &[][..])
+            }
+        };
+        if matches!(attempt, HoldAttempt::Held { .. }) {
+            self.announce(event, &seats, tiers).await;
         }
-        match decide_attempt(id, asked, attempt) {
+        match decide_attempt(id, asked, attempt, seats) {
             // Unknown seats or tiers of an event that does not exist: the event is unknown.
             Err(Error::SeatsNotFound { .. } | Error::TiersNotFound { .. })
                 if self.pg.fetch_event(event).await?.is_none() =>
@@ -182,17 +233,24 @@ impl Seatlock {
     }
 }
 
-/// What one reserve asks for.
-#[derive(Debug, Clone, Copy)]
-struct Asked<'a> {
-    codes: &'a [String],
-    tiers: &'a [TierLine],
-}
-
-/// The result of a hold attempt; a refusal by other buyers is counted by reason here.
-fn decide_attempt(id: HoldGroupId, asked: Asked<'_>, attempt: HoldAttempt) -> Result<HoldTaken> {
+/// The result of a hold attempt (`seats`: the seats held, when held); a refusal by other buyers
+/// is counted by reason here.
+fn decide_attempt(
+    id: HoldGroupId,
+    asked: Wanted<'_>,
+    attempt: HoldAttempt,
+    seats: Vec<String>,
+) -> Result<HoldTaken> {
     match attempt {
-        HoldAttempt::Held { expires_at_ms } => Ok(HoldTaken { id, expires_at_ms }),
+        HoldAttempt::Held { expires_at_ms } => Ok(HoldTaken {
+            id,
+            expires_at_ms,
+            seats,
+        }),
+        HoldAttempt::NoBlock { available } => {
+            telemetry::record_hold_refused(HoldRefusal::NoBlock);
+            Err(Error::NoAdjacentSeats { available })
+        }
         HoldAttempt::Unknown(seats) => Err(Error::SeatsNotFound { seats }),
         HoldAttempt::UnknownTiers(tiers) => Err(Error::TiersNotFound { tiers }),
         HoldAttempt::UserLimit {
@@ -215,7 +273,11 @@ fn decide_attempt(id: HoldGroupId, asked: Asked<'_>, attempt: HoldAttempt) -> Re
             held,
             short,
         } => {
-            let (contention, err) = refusal(asked.codes, asked.tiers, &booked, &held, short);
+            let (codes, tiers) = match asked {
+                Wanted::Named { codes, tiers } => (codes, tiers),
+                Wanted::Best { .. } => (&[][..], &[][..]),
+            };
+            let (contention, err) = refusal(codes, tiers, &booked, &held, short);
             telemetry::record_hold_refused(match contention {
                 Contention::Held => HoldRefusal::Held,
                 Contention::Booked => HoldRefusal::Booked,

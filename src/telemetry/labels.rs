@@ -31,6 +31,7 @@ labels!(
         Booked => "booked",
         UnknownSeat => "unknown_seat",
         Invalid => "invalid",
+        NoBlock => "no_block",
     }
 );
 
@@ -131,6 +132,8 @@ labels!(
         HeldCount => "held_count",
         HeldList => "held_list",
         HeldTiers => "held_tiers",
+        Best => "best",
+        Extend => "extend",
         Watch => "watch",
         Publish => "publish",
         RateLimit => "rate_limit",
@@ -147,6 +150,8 @@ labels!(
         FetchHeldCodes => "fetch_held_codes",
         FetchSeatMap => "fetch_seat_map",
         FetchTiers => "fetch_tiers",
+        Best => "best",
+        Extend => "extend",
         FetchInventory => "fetch_inventory",
         Hold => "hold",
         FetchHold => "fetch_hold",

@@ -3,6 +3,7 @@
 
 mod architecture;
 mod auth;
+mod best;
 mod bookings;
 mod concurrency;
 mod confirm;

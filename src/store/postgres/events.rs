@@ -8,7 +8,7 @@ use super::{End, PgStore, Transaction};
 use crate::domain::events::{Event, EventId, NewEvent, Seats};
 use crate::domain::holds::HoldGroupId;
 use crate::domain::seats::SeatRecord;
-use crate::domain::seats::{Inventory, SoldBooking, TierStock};
+use crate::domain::seats::{Inventory, RowSeat, SoldBooking, TierStock};
 use crate::error::Result;
 use crate::telemetry::PgOp;
 
@@ -197,6 +197,31 @@ impl Transaction for FetchInventory {
                 seats,
             })
             .collect();
+        // Rows in creation order (a row's first seat's position), seats in number order.
+        let row_seats: Vec<(String, i32, String, String, i64)> = sqlx::query_as(
+            "SELECT row_label, seat_number, seat_code, seat_type, price_cents FROM seats \
+             WHERE event_id = $1 AND row_label IS NOT NULL AND seat_number IS NOT NULL \
+             ORDER BY min(position) OVER (PARTITION BY row_label), seat_number",
+        )
+        .bind(self.0.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut rows: Vec<Vec<RowSeat>> = Vec::new();
+        let mut current: Option<String> = None;
+        for (row, number, code, seat_type, price_cents) in row_seats {
+            if current.as_ref() != Some(&row) {
+                rows.push(Vec::new());
+                current = Some(row);
+            }
+            if let Some(last) = rows.last_mut() {
+                last.push(RowSeat {
+                    code,
+                    number,
+                    seat_type,
+                    price_cents,
+                });
+            }
+        }
         let tiers = tiers
             .into_iter()
             .map(|(code, capacity, sold)| TierStock {
@@ -209,6 +234,7 @@ impl Transaction for FetchInventory {
             seats,
             booked,
             tiers,
+            rows,
             sold,
         })))
     }

@@ -56,14 +56,14 @@ pub(super) async fn read_hold<'e>(
 /// conditional statement inserts every seat's `held_seats` row only if none is booked or held by
 /// a live hold; the requested tier rows are locked and checked for units left, and a shortage
 /// rolls the whole hold back. A repeat with the same id and user acknowledges the existing hold.
-struct InsertHold {
-    event: EventId,
-    id: HoldGroupId,
-    user_id: String,
-    seats: Vec<String>,
-    tiers: Vec<TierLine>,
-    ttl: Duration,
-    caps: Caps,
+pub(super) struct InsertHold {
+    pub event: EventId,
+    pub id: HoldGroupId,
+    pub user_id: String,
+    pub seats: Vec<String>,
+    pub tiers: Vec<TierLine>,
+    pub ttl: Duration,
+    pub caps: Caps,
 }
 
 impl Transaction for InsertHold {

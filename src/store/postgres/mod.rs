@@ -16,6 +16,7 @@
 //! - [`tiers`]: general admission: tier stock, held units, units sold.
 
 mod api_keys;
+mod best;
 mod bookings;
 mod caps;
 mod events;

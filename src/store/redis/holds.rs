@@ -88,7 +88,7 @@ impl RedisStore {
         for line in tiers {
             inv.key(k.tier(&line.code)).key(k.tier_holds(&line.code));
         }
-        inv.key(k.watched());
+        inv.key(k.row_ends()).key(k.layout()).key(k.watched());
         inv.arg(hold.to_string())
             .arg(user_id)
             .arg(ttl.as_millis() as u64)
@@ -271,7 +271,7 @@ impl RedisStore {
         for line in tiers {
             inv.key(k.tier(&line.code)).key(k.tier_holds(&line.code));
         }
-        inv.key(k.watched());
+        inv.key(k.layout()).key(k.watched());
         inv.arg(hold.to_string());
         let op = match how {
             Settle::Release => {

@@ -43,15 +43,29 @@ impl RedisStore {
         for tier in &inventory.tiers {
             inv.key(k.tier(&tier.code)).key(k.tier_holds(&tier.code));
         }
+        inv.key(k.row_ends()).key(k.layout()).key(k.held());
         inv.arg(generation)
             .arg(inventory.seats.len())
             .arg(inventory.booked.len())
-            .arg(inventory.tiers.len());
+            .arg(inventory.tiers.len())
+            .arg(inventory.rows.len());
         for code in inventory.seats.iter().chain(&inventory.booked) {
             inv.arg(code);
         }
         for tier in &inventory.tiers {
             inv.arg(&tier.code).arg(tier.capacity).arg(tier.sold);
+        }
+        for row in &inventory.rows {
+            let spec: Vec<String> = row
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{}\t{}\t{}\t{}",
+                        s.code, s.number, s.seat_type, s.price_cents
+                    )
+                })
+                .collect();
+            inv.arg(spec.join("\n"));
         }
         for sold in &inventory.sold {
             inv.arg(sold.booking.to_string())
@@ -114,7 +128,7 @@ impl RedisStore {
         for line in tiers {
             inv.key(k.tier(&line.code));
         }
-        inv.key(k.watched());
+        inv.key(k.layout()).key(k.watched());
         inv.arg(how)
             .arg(booking.map(|b| b.to_string()).unwrap_or_default())
             .arg(codes.len());

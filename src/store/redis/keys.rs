@@ -16,6 +16,8 @@
 //! | `P:{e:ID}:user:USER` | ZSET | the buyer's live holds, `"<units>:<holdGroupId>"` -> expiry ms (units: seats plus tier quantities); kept only while caps are on | the longest of its holds' TTLs |
 //! | `P:{e:ID}:sold` | HASH | userId -> seats and tier units in the buyer's confirmed bookings (a cache of Postgres) | with the inventory |
 //! | `P:{e:ID}:sold_by_booking` | HASH | bookingId -> `"<units>:<userId>"`, so a booking counts once | with the inventory |
+//! | `P:{e:ID}:layout` | HASH | the seat layout for best-available: rows, seats per row, booked and held bits per row, where each seat is (see `lua/rows.lua`) | with the inventory |
+//! | `P:{e:ID}:rowends` | ZSET | row index -> the earliest end (ms) of a hold marked in the row's bits: best.lua looks at rows whose entry passed again | with the inventory |
 //! | `P:{e:ID}:watched` | STRING | set while some instance streams the event's seat map; the scripts that change seats publish on the channel `P:{e:ID}:changes` only then | 30 s, refreshed every 10 s by each instance with subscribers |
 //! | `P:rate:{SCOPE:ID}` | STRING | GCRA theoretical arrival time (µs) of one caller's rate limit | until the burst is whole again |
 
@@ -68,6 +70,14 @@ impl Keys {
 
     pub(super) fn sold(&self) -> String {
         format!("{}:sold", self.0)
+    }
+
+    pub(super) fn row_ends(&self) -> String {
+        format!("{}:rowends", self.0)
+    }
+
+    pub(super) fn layout(&self) -> String {
+        format!("{}:layout", self.0)
     }
 
     pub(super) fn watched(&self) -> String {
@@ -125,6 +135,8 @@ mod tests {
             k.sold(),
             k.sold_by_booking(),
             k.watched(),
+            k.layout(),
+            k.row_ends(),
         ] {
             assert!(key.starts_with("P:{e:42}:"), "{key}");
         }

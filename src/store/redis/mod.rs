@@ -5,12 +5,13 @@
 //!
 //! - [`keys`]: the key layout (one hash tag per event).
 //! - [`scripts`]: the Lua scripts and their replies.
-//! - [`holds`]: take, read, pin, unpin and settle a hold.
+//! - [`holds`]: take, read, pin, unpin and settle a hold; [`best`]: a best-available hold.
 //! - [`inventory`]: rebuild the cached inventory, mark seats booked, read the held seats.
 //! - [`rate`]: the shared rate limit (GCRA).
 //! - [`changes`]: seat changes through pub/sub, for the live seat map.
 //! - [`pool`]: the connection pool (shared multiplexed connections).
 
+mod best;
 mod changes;
 mod holds;
 mod inventory;
@@ -26,6 +27,7 @@ use std::time::{Duration, Instant};
 use deadpool::Runtime;
 use redis::{RedisResult, Value};
 
+pub use best::BestRequest;
 pub use changes::{ChangeFeed, FeedMessage, WATCH_TTL};
 pub use holds::{HoldReply, HoldRequest, Settle};
 pub use inventory::{Rebuild, TierHeld};

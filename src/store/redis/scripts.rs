@@ -27,12 +27,37 @@ macro_rules! counting_script {
     };
 }
 
-counting_script!(HOLD, "hold.lua");
+/// A script that keeps the per-row availability of the seat layout: `lua/rows.lua` prepended.
+macro_rules! row_keeping_script {
+    ($name:ident, $file:literal) => {
+        pub(super) static $name: LazyLock<Script> = LazyLock::new(|| {
+            Script::new(concat!(
+                include_str!("../../../lua/rows.lua"),
+                include_str!(concat!("../../../lua/", $file))
+            ))
+        });
+    };
+}
+
+pub(super) static HOLD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("../../../lua/gcra.lua"),
+        include_str!("../../../lua/rows.lua"),
+        include_str!("../../../lua/hold.lua")
+    ))
+});
+pub(super) static BEST: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("../../../lua/gcra.lua"),
+        include_str!("../../../lua/rows.lua"),
+        include_str!("../../../lua/best.lua")
+    ))
+});
 script!(PIN, "pin.lua");
 script!(UNPIN, "unpin.lua");
-script!(SETTLE, "settle.lua");
-script!(REBUILD, "rebuild.lua");
-script!(MARK_BOOKED, "mark_booked.lua");
+row_keeping_script!(SETTLE, "settle.lua");
+row_keeping_script!(REBUILD, "rebuild.lua");
+row_keeping_script!(MARK_BOOKED, "mark_booked.lua");
 script!(HELD, "held.lua");
 counting_script!(RATE_LIMIT, "rate_limit.lua");
 

@@ -1,0 +1,135 @@
+//! Best-available holds in Redis: the choice and the hold in one script (`lua/best.lua`).
+
+use std::time::Duration;
+
+use redis::Value;
+
+use super::RedisStore;
+use super::holds::HoldReply;
+use super::scripts::{self, BEST, int_at, strings_at, tagged};
+use crate::domain::best::BestFilter;
+use crate::domain::events::EventId;
+use crate::domain::holds::{Caps, HoldAttempt, HoldGroupId};
+use crate::domain::limits::{Rate, RateRequest, RateVerdict};
+use crate::error::{Result, UserLimitKind};
+use crate::telemetry::RedisOp;
+
+/// One run of `best.lua`.
+#[derive(Debug, Clone, Copy)]
+pub struct BestRequest<'a> {
+    pub event: EventId,
+    pub hold: HoldGroupId,
+    pub user_id: &'a str,
+    pub ttl: Duration,
+    pub count: u32,
+    pub filter: &'a BestFilter,
+    pub caps: Caps,
+    /// The caller's rate limit to count first, with its quota (None: not counted here).
+    pub rate: Option<(&'a RateRequest, Rate)>,
+}
+
+impl RedisStore {
+    /// Chooses and holds `count` seats together (see `lua/best.lua`); a hold taken comes back
+    /// with its seats in the second element.
+    pub async fn acquire_best(
+        &self,
+        request: &BestRequest<'_>,
+    ) -> Result<(HoldReply, Vec<String>)> {
+        let BestRequest {
+            event,
+            hold,
+            user_id,
+            ttl,
+            count,
+            filter,
+            caps,
+            rate,
+        } = *request;
+        let k = self.keys(event);
+        let mut inv = BEST.prepare_invoke();
+        let hold_key = k.hold(hold);
+        inv.key(k.seats())
+            .key(k.booked())
+            .key(k.held())
+            .key(&hold_key)
+            .key(k.user(user_id))
+            .key(k.sold());
+        match rate {
+            Some((caller, _)) => inv.key(self.rate_key(caller)),
+            None => inv.key(&hold_key),
+        };
+        inv.key(k.layout()).key(k.watched()).key(k.row_ends());
+        inv.arg(hold.to_string())
+            .arg(user_id)
+            .arg(ttl.as_millis() as u64)
+            .arg(caps.max_seats.unwrap_or(0))
+            .arg(caps.max_live_holds.unwrap_or(0));
+        match rate {
+            Some((_, quota)) => inv.arg(quota.interval_us()).arg(quota.burst.max(1)),
+            None => inv.arg(0).arg(0),
+        };
+        inv.arg(count)
+            .arg(filter.seat_type.as_deref().unwrap_or(""))
+            .arg(filter.max_price_cents.unwrap_or(-1))
+            .arg(k.seat(""));
+        let (tag, all) = tagged(self.invoke(RedisOp::Best, &inv).await?)?;
+        if tag == "NOCACHE" {
+            return Ok((HoldReply::NoCache, Vec::new()));
+        }
+        let micros = |i| int_at(&all, i).map(|n| Duration::from_micros(n.max(0) as u64));
+        let remaining = int_at(&all, 0)?.clamp(0, i64::from(u32::MAX)) as u32;
+        let reset = micros(1)?;
+        if tag == "RATE_LIMITED" {
+            let verdict = RateVerdict {
+                allowed: false,
+                remaining: 0,
+                retry_after: micros(2)?,
+                reset,
+            };
+            return Ok((HoldReply::RateLimited(verdict), Vec::new()));
+        }
+        let rate = rate.map(|_| RateVerdict {
+            allowed: true,
+            remaining,
+            retry_after: Duration::ZERO,
+            reset,
+        });
+        let rest = &all[2..];
+        let count_at = |i| int_at(rest, i).map(|n| n.clamp(0, i64::from(u32::MAX)) as u32);
+        let (attempt, trimmed, seats) = match tag.as_str() {
+            "OK" => (
+                HoldAttempt::Held {
+                    expires_at_ms: int_at(rest, 0)?,
+                },
+                int_at(rest, 1)?.max(0) as u64,
+                strings_at(rest, 2)?,
+            ),
+            "NO_BLOCK" => (
+                HoldAttempt::NoBlock {
+                    available: count_at(0)?,
+                },
+                0,
+                Vec::new(),
+            ),
+            "USER_LIMIT" => {
+                let limit = match scripts::string(rest.first().unwrap_or(&Value::Nil))?.as_str() {
+                    "seats" => UserLimitKind::Seats,
+                    _ => UserLimitKind::LiveHolds,
+                };
+                let attempt = HoldAttempt::UserLimit {
+                    limit,
+                    max: count_at(1)?,
+                    current: count_at(2)?,
+                };
+                (attempt, 0, Vec::new())
+            }
+            other => return Err(scripts::unexpected("best", other)),
+        };
+        let reply = HoldReply::Decided {
+            attempt,
+            expired_trimmed: trimmed,
+            rate,
+        };
+        Ok((reply, seats))
+    }
+}
