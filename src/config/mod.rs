@@ -81,6 +81,10 @@ pub struct HoldSettings {
     pub backend: HoldStore,
     pub fallback: HoldFallback,
     pub sweep_interval_seconds: u64,
+    /// An extended hold never lives past this many seconds from when it was taken.
+    pub max_lifetime_seconds: u64,
+    /// How many times one hold may be extended.
+    pub max_renewals: u32,
 }
 
 /// What happens to holds while Redis is unreachable.
@@ -256,6 +260,16 @@ impl Settings {
                 "holds.max_seats_per_hold",
                 (1..=1000).contains(&self.holds.max_seats_per_hold),
                 "must be 1..=1000",
+            ),
+            (
+                "holds.max_lifetime_seconds",
+                (self.holds.ttl_seconds..=86_400).contains(&self.holds.max_lifetime_seconds),
+                "must be from holds.ttl_seconds to 86400",
+            ),
+            (
+                "holds.max_renewals",
+                self.holds.max_renewals <= 1000,
+                "must be 0..=1000",
             ),
             (
                 "holds.confirm_grace_seconds",

@@ -3,6 +3,7 @@
 //! unit-tested without a database.
 //!
 //! - [`access`]: who may do what (roles, actions, the decision table), API key shapes.
+//! - [`extend`]: extending a hold: what a store answers and the reply.
 //! - [`fields`]: the rules of single input fields: codes, prices, user ids, a hold's seat list.
 //! - [`events`]: event ids, new-event validation, an event with its counts.
 //! - [`best`]: best-available: which seats to hold for "N together, as good as possible".
@@ -22,6 +23,7 @@ pub mod best;
 pub mod bookings;
 pub mod confirm;
 pub mod events;
+pub mod extend;
 pub mod fields;
 pub mod holds;
 pub mod idempotency;

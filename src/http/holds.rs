@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/events/{event_id}/seats/reserve", post(reserve_seats))
         .route("/events/{event_id}/seats/confirm", post(confirm_hold))
         .route("/events/{event_id}/seats/release", post(release_hold))
+        .route("/events/{event_id}/seats/extend", post(extend_hold))
         .route_layer(axum::middleware::from_fn_with_state(
             state,
             idempotency::replay_or_record,
@@ -135,6 +136,19 @@ pub(super) struct Confirmed {
 #[derive(Serialize, ToSchema)]
 pub(super) struct Released {
     released: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ExtendedView {
+    #[schema(value_type = String, format = Uuid)]
+    hold_group_id: HoldGroupId,
+    #[schema(format = DateTime)]
+    expires_at: String,
+    /// Seconds from now until it ends.
+    expires_in: u64,
+    /// Extensions still allowed (`holds.max_renewals` in all).
+    renewals_left: u32,
 }
 
 /// Holds seats and/or general-admission units, all or nothing, for `holds.ttl_seconds`; or, with
@@ -344,4 +358,40 @@ pub(super) async fn release_hold(
     let (user, id) = parse_hold_body(&caller, body)?;
     state.seatlock.release(event, &user, id).await?;
     Ok(Json(Released { released: true }))
+}
+
+/// Runs a live hold again for `holds.ttl_seconds` (all its seats and units), never past
+/// `holds.max_lifetime_seconds` from when it was taken, at most `holds.max_renewals` times.
+#[utoipa::path(post, path = "/events/{event_id}/seats/extend", tag = "holds", request_body = HoldBody,
+    params(("event_id" = i64, Path, description = "Event id", minimum = 1, example = 1), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request return the first answer (1-255 visible ASCII characters)", max_length = 255)),
+    responses(
+        (status = 200, description = "Extended", body = ExtendedView),
+        (status = 400, description = "Invalid JSON or a field out of range", body = ErrorBody),
+        (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
+        (status = 403, description = "The token may not do this, or the hold is another buyer's", body = ErrorBody),
+        (status = 404, description = "No such event", body = ErrorBody),
+        (status = 409, description = "HOLD_LIMIT_REACHED (limit, cap) or HOLD_ALREADY_CONFIRMED", body = ErrorBody),
+        (status = 410, description = "The hold expired, was released, never existed, or lost seats (seats)", body = ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody),
+        (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
+        (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
+    ))]
+pub(super) async fn extend_hold(
+    State(state): State<AppState>,
+    caller: Caller,
+    EventPath(event): EventPath,
+    ApiJson(body): ApiJson<HoldBody>,
+) -> ApiResult<Json<ExtendedView>> {
+    let (user, id) = parse_hold_body(&caller, body)?;
+    let extended = state.seatlock.extend(event, &user, id).await?;
+    let expires_at = chrono::DateTime::from_timestamp_millis(extended.expires_at_ms)
+        .ok_or_else(|| Error::Internal("hold expiry out of range".into()))?;
+    let left_ms = extended.expires_at_ms - chrono::Utc::now().timestamp_millis();
+    Ok(Json(ExtendedView {
+        hold_group_id: id,
+        expires_at: rfc3339(expires_at),
+        expires_in: (left_ms.max(0) as u64).div_ceil(1000),
+        renewals_left: extended.renewals_left,
+    }))
 }

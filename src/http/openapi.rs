@@ -29,6 +29,7 @@ use crate::config::Settings;
         holds::reserve_seats,
         holds::confirm_hold,
         holds::release_hold,
+        holds::extend_hold,
         bookings::get_booking,
         bookings::cancel_booking,
         health::healthz,

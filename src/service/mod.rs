@@ -18,6 +18,7 @@ pub mod breaker;
 mod cancel;
 mod confirm;
 mod events;
+mod extend;
 mod health;
 mod idempotency;
 mod inventory;

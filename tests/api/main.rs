@@ -8,6 +8,7 @@ mod bookings;
 mod concurrency;
 mod confirm;
 mod events;
+mod extend;
 mod faults;
 mod holds;
 mod idempotency;

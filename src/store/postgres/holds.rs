@@ -179,7 +179,7 @@ impl Transaction for InsertHold {
              ON CONFLICT ON CONSTRAINT holds_pkey DO UPDATE \
                SET user_id = EXCLUDED.user_id, seat_codes = EXCLUDED.seat_codes, \
                    held_until = EXCLUDED.held_until, tier_codes = EXCLUDED.tier_codes, \
-                   tier_quantities = EXCLUDED.tier_quantities",
+                   tier_quantities = EXCLUDED.tier_quantities, created_at = now(), renewals = 0",
         )
         .bind(event)
         .bind(self.id.0)

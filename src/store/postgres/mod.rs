@@ -20,6 +20,7 @@ mod best;
 mod bookings;
 mod caps;
 mod events;
+mod extend;
 mod holds;
 mod idempotency;
 mod tiers;

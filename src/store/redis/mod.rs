@@ -13,6 +13,7 @@
 
 mod best;
 mod changes;
+mod extend;
 mod holds;
 mod inventory;
 mod keys;

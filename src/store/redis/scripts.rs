@@ -54,6 +54,7 @@ pub(super) static BEST: LazyLock<Script> = LazyLock::new(|| {
     ))
 });
 script!(PIN, "pin.lua");
+script!(EXTEND, "extend.lua");
 script!(UNPIN, "unpin.lua");
 row_keeping_script!(SETTLE, "settle.lua");
 row_keeping_script!(REBUILD, "rebuild.lua");
