@@ -8,9 +8,10 @@
 --      lower numbers);
 --   2. if none, the same without the orphan rule;
 --   3. else NO_BLOCK with the number of matching free seats.
--- Adjacent: same row, numbers differing by one. Rows come from {e}:layout (see rows.lua): full
--- rows are skipped by their bits, without reading their seats; held bits whose holds may have
--- ended (the row's e:<i> passed) are checked against the seat keys first.
+-- Adjacent: same row, numbers differing by one. Rows come from {e}:layout (see rows.lua): rows
+-- whose longest free run is too short are skipped without reading their seats, and a hint per
+-- block size skips the rows known to be too full; held bits whose holds may have ended (the
+-- row's e:<i> passed) are checked against the seat keys first.
 --
 -- The seat keys of the chosen seats are not in KEYS (nobody knows them before the choice); they
 -- share the event's hash tag, so they live in the same slot as every declared key.
@@ -68,153 +69,179 @@ local max_price = tonumber(ARGV[10])
 local prefix = ARGV[11]
 local rows = tonumber(redis.call('HGET', layout, 'n'))
 
--- Whether every seat of a row is taken, from its bits alone.
-local function full(size, b, h)
-  for byte = 1, math.ceil(size / 8) do
-    local taken = bit.bor(string.byte(b, byte) or 0, string.byte(h, byte) or 0)
-    local bits = math.min(8, size - (byte - 1) * 8)
-    if taken ~= bit.lshift(1, bits) - 1 then
-      return false
-    end
-  end
-  return true
+local function matches(typ, price)
+  return (want_type == '' or typ == want_type) and (max_price < 0 or price <= max_price)
 end
 
--- Row i as {codes, nums, free, elig, eligible_count}, or false when it is full; the earliest
--- end of a hold in it (for the hint). Stale held bits are checked and fixed first.
-local loaded = {}
-local function load(i)
-  if loaded[i] ~= nil then
-    return loaded[i]
+-- Runs of free seats, {k, length} (k: the first seat's index in the row, from 0), as s:<i>.
+local function runs_string(runs)
+  local parts = {}
+  for _, run in ipairs(runs) do
+    parts[#parts + 1] = run[1] .. ':' .. run[2]
   end
-  local v = redis.call('HMGET', layout, 'r:' .. i, 'b:' .. i, 'h:' .. i, 'e:' .. i)
-  local spec, b, h, e = v[1] or '', v[2] or '', v[3] or '', tonumber(v[4] or '0')
-  local codes, nums, types, prices
-  local function parse()
-    if codes then
-      return
-    end
-    codes, nums, types, prices = {}, {}, {}, {}
-    for code, num, typ, price in string.gmatch(spec, '([^\t\n]+)\t(%d+)\t([^\t\n]*)\t(%-?%d+)') do
-      codes[#codes + 1] = code
-      nums[#nums + 1] = tonumber(num)
-      types[#types + 1] = typ
-      prices[#prices + 1] = tonumber(price)
-    end
+  return table.concat(parts, ',')
+end
+
+-- Row i: its spec (rows.lua's row_spec), bits, earliest hold end and runs of free seats. The
+-- runs come from s:<i> while it is present and no hold in the row has ended since; otherwise
+-- the held bits are checked (a hold's end is its seat's score in {e}:held; a seat whose score
+-- has passed or is missing is checked against its key) and the runs are computed and stored.
+local seen = {}
+local function row_at(i)
+  if seen[i] then
+    return seen[i]
   end
-  local size = #spec > 0 and select(2, string.gsub(spec, '\n', '')) + 1 or 0
-  if e > 0 and e <= now then
-    -- A hold marked in this row may have ended: look at each held seat's key.
-    parse()
-    local fresh, ends = '', nil
-    for k = 0, #codes - 1 do
-      if bit_get(h, k) then
-        local left = redis.call('PTTL', prefix .. codes[k + 1])
-        if left > 0 then
-          fresh = bit_set(fresh, k, true)
-          ends = math.min(ends or now + left, now + left)
+  local v = redis.call('HMGET', layout, 'r:' .. i, 's:' .. i, 'e:' .. i, 'b:' .. i, 'h:' .. i)
+  local row = row_spec(v[1])
+  local e, b, h = tonumber(v[3] or '0'), v[4] or '', v[5] or ''
+  local runs = {}
+  if v[2] and not (e > 0 and e <= now) then
+    for k, len in string.gmatch(v[2], '(%d+):(%d+)') do
+      runs[#runs + 1] = {tonumber(k), tonumber(len)}
+    end
+  else
+    if e > 0 and e <= now then
+      -- A hold marked in this row may have ended.
+      local marked = {}
+      for k = 0, row.m - 1 do
+        if bit_get(h, k) then
+          marked[#marked + 1] = k
         end
       end
-    end
-    h = fresh
-    redis.call('HSET', layout, 'h:' .. i, h)
-    if ends then
-      redis.call('HSET', layout, 'e:' .. i, ends)
-      redis.call('ZADD', KEYS[10], ends, i)
-    else
-      redis.call('HDEL', layout, 'e:' .. i)
-    end
-  end
-  if full(size, b, h) then
-    loaded[i] = false
-    return false
-  end
-  parse()
-  local free, elig, n_elig = {}, {}, 0
-  for k = 1, #codes do
-    free[k] = not bit_get(b, k - 1) and not bit_get(h, k - 1)
-    elig[k] = free[k] and (want_type == '' or types[k] == want_type)
-      and (max_price < 0 or prices[k] <= max_price)
-    if elig[k] then
-      n_elig = n_elig + 1
-    end
-  end
-  loaded[i] = {codes = codes, nums = nums, free = free, elig = elig, n_elig = n_elig}
-  return loaded[i]
-end
-
--- A free seat at index l whose free run, away from the block at `toward`, is one seat long.
-local function lone(row, l, toward)
-  local nums, free = row.nums, row.free
-  if not free[l] or math.abs(nums[l] - nums[toward]) ~= 1 then
-    return false
-  end
-  local far = l < toward and l - 1 or l + 1
-  return not (far >= 1 and far <= #nums and math.abs(nums[far] - nums[l]) == 1 and free[far])
-end
-
--- The best block's first index in a row, or nil.
-local function best_in_row(row, strict)
-  local nums, elig, m = row.nums, row.elig, #row.nums
-  if row.n_elig < count then
-    return nil
-  end
-  local middle2 = nums[1] + nums[m]
-  local best, best_d
-  for k = 1, m - count + 1 do
-    local ok = true
-    for j = 0, count - 1 do
-      if not elig[k + j] or (j > 0 and nums[k + j] ~= nums[k + j - 1] + 1) then
-        ok = false
-        break
+      local codes = {}
+      for j, k in ipairs(marked) do
+        codes[j] = row.code(k)
+      end
+      local scores = #codes > 0 and redis.call('ZMSCORE', KEYS[3], unpack(codes)) or {}
+      local fresh, ends = '', nil
+      for j, k in ipairs(marked) do
+        local until_ms = tonumber(scores[j] or '0')
+        if until_ms <= now then
+          local left = redis.call('PTTL', prefix .. codes[j])
+          until_ms = left > 0 and now + left or 0
+        end
+        if until_ms > now then
+          fresh = bit_set(fresh, k, true)
+          ends = math.min(ends or until_ms, until_ms)
+        end
+      end
+      h = fresh
+      e = ends or 0
+      redis.call('HSET', layout, 'h:' .. i, h)
+      if ends then
+        redis.call('HSET', layout, 'e:' .. i, ends)
+        redis.call('ZADD', KEYS[10], ends, i)
+      else
+        redis.call('HDEL', layout, 'e:' .. i)
       end
     end
-    local last = k + count - 1
-    if ok and strict and ((k > 1 and lone(row, k - 1, k)) or (last < m and lone(row, last + 1, last))) then
-      ok = false
+    local start, len = nil, 0
+    for k = 0, row.m - 1 do
+      local free = not bit_get(b, k) and not bit_get(h, k)
+      if free and start and row.num(k) == row.num(k - 1) + 1 then
+        len = len + 1
+      else
+        if start then
+          runs[#runs + 1] = {start, len}
+        end
+        start, len = free and k or nil, free and 1 or 0
+      end
     end
-    if ok then
-      local d = math.abs(nums[k] + nums[last] - middle2)
-      if not best_d or d < best_d then
-        best, best_d = k, d
+    if start then
+      runs[#runs + 1] = {start, len}
+    end
+    redis.call('HSET', layout, 's:' .. i, runs_string(runs))
+  end
+  row.i, row.e, row.b, row.h, row.runs = i, e, b, h, runs
+  row.ok = row.plain and matches(row.type, row.price)
+  seen[i] = row
+  return row
+end
+
+-- Whether seat k of a row matches the type and price limit.
+local function eligible(row, k)
+  if row.plain then
+    return row.ok
+  end
+  return matches(row.types[k + 1], row.prices[k + 1])
+end
+
+-- Whether runs of free seats can hold a block of `count`: any run long enough, and with the
+-- orphan rule one that the block fills exactly or leaves two or more seats of.
+local function fits(runs, strict)
+  for _, run in ipairs(runs) do
+    local len = run[2]
+    if len == count or (len > count and (not strict or len >= count + 2)) then
+      return true
+    end
+  end
+  return false
+end
+
+-- The best block's first seat index in a row, or nil. Inside a run of free seats from k0 of
+-- length len, a block from s leaves s - k0 free seats before it and k0 + len - count - s after:
+-- the orphan rule refuses a block that leaves exactly one on either side.
+local function best_in_row(row, strict)
+  if row.plain and not row.ok then
+    return nil
+  end
+  local middle2 = row.num(0) + row.num(row.m - 1)
+  local best, best_d
+  for _, run in ipairs(row.runs) do
+    local k0, len = run[1], run[2]
+    for s = k0, k0 + len - count do
+      local left, right = s - k0, k0 + len - count - s
+      if not (strict and (left == 1 or right == 1)) then
+        local ok = true
+        if not row.plain then
+          for j = s, s + count - 1 do
+            if not eligible(row, j) then
+              ok = false
+              break
+            end
+          end
+        end
+        if ok then
+          local d = math.abs(row.num(s) + row.num(s + count - 1) - middle2)
+          if not best_d or d < best_d then
+            best, best_d = s, d
+          end
+        end
       end
     end
   end
   return best
 end
 
--- The scan, from the hint: rows before it were full, unless a hold in one of them has ended
--- since (its {e}:rowends entry has passed): then from that row. Full rows at the start of the
--- scan move the hint on. A chosen seat is checked against its keys before it is taken; if the
--- bits were wrong (they are kept by the scripts, this is a safety net) they are fixed and the
--- search runs again.
-local hint = tonumber(redis.call('HGET', layout, 'f') or '0')
+-- The scan, from the hint for this size of block (rows before it had no run of `count` free
+-- seats), unless a hold in one of them has ended since (its {e}:rowends entry has passed): then
+-- from that row. Rows without a long enough run at the start of the scan move the hint on. A
+-- chosen seat is checked against its keys before it is taken; if the bits were wrong (they are
+-- kept by the scripts, this is a safety net) they are fixed and the search runs again.
 for _, row in ipairs(redis.call('ZRANGEBYSCORE', KEYS[10], '-inf', now)) do
-  hint = math.min(hint, tonumber(row))
+  rows_opened(layout, tonumber(row))
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', now)
-local chosen, available
+local hints = hints_get(layout)
+local slot = math.min(count, 16)
+local hint = hints[slot]
+local chosen, at
 for _ = 1, 3 do
-  chosen, available = nil, 0
+  chosen, at = nil, nil
   for pass = 1, 2 do
-    local moving = pass == 1
+    local strict = pass == 1
+    local moving = strict
     for i = hint, rows - 1 do
-      local row = load(i)
-      if not row then
-        if moving then
-          hint = i + 1
-        end
+      local row = row_at(i)
+      if moving and not fits(row.runs, false) then
+        hint = i + 1
       else
         moving = false
-        if pass == 1 then
-          available = available + row.n_elig
-        end
-        local k = best_in_row(row, pass == 1)
+      end
+      if fits(row.runs, strict) then
+        local k = best_in_row(row, strict)
         if k then
-          chosen = {}
-          for j = 0, count - 1 do
-            chosen[#chosen + 1] = row.codes[k + j]
-          end
+          chosen, at = row, k
           break
         end
       end
@@ -224,7 +251,8 @@ for _ = 1, 3 do
     end
   end
   local stale = false
-  for _, code in ipairs(chosen or {}) do
+  for j = 0, chosen and count - 1 or -1 do
+    local code = chosen.code(at + j)
     if redis.call('SISMEMBER', KEYS[2], code) == 1 then
       rows_mark(layout, code, 'book')
       stale = true
@@ -236,12 +264,43 @@ for _ = 1, 3 do
   if not stale then
     break
   end
-  loaded = {}
+  seen = {}
   chosen = nil
 end
-redis.call('HSET', layout, 'f', hint)
+hints = hints_get(layout)
+if count <= 16 and hint > hints[slot] then
+  hints[slot] = hint
+  redis.call('HSET', layout, 'hints', table.concat(hints, ','))
+end
 if not chosen then
+  -- Nothing together: how many matching seats are free at all. Every row is read, so the
+  -- answer is kept until a seat changes (a sold-out house answers the next ones at once).
+  local filter = want_type .. '\t' .. max_price .. '\t'
+  local cached = redis.call('HGET', layout, 'avail')
+  if cached and string.sub(cached, 1, #filter) == filter then
+    return {'NO_BLOCK', remaining, reset, tonumber(string.sub(cached, #filter + 1))}
+  end
+  local available = 0
+  for i = 0, rows - 1 do
+    local row = row_at(i)
+    for _, run in ipairs(row.runs) do
+      if row.plain then
+        available = available + (row.ok and run[2] or 0)
+      else
+        for k = run[1], run[1] + run[2] - 1 do
+          if eligible(row, k) then
+            available = available + 1
+          end
+        end
+      end
+    end
+  end
+  redis.call('HSET', layout, 'avail', filter .. available)
   return {'NO_BLOCK', remaining, reset, available}
+end
+local codes = {}
+for j = 0, count - 1 do
+  codes[j + 1] = chosen.code(at + j)
 end
 
 -- The buyer's caps, as in hold.lua.
@@ -275,14 +334,37 @@ end
 
 local ttl = tonumber(ARGV[3])
 local exp = now + ttl
-for _, code in ipairs(chosen) do
+for _, code in ipairs(codes) do
   if not redis.call('SET', prefix .. code, ARGV[1], 'NX', 'PX', ttl) then
     return redis.error_reply('best.lua: a chosen seat was taken: ' .. code)
   end
   redis.call('ZADD', KEYS[3], exp, code)
-  rows_mark(layout, code, 'hold', exp, KEYS[10])
 end
-redis.call('HSET', KEYS[4], 'user', ARGV[2], 'exp', exp, 'seats', table.concat(chosen, '\n'),
+-- The row: the block's held bits, its run split around the block, the earliest end.
+local h, runs = chosen.h, {}
+for k = at, at + count - 1 do
+  h = bit_set(h, k, true)
+end
+for _, run in ipairs(chosen.runs) do
+  local k0, len = run[1], run[2]
+  if at >= k0 and at < k0 + len then
+    if at > k0 then
+      runs[#runs + 1] = {k0, at - k0}
+    end
+    if k0 + len > at + count then
+      runs[#runs + 1] = {at + count, k0 + len - at - count}
+    end
+  else
+    runs[#runs + 1] = run
+  end
+end
+redis.call('HSET', layout, 'h:' .. chosen.i, h, 's:' .. chosen.i, runs_string(runs))
+if chosen.e == 0 or exp < chosen.e then
+  redis.call('HSET', layout, 'e:' .. chosen.i, exp)
+end
+redis.call('ZADD', KEYS[10], 'LT', exp, chosen.i)
+redis.call('HDEL', layout, 'avail')
+redis.call('HSET', KEYS[4], 'user', ARGV[2], 'exp', exp, 'seats', table.concat(codes, '\n'),
   'tiers', '', 'taken', now)
 redis.call('PEXPIRE', KEYS[4], ttl)
 if capped then
@@ -295,6 +377,6 @@ end
 local trimmed = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 if redis.call('EXISTS', KEYS[9]) == 1 then
   redis.call('PUBLISH', string.sub(KEYS[9], 1, -8) .. 'changes',
-    cjson.encode({s = chosen, t = {}, at = now, x = exp}))
+    cjson.encode({s = codes, t = {}, at = now, x = exp}))
 end
-return {'OK', remaining, reset, exp, trimmed, chosen}
+return {'OK', remaining, reset, exp, trimmed, codes}

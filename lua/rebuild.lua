@@ -19,7 +19,8 @@
 -- ARGV[6 .. n+5]            every seat code of the event
 -- ARGV[n+6 .. n+m+5]        the booked seat codes
 -- ARGV[n+m+6 .. n+m+3t+5]   triples tier code, capacity, units sold
--- ARGV[.. + r]              the rows in creation order: "code\tnumber\ttype\tprice" lines in
+-- ARGV[.. + r]              the rows in creation order, as r:<i> of rows.lua (a plain row
+--                           in one line, else a "code\tnumber\ttype\tprice" line per seat, in
 --                           number order
 -- ARGV[n+m+3t+r+6 ..]       triples bookingId, userId, seats and units: the confirmed bookings
 --
@@ -79,7 +80,7 @@ local live = redis.call('ZRANGEBYSCORE', held_key, '(' .. now, '+inf', 'WITHSCOR
 for i = 1, #live, 2 do
   held[live[i]] = tonumber(live[i + 1])
 end
-local fields = {'n', r, 'f', 0}
+local fields = {'n', r}
 local function flush()
   if #fields > 0 then
     redis.call('HSET', layout, unpack(fields))
@@ -91,8 +92,10 @@ for i = 0, r - 1 do
   local spec = ARGV[rfirst + i]
   fields[#fields + 1] = 'r:' .. i
   fields[#fields + 1] = spec
-  local k, bbits, hbits, ends = 0, '', '', nil
-  for code in string.gmatch(spec, '([^\t\n]+)\t[^\n]*') do
+  local parsed = row_spec(spec)
+  local bbits, hbits, ends = '', '', nil
+  for k = 0, parsed.m - 1 do
+    local code = parsed.code(k)
     fields[#fields + 1] = 'p:' .. code
     fields[#fields + 1] = i .. ' ' .. k
     if booked[code] then
@@ -101,7 +104,6 @@ for i = 0, r - 1 do
       hbits = bit_set(hbits, k, true)
       ends = math.min(ends or held[code], held[code])
     end
-    k = k + 1
   end
   fields[#fields + 1] = 'b:' .. i
   fields[#fields + 1] = bbits

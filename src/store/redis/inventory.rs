@@ -10,7 +10,7 @@ use super::scripts::{HELD, MARK_BOOKED, REBUILD, string, unexpected};
 use crate::domain::bookings::Freed;
 use crate::domain::events::EventId;
 use crate::domain::holds::HoldGroupId;
-use crate::domain::seats::Inventory;
+use crate::domain::seats::{Inventory, RowSeat};
 use crate::domain::tiers::TierLine;
 use crate::error::Result;
 use crate::telemetry::RedisOp;
@@ -56,16 +56,7 @@ impl RedisStore {
             inv.arg(&tier.code).arg(tier.capacity).arg(tier.sold);
         }
         for row in &inventory.rows {
-            let spec: Vec<String> = row
-                .iter()
-                .map(|s| {
-                    format!(
-                        "{}\t{}\t{}\t{}",
-                        s.code, s.number, s.seat_type, s.price_cents
-                    )
-                })
-                .collect();
-            inv.arg(spec.join("\n"));
+            inv.arg(row_spec(row));
         }
         for sold in &inventory.sold {
             inv.arg(sold.booking.to_string())
@@ -281,4 +272,82 @@ impl RedisStore {
 pub struct TierHeld {
     pub units: u32,
     pub next_end_ms: Option<i64>,
+}
+
+/// A row as `{e}:layout` keeps it (see `lua/rows.lua`): the one line
+/// `=\tname\tfirst\tlast\ttype\tprice` for a plain row (numbers without a gap, codes
+/// `<name><number>`, one type and price), so that best.lua reads it without a line per seat;
+/// else a `code\tnumber\ttype\tprice` line per seat.
+fn row_spec(row: &[RowSeat]) -> String {
+    if let Some(plain) = plain_row(row) {
+        return plain;
+    }
+    let lines: Vec<String> = row
+        .iter()
+        .map(|s| {
+            format!(
+                "{}\t{}\t{}\t{}",
+                s.code, s.number, s.seat_type, s.price_cents
+            )
+        })
+        .collect();
+    lines.join("\n")
+}
+
+fn plain_row(row: &[RowSeat]) -> Option<String> {
+    let first = row.first()?;
+    let name = first.code.strip_suffix(&first.number.to_string())?;
+    if name.is_empty() || name.contains(['\t', '\n']) || first.seat_type.contains(['\t', '\n']) {
+        return None;
+    }
+    let plain = row.iter().enumerate().all(|(k, s)| {
+        i64::from(s.number) == i64::from(first.number) + k as i64
+            && s.seat_type == first.seat_type
+            && s.price_cents == first.price_cents
+            && s.code.strip_suffix(&s.number.to_string()) == Some(name)
+    });
+    let last = row.last()?;
+    plain.then(|| {
+        format!(
+            "=\t{name}\t{}\t{}\t{}\t{}",
+            first.number, last.number, first.seat_type, first.price_cents
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seat(code: &str, number: i32, seat_type: &str) -> RowSeat {
+        RowSeat {
+            code: code.into(),
+            number,
+            seat_type: seat_type.into(),
+            price_cents: 4000,
+        }
+    }
+
+    #[test]
+    fn a_plain_row_is_one_line_and_anything_else_a_line_per_seat() {
+        let plain = [
+            seat("A1", 1, "STD"),
+            seat("A2", 2, "STD"),
+            seat("A3", 3, "STD"),
+        ];
+        assert_eq!(row_spec(&plain), "=\tA\t1\t3\tSTD\t4000");
+        let from_ten = [seat("B-10", 10, "STD"), seat("B-11", 11, "STD")];
+        assert_eq!(row_spec(&from_ten), "=\tB-\t10\t11\tSTD\t4000");
+        for row in [
+            vec![seat("A1", 1, "STD"), seat("A3", 3, "STD")],
+            vec![seat("A1", 1, "STD"), seat("A2", 2, "VIP")],
+            vec![seat("A09", 9, "STD"), seat("A10", 10, "STD")],
+            vec![seat("A1", 1, "STD"), seat("X2", 2, "STD")],
+            vec![seat("7", 7, "STD")],
+        ] {
+            let spec = row_spec(&row);
+            assert!(!spec.starts_with('='), "{row:?} -> {spec}");
+            assert_eq!(spec.lines().count(), row.len());
+        }
+    }
 }
