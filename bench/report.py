@@ -505,6 +505,30 @@ def report(raw, out_dir):
             ms(g["latency_us"]["p50"]), ms(g["latency_us"]["p99"]),
             f"held {share(mix_g, 'reserve', '2xx')}; {mix_text(mix_g)}", "(a) seat holds", r_g,
             ">= 0.9x", None if r_g is None else r_g >= 0.9, p99_limit)
+    m = parse_wrk(os.path.join(raw, "m.txt"))
+    m_held = m and m["counters"].get("held", 0) / m["seconds"]
+    if m:
+        mc = m["counters"]
+        row("(m) manual one-seat holds, each released (holds/s)", m_held, "holds/s",
+            ms(m["latency_us"]["p50"]), ms(m["latency_us"]["p99"]),
+            f"{m['rps']:,.0f} req/s; held {mc.get('held', 0):,}, released "
+            f"{mc.get('released', 0):,}, reserve 409 {mc.get('reserve_409', 0):,}",
+            "", None, "", None, p99_limit)
+    for name, label, target in (("ba0", "0% sold", None), ("ba80", "80% sold", 0.5)):
+        w = parse_wrk(os.path.join(raw, f"{name}.txt"))
+        if not w:
+            continue
+        wc = w["counters"]
+        held = wc.get("held", 0) / w["seconds"]
+        r_w = ratio(held, m_held)
+        other = {k: v for k, v in wc.items() if k.startswith("status_")}
+        row(f"({name}) best-available 2-4 seats, {label}, each released (holds/s)", held,
+            "holds/s", ms(w["latency_us"]["p50"]), ms(w["latency_us"]["p99"]),
+            f"{w['rps']:,.0f} req/s; held {wc.get('held', 0):,}, released "
+            f"{wc.get('released', 0):,}, no block {wc.get('no_block', 0):,}"
+            + (f", other {other}" if other else ""),
+            "(m) holds/s", r_w, "info" if target is None else f">= {target}x",
+            None if (target is None or r_w is None) else r_w >= target, p99_limit)
     r_b = ratio(b_refused_rps, eval_rps)
     row("(b) hot-seat storm, Redis mode (refusals/s)", b_refused_rps, "409/s",
         b and ms(b["latency_us"]["p50"]), b and ms(b["latency_us"]["p99"]),

@@ -7,6 +7,9 @@
 #   (a)        wrk: random-seat holds in a big event
 #   (t)        wrk: (a) in token mode on a second instance
 #   (g)        wrk: 1-unit holds of a general-admission tier (the tier twin of (a))
+#   (m)        wrk: manual one-seat holds, each released again (hold -> release pairs)
+#   (ba0/ba80) wrk: best-available holds of 2-4 seats on a house of rows of 100 seats, 0% and 80%
+#              sold (the first 80% of the rows), each released again: the house stays as sold
 #   (b)        wrk: hot-seat storm (same 2 seats, nearly all 409) + Postgres transactions per refusal
 #   (c)        wrk: hold + confirm pairs
 #   (a)-(c)    again in the Postgres-only mode (APP__HOLDS__BACKEND=postgres) if the binary
@@ -386,6 +389,41 @@ st="$(curl -s -o /dev/null -w '%{http_code}' -XPOST "$BASE/events/$EV_G/seats/re
 log "(g) general-admission holds: 1 unit of a tier per request"
 run_wrk g "$BASE" hold_tier.lua "$EV_G"
 echo "EV_G=$EV_G" >>"$RAW/run.env"
+
+# (m), (ba0), (ba80): best-available beside manual holds, on the same instance. Each hold is
+# released by the next request of its wrk thread, so the house stays 0% / 80% sold for the run
+# (without the releases it would be full within a second and the run would measure refusals).
+BEST_ROWS=$(( SEATS / 100 ))
+rows_json="$(python3 -c "import json; print(json.dumps([{'name': 'R%d-' % i, 'seats': 100} for i in range(1, $BEST_ROWS + 1)]))")"
+# create_rows_event NAME -> prints the event id
+create_rows_event() {
+  curl -sf -XPOST "$BASE/events" -H 'content-type: application/json' \
+    -d "{\"name\":\"$1\",\"date\":\"2030-01-10T18:00:00Z\",\"location\":\"bench\",\"rows\":$rows_json}" \
+    | sed -E 's/.*"eventId":([0-9]+).*/\1/' || die "POST /events ($1, $BEST_ROWS rows of 100) failed"
+}
+EV_M="$(create_event "$BASE" "$SEATS" bench-m-manual)"
+EV_BA0="$(create_rows_event bench-ba0)"
+EV_BA80="$(create_rows_event bench-ba80)"
+# 80% sold: one booking of the first 80% of the rows' seats, written before the cache is built.
+psql_db -c "INSERT INTO bookings (event_id, booking_group_id, user_id, total_price_cents)
+  VALUES ($EV_BA80, '00000000-0000-4000-8000-000000000080', 'bench-sold', 0)" >/dev/null
+psql_db -c "INSERT INTO booking_seats (event_id, booking_group_id, seat_code, price_cents)
+  SELECT event_id, '00000000-0000-4000-8000-000000000080', seat_code, 0 FROM seats
+  WHERE event_id = $EV_BA80 AND position <= $(( SEATS * 8 / 10 ))" >/dev/null
+psql_db -c "VACUUM ANALYZE seats, bookings, booking_seats" >/dev/null || true
+st="$(hold_status "$BASE" "$EV_M" "S$SEATS" warm)"; [ "$st" = 200 ] || die "warm-up hold on event $EV_M: $st"
+for ev in "$EV_BA0" "$EV_BA80"; do
+  st="$(curl -s -o /dev/null -w '%{http_code}' -XPOST "$BASE/events/$ev/seats/reserve" \
+    -H 'content-type: application/json' -d '{"userId":"warm","bestAvailable":{"count":1}}')"
+  [ "$st" = 200 ] || die "warm-up best-available hold on event $ev: $st"
+done
+log "(m) manual one-seat holds, each released"
+run_wrk m "$BASE" hold_release.lua "$EV_M" "$SEATS"
+log "(ba0) best-available holds of 2-4 seats, $BEST_ROWS rows of 100, 0% sold, each released"
+run_wrk ba0 "$BASE" best.lua "$EV_BA0"
+log "(ba80) best-available holds of 2-4 seats, 80% sold, each released"
+run_wrk ba80 "$BASE" best.lua "$EV_BA80"
+{ echo "EV_M=$EV_M"; echo "EV_BA0=$EV_BA0"; echo "EV_BA80=$EV_BA80"; } >>"$RAW/run.env"
 
 log "(b) hot-seat storm on S1,S2 of a $STORM_SEATS-seat event"
 # Postgres transactions of the bench database around the storm: the last Postgres activity of

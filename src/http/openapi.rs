@@ -12,6 +12,7 @@ use super::error::ErrorBody;
 use super::state::AppState;
 use super::{bookings, events, health, holds, stream, web};
 use crate::config::Settings;
+use crate::domain::layout::MAX_SEAT_NUMBER;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -127,6 +128,18 @@ pub fn document(settings: &Settings) -> Value {
         (
             "/components/schemas/ReserveBody/properties/seatCodes/maxItems",
             per_hold,
+        ),
+        (
+            "/components/schemas/BestAvailableInput/properties/count/maximum",
+            per_hold,
+        ),
+        (
+            "/components/schemas/CreateEventBody/properties/rows/maxItems",
+            max_seats as usize,
+        ),
+        (
+            "/components/schemas/RowInput/properties/seats/maximum",
+            (max_seats as usize).min(MAX_SEAT_NUMBER as usize),
         ),
     ] {
         if let Some(slot) = doc.pointer_mut(pointer) {

@@ -202,6 +202,18 @@ fn the_document_carries_this_deployments_limits() {
             "/components/schemas/TierLineInput/properties/quantity/maximum",
             6,
         ),
+        (
+            "/components/schemas/BestAvailableInput/properties/count/maximum",
+            6,
+        ),
+        (
+            "/components/schemas/CreateEventBody/properties/rows/maxItems",
+            1234,
+        ),
+        (
+            "/components/schemas/RowInput/properties/seats/maximum",
+            1234,
+        ),
     ] {
         assert_eq!(doc.pointer(pointer), Some(&Value::from(want)), "{pointer}");
     }
