@@ -48,11 +48,15 @@ if renewals >= tonumber(ARGV[5]) then
   return {'LIMIT', 'renewals'}
 end
 local taken = tonumber(redis.call('HGET', KEYS[1], 'taken') or now)
-local exp = math.min(now + tonumber(ARGV[3]), taken + tonumber(ARGV[4]))
-if exp <= tonumber(redis.call('HGET', KEYS[1], 'exp') or '0') then
+local current = tonumber(redis.call('HGET', KEYS[1], 'exp') or '0')
+local last = taken + tonumber(ARGV[4])
+if last <= current then
+  -- The hold already runs to the end of its life.
   return {'LIMIT', 'lifetime'}
 end
-local ttl = exp - now
+-- Never shorter than it runs now (two extensions in one millisecond).
+local exp = math.max(math.min(now + tonumber(ARGV[3]), last), current)
+local ttl = math.max(exp - now, 1)
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('HSET', KEYS[1], 'exp', exp, 'renewals', renewals + 1)
 local seats, tiers = {}, {}

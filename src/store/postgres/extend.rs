@@ -26,11 +26,19 @@ impl Transaction for ExtendHold {
     const OP: PgOp = PgOp::Extend;
 
     async fn run(&self, tx: &mut PgConnection) -> Result<End<ExtendOutcome>> {
-        type Row = (String, bool, i32, DateTime<Utc>, DateTime<Utc>);
+        type Row = (
+            String,
+            bool,
+            i32,
+            DateTime<Utc>,
+            DateTime<Utc>,
+            DateTime<Utc>,
+        );
         let row: Option<Row> = sqlx::query_as(
             "SELECT user_id, held_until > now(), renewals, held_until, \
-                    LEAST(now() + make_interval(secs => $3::double precision / 1000), \
-                          created_at + make_interval(secs => $4::double precision)) \
+                    created_at + make_interval(secs => $4::double precision), \
+                    GREATEST(held_until, LEAST(now() + make_interval(secs => $3::double precision / 1000), \
+                             created_at + make_interval(secs => $4::double precision))) \
              FROM holds WHERE event_id = $1 AND hold_group_id = $2 FOR UPDATE",
         )
         .bind(self.event.0)
@@ -39,7 +47,7 @@ impl Transaction for ExtendHold {
         .bind(self.limits.max_lifetime_seconds as i64)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((owner, alive, renewals, until, next)) = row else {
+        let Some((owner, alive, renewals, until, last, next)) = row else {
             return Ok(End::Rollback(ExtendOutcome::Gone));
         };
         let renewals = renewals.max(0) as u32;
@@ -49,7 +57,8 @@ impl Transaction for ExtendHold {
             Some(ExtendOutcome::Gone)
         } else if renewals >= self.limits.max_renewals {
             Some(ExtendOutcome::Limit(HoldCap::Renewals))
-        } else if next <= until {
+        } else if last <= until {
+            // The hold already runs to the end of its life.
             Some(ExtendOutcome::Limit(HoldCap::Lifetime))
         } else {
             None
