@@ -152,7 +152,8 @@ class Telemetry:
 
     def __init__(self, repo: Path) -> None:
         self.path = repo / "src" / "telemetry" / "catalogue.rs"
-        self.files = [self.path, repo / "src" / "telemetry" / "live.rs"]
+        self.files = [self.path, repo / "src" / "telemetry" / "live.rs",
+                      repo / "src" / "telemetry" / "connections.rs"]
         src = "\n".join(f.read_text() for f in self.files)
         self.consts = dict(re.findall(r'pub const (\w+): &str = "([a-zA-Z_:][a-zA-Z0-9_:]*)";', src))
         self.names = set(self.consts.values())

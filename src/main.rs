@@ -3,7 +3,7 @@
 
 use seatlock::cli::{self, Command};
 use seatlock::config::Settings;
-use seatlock::startup::{Application, shutdown_signal};
+use seatlock::startup::{Application, raise_open_files_limit, shutdown_signal};
 use seatlock::telemetry;
 
 /// mimalloc instead of glibc malloc: a profile of the hold path showed ~15% of the service's CPU
@@ -36,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(cli::run_keys(command, settings).await);
     }
     telemetry::init_tracing(&settings.log);
+    raise_open_files_limit();
     let served = async {
         Application::build(settings)
             .await?

@@ -5,7 +5,6 @@
 //! the pools. The binary and the tests start the service the same way.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,6 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{AuthMode, Settings};
+use crate::http::serve::{ConnectionLimits, serve};
 use crate::http::{self, AppState};
 use crate::service::Seatlock;
 use crate::telemetry;
@@ -60,7 +60,7 @@ impl Application {
         } = self;
         let grace = Duration::from_secs(state.settings.server.shutdown_grace_seconds);
         let (stop_tx, stop_rx) = watch::channel(false);
-        let background = spawn_background(&state, stop_rx.clone());
+        let background = spawn_background(&state, stop_rx);
         tracing::info!(addr = %listener.local_addr()?, "seatlock listening");
         if state.settings.auth.mode == AuthMode::None {
             tracing::warn!(
@@ -68,23 +68,25 @@ impl Application {
                  for any buyer); set auth.mode = token before exposing this service"
             );
         }
-        let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let limits = ConnectionLimits {
+            max_connections: connection_cap(&state.settings),
+            header_read_timeout: state.settings.server.header_read_timeout(),
+            idle_timeout: state.settings.server.idle_timeout(),
+            grace,
+        };
         let seatlock = state.seatlock.clone();
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let shutdown = async move {
             shutdown.await;
             tracing::info!("shutdown requested; draining in-flight requests");
             // Open seat-map streams end now, so they do not hold up the drain.
             seatlock.close_streams();
             let _ = stop_tx.send(true);
-        });
-        let mut stopped = stop_rx;
-        let deadline = async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-            tokio::time::sleep(grace).await;
         };
-        tokio::select! {
-            result = server => result.context("serving")?,
-            () = deadline => tracing::warn!(?grace, "shutdown grace elapsed with requests still in flight"),
+        if !serve(listener, http::router(state.clone()), limits, shutdown).await {
+            tracing::warn!(
+                ?grace,
+                "shutdown grace elapsed with requests still in flight"
+            );
         }
         for task in background {
             task.abort();
@@ -93,6 +95,42 @@ impl Application {
         tracing::info!("seatlock stopped");
         Ok(())
     }
+}
+
+/// Raises the soft open-files limit to the hard limit (as most servers do: 1,024 is a common
+/// default soft limit, far below what an on-sale's connections need), once per process.
+pub fn raise_open_files_limit() {
+    match rlimit::Resource::NOFILE.get() {
+        Ok((soft, hard)) if soft < hard => match rlimit::Resource::NOFILE.set(hard, hard) {
+            Ok(()) => tracing::info!(from = soft, to = hard, "raised the open-files limit"),
+            Err(e) => {
+                tracing::warn!(soft, hard, error = %e, "could not raise the open-files limit")
+            }
+        },
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not read the open-files limit"),
+    }
+}
+
+/// `server.max_connections`, at most the open-files limit minus what the pools and the process
+/// need besides (listener, logs, Redis and Postgres connections, a margin).
+fn connection_cap(settings: &Settings) -> usize {
+    let wanted = settings.server.max_connections;
+    let Ok((soft, _)) = rlimit::Resource::NOFILE.get() else {
+        return wanted;
+    };
+    let reserved = settings.database.max_connections as u64 + settings.redis.pool_size as u64 + 64;
+    let room = soft.saturating_sub(reserved).max(1);
+    let cap = wanted.min(usize::try_from(room).unwrap_or(usize::MAX));
+    if cap < wanted {
+        tracing::warn!(
+            wanted,
+            cap,
+            open_files_limit = soft,
+            "server.max_connections lowered to what the open-files limit allows"
+        );
+    }
+    cap
 }
 
 /// The background tasks: the sweepers of expired Postgres holds and of expired Idempotency-Key

@@ -5,6 +5,7 @@
 
 mod access;
 mod redact;
+mod server;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use serde::Deserialize;
 pub use access::{
     AuthMode, AuthSettings, JwtSettings, LimitSettings, Limits, RateSettings, Secret,
 };
+pub use server::ServerSettings;
 
 use crate::domain::holds::HoldStore;
 
@@ -35,18 +37,6 @@ pub struct Settings {
     #[serde(default)]
     pub limits: LimitSettings,
     pub log: LogSettings,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerSettings {
-    pub host: String,
-    pub port: u16,
-    pub max_body_bytes: usize,
-    pub request_timeout_ms: u64,
-    pub shutdown_grace_seconds: u64,
-    /// Addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Clone, Deserialize)]
@@ -200,12 +190,6 @@ impl Settings {
 
     fn validate(&self) -> Result<(), SettingsError> {
         let checks: &[(&str, bool, &str)] = &[
-            ("server.port", self.server.port > 0, "must be 1..=65535"),
-            (
-                "server.request_timeout_ms",
-                self.server.request_timeout_ms >= 1,
-                "must be at least 1",
-            ),
             (
                 "database.acquire_timeout_ms",
                 self.database.acquire_timeout_ms >= 1,
@@ -230,11 +214,6 @@ impl Settings {
                 "idempotency.sweep_interval_seconds",
                 self.idempotency.sweep_interval_seconds >= 1,
                 "must be at least 1",
-            ),
-            (
-                "server.max_body_bytes",
-                self.server.max_body_bytes >= 1024,
-                "must be at least 1024",
             ),
             (
                 "database.max_connections",
@@ -317,7 +296,8 @@ impl Settings {
                 "must be 1..=100000",
             ),
         ];
-        if let Some((key, _, why)) = checks.iter().find(|(_, ok, _)| !ok) {
+        let server = self.server.checks();
+        if let Some((key, _, why)) = checks.iter().chain(&server).find(|(_, ok, _)| !ok) {
             return Err(SettingsError(format!("{key} {why}")));
         }
         self.validate_access()

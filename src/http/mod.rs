@@ -19,6 +19,7 @@ mod health;
 mod holds;
 mod idempotency;
 pub mod openapi;
+pub mod serve;
 pub mod state;
 mod stream;
 pub mod web;

@@ -67,6 +67,8 @@ pub struct Seatlock {
     local_limits: Arc<LocalLimits>,
     /// The live seat maps this instance streams.
     streams: Arc<Streams>,
+    /// One cache rebuild at a time per event.
+    rebuilds: Arc<inventory::RebuildGates>,
 }
 
 impl Seatlock {
@@ -108,6 +110,7 @@ impl Seatlock {
             limits: settings_limits,
             local_limits: Arc::new(LocalLimits::new(&settings_limits)),
             streams: Streams::new(),
+            rebuilds: Arc::default(),
         })
     }
 

@@ -78,6 +78,7 @@ pub const USER_LIMIT_REFUSALS: &str = "seatlock_user_limit_refusals_total";
 
 fn describe_metrics() {
     super::live::describe();
+    super::connections::describe();
     describe_counter!(
         HTTP_REQUESTS,
         "HTTP requests answered, by matched route, method and status class."
@@ -205,6 +206,7 @@ fn describe_metrics() {
 /// shows 0 rather than "No data" and `rate()` over it starts at once.
 fn register_at_zero() {
     super::live::register_at_zero();
+    super::connections::register_at_zero();
     for r in HoldRefusal::ALL {
         counter!(HOLDS_REFUSED, "reason" => r.as_str()).absolute(0);
     }

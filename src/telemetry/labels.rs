@@ -137,6 +137,7 @@ labels!(
         Watch => "watch",
         Publish => "publish",
         RateLimit => "rate_limit",
+        RebuildLock => "rebuild_lock",
     }
 );
 

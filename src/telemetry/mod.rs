@@ -3,6 +3,7 @@
 //! [`catalogue`]).
 
 mod catalogue;
+mod connections;
 mod labels;
 mod live;
 
@@ -11,6 +12,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 pub use catalogue::*;
+pub use connections::*;
 pub use labels::*;
 pub use live::*;
 

@@ -247,12 +247,18 @@ pub struct RedisServer {
     child: Option<Child>,
 }
 
+/// A port for a process a test starts. Chosen below the kernel's ephemeral range (32768 and
+/// up), so that no in-process server binding port 0 (and no outgoing connection) can take it
+/// between this check and the process binding it; random, and free when checked.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    use rand::Rng;
+    let mut rng = rand::rng();
+    loop {
+        let port = rng.random_range(20_000..32_000);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 impl RedisServer {

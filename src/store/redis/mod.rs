@@ -19,6 +19,7 @@ mod inventory;
 mod keys;
 mod pool;
 mod rate;
+mod rebuild_lock;
 mod scripts;
 
 use std::sync::Arc;
