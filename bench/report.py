@@ -529,6 +529,16 @@ def report(raw, out_dir):
             + (f", other {other}" if other else ""),
             "(m) holds/s", r_w, "info" if target is None else f">= {target}x",
             None if (target is None or r_w is None) else r_w >= target, p99_limit)
+    for name, mine, label in (("ra", a, "(a) random-seat holds"), ("rb", b, "(b) hot-seat storm")):
+        ref = parse_wrk(os.path.join(raw, f"{name}.txt"))
+        if not ref:
+            continue
+        r_ref = ratio(mine and mine["rps"], ref["rps"])
+        row(f"({name}) reference handler (axum + one EVALSHA): {label[4:]}", ref["rps"], "req/s",
+            ms(ref["latency_us"]["p50"]), ms(ref["latency_us"]["p99"]),
+            f"non-2xx {ref['non_2xx_3xx']:,}; ratio = {label[:3]} req/s over this",
+            f"{label[:3]} over this", r_ref, ">= 0.75x",
+            None if r_ref is None else r_ref >= 0.75, p99_limit)
     r_b = ratio(b_refused_rps, eval_rps)
     row("(b) hot-seat storm, Redis mode (refusals/s)", b_refused_rps, "409/s",
         b and ms(b["latency_us"]["p50"]), b and ms(b["latency_us"]["p99"]),

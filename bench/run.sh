@@ -5,6 +5,8 @@
 # database on the local Postgres, starts seatlock on a free port, then measures in one run:
 #   ceilings   redis-benchmark EVAL (one SET NX PX per call); pgbench guarded-confirm transaction
 #   (a)        wrk: random-seat holds in a big event
+#   (ra) (rb)  wrk: (a) and (b) against examples/bench_reference.rs, a minimal axum + Redis
+#              handler (JSON body parsed, one EVALSHA, JSON answer): the reference of (a) and (b)
 #   (t)        wrk: (a) in token mode on a second instance
 #   (g)        wrk: 1-unit holds of a general-admission tier (the tier twin of (a))
 #   (m)        wrk: manual one-seat holds, each released again (hold -> release pairs)
@@ -144,10 +146,12 @@ cpu_sample() { # name [start window] (seconds)
 # 1. build, redis, database, seatlock
 
 if [ "$SKIP_BUILD" != 1 ]; then
-  log "cargo build --release"
-  cargo build --release --quiet 2>&1 | tail -20 >&2
+  log "cargo build --release (and the reference handler)"
+  cargo build --release --quiet --bin seatlock --example bench_reference 2>&1 | tail -20 >&2
 fi
 [ -x "$BIN" ] || die "no binary at $BIN"
+REF_BIN="$ROOT/target/release/examples/bench_reference"
+[ -x "$REF_BIN" ] || die "no reference handler at $REF_BIN (cargo build --release --example bench_reference)"
 
 REDIS_PORT="$(free_port)"
 log "redis-server on 127.0.0.1:$REDIS_PORT (private, no persistence)"
@@ -340,6 +344,24 @@ wrk -t "$THREADS" -c "$CONNECTIONS" -d "${WARMUP}s" -s "$BENCH/wrk/storm.lua" "$
 log "(a) random-seat holds: $SEATS seats, ${DURATION}s, $CONNECTIONS connections"
 run_wrk a "$BASE" hold_random.lua "$EV_A" "$SEATS"
 
+# The reference handler, on the same Redis (own key prefix), right after (a) with the same
+# script and knobs; it holds for 300 s, so its event is fresh (no seat is held before it runs).
+PORT_REF="$(free_port)"
+PORT="$PORT_REF" REDIS_URL="$REDIS_URL_BENCH" KEY_PREFIX="$KEY_PREFIX-ref" "$REF_BIN" \
+  >"$RAW/reference.log" 2>&1 &
+REF_PID=$!
+PIDS+=("$REF_PID")
+for _ in $(seq 100); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT_REF/healthz")" = 200 ] && break
+  sleep 0.1
+done
+BASE_REF="http://127.0.0.1:$PORT_REF"
+SEATLOCK_MAIN_PID=$SEATLOCK_PID
+SEATLOCK_PID=$REF_PID   # run_wrk checks this one is alive
+log "(ra) the reference handler: random-seat holds"
+run_wrk ra "$BASE_REF" hold_random.lua 1 "$SEATS"
+SEATLOCK_PID=$SEATLOCK_MAIN_PID
+
 # (t): workload (a) again, right after it, on a second instance in token mode: every request
 # carries a buyer's JWT (HS256, verified), the per-buyer caps are checked in hold.lua and the
 # shared rate limit (one more Redis script per request) is on. Caps and rates are set high enough
@@ -432,6 +454,11 @@ echo "before=$(xacts)" >"$RAW/b.pgstat"
 run_wrk b "$BASE" storm.lua "$EV_B"
 sleep 1.5
 echo "after=$(xacts)" >>"$RAW/b.pgstat"
+SEATLOCK_PID=$REF_PID
+log "(rb) the reference handler: hot-seat storm"
+run_wrk rb "$BASE_REF" storm.lua 2
+SEATLOCK_PID=$SEATLOCK_MAIN_PID
+stop_pid "$REF_PID"
 
 log "reference: GET /healthz (HTTP stack only), ${HEALTHZ_DURATION}s"
 DURATION=$HEALTHZ_DURATION WRK_DURATION=$HEALTHZ_DURATION run_wrk h "$BASE" healthz.lua
