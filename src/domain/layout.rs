@@ -129,17 +129,28 @@ pub(super) fn validate_seat_list(
             list.len()
         ));
     }
-    let mut seen = HashSet::with_capacity(list.len());
-    let mut places: HashSet<(String, i32)> = HashSet::new();
+    // Duplicates first, over borrowed codes and places (a 100,000-seat house would otherwise
+    // hold a copy of every code and row label at once).
+    let mut seen: HashSet<&str> = HashSet::with_capacity(list.len());
+    let mut places: HashSet<(&str, i64)> = HashSet::new();
     let mut duplicates = Vec::new();
+    for raw in &list {
+        if !seen.insert(raw.code.as_str()) {
+            duplicates.push(raw.code.clone());
+        }
+        if let (Some(r), Some(n)) = (raw.row.as_deref(), raw.number)
+            && (1..=MAX_SEAT_NUMBER).contains(&n)
+            && !places.insert((r, n))
+        {
+            problems.push(format!("two seats are number {n} of row {r}"));
+        }
+    }
+    drop((seen, places));
     let mut out = Vec::with_capacity(list.len());
     for raw in list {
         if let Err(why) = check_seat_code(&raw.code) {
             problems.push(why);
             continue;
-        }
-        if !seen.insert(raw.code.clone()) {
-            duplicates.push(raw.code.clone());
         }
         let seat_type = raw
             .seat_type
@@ -175,10 +186,6 @@ pub(super) fn validate_seat_list(
                 "seat {} must have both a row and a number, or neither",
                 raw.code
             ));
-        } else if let (Some(r), Some(n)) = (&row, number)
-            && !places.insert((r.clone(), n))
-        {
-            problems.push(format!("two seats are number {n} of row {r}"));
         }
         out.push(SeatSpec {
             code: raw.code,

@@ -2,6 +2,7 @@
 //! inventory snapshot a Redis cache is rebuilt from.
 
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
 use sqlx::PgConnection;
 
 use super::{End, PgStore, Transaction};
@@ -198,17 +199,17 @@ impl Transaction for FetchInventory {
             })
             .collect();
         // Rows in creation order (a row's first seat's position), seats in number order.
-        let row_seats: Vec<(String, i32, String, String, i64)> = sqlx::query_as(
+        // Streamed: a 100,000-seat house is never held twice (as rows read and as the layout).
+        let mut row_seats = sqlx::query_as::<_, (String, i32, String, String, i64)>(
             "SELECT row_label, seat_number, seat_code, seat_type, price_cents FROM seats \
              WHERE event_id = $1 AND row_label IS NOT NULL AND seat_number IS NOT NULL \
              ORDER BY min(position) OVER (PARTITION BY row_label), seat_number",
         )
         .bind(self.0.0)
-        .fetch_all(&mut *tx)
-        .await?;
+        .fetch(&mut *tx);
         let mut rows: Vec<Vec<RowSeat>> = Vec::new();
         let mut current: Option<String> = None;
-        for (row, number, code, seat_type, price_cents) in row_seats {
+        while let Some((row, number, code, seat_type, price_cents)) = row_seats.try_next().await? {
             if current.as_ref() != Some(&row) {
                 rows.push(Vec::new());
                 current = Some(row);
