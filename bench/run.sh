@@ -14,6 +14,8 @@
 #              sold (the first 80% of the rows), each released again: the house stays as sold
 #   (b)        wrk: hot-seat storm (same 2 seats, nearly all 409) + Postgres transactions per refusal
 #   (c)        wrk: hold + confirm pairs
+#   (cs)       wrk: cold start: FLUSHALL of the private Redis during a hot-seat storm on a
+#              100,000-seat event (5xx, reads of the inventory from Postgres, max latency)
 #   (a)-(c)    again in the Postgres-only mode (APP__HOLDS__BACKEND=postgres) if the binary
 #              accepts it, else a pgbench SELECT ... FOR UPDATE reference, labelled as such
 # and prints a table (also bench/results/latest.md and latest.json). Everything it started is
@@ -495,6 +497,16 @@ run_pgbench ceiling_confirm confirm_ceiling.sql "event=$EV_P" "nseats=$SEATS"
 
 log "(c) hold + confirm pairs"
 run_wrk c "$BASE" hold_confirm.lua "$EV_C" "$SEATS"
+
+# (cs) cold start, last of the Redis-mode phases (it empties the private Redis): a hot-seat storm
+# on a big event, FLUSHALL a third of the way in. The storm's requests all find the cache gone
+# at once; the rebuild must happen once (one read of the inventory), with no 5xx.
+EV_CS="$(create_event "$BASE" "$SEATS" bench-cs-cold)"
+st="$(hold_status "$BASE" "$EV_CS" "S$SEATS" warm)"; [ "$st" = 200 ] || die "warm-up hold on event $EV_CS: $st"
+log "(cs) cold start: FLUSHALL during a hot-seat storm on a $SEATS-seat event"
+( sleep $(( DURATION / 3 )); redis-cli -p "$REDIS_PORT" FLUSHALL >"$RAW/cs.flushall" 2>&1; date +%s.%N >>"$RAW/cs.flushall" ) &
+run_wrk cs "$BASE" storm.lua "$EV_CS"
+echo "EV_CS=$EV_CS" >>"$RAW/run.env"
 
 # ------------------------------------------------------------------------------------------
 # 4. the same workloads in the Postgres-only mode (or its reference)
