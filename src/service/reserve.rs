@@ -72,7 +72,7 @@ impl Seatlock {
         // Not held in Redis: the hold script did not count this request, so count it here.
         if let Some(count) = count
             && count.counted().is_none()
-            && let Some(check) = self.check_rate(&count.caller).await
+            && let Some(check) = Box::pin(self.check_rate(&count.caller)).await
         {
             count.record(check);
             if !check.verdict.allowed {
@@ -84,7 +84,9 @@ impl Seatlock {
             (HoldStore::Redis, HoldFallback::Reject) => result,
             _ => {
                 let id = make_id(HoldStore::Postgres);
-                self.reserve_in_postgres(event, id, user_id, asked).await
+                // Boxed, as every branch off the hot path here: the reserve future stays small
+                // (the router's layers move it into boxes on every request).
+                Box::pin(self.reserve_in_postgres(event, id, user_id, asked)).await
             }
         };
         self.count_reserve(outcome, tier_units)
@@ -163,14 +165,14 @@ impl Seatlock {
                     // A rebuild reads the event from Postgres: count the request before it (an
                     // unknown event costs a rebuild attempt every time), and not again after.
                     if let Some((count, _)) = rate.take()
-                        && let Some(check) = self.check_rate(&count.caller).await
+                        && let Some(check) = Box::pin(self.check_rate(&count.caller)).await
                     {
                         count.record(check);
                         if !check.verdict.allowed {
                             return Err(check.refusal());
                         }
                     }
-                    self.rebuild_inventory(event).await?
+                    Box::pin(self.rebuild_inventory(event)).await?
                 }
                 HoldReply::RateLimited(verdict) => match rate {
                     Some(rate) => return Err(counted(verdict, rate).refusal()),

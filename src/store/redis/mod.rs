@@ -108,10 +108,14 @@ impl RedisStore {
     where
         F: AsyncFnOnce(&mut redis::aio::MultiplexedConnection) -> RedisResult<T>,
     {
-        let mut lease = pool::lease(&self.pool).await?;
+        // Boxed too: the pool's checkout carries the future that opens a connection.
+        let mut lease = Box::pin(pool::lease(&self.pool)).await?;
         let started = Instant::now();
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        let result = call(&mut lease.conn).await;
+        // Boxed: the redis crate's call futures are large (an EVALSHA with its NOSCRIPT reload is
+        // kilobytes), and every future that awaits one would carry that size, copied by each
+        // layer that boxes a request's future.
+        let result = Box::pin(call(&mut lease.conn)).await;
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         telemetry::record_redis(op, started.elapsed(), result.is_ok());
         if let Err(e) = &result {
