@@ -83,7 +83,12 @@ impl Seatlock {
         let deadline = Instant::now() + LOCK_TTL;
         loop {
             if self.redis.lock_rebuild(event, &token, LOCK_TTL).await? {
-                let result = self.rebuild_from_postgres(event).await;
+                // A request that found the cache missing may get here after the rebuild it
+                // needed was done (and its gate gone): no second read of Postgres then.
+                let result = match self.redis.inventory_cached(event).await {
+                    Ok(true) => Ok(()),
+                    _ => self.rebuild_from_postgres(event).await,
+                };
                 if let Err(e) = self.redis.unlock_rebuild(event, &token).await {
                     tracing::warn!(event.id = %event, error = %e, "could not give the rebuild lock back (it expires)");
                 }
