@@ -1,3 +1,4 @@
+-- (gcra.lua, rows.lua and caps.lua are prepended to this script; see scripts.rs.)
 -- best.lua (after gcra.lua and rows.lua): choose `count` seats together, as good as possible,
 -- and hold them, in one step (so two requests never get overlapping seats). The choice, among
 -- the seats free now that match the type and price limit (src/domain/best.rs is the same rule
@@ -303,33 +304,11 @@ for j = 0, count - 1 do
   codes[j + 1] = chosen.code(at + j)
 end
 
--- The buyer's caps, as in hold.lua.
-local max_seats = tonumber(ARGV[4])
-local max_holds = tonumber(ARGV[5])
-local capped = max_seats > 0 or max_holds > 0
-local latest, expired = 0, 0
-if capped then
-  local entries = redis.call('ZRANGE', KEYS[5], 0, -1, 'WITHSCORES')
-  local holds, current = 0, 0
-  for i = 1, #entries, 2 do
-    local expiry = tonumber(entries[i + 1])
-    if expiry > now then
-      holds = holds + 1
-      current = current + tonumber(string.match(entries[i], '^(%d+):'))
-      latest = math.max(latest, expiry)
-    else
-      expired = expired + 1
-    end
-  end
-  if max_holds > 0 and holds + 1 > max_holds then
-    return {'USER_LIMIT', remaining, reset, 'live_holds', max_holds, holds}
-  end
-  if max_seats > 0 then
-    current = current + tonumber(redis.call('HGET', KEYS[6], ARGV[2]) or '0')
-    if current + count > max_seats then
-      return {'USER_LIMIT', remaining, reset, 'seats', max_seats, current}
-    end
-  end
+-- The buyer's caps (caps.lua), as in hold.lua.
+local refusal, caps = caps_check(KEYS[5], KEYS[6], ARGV[2], count, tonumber(ARGV[4]),
+  tonumber(ARGV[5]), now)
+if refusal then
+  return {'USER_LIMIT', remaining, reset, refusal[1], refusal[2], refusal[3]}
 end
 
 local ttl = tonumber(ARGV[3])
@@ -367,13 +346,7 @@ redis.call('HDEL', layout, 'avail')
 redis.call('HSET', KEYS[4], 'user', ARGV[2], 'exp', exp, 'seats', table.concat(codes, '\n'),
   'tiers', '', 'taken', now)
 redis.call('PEXPIRE', KEYS[4], ttl)
-if capped then
-  if expired > 0 then
-    redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
-  end
-  redis.call('ZADD', KEYS[5], exp, count .. ':' .. ARGV[1])
-  redis.call('PEXPIRE', KEYS[5], math.max(exp, latest) - now)
-end
+caps_record(caps, KEYS[5], ARGV[1], count, exp, now)
 local trimmed = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 if redis.call('EXISTS', KEYS[9]) == 1 then
   redis.call('PUBLISH', string.sub(KEYS[9], 1, -8) .. 'changes',

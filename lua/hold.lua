@@ -1,3 +1,4 @@
+-- (gcra.lua, rows.lua and caps.lua are prepended to this script; see scripts.rs.)
 -- hold.lua (after gcra.lua): take an all-or-nothing hold on some seats of one event for one
 -- buyer, counting the request against the buyer's rate limit first when asked to (one round trip
 -- for both; the rate key lives in another hash slot, so only on a standalone Redis). Checks
@@ -143,35 +144,10 @@ end
 
 -- The buyer's caps, checked only for a hold that could otherwise be taken (so a refusal because
 -- of other buyers costs nothing extra).
-local max_seats = tonumber(ARGV[4])
-local max_holds = tonumber(ARGV[5])
-local capped = max_seats > 0 or max_holds > 0
-local latest = 0
-local expired = 0
-if capped then
-  -- Every entry with its expiry; the buyer's record is small (at most a few live holds and the
-  -- expired ones not trimmed yet), and one read tells both counts.
-  local entries = redis.call('ZRANGE', KEYS[5], 0, -1, 'WITHSCORES')
-  local holds, current = 0, 0
-  for i = 1, #entries, 2 do
-    local expiry = tonumber(entries[i + 1])
-    if expiry > now then
-      holds = holds + 1
-      current = current + tonumber(string.match(entries[i], '^(%d+):'))
-      latest = math.max(latest, expiry)
-    else
-      expired = expired + 1
-    end
-  end
-  if max_holds > 0 and holds + 1 > max_holds then
-    return {'USER_LIMIT', remaining, reset, 'live_holds', max_holds, holds}
-  end
-  if max_seats > 0 then
-    current = current + tonumber(redis.call('HGET', KEYS[6], ARGV[2]) or '0')
-    if current + units > max_seats then
-      return {'USER_LIMIT', remaining, reset, 'seats', max_seats, current}
-    end
-  end
+local refusal, caps = caps_check(KEYS[5], KEYS[6], ARGV[2], units, tonumber(ARGV[4]),
+  tonumber(ARGV[5]), now)
+if refusal then
+  return {'USER_LIMIT', remaining, reset, refusal[1], refusal[2], refusal[3]}
 end
 
 local ttl = tonumber(ARGV[3])
@@ -193,13 +169,7 @@ end
 redis.call('HSET', KEYS[4], 'user', ARGV[2], 'exp', exp, 'seats', table.concat(codes, '\n'),
   'tiers', table.concat(tiers, '\n'), 'taken', now)
 redis.call('PEXPIRE', KEYS[4], ttl)
-if capped then
-  if expired > 0 then
-    redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
-  end
-  redis.call('ZADD', KEYS[5], exp, units .. ':' .. ARGV[1])
-  redis.call('PEXPIRE', KEYS[5], math.max(exp, latest) - now)
-end
+caps_record(caps, KEYS[5], ARGV[1], units, exp, now)
 -- Entries of holds that ended by expiry are trimmed here, so the ZSET stays the size of the
 -- live holds and counts read from it never include an expired seat.
 -- (A hold of tier units only leaves that to the next seat hold.)

@@ -43,6 +43,7 @@ pub(super) static HOLD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         include_str!("../../../lua/gcra.lua"),
         include_str!("../../../lua/rows.lua"),
+        include_str!("../../../lua/caps.lua"),
         include_str!("../../../lua/hold.lua")
     ))
 });
@@ -50,6 +51,7 @@ pub(super) static BEST: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         include_str!("../../../lua/gcra.lua"),
         include_str!("../../../lua/rows.lua"),
+        include_str!("../../../lua/caps.lua"),
         include_str!("../../../lua/best.lua")
     ))
 });
