@@ -47,27 +47,8 @@ impl RedisStore {
         } = *request;
         let k = self.keys(event);
         let mut inv = BEST.prepare_invoke();
-        let hold_key = k.hold(hold);
-        inv.key(k.seats())
-            .key(k.booked())
-            .key(k.held())
-            .key(&hold_key)
-            .key(k.user(user_id))
-            .key(k.sold());
-        match rate {
-            Some((caller, _)) => inv.key(self.rate_key(caller)),
-            None => inv.key(&hold_key),
-        };
+        self.hold_head(&mut inv, &k, hold, user_id, ttl, caps, rate);
         inv.key(k.layout()).key(k.watched()).key(k.row_ends());
-        inv.arg(hold.to_string())
-            .arg(user_id)
-            .arg(ttl.as_millis() as u64)
-            .arg(caps.max_seats.unwrap_or(0))
-            .arg(caps.max_live_holds.unwrap_or(0));
-        match rate {
-            Some((_, quota)) => inv.arg(quota.interval_us()).arg(quota.burst.max(1)),
-            None => inv.arg(0).arg(0),
-        };
         inv.arg(count)
             .arg(filter.seat_type.as_deref().unwrap_or(""))
             .arg(filter.max_price_cents.unwrap_or(-1))

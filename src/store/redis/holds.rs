@@ -6,6 +6,7 @@ use std::time::Duration;
 use redis::Value;
 
 use super::RedisStore;
+use super::keys::Keys;
 use super::scripts::{self, HOLD, PIN, SETTLE, UNPIN, hold_check, int_at, strings_at, tagged};
 use crate::domain::events::EventId;
 use crate::domain::holds::{Caps, HoldAttempt, HoldCheck, HoldGroupId, HoldRecord};
@@ -57,6 +58,43 @@ pub enum Settle {
 
 impl RedisStore {
     /// Takes an all-or-nothing hold under the buyer's caps (see `lua/hold.lua`).
+    /// KEYS[1..7] and ARGV[1..7], the same in `hold.lua` and `best.lua` (and read by `gcra.lua`
+    /// and `caps.lua`): the cache marker, booked, held, the hold, the buyer's holds, sold, the
+    /// rate key; the hold id, the buyer, the TTL in ms, the two caps, the rate quota.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn hold_head(
+        &self,
+        inv: &mut redis::ScriptInvocation<'_>,
+        k: &Keys,
+        hold: HoldGroupId,
+        user_id: &str,
+        ttl: Duration,
+        caps: Caps,
+        rate: Option<(&RateRequest, Rate)>,
+    ) {
+        let hold_key = k.hold(hold);
+        inv.key(k.seats())
+            .key(k.booked())
+            .key(k.held())
+            .key(&hold_key)
+            .key(k.user(user_id))
+            .key(k.sold());
+        // Without a rate check the slot is filled with a key of the event (never read).
+        match rate {
+            Some((caller, _)) => inv.key(self.rate_key(caller)),
+            None => inv.key(&hold_key),
+        };
+        inv.arg(hold.to_string())
+            .arg(user_id)
+            .arg(ttl.as_millis() as u64)
+            .arg(caps.max_seats.unwrap_or(0))
+            .arg(caps.max_live_holds.unwrap_or(0));
+        match rate {
+            Some((_, quota)) => inv.arg(quota.interval_us()).arg(quota.burst.max(1)),
+            None => inv.arg(0).arg(0),
+        };
+    }
+
     pub async fn acquire_hold(&self, request: &HoldRequest<'_>) -> Result<HoldReply> {
         let HoldRequest {
             event,
@@ -70,18 +108,7 @@ impl RedisStore {
         } = *request;
         let k = self.keys(event);
         let mut inv = HOLD.prepare_invoke();
-        let hold_key = k.hold(hold);
-        inv.key(k.seats())
-            .key(k.booked())
-            .key(k.held())
-            .key(&hold_key)
-            .key(k.user(user_id))
-            .key(k.sold());
-        // Without a rate check the slot is filled with a key of the event (never read).
-        match rate {
-            Some((caller, _)) => inv.key(self.rate_key(caller)),
-            None => inv.key(&hold_key),
-        };
+        self.hold_head(&mut inv, &k, hold, user_id, ttl, caps, rate);
         for code in codes {
             inv.key(k.seat(code));
         }
@@ -89,15 +116,6 @@ impl RedisStore {
             inv.key(k.tier(&line.code)).key(k.tier_holds(&line.code));
         }
         inv.key(k.row_ends()).key(k.layout()).key(k.watched());
-        inv.arg(hold.to_string())
-            .arg(user_id)
-            .arg(ttl.as_millis() as u64)
-            .arg(caps.max_seats.unwrap_or(0))
-            .arg(caps.max_live_holds.unwrap_or(0));
-        match rate {
-            Some((_, quota)) => inv.arg(quota.interval_us()).arg(quota.burst.max(1)),
-            None => inv.arg(0).arg(0),
-        };
         inv.arg(codes.len());
         for code in codes {
             inv.arg(code);
