@@ -329,7 +329,10 @@ async fn sigterm_during_a_hold_storm_answers_every_accepted_request(pg: PgPool) 
                 // Connected while the process was already stopping: the listener may have
                 // closed under it. A connection made before the signal is answered.
                 _ if connected.is_none_or(|at| at >= signalled) => late += 1,
-                other => panic!("a request connected before the signal got no answer: {other:?}"),
+                other => panic!(
+                    "a request connected {:?} before the signal got no answer: {other:?}",
+                    connected.map(|at| signalled.duration_since(at))
+                ),
             }
         }
     }

@@ -208,14 +208,16 @@ impl Conn {
                     break;
                 }
                 _ = drain.wait_for(|d| *d), if !draining => {
-                    // Shutting down: no keep-alive after the request in flight; an idle or
-                    // half-header connection closes now (unless a header is arriving this
-                    // instant); one that has sent nothing yet (just connected, its request on
-                    // the way) still gets the header read timeout.
+                    // Shutting down: no keep-alive after the request in flight, and hyper
+                    // closes an idle connection itself (and one whose last response it has
+                    // flushed: closing it here could cut that response short). A half-header
+                    // connection is closed now (unless a header is arriving this instant); one
+                    // that has sent nothing yet (just connected, its request on the way) still
+                    // gets the header read timeout.
                     draining = true;
                     conn.as_mut().graceful_shutdown();
                     let window = DRAIN_HEADER_WINDOW.min(header);
-                    watchdog = Box::pin(clock.expired(window, header, Duration::ZERO));
+                    watchdog = Box::pin(clock.expired(window, header, header));
                 }
             }
         }
