@@ -191,9 +191,11 @@ impl Seatlock {
                 }
             }
         }
-        Err(Error::Internal(
-            "inventory cache missing right after a rebuild".into(),
-        ))
+        // The cache vanished again right after its rebuild (Redis restarted or flushed once
+        // more): an outage to retry after, not a bug.
+        Err(Error::Unavailable {
+            what: "the inventory cache (it was lost again right after its rebuild)",
+        })
     }
 
     async fn reserve_in_postgres(
