@@ -348,8 +348,10 @@ redis.call('HSET', KEYS[4], 'user', ARGV[2], 'exp', exp, 'seats', table.concat(c
 redis.call('PEXPIRE', KEYS[4], ttl)
 caps_record(caps, KEYS[5], ARGV[1], count, exp, now)
 local trimmed = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-if redis.call('EXISTS', KEYS[9]) == 1 then
-  redis.call('PUBLISH', string.sub(KEYS[9], 1, -8) .. 'changes',
+-- The watched key holds the command its watchers listen with: SPUBLISH on a cluster.
+local publish_cmd = redis.call('GET', KEYS[9])
+if publish_cmd then
+  redis.call(publish_cmd == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', string.sub(KEYS[9], 1, -8) .. 'changes',
     cjson.encode({s = codes, t = {}, at = now, x = exp}))
 end
 return {'OK', remaining, reset, exp, trimmed, codes}

@@ -177,12 +177,14 @@ local trimmed = 0
 if n > 0 then
   trimmed = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 end
-if redis.call('EXISTS', KEYS[#KEYS]) == 1 then
+-- The watched key holds the command its watchers listen with: SPUBLISH on a cluster.
+local publish_cmd = redis.call('GET', KEYS[#KEYS])
+if publish_cmd then
   local tier_codes = {}
   for j = 0, lines - 1 do
     tier_codes[j + 1] = ARGV[tfirst + 2 * j]
   end
-  redis.call('PUBLISH', string.sub(KEYS[#KEYS], 1, -8) .. 'changes',
+  redis.call(publish_cmd == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', string.sub(KEYS[#KEYS], 1, -8) .. 'changes',
     cjson.encode({s = codes, t = tier_codes, at = now, x = exp}))
 end
 return {'OK', remaining, reset, exp, trimmed}

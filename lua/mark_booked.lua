@@ -21,7 +21,9 @@
 -- bumps {e}:gen, so a rebuild whose Postgres snapshot predates this change refuses to write it.
 local n = tonumber(ARGV[3])
 local tfirst = 4 + n
-if redis.call('EXISTS', KEYS[#KEYS]) == 1 then
+-- The watched key holds the command its watchers listen with: SPUBLISH on a cluster.
+local publish_cmd = redis.call('GET', KEYS[#KEYS])
+if publish_cmd then
   local seats, tiers = {}, {}
   for i = 4, 3 + n do
     seats[#seats + 1] = ARGV[i]
@@ -30,7 +32,7 @@ if redis.call('EXISTS', KEYS[#KEYS]) == 1 then
     tiers[j + 1] = ARGV[tfirst + 2 * j]
   end
   local t = redis.call('TIME')
-  redis.call('PUBLISH', string.sub(KEYS[#KEYS], 1, -8) .. 'changes', cjson.encode({s = seats,
+  redis.call(publish_cmd == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', string.sub(KEYS[#KEYS], 1, -8) .. 'changes', cjson.encode({s = seats,
     t = tiers, at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)}))
 end
 if redis.call('EXISTS', KEYS[1]) == 0 then

@@ -81,7 +81,9 @@ if ARGV[2] == 'book' then
     redis.call('INCR', KEYS[8])
   end
 end
-if redis.call('EXISTS', KEYS[#KEYS]) == 1 then
+-- The watched key holds the command its watchers listen with: SPUBLISH on a cluster.
+local publish_cmd = redis.call('GET', KEYS[#KEYS])
+if publish_cmd then
   local seats, tiers = {}, {}
   for i = 0, n - 1 do
     seats[i + 1] = ARGV[5 + i]
@@ -90,7 +92,7 @@ if redis.call('EXISTS', KEYS[#KEYS]) == 1 then
     tiers[j + 1] = ARGV[tfirst + 2 * j]
   end
   local t = redis.call('TIME')
-  redis.call('PUBLISH', string.sub(KEYS[#KEYS], 1, -8) .. 'changes', cjson.encode({s = seats,
+  redis.call(publish_cmd == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', string.sub(KEYS[#KEYS], 1, -8) .. 'changes', cjson.encode({s = seats,
     t = tiers, at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)}))
 end
 return {'OK'}

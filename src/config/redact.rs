@@ -50,6 +50,11 @@ impl std::fmt::Debug for RedisSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisSettings")
             .field("url", &redact_url(&self.url))
+            .field("mode", &self.mode)
+            .field(
+                "cluster_urls",
+                &self.cluster_urls.iter().map(|u| redact_url(u)).collect::<Vec<_>>(),
+            )
             .field("pool_size", &self.pool_size)
             .field("pool_wait_timeout_ms", &self.pool_wait_timeout_ms)
             .field("connect_timeout_ms", &self.connect_timeout_ms)

@@ -8,6 +8,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::state::AppState;
+use crate::config::RedisMode;
 use crate::service::breaker::State as BreakerState;
 use crate::service::{HoldsGo, Readiness, ReadyStatus};
 use crate::telemetry;
@@ -26,9 +27,28 @@ pub(super) struct ReadyBody {
     breaker: String,
     /// none or token.
     auth: String,
+    /// standalone or cluster (`redis.mode`).
+    #[serde(rename = "redisMode")]
+    redis_mode: String,
+    /// In cluster mode: the cluster's state as one of its nodes sees it.
+    cluster: Option<ClusterBody>,
     /// When not ready: what is down, and NOT_READY.
     error: Option<String>,
     code: Option<String>,
+}
+
+/// A Redis Cluster's state in `/readyz`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ClusterBody {
+    /// ok (every slot served), fail, or unreachable (no node answered).
+    state: String,
+    slots_ok: Option<u32>,
+    slots_fail: Option<u32>,
+    /// Masters serving slots.
+    size: Option<u32>,
+    /// Nodes known, replicas included.
+    known_nodes: Option<u32>,
 }
 
 pub fn router() -> Router<AppState> {
@@ -57,6 +77,19 @@ pub(super) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<V
     let ready = state.seatlock.readiness().await;
     let (status, mut body) = readiness_body(&ready);
     body["auth"] = json!(state.settings.auth.mode.as_str());
+    body["redisMode"] = json!(state.settings.redis.mode.as_str());
+    if state.settings.redis.mode == RedisMode::Cluster {
+        body["cluster"] = match ready.cluster {
+            Some(c) => json!({
+                "state": if c.ok { "ok" } else { "fail" },
+                "slotsOk": c.slots_ok,
+                "slotsFail": c.slots_fail,
+                "size": c.size,
+                "knownNodes": c.known_nodes,
+            }),
+            None => json!({"state": "unreachable"}),
+        };
+    }
     (status, Json(body))
 }
 
@@ -120,6 +153,7 @@ mod tests {
             status,
             postgres_up,
             redis_up: holds == HoldsGo::Redis,
+            cluster: None,
             holds,
             breaker: BreakerState::Closed,
         }

@@ -6,6 +6,7 @@ use super::Seatlock;
 use super::breaker::State as BreakerState;
 use crate::config::HoldFallback;
 use crate::domain::holds::HoldStore;
+use crate::store::redis::ClusterHealth;
 
 /// Where holds go now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +34,8 @@ pub struct Readiness {
     pub redis_up: bool,
     pub holds: HoldsGo,
     pub breaker: BreakerState,
+    /// The Redis Cluster's state (None on a standalone Redis, or when no node answered).
+    pub cluster: Option<ClusterHealth>,
 }
 
 /// How long each store gets to answer a readiness check.
@@ -43,9 +46,15 @@ impl Seatlock {
     pub async fn readiness(&self) -> Readiness {
         let pg_check = tokio::time::timeout(CHECK_LIMIT, self.pg.ping());
         let redis_check = tokio::time::timeout(CHECK_LIMIT, self.redis.ping());
-        let (pg, redis) = tokio::join!(pg_check, redis_check);
+        let cluster_check = tokio::time::timeout(CHECK_LIMIT, self.redis.cluster_health());
+        let (pg, redis, cluster) = tokio::join!(pg_check, redis_check, cluster_check);
         let postgres_up = matches!(pg, Ok(Ok(())));
-        let redis_up = matches!(redis, Ok(Ok(())));
+        let cluster = match cluster {
+            Ok(Ok(health)) => health,
+            _ => None,
+        };
+        // A cluster is up when every master answers (PING goes to each) and every slot is served.
+        let redis_up = matches!(redis, Ok(Ok(()))) && cluster.is_none_or(|c| c.ok);
         let breaker = self.breaker.state();
         let holds = &self.settings.holds;
         let (holds_go, status) = decide_readiness(
@@ -61,6 +70,7 @@ impl Seatlock {
             redis_up,
             holds: holds_go,
             breaker,
+            cluster,
         }
     }
 }

@@ -94,9 +94,11 @@ impl Seatlock {
     }
 
     /// Whether the hold script may count a hold's rate limit itself: the rate key is in
-    /// another hash slot than the event's keys, which a standalone Redis allows.
+    /// another hash slot than the event's keys, which a standalone Redis allows (on a cluster the
+    /// rate is counted by its own script first: one more round trip).
     pub fn counts_rate_in_holds(&self) -> bool {
-        self.limits.user_rate.is_some() || self.limits.key_rate.is_some()
+        (self.limits.user_rate.is_some() || self.limits.key_rate.is_some())
+            && !self.redis.is_cluster()
     }
 
     /// Forgets idle callers of the per-instance limiters.

@@ -2,11 +2,13 @@
 //! tier units (`hold.lua`, `settle.lua`, `mark_booked.lua`) publish what they changed on the
 //! event's channel `P:{e:ID}:changes`, but only while the event's `P:{e:ID}:watched` key exists:
 //! an instance streaming the event keeps that key alive ([`RedisStore::watch_event`]), so events
-//! nobody watches cost one `EXISTS` per change and no message.
+//! nobody watches cost one `GET` per change and no message. The key's value is the command the
+//! watchers listen with: `PUBLISH` on a standalone Redis, `SPUBLISH` on a cluster (sharded
+//! pub/sub: a message stays on the shard of its event instead of crossing the whole cluster).
 //!
-//! [`ChangeFeed`] is one pub/sub connection per instance, subscribed to the channel of every event
-//! the instance streams; it reconnects on its own (and says so, since messages may have been lost
-//! meanwhile).
+//! [`ChangeFeed`] is one pub/sub connection per instance (on a cluster: one per node, see
+//! [`super::feed_cluster`]), subscribed to the channel of every event the instance streams; it
+//! reconnects on its own (and says so, since messages may have been lost meanwhile).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -34,7 +36,7 @@ pub enum FeedMessage {
     Reconnected,
 }
 
-enum Command {
+pub(super) enum Command {
     Subscribe(EventId),
     Unsubscribe(EventId),
 }
@@ -51,10 +53,15 @@ impl ChangeFeed {
     pub fn start(store: &RedisStore) -> (ChangeFeed, mpsc::UnboundedReceiver<FeedMessage>) {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (out, messages) = mpsc::unbounded_channel();
-        let url = store.url.clone();
+        let settings = store.settings.clone();
         let prefix = store.prefix.clone();
-        let timeout = store.connect_timeout;
-        tokio::spawn(run_feed(url, prefix, timeout, command_rx, out));
+        if store.is_cluster() {
+            tokio::spawn(super::feed_cluster::run(settings, prefix, command_rx, out));
+        } else {
+            let timeout = Duration::from_millis(settings.connect_timeout_ms);
+            let url: Arc<str> = settings.url.as_str().into();
+            tokio::spawn(run_feed(url, prefix, timeout, command_rx, out));
+        }
         (ChangeFeed { commands }, messages)
     }
 
@@ -138,7 +145,7 @@ async fn run_feed(
 }
 
 /// Applies the commands queued while disconnected; false when every handle is gone.
-fn drain_commands(
+pub(super) fn drain_commands(
     commands: &mut mpsc::UnboundedReceiver<Command>,
     wanted: &mut HashSet<EventId>,
 ) -> bool {
@@ -157,14 +164,20 @@ fn drain_commands(
 }
 
 impl RedisStore {
+    /// How changes are published: sharded pub/sub on a cluster.
+    fn publish_command(&self) -> &'static str {
+        if self.is_cluster() { "SPUBLISH" } else { "PUBLISH" }
+    }
+
     /// Marks the event as streamed by some instance for [`WATCH_TTL`], so the scripts publish
     /// its changes.
     pub async fn watch_event(&self, event: EventId) -> Result<()> {
         let key = self.keys(event).watched();
+        let command = self.publish_command();
         self.run(RedisOp::Watch, async |conn| {
             redis::cmd("SET")
                 .arg(&key)
-                .arg(1)
+                .arg(command)
                 .arg("PX")
                 .arg(WATCH_TTL.as_millis() as u64)
                 .query_async::<()>(conn)
@@ -177,8 +190,9 @@ impl RedisStore {
     pub async fn publish_change(&self, event: EventId, change: &Change) -> Result<()> {
         let channel = self.keys(event).changes();
         let payload = change.to_payload();
+        let command = self.publish_command();
         self.run(RedisOp::Publish, async |conn| {
-            redis::cmd("PUBLISH")
+            redis::cmd(command)
                 .arg(&channel)
                 .arg(&payload)
                 .query_async::<i64>(conn)

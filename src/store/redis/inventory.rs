@@ -151,23 +151,7 @@ impl RedisStore {
         let pattern = inventory_pattern(&self.prefix);
         let keys: Vec<String> = self
             .run(RedisOp::ScanInventories, async |conn| {
-                let mut keys = Vec::new();
-                let mut cursor: u64 = 0;
-                loop {
-                    let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(1000)
-                        .query_async(conn)
-                        .await?;
-                    keys.extend(batch);
-                    if next == 0 {
-                        return Ok(keys);
-                    }
-                    cursor = next;
-                }
+                super::scan::scan_all(conn, &pattern).await
             })
             .await?;
         for key in &keys {

@@ -8,18 +8,21 @@
 //! - [`holds`]: take, read, pin, unpin and settle a hold; [`best`]: a best-available hold.
 //! - [`inventory`]: rebuild the cached inventory, mark seats booked, read the held seats.
 //! - [`rate`]: the shared rate limit (GCRA).
-//! - [`changes`]: seat changes through pub/sub, for the live seat map.
+//! - [`changes`]: seat changes through pub/sub, for the live seat map ([`feed_cluster`]: its
+//!   sharded pub/sub feed on a cluster).
 //! - [`pool`]: the connection pool (shared multiplexed connections).
 
 mod best;
 mod changes;
 mod extend;
+mod feed_cluster;
 mod holds;
 mod inventory;
 mod keys;
 mod pool;
 mod rate;
 mod rebuild_lock;
+mod scan;
 mod scripts;
 
 use std::sync::Arc;
@@ -32,11 +35,13 @@ use redis::{RedisResult, Value};
 pub use best::BestRequest;
 pub use changes::{ChangeFeed, FeedMessage, WATCH_TTL};
 pub use holds::{HoldReply, HoldRequest, Settle};
+
 pub use inventory::{Rebuild, TierHeld};
 
 use self::keys::Keys;
 use self::pool::{ConnectionManager, Pool};
-use crate::config::RedisSettings;
+pub use self::pool::RedisConnection;
+use crate::config::{RedisMode, RedisSettings};
 use crate::domain::events::EventId;
 use crate::error::{Error, Result};
 use crate::telemetry::{self, RedisOp};
@@ -47,9 +52,44 @@ pub struct RedisStore {
     pool: Pool,
     prefix: Arc<str>,
     in_flight: Arc<AtomicI64>,
-    /// For the pub/sub connection of [`ChangeFeed`] (a secret: never logged).
-    url: Arc<str>,
-    connect_timeout: Duration,
+    /// For the pub/sub connection of [`ChangeFeed`] (the URLs are secrets: never logged).
+    settings: Arc<RedisSettings>,
+}
+
+/// A Redis Cluster's state (`CLUSTER INFO`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClusterHealth {
+    /// `cluster_state:ok`: every slot is served.
+    pub ok: bool,
+    /// Slots served by a master that is up.
+    pub slots_ok: u32,
+    /// Slots whose master is failing.
+    pub slots_fail: u32,
+    /// Masters serving slots.
+    pub size: u32,
+    /// Nodes known, replicas included.
+    pub known_nodes: u32,
+}
+
+impl ClusterHealth {
+    fn parse(info: &str) -> Self {
+        let mut health = ClusterHealth::default();
+        for line in info.lines() {
+            let Some((field, value)) = line.trim().split_once(':') else {
+                continue;
+            };
+            let n = || value.parse().unwrap_or(0);
+            match field {
+                "cluster_state" => health.ok = value == "ok",
+                "cluster_slots_ok" => health.slots_ok = n(),
+                "cluster_slots_fail" => health.slots_fail = n(),
+                "cluster_size" => health.size = n(),
+                "cluster_known_nodes" => health.known_nodes = n(),
+                _ => {}
+            }
+        }
+        health
+    }
 }
 
 /// The pool's connections now.
@@ -62,10 +102,7 @@ pub struct RedisPoolStats {
 
 impl RedisStore {
     pub fn new(settings: &RedisSettings) -> Result<Self> {
-        let conn_config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(settings.connect_timeout_ms)))
-            .set_response_timeout(Some(Duration::from_millis(settings.response_timeout_ms)));
-        let manager = ConnectionManager::new(&settings.url, conn_config)?;
+        let manager = ConnectionManager::new(settings)?;
         let wait = Some(Duration::from_millis(settings.pool_wait_timeout_ms));
         let pool = Pool::builder(manager)
             .max_size(settings.pool_size)
@@ -79,9 +116,13 @@ impl RedisStore {
             pool,
             prefix: settings.key_prefix.as_str().into(),
             in_flight: Arc::default(),
-            url: settings.url.as_str().into(),
-            connect_timeout: Duration::from_millis(settings.connect_timeout_ms),
+            settings: Arc::new(settings.clone()),
         })
+    }
+
+    /// Whether this is a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.settings.mode == RedisMode::Cluster
     }
 
     /// Closes the pool: calls after this fail at once.
@@ -106,7 +147,7 @@ impl RedisStore {
     /// marks the connection for replacement.
     async fn run<T, F>(&self, op: RedisOp, call: F) -> Result<T>
     where
-        F: AsyncFnOnce(&mut redis::aio::MultiplexedConnection) -> RedisResult<T>,
+        F: AsyncFnOnce(&mut RedisConnection) -> RedisResult<T>,
     {
         // Boxed too: the pool's checkout carries the future that opens a connection.
         let mut lease = Box::pin(pool::lease(&self.pool)).await?;
@@ -130,11 +171,41 @@ impl RedisStore {
             .await
     }
 
+    /// The cluster's state as one of its nodes sees it (`CLUSTER INFO`); None on a standalone
+    /// Redis.
+    pub async fn cluster_health(&self) -> Result<Option<ClusterHealth>> {
+        if !self.is_cluster() {
+            return Ok(None);
+        }
+        let info = self
+            .run(RedisOp::Ping, async |conn| {
+                redis::cmd("CLUSTER").arg("INFO").query_async::<String>(conn).await
+            })
+            .await?;
+        Ok(Some(ClusterHealth::parse(&info)))
+    }
+
     pub async fn ping(&self) -> Result<()> {
         self.run(RedisOp::Ping, async |conn| {
             redis::cmd("PING").query_async::<String>(conn).await
         })
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClusterHealth;
+
+    #[test]
+    fn cluster_info_is_read() {
+        let info = "cluster_state:fail\r\ncluster_slots_assigned:16384\r\ncluster_slots_ok:10923\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:5461\r\ncluster_known_nodes:6\r\ncluster_size:3\r\n";
+        let h = ClusterHealth::parse(info);
+        assert_eq!(
+            h,
+            ClusterHealth { ok: false, slots_ok: 10923, slots_fail: 5461, size: 3, known_nodes: 6 }
+        );
+        assert!(ClusterHealth::parse("cluster_state:ok\r\n").ok);
     }
 }
