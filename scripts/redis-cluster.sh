@@ -3,7 +3,9 @@
 # redis-server on 127.0.0.1, ports BASE..BASE+5 (cluster bus ports BASE+10000..BASE+10005).
 #
 #   scripts/redis-cluster.sh start  [DIR]   start the cluster (or find it running); prints its seed URLs
-#   scripts/redis-cluster.sh status [DIR]   cluster state and nodes; exits non-zero unless healthy
+#   scripts/redis-cluster.sh status [DIR]   cluster state and nodes; exit 0 if healthy, 3 if serving
+#                                           but degraded (a node down, a master without replica),
+#                                           1 otherwise
 #   scripts/redis-cluster.sh stop   [DIR]   shut the nodes down and remove their state from DIR
 #
 # start prints one line on stdout, the seed URLs (the first three nodes), for example
@@ -63,7 +65,7 @@ DIR=${2:-$REPO/target/redis-cluster}
 case $DIR in /*) ;; *) DIR=$PWD/$DIR ;; esac
 # The physical path: a node reports its working directory (CONFIG GET dir) with links resolved, and
 # that is how a node of this DIR is told from anyone else's.
-[ -d "$DIR" ] && DIR=$(cd "$DIR" && pwd -P)
+if [ -d "$DIR" ]; then DIR=$(cd "$DIR" && pwd -P); fi
 
 PORTS=()
 for ((i = 0; i < NODES; i++)); do PORTS+=($((BASE + i))); done
@@ -78,7 +80,7 @@ done
 rcli() {
     local port=$1
     shift
-    timeout 5 redis-cli -h 127.0.0.1 -p "$port" "$@" 2>/dev/null | tr -d '\r'
+    timeout "${RCLI_TIMEOUT:-5}" redis-cli -h 127.0.0.1 -p "$port" "$@" 2>/dev/null | tr -d '\r'
 }
 
 node_dir() { echo "$DIR/$1"; }
@@ -94,24 +96,26 @@ who() {
     return 0
 }
 
-# node_state PORT -> "ours" (a Redis started from DIR), "free", "redis" (another Redis; its
-# directory in NODE_OTHER) or "other" (something else listens on the port or its bus port).
+# node_state PORT: sets NODE_STATE to "ours" (a Redis started from DIR), "free", "redis" (another
+# Redis; its directory in NODE_OTHER) or "other" (something else listens on the port or its bus
+# port).
+NODE_STATE=""
 NODE_OTHER=""
 node_state() {
     local port=$1 dir
     NODE_OTHER=""
-    if [ "$(rcli "$port" ping)" = PONG ]; then
+    if [ "$(RCLI_TIMEOUT=2 rcli "$port" ping)" = PONG ]; then
         dir=$(rcli "$port" config get dir | sed -n 2p)
         if [ -n "$dir" ] && [ "$dir" = "$(node_dir "$port")" ]; then
-            echo ours
+            NODE_STATE=ours
         else
-            NODE_OTHER=${dir:-unknown directory}
-            echo redis
+            NODE_STATE=redis
+            NODE_OTHER=${dir:-unknown: CONFIG GET dir refused}
         fi
     elif listening "$port" || listening $((port + 10000)); then
-        echo other
+        NODE_STATE=other
     else
-        echo free
+        NODE_STATE=free
     fi
 }
 
@@ -274,7 +278,8 @@ wait_answering() {
 cmd_start() {
     local port state ours=() free=() taken=() fresh=1 info all_new=1
     for port in "${PORTS[@]}"; do
-        state=$(node_state "$port")
+        node_state "$port"
+        state=$NODE_STATE
         case $state in
             ours) ours+=("$port") ;;
             free) free+=("$port") ;;
@@ -348,10 +353,12 @@ cmd_start() {
 }
 
 cmd_stop() {
-    local port state pid i stopped=0
+    local port state pid i stopped=0 pids=() clear=() nopid=() alive
+    # All nodes are asked at once: a node takes a second or two to exit after SHUTDOWN.
     for port in "${PORTS[@]}"; do
         pid=$(live_pid "$port" || true)
-        state=$(node_state "$port")
+        node_state "$port"
+        state=$NODE_STATE
         # A node of DIR that hangs (listens, does not answer) is still ours by its pid file.
         if [ "$state" = redis ] || { [ "$state" = other ] && [ -z "$pid" ]; }; then
             log "127.0.0.1:$port is not a node of $DIR; left alone"
@@ -359,32 +366,47 @@ cmd_stop() {
         fi
         if [ "$state" = ours ]; then
             rcli "$port" shutdown nosave >/dev/null || true
-        fi
-        if [ "$state" = ours ] || [ -n "$pid" ]; then
-            for ((i = 0; i < 50; i++)); do
-                if [ -n "$pid" ]; then kill -0 "$pid" 2>/dev/null || break
-                elif [ "$(rcli "$port" ping)" != PONG ]; then break
-                fi
-                sleep 0.1
-            done
-            if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-                log "127.0.0.1:$port (pid $pid) did not shut down; killing it"
-                kill -TERM "$pid" 2>/dev/null || true
-                for ((i = 0; i < 20; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-                kill -KILL "$pid" 2>/dev/null || true
-            fi
+            stopped=$((stopped + 1))
+        elif [ -n "$pid" ]; then
+            # Hung, or stopped (SIGSTOP): SIGCONT lets the SIGTERM land.
+            kill -TERM "$pid" 2>/dev/null || true
+            kill -CONT "$pid" 2>/dev/null || true
             stopped=$((stopped + 1))
         fi
-        clear_node_dir "$port"
+        if [ -n "$pid" ]; then pids+=("$pid"); elif [ "$state" = ours ]; then nopid+=("$port"); fi
+        clear+=("$port")
     done
-    [ -d "$DIR" ] && rm -f "$DIR/create.log"
-    log "stopped $stopped node(s) of $DIR (ports ${PORTS[0]}-${PORTS[NODES - 1]}); node state removed"
+    for ((i = 0; i < 100; i++)); do
+        alive=()
+        for pid in "${pids[@]}"; do
+            if kill -0 "$pid" 2>/dev/null; then alive+=("$pid"); fi
+        done
+        for port in "${nopid[@]}"; do
+            if [ "$(RCLI_TIMEOUT=1 rcli "$port" ping)" = PONG ]; then alive+=("$port"); fi
+        done
+        [ ${#alive[@]} -gt 0 ] || break
+        sleep 0.1
+    done
+    for pid in "${pids[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            log "pid $pid did not exit within 10 s of SHUTDOWN; killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    done
+    for port in "${clear[@]}"; do clear_node_dir "$port"; done
+    rm -f "$DIR/create.log"
+    if [ "$stopped" -gt 0 ]; then
+        log "stopped $stopped node(s) of $DIR (ports ${PORTS[0]}-${PORTS[NODES - 1]}); node state removed"
+    else
+        log "no node of $DIR was running (ports ${PORTS[0]}-${PORTS[NODES - 1]}); node state removed"
+    fi
 }
 
 cmd_status() {
-    local port state pid info seed="" up=0 rc=0 report
+    local port state pid info seed="" up=0 rc=0 report why="" serving=1
     for port in "${PORTS[@]}"; do
-        state=$(node_state "$port")
+        node_state "$port"
+        state=$NODE_STATE
         case $state in
             ours)
                 pid=$(live_pid "$port" || true)
@@ -393,7 +415,13 @@ cmd_status() {
                 [ -n "$seed" ] || seed=$port ;;
             free) echo "127.0.0.1:$port  down" ;;
             redis) echo "127.0.0.1:$port  another Redis (dir $NODE_OTHER), not a node of $DIR"; rc=1 ;;
-            other) echo "127.0.0.1:$port  taken by another program$(who "$port")"; rc=1 ;;
+            other)
+                if listening "$port"; then
+                    echo "127.0.0.1:$port  taken by another program$(who "$port")"
+                else
+                    echo "127.0.0.1:$port  down; its bus port $((port + 10000)) is taken by another program$(who $((port + 10000)))"
+                fi
+                rc=1 ;;
         esac
     done
     if [ -z "$seed" ]; then
@@ -411,12 +439,24 @@ cmd_status() {
     report=$(rcli "$seed" cluster nodes | nodes_report)
     sed '/^verdict /d; s/^/  /' <<<"$report"
     echo
-    if [ "$up" -eq "$NODES" ] && [ "$rc" = 0 ] && healthy; then
+    [ "$up" -eq "$NODES" ] || why="$up of $NODES nodes up"
+    if healthy && [ "$rc" = 0 ] && [ -z "$why" ]; then
         echo "healthy; seed URLs: $(seed_urls)"
         return 0
     fi
-    [ -n "$WHY" ] || WHY="$up of $NODES nodes up"
-    echo "NOT healthy: $WHY"
+    why+="${why:+; }$WHY"
+    # Degraded: every node of DIR that answers still says cluster_state:ok (all slots served).
+    for port in "${PORTS[@]}"; do
+        node_state "$port"
+        [ "$NODE_STATE" = ours ] || continue
+        info=$(rcli "$port" cluster info)
+        [ "$(info_field "$info" cluster_state)" = ok ] || serving=0
+    done
+    if [ "$rc" = 0 ] && [ "$serving" = 1 ]; then
+        echo "DEGRADED (cluster_state:ok, all slots served): $why"
+        return 3
+    fi
+    echo "NOT healthy: $why"
     return 1
 }
 

@@ -53,7 +53,11 @@ impl std::fmt::Debug for RedisSettings {
             .field("mode", &self.mode)
             .field(
                 "cluster_urls",
-                &self.cluster_urls.iter().map(|u| redact_url(u)).collect::<Vec<_>>(),
+                &self
+                    .cluster_urls
+                    .iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>(),
             )
             .field("pool_size", &self.pool_size)
             .field("pool_wait_timeout_ms", &self.pool_wait_timeout_ms)

@@ -72,3 +72,42 @@ fn the_binary_refuses_to_start_on_a_bad_value() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("holds.ttl_seconds"), "{stderr}");
 }
+
+#[test]
+fn cluster_mode_takes_its_seed_nodes_from_a_comma_separated_variable() {
+    use seatlock::config::RedisMode;
+    let s = Settings::from_env(HashMap::new()).expect("defaults");
+    assert_eq!(s.redis.mode, RedisMode::Standalone);
+    assert!(s.redis.cluster_urls.is_empty());
+    let s = Settings::from_env(env(&[
+        ("APP__REDIS__MODE", "cluster"),
+        (
+            "APP__REDIS__CLUSTER_URLS",
+            "redis://127.0.0.1:7101,redis://127.0.0.1:7102,redis://:pw@127.0.0.1:7103",
+        ),
+    ]))
+    .expect("valid");
+    assert_eq!(s.redis.mode, RedisMode::Cluster);
+    assert_eq!(
+        s.redis.cluster_urls,
+        [
+            "redis://127.0.0.1:7101",
+            "redis://127.0.0.1:7102",
+            "redis://:pw@127.0.0.1:7103"
+        ]
+    );
+    // The seed URLs' passwords stay out of the settings' Debug output.
+    let shown = format!("{:?}", s.redis);
+    assert!(!shown.contains("pw@"), "{shown}");
+    let err =
+        Settings::from_env(env(&[("APP__REDIS__MODE", "cluster")])).expect_err("no seed nodes");
+    assert!(err.to_string().contains("redis.cluster_urls"), "{err}");
+    let err = Settings::from_env(env(&[
+        ("APP__REDIS__MODE", "cluster"),
+        ("APP__REDIS__CLUSTER_URLS", "127.0.0.1:7101"),
+    ]))
+    .expect_err("not a URL");
+    assert!(err.to_string().contains("redis.cluster_urls"), "{err}");
+    let err = Settings::from_env(env(&[("APP__REDIS__MODE", "sharded")])).expect_err("mode");
+    assert!(err.to_string().contains("mode"), "{err}");
+}

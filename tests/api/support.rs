@@ -13,6 +13,7 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use seatlock::config::Settings;
 use seatlock::http::{self, AppState};
+use seatlock::store::redis::RedisConnection;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tower::ServiceExt;
@@ -21,19 +22,54 @@ pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// The seed nodes of the Redis Cluster the suite runs against (`SEATLOCK_TEST_CLUSTER_URLS`,
+/// comma-separated, set by `scripts/test.sh` for its cluster pass); None: a standalone Redis.
+pub fn cluster_urls() -> Option<Vec<String>> {
+    let urls = std::env::var("SEATLOCK_TEST_CLUSTER_URLS").ok()?;
+    let urls: Vec<String> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(String::from)
+        .collect();
+    (!urls.is_empty()).then_some(urls)
+}
+
+/// Instances of the service a [`TestApp`] runs: three sharing the cluster in the cluster pass
+/// (each with its own pools, breaker and caches; requests rotate over them), else one.
+fn instances_for(redis_url: &str) -> usize {
+    if redis_url == self::redis_url() && cluster_urls().is_some() {
+        3
+    } else {
+        1
+    }
+}
+
 /// Settings as the service would load them, pointed at `redis_url`, with a unique key prefix.
+/// In the cluster pass the shared Redis is the cluster (a test's own `redis-server` stays one).
 pub fn test_settings(redis_url: &str) -> Settings {
     let env = HashMap::from([("REDIS_URL".to_string(), redis_url.to_string())]);
     let mut settings = Settings::from_env(env).expect("default settings load");
     settings.redis.key_prefix = format!("test:{}", uuid::Uuid::new_v4().simple());
+    if redis_url == self::redis_url()
+        && let Some(urls) = cluster_urls()
+    {
+        settings.redis.mode = seatlock::config::RedisMode::Cluster;
+        settings.redis.cluster_urls = urls;
+    }
     settings
 }
 
 pub struct TestApp {
+    /// The first instance's router, and its state.
     pub router: Router,
     pub pg: PgPool,
     pub state: AppState,
+    /// Every instance's router (the first is `router`); calls rotate over them.
+    routers: Vec<Router>,
+    next: std::sync::atomic::AtomicUsize,
     redis_url: String,
+    cluster: bool,
 }
 
 impl TestApp {
@@ -44,13 +80,33 @@ impl TestApp {
     pub fn with(pg: PgPool, redis_url: &str, tweak: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = test_settings(redis_url);
         tweak(&mut settings);
-        let state = AppState::with_pool(settings, pg.clone()).expect("state");
+        let cluster = settings.redis.mode == seatlock::config::RedisMode::Cluster;
+        let state = AppState::with_pool(settings.clone(), pg.clone()).expect("state");
+        let mut routers = vec![http::router(state.clone())];
+        for _ in 1..instances_for(redis_url) {
+            let other = AppState::with_pool(settings.clone(), pg.clone()).expect("state");
+            routers.push(http::router(other));
+        }
         TestApp {
-            router: http::router(state.clone()),
+            router: routers[0].clone(),
             pg,
             state,
+            routers,
+            next: Default::default(),
             redis_url: redis_url.to_string(),
+            cluster,
         }
+    }
+
+    /// Whether this app runs on the Redis Cluster (the cluster pass).
+    pub fn on_cluster(&self) -> bool {
+        self.cluster
+    }
+
+    /// The router of the next call: the instances in turn.
+    fn next_router(&self) -> Router {
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.routers[i % self.routers.len()].clone()
     }
 
     /// Sends one request through the real router; returns status and JSON body (Null if empty).
@@ -85,7 +141,7 @@ impl TestApp {
             None => req.body(Body::empty()),
         }
         .expect("request");
-        let resp = self.router.clone().oneshot(req).await.expect("infallible");
+        let resp = self.next_router().oneshot(req).await.expect("infallible");
         let status = resp.status();
         let headers = resp.headers().clone();
         let bytes = resp
@@ -193,12 +249,26 @@ impl TestApp {
         .expect("query")
     }
 
-    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.redis_url.as_str())
-            .expect("client")
-            .get_multiplexed_async_connection()
-            .await
-            .expect("redis connection")
+    /// A connection to this app's Redis: the cluster in the cluster pass (KEYS then asks every
+    /// master, a multi-key DEL is split by slot).
+    pub async fn redis(&self) -> RedisConnection {
+        if self.cluster {
+            let urls = cluster_urls().expect("cluster urls");
+            let client = redis::cluster::ClusterClient::new(urls).expect("cluster client");
+            return RedisConnection::Cluster(
+                client
+                    .get_async_connection()
+                    .await
+                    .expect("cluster connection"),
+            );
+        }
+        RedisConnection::Single(
+            redis::Client::open(self.redis_url.as_str())
+                .expect("client")
+                .get_multiplexed_async_connection()
+                .await
+                .expect("redis connection"),
+        )
     }
 
     /// Hold records in this test's Redis key space.
@@ -222,6 +292,26 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         let url = self.redis_url.clone();
         let pattern = format!("{}:*", self.prefix());
+        if self.cluster {
+            let _ = std::thread::spawn(move || {
+                let urls = cluster_urls().unwrap_or_default();
+                let Ok(client) = redis::cluster::ClusterClient::new(urls) else {
+                    return;
+                };
+                let Ok(mut conn) = client.get_connection() else {
+                    return;
+                };
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg(&pattern)
+                    .query(&mut conn)
+                    .unwrap_or_default();
+                for key in keys {
+                    let _: redis::RedisResult<()> = redis::cmd("DEL").arg(key).query(&mut conn);
+                }
+            })
+            .join();
+            return;
+        }
         let _ = std::thread::spawn(move || {
             let Ok(client) = redis::Client::open(url.as_str()) else {
                 return;

@@ -337,7 +337,7 @@ async fn expired_tier_holds_are_trimmed_in_batches_and_never_counted(pg: PgPool)
     tokio::time::sleep(std::time::Duration::from_millis(2300)).await;
     let holds_key = format!("{}:{{e:{id}}}:tierholds:GA", app.prefix());
     let mut conn = app.redis().await;
-    let entries = |conn: &mut redis::aio::MultiplexedConnection| {
+    let entries = |conn: &mut seatlock::store::redis::RedisConnection| {
         let key = holds_key.clone();
         let mut conn = conn.clone();
         async move {

@@ -18,6 +18,8 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::RedisStore;
+pub use super::feed::FeedMessage;
+use super::feed::{Command, drain_commands};
 use super::keys::{Keys, event_of_channel};
 use crate::domain::events::EventId;
 use crate::domain::live::Change;
@@ -26,20 +28,6 @@ use crate::telemetry::RedisOp;
 
 /// How long a watched key lives unless refreshed; instances refresh it at a third of this.
 pub const WATCH_TTL: Duration = Duration::from_secs(30);
-
-/// What the feed hands on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FeedMessage {
-    /// A change of one event.
-    Change(EventId, Change),
-    /// The connection was lost and is back: messages may have been lost meanwhile.
-    Reconnected,
-}
-
-pub(super) enum Command {
-    Subscribe(EventId),
-    Unsubscribe(EventId),
-}
 
 /// The instance's pub/sub connection: subscribe and unsubscribe event channels; messages arrive
 /// on the receiver given at [`ChangeFeed::start`]. Stops when the handle is dropped.
@@ -144,29 +132,14 @@ async fn run_feed(
     }
 }
 
-/// Applies the commands queued while disconnected; false when every handle is gone.
-pub(super) fn drain_commands(
-    commands: &mut mpsc::UnboundedReceiver<Command>,
-    wanted: &mut HashSet<EventId>,
-) -> bool {
-    loop {
-        match commands.try_recv() {
-            Ok(Command::Subscribe(event)) => {
-                wanted.insert(event);
-            }
-            Ok(Command::Unsubscribe(event)) => {
-                wanted.remove(&event);
-            }
-            Err(mpsc::error::TryRecvError::Empty) => return true,
-            Err(mpsc::error::TryRecvError::Disconnected) => return false,
-        }
-    }
-}
-
 impl RedisStore {
     /// How changes are published: sharded pub/sub on a cluster.
     fn publish_command(&self) -> &'static str {
-        if self.is_cluster() { "SPUBLISH" } else { "PUBLISH" }
+        if self.is_cluster() {
+            "SPUBLISH"
+        } else {
+            "PUBLISH"
+        }
     }
 
     /// Marks the event as streamed by some instance for [`WATCH_TTL`], so the scripts publish

@@ -14,7 +14,7 @@ use redis::{ProtocolVersion, PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 use tokio::time::Sleep;
 
-use super::changes::{Command, FeedMessage, drain_commands};
+use super::feed::{Command, FeedMessage, drain_commands};
 use super::keys::{Keys, event_of_channel};
 use super::pool::cluster_client;
 use crate::config::RedisSettings;

@@ -15,6 +15,7 @@
 mod best;
 mod changes;
 mod extend;
+mod feed;
 mod feed_cluster;
 mod holds;
 mod inventory;
@@ -39,8 +40,8 @@ pub use holds::{HoldReply, HoldRequest, Settle};
 pub use inventory::{Rebuild, TierHeld};
 
 use self::keys::Keys;
-use self::pool::{ConnectionManager, Pool};
 pub use self::pool::RedisConnection;
+use self::pool::{ConnectionManager, Pool};
 use crate::config::{RedisMode, RedisSettings};
 use crate::domain::events::EventId;
 use crate::error::{Error, Result};
@@ -179,7 +180,10 @@ impl RedisStore {
         }
         let info = self
             .run(RedisOp::Ping, async |conn| {
-                redis::cmd("CLUSTER").arg("INFO").query_async::<String>(conn).await
+                redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query_async::<String>(conn)
+                    .await
             })
             .await?;
         Ok(Some(ClusterHealth::parse(&info)))
@@ -204,7 +208,13 @@ mod tests {
         let h = ClusterHealth::parse(info);
         assert_eq!(
             h,
-            ClusterHealth { ok: false, slots_ok: 10923, slots_fail: 5461, size: 3, known_nodes: 6 }
+            ClusterHealth {
+                ok: false,
+                slots_ok: 10923,
+                slots_fail: 5461,
+                size: 3,
+                known_nodes: 6
+            }
         );
         assert!(ClusterHealth::parse("cluster_state:ok\r\n").ok);
     }

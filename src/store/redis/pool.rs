@@ -120,12 +120,13 @@ impl ConnectionManager {
 pub fn cluster_client(
     settings: &RedisSettings,
 ) -> Result<redis::cluster::ClusterClientBuilder, RedisError> {
-    let builder = redis::cluster::ClusterClientBuilder::new(settings.cluster_urls.iter().map(String::as_str))
-        .connection_timeout(Duration::from_millis(settings.connect_timeout_ms))
-        .response_timeout(Duration::from_millis(settings.response_timeout_ms))
-        .retries(CLUSTER_RETRIES)
-        .min_retry_wait(CLUSTER_MIN_RETRY_WAIT_MS)
-        .max_retry_wait(CLUSTER_MAX_RETRY_WAIT_MS);
+    let builder =
+        redis::cluster::ClusterClientBuilder::new(settings.cluster_urls.iter().map(String::as_str))
+            .connection_timeout(Duration::from_millis(settings.connect_timeout_ms))
+            .response_timeout(Duration::from_millis(settings.response_timeout_ms))
+            .retries(CLUSTER_RETRIES)
+            .min_retry_wait(CLUSTER_MIN_RETRY_WAIT_MS)
+            .max_retry_wait(CLUSTER_MAX_RETRY_WAIT_MS);
     Ok(builder)
 }
 

@@ -8,13 +8,17 @@ use redis::{RedisResult, Value};
 use super::pool::RedisConnection;
 
 /// Every key matching `pattern`, on every node that holds keys.
-pub(super) async fn scan_all(conn: &mut RedisConnection, pattern: &str) -> RedisResult<Vec<String>> {
+pub(super) async fn scan_all(
+    conn: &mut RedisConnection,
+    pattern: &str,
+) -> RedisResult<Vec<String>> {
     match conn {
         RedisConnection::Single(c) => {
             let mut keys = Vec::new();
             let mut cursor: u64 = 0;
             loop {
-                let (next, batch): (u64, Vec<String>) = scan(cursor, pattern).query_async(c).await?;
+                let (next, batch): (u64, Vec<String>) =
+                    scan(cursor, pattern).query_async(c).await?;
                 keys.extend(batch);
                 if next == 0 {
                     return Ok(keys);
@@ -47,7 +51,11 @@ pub(super) async fn scan_all(conn: &mut RedisConnection, pattern: &str) -> Redis
 
 fn scan(cursor: u64, pattern: &str) -> redis::Cmd {
     let mut cmd = redis::cmd("SCAN");
-    cmd.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000);
+    cmd.arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(1000);
     cmd
 }
 
@@ -64,8 +72,12 @@ async fn masters(conn: &mut ClusterConnection) -> RedisResult<Vec<(String, u16)>
         let Some(Value::Array(master)) = parts.get(2) else {
             continue;
         };
-        let host: Option<String> = master.first().and_then(|v| redis::from_redis_value_ref(v).ok());
-        let port: Option<u16> = master.get(1).and_then(|v| redis::from_redis_value_ref(v).ok());
+        let host: Option<String> = master
+            .first()
+            .and_then(|v| redis::from_redis_value_ref(v).ok());
+        let port: Option<u16> = master
+            .get(1)
+            .and_then(|v| redis::from_redis_value_ref(v).ok());
         if let (Some(host), Some(port)) = (host, port)
             && !found.contains(&(host.clone(), port))
         {

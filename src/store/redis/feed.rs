@@ -1,0 +1,43 @@
+//! What the seat-change feeds (standalone: [`super::changes`], cluster: [`super::feed_cluster`])
+//! share: their commands and what they hand on.
+
+use std::collections::HashSet;
+
+use tokio::sync::mpsc;
+
+use crate::domain::events::EventId;
+use crate::domain::live::Change;
+
+/// What the feed hands on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedMessage {
+    /// A change of one event.
+    Change(EventId, Change),
+    /// The connection was lost and is back: messages may have been lost meanwhile.
+    Reconnected,
+}
+
+/// What a feed's handle asks of its connection task.
+pub(super) enum Command {
+    Subscribe(EventId),
+    Unsubscribe(EventId),
+}
+
+/// Applies the commands queued while disconnected; false when every handle is gone.
+pub(super) fn drain_commands(
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    wanted: &mut HashSet<EventId>,
+) -> bool {
+    loop {
+        match commands.try_recv() {
+            Ok(Command::Subscribe(event)) => {
+                wanted.insert(event);
+            }
+            Ok(Command::Unsubscribe(event)) => {
+                wanted.remove(&event);
+            }
+            Err(mpsc::error::TryRecvError::Empty) => return true,
+            Err(mpsc::error::TryRecvError::Disconnected) => return false,
+        }
+    }
+}
