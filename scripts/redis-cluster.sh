@@ -77,10 +77,11 @@ done
 
 # ------------------------------------------------------------------------------- helpers
 # rcli PORT ARGS...: one command to the node on PORT; raw reply, \r stripped, nothing on stderr.
+# Always succeeds (a node that is down gives an empty reply): callers look at the reply.
 rcli() {
     local port=$1
     shift
-    timeout "${RCLI_TIMEOUT:-5}" redis-cli -h 127.0.0.1 -p "$port" "$@" 2>/dev/null | tr -d '\r'
+    timeout "${RCLI_TIMEOUT:-5}" redis-cli -h 127.0.0.1 -p "$port" "$@" 2>/dev/null | tr -d '\r' || true
 }
 
 node_dir() { echo "$DIR/$1"; }

@@ -5,6 +5,7 @@ mod architecture;
 mod auth;
 mod best;
 mod bookings;
+mod cluster;
 mod concurrency;
 mod confirm;
 mod connections;

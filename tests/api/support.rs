@@ -98,11 +98,6 @@ impl TestApp {
         }
     }
 
-    /// Whether this app runs on the Redis Cluster (the cluster pass).
-    pub fn on_cluster(&self) -> bool {
-        self.cluster
-    }
-
     /// The router of the next call: the instances in turn.
     fn next_router(&self) -> Router {
         let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
