@@ -18,6 +18,9 @@
 #              100,000-seat event (5xx, reads of the inventory from Postgres, max latency)
 #   (a)-(c)    again in the Postgres-only mode (APP__HOLDS__BACKEND=postgres) if the binary
 #              accepts it, else a pgbench SELECT ... FOR UPDATE reference, labelled as such
+#   (s1/k1/k3/ks) bench/cluster.sh: holds/s across many events in cluster mode vs standalone,
+#              three instances on a cluster, and the rebuild storm (FLUSHALL on every master);
+#              SKIP_CLUSTER=1 leaves it out
 # and prints a table (also bench/results/latest.md and latest.json). Everything it started is
 # stopped on exit, and its database dropped (KEEP_DB=1 keeps it).
 #
@@ -550,4 +553,21 @@ vmhwm() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 } >"$RAW/rss.env"
 
 python3 "$BENCH/report.py" report "$RAW" "$RESULTS"
+
+# ------------------------------------------------------------------------------------------
+# 6. Redis Cluster: cluster mode vs standalone, the rebuild storm (bench/cluster.sh, its own
+# Redis, cluster, database and instances; the ones above are stopped first).
+cleanup_main() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done; }
+if [ "${SKIP_CLUSTER:-0}" != 1 ]; then
+  cleanup_main
+  PIDS=()
+  log "Redis Cluster phases (bench/cluster.sh)"
+  if SKIP_BUILD=1 BIN="$BIN" OUT="$RESULTS" DURATION="${CLUSTER_DURATION:-5}" \
+      CONNECTIONS="$CONNECTIONS" THREADS="$THREADS" TTL_SECONDS="$TTL_SECONDS" \
+      PG_ADMIN_URL="$PG_ADMIN_URL" bash "$BENCH/cluster.sh"; then
+    { echo; cat "$RESULTS/cluster.md"; } >>"$RESULTS/latest.md"
+  else
+    log "the cluster phases failed (see above); latest.md has no cluster table"
+  fi
+fi
 log "written $RESULTS/latest.md and $RESULTS/latest.json (raw outputs in $RAW)"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test against real Postgres and Redis: the ones at DATABASE_URL / REDIS_URL if they
-# answer, else throwaway local ones. Then fuzzes the API from its OpenAPI document (schemathesis,
-# token mode), drives the buyer page in chromium (scripts/browser-test.sh) and checks the
-# observability files against a live /metrics.
+# answer, else throwaway local ones; then the API tests again against a local Redis Cluster.
+# Then fuzzes the API from its OpenAPI document (schemathesis, token mode), drives the buyer
+# page in chromium (scripts/browser-test.sh) and checks the observability files against a live
+# /metrics.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/services.sh
@@ -15,11 +16,31 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --no-fail-fast "$@"
 fi
+# The cluster pass: the API tests again against a Redis Cluster (3 masters + 3 replicas from
+# scripts/redis-cluster.sh, on ports SEATLOCK_TEST_CLUSTER_PORT.. +5, default 7121), each test
+# with three seatlock instances sharing it, requests spread over them. The tests that bring a
+# Redis (or a cluster) of their own ran above already and are not repeated.
+cluster_dir=target/redis-cluster-test
+export REDIS_CLUSTER_PORT=${SEATLOCK_TEST_CLUSTER_PORT:-7121}
+cluster_urls=$(scripts/redis-cluster.sh start "$cluster_dir")
+trap 'scripts/redis-cluster.sh stop "$cluster_dir" || true' EXIT
+echo "== cluster pass against $cluster_urls"
+cluster_filter='binary(api) and not test(/^(faults|cluster|redis_faults|architecture|settings)::/)'
+if cargo nextest --version >/dev/null 2>&1; then
+  SEATLOCK_TEST_CLUSTER_URLS=$cluster_urls cargo nextest run --no-fail-fast -E "$cluster_filter"
+else
+  SEATLOCK_TEST_CLUSTER_URLS=$cluster_urls cargo test --no-fail-fast --test api -- \
+    --skip faults:: --skip cluster:: --skip redis_faults:: --skip architecture:: --skip settings::
+fi
+scripts/redis-cluster.sh stop "$cluster_dir"
+trap - EXIT
+unset REDIS_CLUSTER_PORT
 # schemathesis over the OpenAPI document, in token mode (scripts/fuzz.sh).
 SEATLOCK_BIN=target/debug/seatlock scripts/fuzz.sh
 # The buyer page in a real browser (Debian's chromium, Python playwright).
 SEATLOCK_BIN=target/debug/seatlock scripts/browser-test.sh
-for report in target/fault-suite-report.txt target/fault-suite-token-report.txt; do
+for report in target/fault-suite-report.txt target/fault-suite-token-report.txt \
+  target/fault-suite-cluster-report.txt target/cluster-failover-report.txt; do
   if [ -f "$report" ]; then
     echo "== fault-injection suite report ($report)"
     cat "$report"

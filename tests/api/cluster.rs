@@ -537,3 +537,21 @@ async fn a_master_killed_under_load_fails_over_without_a_double_sale_or_a_lost_b
     );
     drop(instances);
 }
+
+impl RedisCluster {
+    /// The first node's port (`REDIS_CLUSTER_PORT` of `scripts/redis-cluster.sh`); the nodes are
+    /// on `base()..base() + 6`.
+    pub fn base(&self) -> u16 {
+        self.base
+    }
+
+    /// The directory the nodes run from (`DIR` of `scripts/redis-cluster.sh`).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// The `cluster-node-timeout` the nodes were started with.
+    pub fn node_timeout_ms(&self) -> u64 {
+        NODE_TIMEOUT_MS
+    }
+}

@@ -3,6 +3,9 @@
 //! Redis is killed, paused, flushed and script-flushed, a seatlock process is killed mid-load,
 //! and Postgres backends are terminated mid-transaction. A history of every call is checked
 //! against Postgres afterwards. Seeded (`FAULT_SEED`, default 7) so a failing run can be replayed.
+//! The same suite runs against a Redis Cluster of the test's own (3 masters + 3 replicas) with
+//! three seatlock processes: there the faults hit the master of the event's slot (kill -9 and a
+//! failover to its replica, SIGSTOP) and every master (FLUSHALL) or node (SCRIPT FLUSH).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::process::Command;
@@ -16,6 +19,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 use sqlx::PgPool;
 
+use crate::cluster::RedisCluster;
 use crate::support::{JWT_SECRET, Outcome, RedisServer, Seatlock, database_url, http, jwt};
 
 const SEATS: u32 = 32;
@@ -102,13 +106,191 @@ fn instance_env(pg: &PgPool, redis_url: &str, mode: Mode) -> Vec<(&'static str, 
     env
 }
 
+/// The Redis side of a run, and the faults it takes.
+enum Backend {
+    /// A redis-server of the run's own; two seatlock processes on it.
+    Standalone(RedisServer),
+    /// A Redis Cluster of the run's own (3 masters + 3 replicas); three seatlock processes.
+    Cluster(RedisCluster),
+}
+
+impl Backend {
+    /// How many seatlock processes run on it.
+    fn instances(&self) -> usize {
+        match self {
+            Backend::Standalone(_) => 2,
+            Backend::Cluster(_) => 3,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Backend::Standalone(_) => "a redis-server, 2 seatlock processes".into(),
+            Backend::Cluster(c) => format!(
+                "a Redis Cluster (3 masters + 3 replicas on {}-{}, node timeout {} ms), 3 seatlock processes",
+                c.base(),
+                c.base() + 5,
+                c.node_timeout_ms()
+            ),
+        }
+    }
+
+    /// The instances' environment: `instance_env`, pointed at this Redis.
+    fn env(&self, pg: &PgPool, mode: Mode) -> Vec<(&'static str, String)> {
+        match self {
+            Backend::Standalone(redis) => instance_env(pg, &redis.url(), mode),
+            Backend::Cluster(cluster) => {
+                let mut env = instance_env(pg, "", mode);
+                env.retain(|(k, _)| *k != "REDIS_URL");
+                env.extend([
+                    ("APP__REDIS__MODE", "cluster".to_string()),
+                    ("APP__REDIS__CLUSTER_URLS", cluster.urls()),
+                ]);
+                env
+            }
+        }
+    }
+
+    /// SIGSTOP of the Redis serving `key` (found while every node answers). Returns what the
+    /// faults call it (the standalone name is the suite's old one) and its pid, for `resume`.
+    fn pause(&self, key: &str) -> (String, u32) {
+        match self {
+            Backend::Standalone(redis) => {
+                redis.signal("STOP");
+                ("redis".into(), redis.pid().unwrap_or(0))
+            }
+            Backend::Cluster(cluster) => {
+                let port = cluster.master_of(key, None);
+                let pid: u32 = redis_cli(port, &["info", "server"])
+                    .lines()
+                    .find_map(|l| l.strip_prefix("process_id:"))
+                    .and_then(|p| p.trim().parse().ok())
+                    .expect("process_id");
+                signal(pid, "STOP");
+                (format!("the event's master :{port}"), pid)
+            }
+        }
+    }
+
+    /// SIGCONT of what `pause` stopped.
+    fn resume(&self, pid: u32) {
+        match self {
+            Backend::Standalone(redis) => redis.signal("CONT"),
+            Backend::Cluster(_) => signal(pid, "CONT"),
+        }
+    }
+
+    /// Fault 1: `kill -9` of the Redis serving `key`, back after a while. Standalone: restarted
+    /// empty after 1.5 s. Cluster: its replica is promoted after the node timeout (plus an
+    /// election); after 4 s the killed node is started again from its nodes.conf and rejoins as
+    /// a replica (`scripts/redis-cluster.sh start` returns once the cluster is healthy).
+    /// Returns the outage's name and what was done.
+    fn kill_and_restart(&mut self, key: &str) -> (String, String) {
+        match self {
+            Backend::Standalone(redis) => {
+                redis.kill();
+                std::thread::sleep(Duration::from_millis(1500));
+                redis.restart();
+                (
+                    "kill -9 redis".into(),
+                    "kill -9 redis + restart (empty)".into(),
+                )
+            }
+            Backend::Cluster(cluster) => {
+                let killed = cluster.master_of(key, None);
+                cluster.kill(killed);
+                std::thread::sleep(Duration::from_millis(4000));
+                let out = Command::new("bash")
+                    .arg(concat!(
+                        env!("CARGO_MANIFEST_DIR"),
+                        "/scripts/redis-cluster.sh"
+                    ))
+                    .arg("start")
+                    .arg(cluster.dir())
+                    .env("REDIS_CLUSTER_PORT", cluster.base().to_string())
+                    .env(
+                        "REDIS_CLUSTER_NODE_TIMEOUT_MS",
+                        cluster.node_timeout_ms().to_string(),
+                    )
+                    .output()
+                    .expect("scripts/redis-cluster.sh runs");
+                assert!(
+                    out.status.success(),
+                    "the killed node did not rejoin: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let promoted = cluster.master_of(key, None);
+                let role = redis_cli(killed, &["role"]);
+                let role = role.lines().next().unwrap_or("?");
+                (
+                    "kill -9 master".into(),
+                    format!(
+                        "kill -9 the event's master :{killed}; :{promoted} promoted; :{killed} restarted after 4 s, back as a {role}"
+                    ),
+                )
+            }
+        }
+    }
+
+    /// The URLs of the masters (the one redis-server when standalone).
+    fn masters(&self) -> Vec<String> {
+        match self {
+            Backend::Standalone(redis) => vec![redis.url()],
+            Backend::Cluster(cluster) => cluster_nodes(cluster, true),
+        }
+    }
+
+    /// The URLs of every node (the one redis-server when standalone).
+    fn nodes(&self) -> Vec<String> {
+        match self {
+            Backend::Standalone(redis) => vec![redis.url()],
+            Backend::Cluster(cluster) => cluster_nodes(cluster, false),
+        }
+    }
+}
+
+/// `redis-cli -p port args`, given up after 5 s (a stopped node accepts and never answers).
+fn redis_cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("timeout")
+        .args(["5", "redis-cli", "-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).replace('\r', "")
+}
+
+/// The URLs of the cluster's live nodes (`masters`: only the masters serving slots), as the
+/// first node that answers sees them.
+fn cluster_nodes(cluster: &RedisCluster, masters: bool) -> Vec<String> {
+    let view = (cluster.base()..cluster.base() + 6)
+        .map(|p| redis_cli(p, &["cluster", "nodes"]))
+        .find(|v| !v.trim().is_empty())
+        .expect("a live node");
+    let mut urls: Vec<String> = view
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.len() >= 8 && !f[2].contains("fail"))
+        .filter(|f| !masters || (f[2].contains("master") && f.len() > 8))
+        .filter_map(|f| f[1].split('@').next().map(|a| format!("redis://{a}")))
+        .collect();
+    urls.sort();
+    urls
+}
+
+/// `kill -SIG pid`.
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status();
+}
+
 /// One client: reserve (keyed, sometimes retried), then confirm, release, abandon, or pause
 /// past the TTL and confirm.
 async fn client(
     id: u64,
     seed: u64,
     event: i64,
-    ports: [u16; 2],
+    ports: Vec<u16>,
     mode: Mode,
     stop: Arc<AtomicBool>,
     history: Arc<Mutex<Vec<Op>>>,
@@ -142,7 +324,7 @@ async fn client(
         };
         let seats: Vec<String> = codes.choose_multiple(&mut rng, want).cloned().collect();
         let key = format!("r-{id}-{n}");
-        let port = ports[rng.random_range(0..2)];
+        let port = ports[rng.random_range(0..ports.len())];
         let body = if units > 0 {
             json!({"userId": user, "seatCodes": seats, "tiers": [{"code": "GA", "quantity": units}]})
         } else {
@@ -155,7 +337,7 @@ async fn client(
             let port = if t == 0 {
                 port
             } else {
-                ports[rng.random_range(0..2)]
+                ports[rng.random_range(0..ports.len())]
             };
             let started = Instant::now();
             let mut outcome = http(
@@ -168,8 +350,10 @@ async fn client(
             )
             .await;
             if outcome == Outcome::Refused {
-                // That instance is down; a load balancer would send the request to the other.
-                let other = if port == ports[0] { ports[1] } else { ports[0] };
+                // That instance is down; a load balancer would send the request to another
+                // (the next one: no draw from the seeded generator).
+                let at = ports.iter().position(|p| *p == port).unwrap_or(0);
+                let other = ports[(at + 1) % ports.len()];
                 outcome = http(
                     other,
                     "POST",
@@ -208,7 +392,7 @@ async fn client(
             let key = format!("c-{id}-{n}");
             let mut confirmed = false;
             for _ in 0..4 {
-                let port = ports[rng.random_range(0..2)];
+                let port = ports[rng.random_range(0..ports.len())];
                 let started = Instant::now();
                 let path = format!("/events/{event}/seats/confirm");
                 let outcome = http(
@@ -242,7 +426,7 @@ async fn client(
                 let key = format!("x-{id}-{n}");
                 let body = json!({"userId": user});
                 for _ in 0..4 {
-                    let port = ports[rng.random_range(0..2)];
+                    let port = ports[rng.random_range(0..ports.len())];
                     let started = Instant::now();
                     let outcome = http(
                         port,
@@ -299,15 +483,19 @@ fn as_refs<'a>(headers: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
     headers.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
-/// The fault schedule, run on its own thread: each fault in turn, with calm in between.
+/// The fault schedule, run on its own thread: each fault in turn, with calm in between. On a
+/// cluster the Redis faults hit the master of `event`'s slot (found again before each fault: the
+/// first one moves it), FLUSHALL every master and SCRIPT FLUSH every node.
 fn inject_faults(
-    mut redis: RedisServer,
+    mut backend: Backend,
     mut instances: Vec<Seatlock>,
+    event: i64,
     db_url: String,
     outages: Arc<Mutex<Vec<(String, Instant, Instant)>>>,
-) -> (RedisServer, Vec<Seatlock>, Vec<String>) {
+) -> (Backend, Vec<Seatlock>, Vec<String>) {
     let calm = || std::thread::sleep(Duration::from_millis(1500));
     let mut done = Vec::new();
+    let slot_key = format!("faults:{{e:{event}}}:seats");
     let redis_cmd = |url: &str, args: &[&str]| {
         if let Ok(client) = redis::Client::open(url)
             && let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_secs(1))
@@ -326,37 +514,45 @@ fn inject_faults(
             .output();
     };
     calm();
-    // 1. kill -9 Redis, restart it empty.
+    // 1. kill -9 Redis (the event's master), restart it (empty / as a replica).
     let t = Instant::now();
-    redis.kill();
+    let (outage, what) = backend.kill_and_restart(&slot_key);
+    outages
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((outage, t, Instant::now()));
+    done.push(what);
+    calm();
+    // 2. SIGSTOP Redis (the event's master) for longer than the timeouts (shorter than the
+    //    cluster's node timeout: no failover).
+    let t = Instant::now();
+    let (what, pid) = backend.pause(&slot_key);
     std::thread::sleep(Duration::from_millis(1500));
-    redis.restart();
+    backend.resume(pid);
     outages.lock().unwrap_or_else(|e| e.into_inner()).push((
-        "kill -9 redis".into(),
+        format!("SIGSTOP {what}"),
         t,
         Instant::now(),
     ));
-    done.push("kill -9 redis + restart (empty)".to_string());
+    done.push(format!("SIGSTOP/SIGCONT {what} 1.5 s"));
     calm();
-    // 2. SIGSTOP Redis for longer than the timeouts.
-    let t = Instant::now();
-    redis.signal("STOP");
-    std::thread::sleep(Duration::from_millis(1500));
-    redis.signal("CONT");
-    outages.lock().unwrap_or_else(|e| e.into_inner()).push((
-        "SIGSTOP redis".into(),
-        t,
-        Instant::now(),
-    ));
-    done.push("SIGSTOP/SIGCONT redis 1.5 s".to_string());
+    // 3. FLUSHALL (every master).
+    for url in backend.masters() {
+        redis_cmd(&url, &["FLUSHALL"]);
+    }
+    done.push(match &backend {
+        Backend::Standalone(_) => "FLUSHALL".to_string(),
+        Backend::Cluster(_) => format!("FLUSHALL on every master {:?}", backend.masters()),
+    });
     calm();
-    // 3. FLUSHALL.
-    redis_cmd(&redis.url(), &["FLUSHALL"]);
-    done.push("FLUSHALL".to_string());
-    calm();
-    // 4. SCRIPT FLUSH.
-    redis_cmd(&redis.url(), &["SCRIPT", "FLUSH"]);
-    done.push("SCRIPT FLUSH".to_string());
+    // 4. SCRIPT FLUSH (every node).
+    for url in backend.nodes() {
+        redis_cmd(&url, &["SCRIPT", "FLUSH"]);
+    }
+    done.push(match &backend {
+        Backend::Standalone(_) => "SCRIPT FLUSH".to_string(),
+        Backend::Cluster(_) => format!("SCRIPT FLUSH on every node ({})", backend.nodes().len()),
+    });
     calm();
     // 5. kill -9 a seatlock process mid-load, restart it.
     instances[0].kill();
@@ -370,42 +566,56 @@ fn inject_faults(
     terminate_backends();
     done.push("pg_terminate_backend x2".to_string());
     calm();
-    // 7. Mixed: pause Redis, kill the other seatlock, terminate backends; then recover.
+    // 7. Mixed: pause Redis (the event's master), kill another seatlock, terminate backends;
+    //    then recover.
     let t = Instant::now();
-    redis.signal("STOP");
+    let (what, pid) = backend.pause(&slot_key);
     instances[1].kill();
     terminate_backends();
     std::thread::sleep(Duration::from_millis(1200));
-    redis.signal("CONT");
+    backend.resume(pid);
     outages
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push(("mixed".into(), t, Instant::now()));
     instances[1].spawn();
-    done.push("mixed: SIGSTOP redis + kill -9 seatlock #1 + pg_terminate_backend".to_string());
+    done.push(format!(
+        "mixed: SIGSTOP {what} + kill -9 seatlock #1 + pg_terminate_backend"
+    ));
     calm();
-    (redis, instances, done)
+    (backend, instances, done)
 }
 
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn under_faults_no_seat_is_sold_twice_and_no_acknowledged_booking_is_lost(pg: PgPool) {
-    fault_suite(pg, Mode::Trusting, "fault-suite-report.txt").await;
+    let redis = Backend::Standalone(RedisServer::start());
+    fault_suite(pg, Mode::Trusting, redis, "fault-suite-report.txt").await;
 }
 
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn in_token_mode_under_faults_no_seat_is_sold_twice_and_no_buyer_passes_its_cap(pg: PgPool) {
-    fault_suite(pg, Mode::Token, "fault-suite-token-report.txt").await;
+    let redis = Backend::Standalone(RedisServer::start());
+    fault_suite(pg, Mode::Token, redis, "fault-suite-token-report.txt").await;
 }
 
-async fn fault_suite(pg: PgPool, mode: Mode, report_file: &str) {
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn on_a_redis_cluster_under_faults_no_seat_is_sold_twice_and_no_acknowledged_booking_is_lost(
+    pg: PgPool,
+) {
+    let redis = Backend::Cluster(RedisCluster::start());
+    fault_suite(pg, Mode::Trusting, redis, "fault-suite-cluster-report.txt").await;
+}
+
+async fn fault_suite(pg: PgPool, mode: Mode, backend: Backend, report_file: &str) {
     let seed: u64 = std::env::var("FAULT_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(7);
-    let redis = RedisServer::start();
-    let env = instance_env(&pg, &redis.url(), mode);
-    let instances = vec![Seatlock::start(&env), Seatlock::start(&env)];
-    let ports = [instances[0].port, instances[1].port];
+    let env = backend.env(&pg, mode);
+    let instances: Vec<Seatlock> = (0..backend.instances())
+        .map(|_| Seatlock::start(&env))
+        .collect();
+    let ports: Vec<u16> = instances.iter().map(|s| s.port).collect();
     let admin = match mode {
         Mode::Trusting => Vec::new(),
         Mode::Token => vec![(
@@ -433,14 +643,15 @@ async fn fault_suite(pg: PgPool, mode: Mode, report_file: &str) {
     let outages: Arc<Mutex<Vec<(String, Instant, Instant)>>> = Arc::default();
     let clients: Vec<_> = (0..CLIENTS)
         .map(|i| {
-            let (stop, history) = (stop.clone(), history.clone());
+            let (stop, history, ports) = (stop.clone(), history.clone(), ports.clone());
             tokio::spawn(client(i, seed, event, ports, mode, stop, history))
         })
         .collect();
     let db_url = database_url(&pg);
     let outages_w = outages.clone();
-    let injector = std::thread::spawn(move || inject_faults(redis, instances, db_url, outages_w));
-    let (redis, instances, faults) = loop {
+    let injector =
+        std::thread::spawn(move || inject_faults(backend, instances, event, db_url, outages_w));
+    let (backend, instances, faults) = loop {
         if injector.is_finished() {
             break injector.join().expect("injector");
         }
@@ -458,6 +669,7 @@ async fn fault_suite(pg: PgPool, mode: Mode, report_file: &str) {
         history.len(),
         faults.len()
     )];
+    report.push(format!("  redis: {}", backend.describe()));
     report.extend(faults.iter().map(|f| format!("  fault: {f}")));
 
     // Postgres, the truth.
@@ -624,29 +836,32 @@ async fn fault_suite(pg: PgPool, mode: Mode, report_file: &str) {
         if tier_ok { "ok" } else { "FAILED" }
     ));
 
-    // 5. Every seat not booked can be held again; no Redis hold key lives without a TTL.
-    let mut conn = redis::Client::open(redis.url().as_str())
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("faults:*")
-        .query_async(&mut conn)
-        .await
-        .expect("keys");
+    // 5. Every seat not booked can be held again; no Redis hold key lives without a TTL (on
+    //    any master, for a cluster).
     let mut immortal = Vec::new();
-    for k in keys
-        .iter()
-        .filter(|k| k.contains(":seat:") || k.contains(":hold:"))
-    {
-        let ttl: i64 = redis::cmd("PTTL")
-            .arg(k)
+    for url in backend.masters() {
+        let mut conn = redis::Client::open(url.as_str())
+            .expect("client")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis");
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("faults:*")
             .query_async(&mut conn)
             .await
-            .expect("pttl");
-        if ttl == -1 {
-            immortal.push(k.clone());
+            .expect("keys");
+        for k in keys
+            .iter()
+            .filter(|k| k.contains(":seat:") || k.contains(":hold:"))
+        {
+            let ttl: i64 = redis::cmd("PTTL")
+                .arg(k)
+                .query_async(&mut conn)
+                .await
+                .expect("pttl");
+            if ttl == -1 {
+                immortal.push(k.clone());
+            }
         }
     }
     let sold: HashSet<String> = rows
@@ -664,7 +879,7 @@ async fn fault_suite(pg: PgPool, mode: Mode, report_file: &str) {
         let checker = format!("final-check-{i}");
         let body = json!({"userId": checker, "seatCodes": [code]});
         let outcome = http(
-            instances[i as usize % 2].port,
+            instances[i as usize % instances.len()].port,
             "POST",
             &format!("/events/{event}/seats/reserve"),
             Some(&body),
@@ -683,7 +898,7 @@ async fn fault_suite(pg: PgPool, mode: Mode, report_file: &str) {
         let checker = format!("final-ga-{chunk}");
         let body = json!({"userId": checker, "tiers": [{"code": "GA", "quantity": units}]});
         let outcome = http(
-            instances[chunk as usize % 2].port,
+            instances[chunk as usize % instances.len()].port,
             "POST",
             &format!("/events/{event}/seats/reserve"),
             Some(&body),
