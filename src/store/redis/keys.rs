@@ -19,7 +19,7 @@
 //! | `P:{e:ID}:layout` | HASH | the seat layout for best-available: rows, seats per row, booked and held bits per row, where each seat is (see `lua/rows.lua`) | with the inventory |
 //! | `P:{e:ID}:rowends` | ZSET | row index -> the earliest end (ms) of a hold marked in the row's bits: best.lua looks at rows whose entry passed again | with the inventory |
 //! | `P:{e:ID}:rebuilding` | STRING | a random token: the instance rebuilding the event's cache from Postgres; the others wait for the cache instead of reading Postgres too | 10 s, deleted by its owner when done |
-//! | `P:{e:ID}:watched` | STRING | set while some instance streams the event's seat map; the scripts that change seats publish on the channel `P:{e:ID}:changes` only then | 30 s, refreshed every 10 s by each instance with subscribers |
+//! | `P:{e:ID}:watched` | STRING | set while some instance streams the event's seat map; the scripts that change seats publish on the channel `P:{e:ID}:changes` only then, with the command it holds (`PUBLISH`, or `SPUBLISH` on a cluster) | 30 s, refreshed every 10 s by each instance with subscribers |
 //! | `P:rate:{SCOPE:ID}` | STRING | GCRA theoretical arrival time (µs) of one caller's rate limit | until the burst is whole again |
 
 use crate::domain::events::EventId;
