@@ -200,6 +200,7 @@ impl Backend {
                 let killed = cluster.master_of(key, None);
                 cluster.kill(killed);
                 std::thread::sleep(Duration::from_millis(4000));
+                let restarted = Instant::now();
                 let out = Command::new("bash")
                     .arg(concat!(
                         env!("CARGO_MANIFEST_DIR"),
@@ -225,7 +226,8 @@ impl Backend {
                 (
                     "kill -9 master".into(),
                     format!(
-                        "kill -9 the event's master :{killed}; :{promoted} promoted; :{killed} restarted after 4 s, back as a {role}"
+                        "kill -9 the event's master :{killed}; :{promoted} promoted; :{killed} restarted after 4 s, back as a {role}, cluster healthy {} ms later",
+                        restarted.elapsed().as_millis()
                     ),
                 )
             }
