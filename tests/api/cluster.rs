@@ -66,7 +66,7 @@ impl RedisCluster {
             .join(",")
     }
 
-    fn cli(&self, port: u16, args: &[&str]) -> String {
+    pub fn cli(&self, port: u16, args: &[&str]) -> String {
         let out = Command::new("redis-cli")
             .args(["-p", &port.to_string()])
             .args(args)
@@ -157,27 +157,27 @@ fn free_port_run() -> u16 {
 }
 
 #[derive(Debug, Clone)]
-struct Call {
-    what: &'static str,
-    at: Instant,
-    status: Option<u16>,
+pub(crate) struct Call {
+    pub what: &'static str,
+    pub at: Instant,
+    pub status: Option<u16>,
 }
 
 #[derive(Debug, Default)]
-struct History {
-    calls: Vec<Call>,
+pub(crate) struct History {
+    pub calls: Vec<Call>,
     /// holdGroupId -> seats of each confirm answered 200.
-    confirmed: HashMap<String, Vec<String>>,
+    pub confirmed: HashMap<String, Vec<String>>,
 }
 
-async fn post(port: u16, path: &str, body: &Value, key: Option<&str>) -> Outcome {
+pub(crate) async fn post(port: u16, path: &str, body: &Value, key: Option<&str>) -> Outcome {
     let headers: Vec<(&str, &str)> = key
         .map(|k| vec![("idempotency-key", k)])
         .unwrap_or_default();
     http(port, "POST", path, Some(body), &headers, CALL_TIMEOUT).await
 }
 
-fn status(o: &Outcome) -> Option<u16> {
+pub(crate) fn status(o: &Outcome) -> Option<u16> {
     match o {
         Outcome::Status(s, _) => Some(*s),
         _ => None,
@@ -185,7 +185,7 @@ fn status(o: &Outcome) -> Option<u16> {
 }
 
 /// hold -> confirm (70%, retried with its Idempotency-Key on 5xx or no answer) or release.
-async fn client(
+pub(crate) async fn client(
     id: u64,
     event: i64,
     ports: Vec<u16>,

@@ -6,6 +6,7 @@ mod auth;
 mod best;
 mod bookings;
 mod cluster;
+mod cluster_slots;
 mod concurrency;
 mod confirm;
 mod connections;
