@@ -981,6 +981,15 @@ async fn fault_suite(pg: PgPool, mode: Mode, backend: Backend, report_file: &str
         .filter(|o| status(&o.outcome) == Some(500))
         .count();
     report.push(format!("internal errors (500): {five_hundreds}"));
+    // Where the holds were taken (the store bit of a holdGroupId, see domain::holds): shows the
+    // run exercised Redis (or the cluster) and not only the Postgres fallback.
+    let in_postgres = |id: &uuid::Uuid| id.get_version_num() == 8 && id.as_bytes()[6] & 1 == 1;
+    let held: Vec<uuid::Uuid> = reserves_ok.keys().filter_map(|h| h.parse().ok()).collect();
+    report.push(format!(
+        "holds taken: {} in Redis, {} in Postgres (fallback)",
+        held.iter().filter(|id| !in_postgres(id)).count(),
+        held.iter().filter(|id| in_postgres(id)).count()
+    ));
 
     let text = report.join("\n");
     println!("{text}");
