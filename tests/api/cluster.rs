@@ -177,6 +177,14 @@ pub(crate) async fn post(port: u16, path: &str, body: &Value, key: Option<&str>)
     http(port, "POST", path, Some(body), &headers, CALL_TIMEOUT).await
 }
 
+/// The body of `GET /readyz` (whatever its status).
+async fn readyz(port: u16) -> Value {
+    match http(port, "GET", "/readyz", None, &[], CALL_TIMEOUT).await {
+        Outcome::Status(_, body) => body,
+        other => panic!("/readyz: {other:?}"),
+    }
+}
+
 pub(crate) fn status(o: &Outcome) -> Option<u16> {
     match o {
         Outcome::Status(s, _) => Some(*s),
@@ -294,6 +302,15 @@ async fn a_master_killed_under_load_fails_over_without_a_double_sale_or_a_lost_b
         .map(|e| cluster.master_of(&format!("failover:{{e:{e}}}:seats"), None))
         .collect();
 
+    // /readyz reports the cluster: every slot served by 3 masters, 6 nodes known.
+    let ready = readyz(ports[1]).await;
+    assert_eq!(ready["redisMode"], "cluster", "{ready}");
+    assert_eq!(ready["redis"], "up", "{ready}");
+    assert_eq!(ready["cluster"]["state"], "ok", "{ready}");
+    assert_eq!(ready["cluster"]["slotsOk"], 16384, "{ready}");
+    assert_eq!(ready["cluster"]["size"], 3, "{ready}");
+    assert_eq!(ready["cluster"]["knownNodes"], 6, "{ready}");
+
     let history = Arc::new(Mutex::new(History::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..CLIENTS)
@@ -380,6 +397,17 @@ async fn a_master_killed_under_load_fails_over_without_a_double_sale_or_a_lost_b
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(promoted, "the replica was not promoted");
+    // Once promoted, every slot is served again: ready, with the failed master still known.
+    let mut ready = readyz(ports[2]).await;
+    for _ in 0..50 {
+        if ready["cluster"]["state"] == "ok" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ready = readyz(ports[2]).await;
+    }
+    assert_eq!(ready["cluster"]["state"], "ok", "{ready}");
+    assert_eq!(ready["cluster"]["size"], 3, "{ready}");
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         c.await.expect("client");

@@ -202,3 +202,22 @@ async fn fifty_concurrent_postgres_holds_on_one_seat_give_exactly_one_winner(pg:
     assert_eq!((ok, conflict), (1, 49), "{results:?}");
     assert_eq!(app.counts(id).await, (0, 2, 2));
 }
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn readyz_names_the_redis_mode_and_the_state_of_a_cluster(pg: PgPool) {
+    let app = TestApp::new(pg).await;
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["redis"], "up", "{body}");
+    if app.state.settings.redis.mode == seatlock::config::RedisMode::Cluster {
+        // The cluster pass: every slot served.
+        assert_eq!(body["redisMode"], "cluster", "{body}");
+        assert_eq!(body["cluster"]["state"], "ok", "{body}");
+        assert_eq!(body["cluster"]["slotsOk"], 16384, "{body}");
+        assert_eq!(body["cluster"]["slotsFail"], 0, "{body}");
+        assert_eq!(body["cluster"]["size"], 3, "{body}");
+    } else {
+        assert_eq!(body["redisMode"], "standalone", "{body}");
+        assert!(body.get("cluster").is_none(), "{body}");
+    }
+}
