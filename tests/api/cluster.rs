@@ -67,12 +67,21 @@ impl RedisCluster {
     }
 
     pub fn cli(&self, port: u16, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-p", &port.to_string()])
-            .args(args)
-            .output()
-            .expect("redis-cli");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        redis_cli(port, args)
+    }
+
+    /// The environment of a seatlock process in cluster mode on this cluster, under `prefix`.
+    pub fn instance_env(&self, pg: &PgPool, prefix: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("DATABASE_URL", database_url(pg)),
+            ("APP__REDIS__MODE", "cluster".to_string()),
+            ("APP__REDIS__CLUSTER_URLS", self.urls()),
+            ("APP__REDIS__KEY_PREFIX", prefix.to_string()),
+            ("APP__REDIS__RESPONSE_TIMEOUT_MS", "500".into()),
+            ("APP__BREAKER__OPEN_SECONDS", "1".into()),
+            ("APP__HOLDS__TTL_SECONDS", "60".into()),
+            ("APP__LOG__LEVEL", "error".into()),
+        ]
     }
 
     /// The port of the master serving `key`'s slot, asked of a node other than `avoid`.
@@ -141,6 +150,16 @@ impl Drop for RedisCluster {
             .output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// `redis-cli -p PORT ARGS...`'s output.
+pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The first of 6 consecutive free ports whose cluster bus ports (+10000) are free too, all
@@ -270,19 +289,12 @@ pub(crate) async fn client(
 #[sqlx::test]
 async fn a_master_killed_under_load_fails_over_without_a_double_sale_or_a_lost_booking(pg: PgPool) {
     let cluster = RedisCluster::start();
-    let env = vec![
-        ("DATABASE_URL", database_url(&pg)),
-        ("APP__REDIS__MODE", "cluster".to_string()),
-        ("APP__REDIS__CLUSTER_URLS", cluster.urls()),
-        ("APP__REDIS__KEY_PREFIX", "failover".into()),
-        ("APP__REDIS__RESPONSE_TIMEOUT_MS", "500".into()),
-        ("APP__REDIS__CONNECT_TIMEOUT_MS", "500".into()),
+    let mut env = cluster.instance_env(&pg, "failover");
+    env.extend([
+        ("APP__REDIS__CONNECT_TIMEOUT_MS", "500".to_string()),
         ("APP__BREAKER__FAILURE_THRESHOLD", "3".into()),
-        ("APP__BREAKER__OPEN_SECONDS", "1".into()),
-        ("APP__HOLDS__TTL_SECONDS", "60".into()),
         ("APP__SERVER__REQUEST_TIMEOUT_MS", "2500".into()),
-        ("APP__LOG__LEVEL", "error".into()),
-    ];
+    ]);
     let instances: Vec<Seatlock> = (0..3).map(|_| Seatlock::start(&env)).collect();
     let ports: Vec<u16> = instances.iter().map(|s| s.port).collect();
 

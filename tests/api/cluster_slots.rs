@@ -13,22 +13,12 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::cluster::{History, RedisCluster, client, post};
-use crate::support::{Outcome, Seatlock, database_url};
-
-/// `redis-cli -p PORT ARGS...`'s output.
-fn cli(port: u16, args: &[&str]) -> String {
-    let out = std::process::Command::new("redis-cli")
-        .args(["-p", &port.to_string()])
-        .args(args)
-        .output()
-        .expect("redis-cli");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use crate::cluster::{History, RedisCluster, client, post, redis_cli};
+use crate::support::{Outcome, Seatlock};
 
 /// Node id and port of every master, from `CLUSTER NODES` asked of `port`.
 fn masters(port: u16) -> Vec<(String, u16)> {
-    cli(port, &["cluster", "nodes"])
+    redis_cli(port, &["cluster", "nodes"])
         .lines()
         .filter_map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
@@ -52,17 +42,17 @@ fn move_slot(slot: u32, from: u16, to: u16) -> usize {
     let (from_id, to_id) = (ids[&from].clone(), ids[&to].clone());
     let slot_s = slot.to_string();
     let ok = |out: String| assert!(out.trim() == "OK", "{out}");
-    ok(cli(
+    ok(redis_cli(
         to,
         &["cluster", "setslot", &slot_s, "importing", &from_id],
     ));
-    ok(cli(
+    ok(redis_cli(
         from,
         &["cluster", "setslot", &slot_s, "migrating", &to_id],
     ));
     let mut moved = 0;
     loop {
-        let keys = cli(from, &["cluster", "getkeysinslot", &slot_s, "2"]);
+        let keys = redis_cli(from, &["cluster", "getkeysinslot", &slot_s, "2"]);
         let keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
         if keys.is_empty() {
             break;
@@ -70,7 +60,7 @@ fn move_slot(slot: u32, from: u16, to: u16) -> usize {
         let to_port = to.to_string();
         let mut args = vec!["migrate", "127.0.0.1", &to_port, "", "0", "5000", "KEYS"];
         args.extend(keys.iter().copied());
-        let out = cli(from, &args);
+        let out = redis_cli(from, &args);
         assert!(
             out.trim() == "OK" || out.contains("NOKEY"),
             "MIGRATE: {out}"
@@ -79,11 +69,17 @@ fn move_slot(slot: u32, from: u16, to: u16) -> usize {
         // Let the load run between batches, so requests meet a half-moved slot.
         std::thread::sleep(Duration::from_millis(50));
     }
-    ok(cli(to, &["cluster", "setslot", &slot_s, "node", &to_id]));
-    ok(cli(from, &["cluster", "setslot", &slot_s, "node", &to_id]));
+    ok(redis_cli(
+        to,
+        &["cluster", "setslot", &slot_s, "node", &to_id],
+    ));
+    ok(redis_cli(
+        from,
+        &["cluster", "setslot", &slot_s, "node", &to_id],
+    ));
     for (_, port) in masters(to) {
         if port != from && port != to {
-            cli(port, &["cluster", "setslot", &slot_s, "node", &to_id]);
+            redis_cli(port, &["cluster", "setslot", &slot_s, "node", &to_id]);
         }
     }
     moved
@@ -92,16 +88,7 @@ fn move_slot(slot: u32, from: u16, to: u16) -> usize {
 #[sqlx::test]
 async fn an_events_slot_moved_to_another_master_under_load_sells_no_seat_twice(pg: PgPool) {
     let cluster = RedisCluster::start();
-    let env = vec![
-        ("DATABASE_URL", database_url(&pg)),
-        ("APP__REDIS__MODE", "cluster".to_string()),
-        ("APP__REDIS__CLUSTER_URLS", cluster.urls()),
-        ("APP__REDIS__KEY_PREFIX", "reshard".into()),
-        ("APP__REDIS__RESPONSE_TIMEOUT_MS", "500".into()),
-        ("APP__BREAKER__OPEN_SECONDS", "1".into()),
-        ("APP__HOLDS__TTL_SECONDS", "60".into()),
-        ("APP__LOG__LEVEL", "error".into()),
-    ];
+    let env = cluster.instance_env(&pg, "reshard");
     let instances: Vec<Seatlock> = (0..3).map(|_| Seatlock::start(&env)).collect();
     let ports: Vec<u16> = instances.iter().map(|s| s.port).collect();
     let body = json!({"name": "Reshard", "date": "2030-01-10T18:00:00Z", "location": "Hall", "totalSeats": 60});
@@ -111,7 +98,7 @@ async fn an_events_slot_moved_to_another_master_under_load_sells_no_seat_twice(p
     let event = b["eventId"].as_i64().expect("eventId");
     let key = format!("reshard:{{e:{event}}}:seats");
     let from = cluster.master_of(&key, None);
-    let slot: u32 = cli(from, &["cluster", "keyslot", &key])
+    let slot: u32 = redis_cli(from, &["cluster", "keyslot", &key])
         .trim()
         .parse()
         .expect("slot");
