@@ -196,6 +196,36 @@ pub(crate) async fn post(port: u16, path: &str, body: &Value, key: Option<&str>)
     http(port, "POST", path, Some(body), &headers, CALL_TIMEOUT).await
 }
 
+/// Postgres, the truth: no seat of `event` in two active bookings, and every booking in
+/// `confirmed` (holdGroupId -> seats, answered 200) there with each of its seats.
+pub(crate) async fn assert_sold_once_and_kept(
+    pg: &PgPool,
+    event: i64,
+    confirmed: &HashMap<String, Vec<String>>,
+) {
+    let rows: Vec<(uuid::Uuid, String)> = sqlx::query_as(
+        "SELECT booking_group_id, seat_code FROM booking_seats WHERE event_id = $1 AND active",
+    )
+    .bind(event)
+    .fetch_all(pg)
+    .await
+    .expect("booking seats");
+    let mut owner: HashMap<&str, uuid::Uuid> = HashMap::new();
+    for (booking, seat) in &rows {
+        if let Some(other) = owner.insert(seat, *booking) {
+            panic!("seat {seat} sold twice: {other} and {booking}");
+        }
+    }
+    for (hold, seats) in confirmed {
+        for seat in seats {
+            let found = rows
+                .iter()
+                .any(|(b, s)| b.to_string() == *hold && s == seat);
+            assert!(found, "acknowledged booking {hold} lost its seat {seat}");
+        }
+    }
+}
+
 /// The body of `GET /readyz` (whatever its status).
 async fn readyz(port: u16) -> Value {
     match http(port, "GET", "/readyz", None, &[], CALL_TIMEOUT).await {
@@ -499,27 +529,7 @@ async fn a_master_killed_under_load_fails_over_without_a_double_sale_or_a_lost_b
     }
 
     // Postgres: no seat in two active bookings; every acknowledged booking there with its seats.
-    let rows: Vec<(uuid::Uuid, String)> = sqlx::query_as(
-        "SELECT booking_group_id, seat_code FROM booking_seats WHERE event_id = $1 AND active",
-    )
-    .bind(busy)
-    .fetch_all(&pg)
-    .await
-    .expect("booking seats");
-    let mut owner: HashMap<&str, uuid::Uuid> = HashMap::new();
-    for (booking, seat) in &rows {
-        if let Some(other) = owner.insert(seat, *booking) {
-            panic!("seat {seat} sold twice: {other} and {booking}");
-        }
-    }
-    for (hold, seats) in &confirmed {
-        for seat in seats {
-            let found = rows
-                .iter()
-                .any(|(b, s)| b.to_string() == *hold && s == seat);
-            assert!(found, "acknowledged booking {hold} lost its seat {seat}");
-        }
-    }
+    assert_sold_once_and_kept(&pg, busy, &confirmed).await;
 
     let h = history.lock().unwrap_or_else(|e| e.into_inner());
     let after = |c: &&Call| c.at >= killed_at;

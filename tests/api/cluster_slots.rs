@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::cluster::{History, RedisCluster, client, post, redis_cli};
+use crate::cluster::{History, RedisCluster, assert_sold_once_and_kept, client, post, redis_cli};
 use crate::support::{Outcome, Seatlock};
 
 /// Node id and port of every master, from `CLUSTER NODES` asked of `port`.
@@ -191,28 +191,13 @@ async fn an_events_slot_moved_to_another_master_under_load_sells_no_seat_twice(p
         "the hold after the move was not taken in Redis"
     );
 
-    let rows: Vec<(uuid::Uuid, String)> = sqlx::query_as(
-        "SELECT booking_group_id, seat_code FROM booking_seats WHERE event_id = $1 AND active",
-    )
-    .bind(event)
-    .fetch_all(&pg)
-    .await
-    .expect("booking seats");
-    let mut owner: HashMap<&str, uuid::Uuid> = HashMap::new();
-    for (booking, seat) in &rows {
-        if let Some(other) = owner.insert(seat, *booking) {
-            panic!("seat {seat} sold twice: {other} and {booking}");
-        }
-    }
+    let confirmed = history
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .confirmed
+        .clone();
+    assert_sold_once_and_kept(&pg, event, &confirmed).await;
     let h = history.lock().unwrap_or_else(|e| e.into_inner());
-    for (hold, seats) in &h.confirmed {
-        for seat in seats {
-            let found = rows
-                .iter()
-                .any(|(b, s)| b.to_string() == *hold && s == seat);
-            assert!(found, "acknowledged booking {hold} lost its seat {seat}");
-        }
-    }
     let failed = |c: &&crate::cluster::Call| !matches!(c.status, Some(s) if s < 500);
     let during = h
         .calls

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use super::RedisStore;
 pub use super::feed::FeedMessage;
-use super::feed::{Command, drain_commands};
+use super::feed::{Command, wait_to_reconnect};
 use super::keys::{Keys, event_of_channel};
 use crate::domain::events::EventId;
 use crate::domain::live::Change;
@@ -87,10 +87,9 @@ async fn run_feed(
             Ok(parts) => parts,
             Err(e) => {
                 tracing::warn!(error = %e, "seat-change feed: cannot connect to redis; retrying");
-                if !drain_commands(&mut commands, &mut wanted) {
+                if !wait_to_reconnect(&mut commands, &mut wanted).await {
                     return;
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
         };

@@ -24,7 +24,7 @@ pub(super) enum Command {
 }
 
 /// Applies the commands queued while disconnected; false when every handle is gone.
-pub(super) fn drain_commands(
+fn drain_commands(
     commands: &mut mpsc::UnboundedReceiver<Command>,
     wanted: &mut HashSet<EventId>,
 ) -> bool {
@@ -40,4 +40,17 @@ pub(super) fn drain_commands(
             Err(mpsc::error::TryRecvError::Disconnected) => return false,
         }
     }
+}
+
+/// After a failed connect: applies the queued commands, then waits a little before the next
+/// attempt; false when every handle is gone.
+pub(super) async fn wait_to_reconnect(
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    wanted: &mut HashSet<EventId>,
+) -> bool {
+    if !drain_commands(commands, wanted) {
+        return false;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    true
 }

@@ -14,7 +14,7 @@ use redis::{ProtocolVersion, PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 use tokio::time::Sleep;
 
-use super::feed::{Command, FeedMessage, drain_commands};
+use super::feed::{Command, FeedMessage, wait_to_reconnect};
 use super::keys::{Keys, event_of_channel};
 use super::pool::cluster_client;
 use crate::config::RedisSettings;
@@ -52,10 +52,9 @@ pub(super) async fn run(
             Ok(conn) => conn,
             Err(e) => {
                 tracing::warn!(error = %e, "seat-change feed: cannot connect to the redis cluster; retrying");
-                if !drain_commands(&mut commands, &mut wanted) {
+                if !wait_to_reconnect(&mut commands, &mut wanted).await {
                     return;
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
         };
