@@ -88,21 +88,69 @@ local function flush()
   end
 end
 local rfirst = n + m + 3 * t + 6
+-- Plain rows are found by name (one q: field per row, see rows.lua), unless the name ends in a
+-- digit (a code would not split into name and number) or two plain rows share it; the seats of
+-- every other row get a p: field each.
+local specs, by_name = {}, {}
+for i = 0, r - 1 do
+  local parsed = row_spec(ARGV[rfirst + i])
+  specs[i] = parsed
+  if parsed.plain and not string.find(parsed.name, '%d$') then
+    by_name[parsed.name] = by_name[parsed.name] == nil and i
+  end
+end
+-- The booked and held seats of rows found by name are placed from their codes, so such a row
+-- costs nothing per seat: row i -> {b = booked bits, h = held bits, e = earliest hold end}.
+local marked = {}
+local function mark_named(code, bits, ends)
+  local name, digits = string.match(code, '^(.-)(%d+)$')
+  local i = name and by_name[name]
+  if not i then
+    return
+  end
+  local spec, number = specs[i], tonumber(digits)
+  if tostring(number) ~= digits or number < spec.first or number >= spec.first + spec.m then
+    return
+  end
+  local row = marked[i] or {b = '', h = ''}
+  marked[i] = row
+  row[bits] = bit_set(row[bits], number - spec.first, true)
+  if ends then
+    row.e = math.min(row.e or ends, ends)
+  end
+end
+for code in pairs(booked) do
+  mark_named(code, 'b')
+end
+for code, ends in pairs(held) do
+  if not booked[code] then
+    mark_named(code, 'h', ends)
+  end
+end
 for i = 0, r - 1 do
   local spec = ARGV[rfirst + i]
   fields[#fields + 1] = 'r:' .. i
   fields[#fields + 1] = spec
-  local parsed = row_spec(spec)
+  local parsed = specs[i]
   local bbits, hbits, ends = '', '', nil
-  for k = 0, parsed.m - 1 do
-    local code = parsed.code(k)
-    fields[#fields + 1] = 'p:' .. code
-    fields[#fields + 1] = i .. ' ' .. k
-    if booked[code] then
-      bbits = bit_set(bbits, k, true)
-    elseif held[code] then
-      hbits = bit_set(hbits, k, true)
-      ends = math.min(ends or held[code], held[code])
+  if parsed.plain and by_name[parsed.name] == i then
+    fields[#fields + 1] = 'q:' .. parsed.name
+    fields[#fields + 1] = i .. ' ' .. parsed.first .. ' ' .. (parsed.first + parsed.m - 1)
+    local row = marked[i]
+    if row then
+      bbits, hbits, ends = row.b, row.h, row.e
+    end
+  else
+    for k = 0, parsed.m - 1 do
+      local code = parsed.code(k)
+      fields[#fields + 1] = 'p:' .. code
+      fields[#fields + 1] = i .. ' ' .. k
+      if booked[code] then
+        bbits = bit_set(bbits, k, true)
+      elseif held[code] then
+        hbits = bit_set(hbits, k, true)
+        ends = math.min(ends or held[code], held[code])
+      end
     end
   end
   fields[#fields + 1] = 'b:' .. i

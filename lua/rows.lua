@@ -11,7 +11,10 @@
 --   h:<i>    held bits of row i (bit k = held when last seen; a hold that ended since is found
 --            by best.lua when the row's e:<i> has passed, and cleared then)
 --   e:<i>    the earliest end (ms) of a hold marked in h:<i>, or absent
---   p:<code> "<i> <k>": where a seat is
+--   q:<name> "<i> <first> <last>": where the seats of a plain row are, for a plain row whose name
+--            does not end in a digit and is no other plain row's name (its seat <name><number> is
+--            seat number - first of row i: one field per row, not per seat)
+--   p:<code> "<i> <k>": where a seat of any other row is
 --   s:<i>    row i's runs of adjacent free seats as "k:length,..." (k: the run's first seat, from
 --            0), exact while present: every change of a seat of the row deletes it (best.lua
 --            writes it anew after holding a block), and it is not trusted once e:<i> has passed
@@ -98,16 +101,43 @@ local function rows_opened(layout, i)
   end
 end
 
+-- Where a seat is in the layout: its row i and its index k in the row, or nil for a seat without
+-- a row. One read: the seat's own p: field and the q: field of the name its code would have in a
+-- plain row (the code without its trailing digits); the q: answer counts only if the code is
+-- exactly that name and a number of the row (codes are unique in an event, so it is that seat).
+local function seat_place(layout, code)
+  local name, digits = string.match(code, '^(.-)(%d+)$')
+  if not name or name == '' then
+    local where = redis.call('HGET', layout, 'p:' .. code)
+    if not where then
+      return nil
+    end
+    local i, k = string.match(where, '^(%d+) (%d+)$')
+    return i, tonumber(k)
+  end
+  local got = redis.call('HMGET', layout, 'p:' .. code, 'q:' .. name)
+  if got[1] then
+    local i, k = string.match(got[1], '^(%d+) (%d+)$')
+    return i, tonumber(k)
+  end
+  if got[2] then
+    local i, first, last = string.match(got[2], '^(%d+) (%d+) (%d+)$')
+    local number = tonumber(digits)
+    if tostring(number) == digits and number >= tonumber(first) and number <= tonumber(last) then
+      return i, number - tonumber(first)
+    end
+  end
+  return nil
+end
+
 -- Marks a seat's change in its row: 'hold' (until `ends` ms; `rowends` is the {e}:rowends key),
 -- 'free' (a hold ended), 'book' (sold: no longer held), 'unbook' (a sale cancelled). Seats
 -- without a row are left alone.
 local function rows_mark(layout, code, how, ends, rowends)
-  local where = redis.call('HGET', layout, 'p:' .. code)
-  if not where then
+  local i, k = seat_place(layout, code)
+  if not i then
     return
   end
-  local i, k = string.match(where, '^(%d+) (%d+)$')
-  k = tonumber(k)
   redis.call('HDEL', layout, 's:' .. i, 'avail')
   if how == 'hold' then
     redis.call('HSET', layout, 'h:' .. i, bit_set(redis.call('HGET', layout, 'h:' .. i), k, true))

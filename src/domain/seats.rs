@@ -91,6 +91,45 @@ pub struct RowSeat {
     pub price_cents: i64,
 }
 
+/// Groups the seats of an event's rows, read in any order, into rows in creation order (a row's
+/// place is its first seat's position) with each row's seats in number order, as
+/// [`Inventory::rows`] keeps them. Lets one unordered read of the seats serve both the seat codes
+/// and the layout (no sort in Postgres).
+#[derive(Debug, Default)]
+pub struct RowsBuilder {
+    index: std::collections::HashMap<String, usize>,
+    rows: Vec<(i32, Vec<RowSeat>)>,
+}
+
+impl RowsBuilder {
+    /// Adds a seat of row `label` at `position` (the event's 1-based seat order).
+    pub fn push(&mut self, label: String, position: i32, seat: RowSeat) {
+        let at = match self.index.get(&label) {
+            Some(&at) => at,
+            None => {
+                self.index.insert(label, self.rows.len());
+                self.rows.push((position, Vec::new()));
+                self.rows.len() - 1
+            }
+        };
+        if let Some((first, seats)) = self.rows.get_mut(at) {
+            *first = (*first).min(position);
+            seats.push(seat);
+        }
+    }
+
+    pub fn finish(mut self) -> Vec<Vec<RowSeat>> {
+        self.rows.sort_by_key(|(first, _)| *first);
+        self.rows
+            .into_iter()
+            .map(|(_, mut seats)| {
+                seats.sort_by_key(|s| s.number);
+                seats
+            })
+            .collect()
+    }
+}
+
 /// A tier as the inventory cache keeps it: its capacity and the units sold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TierStock {
@@ -110,6 +149,32 @@ pub struct SoldBooking {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn seat(code: &str, number: i32) -> RowSeat {
+        RowSeat {
+            code: code.into(),
+            number,
+            seat_type: "STANDARD".into(),
+            price_cents: 0,
+        }
+    }
+
+    #[test]
+    fn rows_come_in_creation_order_with_their_seats_in_number_order() {
+        let mut b = RowsBuilder::default();
+        b.push("B".into(), 5, seat("B2", 2));
+        b.push("A".into(), 3, seat("A3", 3));
+        b.push("B".into(), 4, seat("B1", 1));
+        b.push("A".into(), 1, seat("A1", 1));
+        b.push("A".into(), 2, seat("A2", 2));
+        let rows = b.finish();
+        let codes: Vec<Vec<&str>> = rows
+            .iter()
+            .map(|r| r.iter().map(|s| s.code.as_str()).collect())
+            .collect();
+        assert_eq!(codes, vec![vec!["A1", "A2", "A3"], vec!["B1", "B2"]]);
+        assert!(RowsBuilder::default().finish().is_empty());
+    }
 
     #[test]
     fn a_sale_wins_over_holds_and_a_redis_hold_over_a_postgres_one() {

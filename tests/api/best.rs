@@ -222,11 +222,26 @@ async fn random_maps_match_the_reference(app: &TestApp, seed: u64) {
         for r in 0..rng.random_range(2..5) {
             if rng.random_bool(0.35) {
                 let vip = rng.random_bool(0.3);
-                plain.push(
-                    json!({"name": format!("P{r}-"), "seats": rng.random_range(3..12),
+                // A name ending in a digit ("P1": is "P112" seat 12 or 112?) is kept seat by seat.
+                let name = if rng.random_bool(0.3) {
+                    format!("P{r}")
+                } else {
+                    format!("P{r}-")
+                };
+                plain.push(json!({"name": name, "seats": rng.random_range(3..12),
                     "type": if vip { "VIP" } else { "STANDARD" },
-                    "price": if vip { 90 } else { 40 }}),
-                );
+                    "price": if vip { 90 } else { 40 }}));
+                continue;
+            }
+            if rng.random_bool(0.3) {
+                // Listed seat by seat but plain (K21..K25 in row R1): rows of this kind share
+                // the name "K", so when there are two of them neither is found by name.
+                let vip = rng.random_bool(0.3);
+                for number in 20 * r + 1..20 * r + rng.random_range(4..9) {
+                    seats.push(json!({"code": format!("K{number}"), "row": format!("R{r}"),
+                        "number": number, "type": if vip { "VIP" } else { "STANDARD" },
+                        "price": if vip { 90 } else { 40 }}));
+                }
                 continue;
             }
             let mut number = 0;
@@ -261,6 +276,16 @@ async fn random_maps_match_the_reference(app: &TestApp, seed: u64) {
             } else if roll < 0.4 {
                 app.hold(id, &format!("held{i}"), &[code.as_str()]).await;
             }
+        }
+        if rng.random_bool(0.5) {
+            // The cache is dropped: the next choice runs on a layout rebuilt from Postgres (the
+            // held and booked seats placed from their codes).
+            let mut conn = app.redis().await;
+            let _: () = redis::cmd("DEL")
+                .arg(format!("{}:{{e:{id}}}:seats", app.prefix()))
+                .query_async(&mut conn)
+                .await
+                .expect("drop the cache");
         }
         for ask in 0..4 {
             let count = rng.random_range(1..5);
@@ -482,4 +507,53 @@ async fn seats_freed_by_expiry_are_chosen_again(pg: PgPool) {
         json!(["A1", "A2", "A3", "A4"]),
         "the front row again"
     );
+}
+
+/// The layout's marks after a rebuild, read from Redis: a row found by name (`A-`) has its held
+/// and booked seats placed from their codes, a row kept seat by seat (`B1`: is `B13` seat 3 or
+/// 13?) from its per-seat fields, and a hold taken after the rebuild is marked in either.
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_rebuilt_layout_marks_held_and_booked_seats_of_every_kind_of_row(pg: PgPool) {
+    let app = TestApp::new(pg).await;
+    let id = create_tier_event(
+        &app,
+        json!({"rows": [{"name": "A-", "seats": 12}, {"name": "B1", "seats": 5}]}),
+    )
+    .await;
+    app.hold(id, "u1", &["A-3", "B13"]).await;
+    let sold = app.hold(id, "u2", &["A-5"]).await;
+    assert_eq!(app.confirm(id, "u2", &sold).await.0, StatusCode::OK);
+    let mut conn = app.redis().await;
+    let key = |k: &str| format!("{}:{{e:{id}}}:{k}", app.prefix());
+    let _: () = redis::cmd("DEL")
+        .arg(key("seats"))
+        .query_async(&mut conn)
+        .await
+        .expect("drop the cache");
+    app.hold(id, "u3", &["A-10", "B15"]).await;
+    let marks: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
+        .arg(key("layout"))
+        .arg(&["h:0", "b:0", "h:1", "b:1", "q:A-", "q:B1", "p:B13", "p:A-3"])
+        .query_async(&mut conn)
+        .await
+        .expect("layout");
+    // Bit k of byte k / 8 is the row's k-th seat: A-3 (k 2) and A-10 (k 9) held, A-5 (k 4)
+    // sold; B13 (k 2) and B15 (k 4) held.
+    assert_eq!(marks[0].as_deref(), Some(&[0x04u8, 0x02][..]));
+    assert_eq!(marks[1].as_deref(), Some(&[0x10u8][..]));
+    assert_eq!(marks[2].as_deref(), Some(&[0x14u8][..]));
+    assert!(
+        marks[3]
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .all(|b| *b == 0)
+    );
+    assert_eq!(marks[4].as_deref(), Some(&b"0 1 12"[..]));
+    assert_eq!(
+        marks[5], None,
+        "a name ending in a digit is not found by name"
+    );
+    assert_eq!(marks[6].as_deref(), Some(&b"1 2"[..]));
+    assert_eq!(marks[7], None, "a row found by name has no field per seat");
 }

@@ -9,7 +9,7 @@ use super::{End, PgStore, Transaction};
 use crate::domain::events::{Event, EventId, NewEvent, Seats};
 use crate::domain::holds::HoldGroupId;
 use crate::domain::seats::SeatRecord;
-use crate::domain::seats::{Inventory, RowSeat, SoldBooking, TierStock};
+use crate::domain::seats::{Inventory, RowSeat, RowsBuilder, SoldBooking, TierStock};
 use crate::error::Result;
 use crate::telemetry::PgOp;
 
@@ -160,11 +160,6 @@ impl Transaction for FetchInventory {
         if !exists {
             return Ok(End::Commit(None));
         }
-        let seats: Vec<String> =
-            sqlx::query_scalar("SELECT seat_code FROM seats WHERE event_id = $1")
-                .bind(self.0.0)
-                .fetch_all(&mut *tx)
-                .await?;
         let tiers: Vec<(String, i32, i32)> = sqlx::query_as(
             "SELECT tier_code, capacity, sold FROM tiers WHERE event_id = $1 ORDER BY position",
         )
@@ -198,31 +193,46 @@ impl Transaction for FetchInventory {
                 seats,
             })
             .collect();
-        // Rows in creation order (a row's first seat's position), seats in number order.
-        // Streamed: a 100,000-seat house is never held twice (as rows read and as the layout).
-        let mut row_seats = sqlx::query_as::<_, (String, i32, String, String, i64)>(
-            "SELECT row_label, seat_number, seat_code, seat_type, price_cents FROM seats \
-             WHERE event_id = $1 AND row_label IS NOT NULL AND seat_number IS NOT NULL \
-             ORDER BY min(position) OVER (PARTITION BY row_label), seat_number",
+        // One unordered, streamed read of the seats gives both the seat codes and the rows (the
+        // columns of a seat without a row come back NULL, so a house without rows reads little
+        // more than its codes); rows are put in order here rather than sorted by Postgres.
+        type SeatLine = (
+            String,
+            Option<String>,
+            Option<i32>,
+            Option<String>,
+            Option<i64>,
+            Option<i32>,
+        );
+        let mut lines = sqlx::query_as::<_, SeatLine>(
+            "SELECT seat_code, row_label, seat_number, \
+                    CASE WHEN row_label IS NOT NULL AND seat_number IS NOT NULL THEN seat_type END, \
+                    CASE WHEN row_label IS NOT NULL AND seat_number IS NOT NULL THEN price_cents END, \
+                    CASE WHEN row_label IS NOT NULL AND seat_number IS NOT NULL THEN position END \
+             FROM seats WHERE event_id = $1",
         )
         .bind(self.0.0)
         .fetch(&mut *tx);
-        let mut rows: Vec<Vec<RowSeat>> = Vec::new();
-        let mut current: Option<String> = None;
-        while let Some((row, number, code, seat_type, price_cents)) = row_seats.try_next().await? {
-            if current.as_ref() != Some(&row) {
-                rows.push(Vec::new());
-                current = Some(row);
-            }
-            if let Some(last) = rows.last_mut() {
-                last.push(RowSeat {
-                    code,
+        let mut seats = Vec::new();
+        let mut rows = RowsBuilder::default();
+        while let Some((code, label, number, seat_type, price_cents, position)) =
+            lines.try_next().await?
+        {
+            if let (Some(label), Some(number), Some(seat_type), Some(price_cents), Some(position)) =
+                (label, number, seat_type, price_cents, position)
+            {
+                let seat = RowSeat {
+                    code: code.clone(),
                     number,
                     seat_type,
                     price_cents,
-                });
+                };
+                rows.push(label, position, seat);
             }
+            seats.push(code);
         }
+        drop(lines);
+        let rows = rows.finish();
         let tiers = tiers
             .into_iter()
             .map(|(code, capacity, sold)| TierStock {
