@@ -113,7 +113,9 @@ pub fn validate_new_event(raw: RawEvent, limits: EventLimits) -> Result<NewEvent
     let seats = match rows {
         Some(rows) if !rows.is_empty() => {
             let mut list = expand_rows(rows, max_seats, &mut problems);
-            list.extend(seats.unwrap_or_default());
+            let listed = seats.unwrap_or_default();
+            list.reserve_exact(listed.len());
+            list.extend(listed);
             Some(list)
         }
         _ => seats,

@@ -80,7 +80,13 @@ pub(super) fn expand_rows(
     max_seats: u32,
     problems: &mut Vec<String>,
 ) -> Vec<RawSeat> {
-    let mut out = Vec::new();
+    // Reserved once: a 100,000-seat house grown by doubling would briefly hold two buffers.
+    let total: i64 = rows
+        .iter()
+        .filter_map(|r| r.seats)
+        .filter(|n| (1..=MAX_SEAT_NUMBER).contains(n))
+        .sum();
+    let mut out = Vec::with_capacity(total.clamp(0, i64::from(max_seats)) as usize);
     for row in rows {
         if let Err(why) = check_row_label(&row.name) {
             problems.push(why);

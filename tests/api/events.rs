@@ -55,6 +55,38 @@ async fn listed_seats_keep_their_order_types_and_prices(pg: PgPool) {
     assert_eq!(app.event(id).await["date"], "2030-05-01T17:30:00Z");
 }
 
+/// A house bigger than one insert statement (10,000 seats each): every seat is stored, in the
+/// order it was created (rows first, then the seats listed one by one).
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_big_house_keeps_every_seat_in_creation_order(pg: PgPool) {
+    let app = TestApp::new(pg).await;
+    let rows: Vec<_> = (1..=230)
+        .map(|r| json!({"name": format!("R{r}-"), "seats": 100}))
+        .collect();
+    let (status, body) = app
+        .post(
+            "/events",
+            json!({"name": "Arena", "date": "2030-05-01T19:30:00Z", "location": "Hall",
+                   "rows": rows, "seats": [{"code": "BOX-1", "type": "VIP"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["eventId"].as_i64().expect("id");
+    let (_, map) = app.get(&format!("/events/{id}/seats")).await;
+    let codes: Vec<&str> = map["seats"]
+        .as_array()
+        .expect("seats")
+        .iter()
+        .map(|s| s["code"].as_str().expect("code"))
+        .collect();
+    let want: Vec<String> = (1..=230)
+        .flat_map(|r| (1..=100).map(move |n| format!("R{r}-{n}")))
+        .chain(["BOX-1".to_string()])
+        .collect();
+    assert_eq!(codes, want);
+    assert_eq!(app.event(id).await["totalSeats"], 23_001);
+}
+
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn invalid_events_are_refused_with_400_and_nothing_is_stored(pg: PgPool) {
     let app = TestApp::new(pg.clone()).await;

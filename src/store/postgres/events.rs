@@ -61,6 +61,9 @@ macro_rules! event_columns {
     };
 }
 
+/// Seats inserted per statement.
+const SEAT_CHUNK: usize = 10_000;
+
 /// Inserts an event and its seats.
 struct InsertEvent(NewEvent);
 
@@ -92,26 +95,32 @@ impl Transaction for InsertEvent {
                 .await?;
             }
             Seats::Listed(list) => {
-                let codes: Vec<&str> = list.iter().map(|s| s.code.as_str()).collect();
-                let types: Vec<&str> = list.iter().map(|s| s.seat_type.as_str()).collect();
-                let prices: Vec<i64> = list.iter().map(|s| s.price_cents).collect();
-                let rows: Vec<Option<&str>> = list.iter().map(|s| s.row.as_deref()).collect();
-                let numbers: Vec<Option<i32>> = list.iter().map(|s| s.number).collect();
-                sqlx::query(
-                    "INSERT INTO seats (event_id, seat_code, position, seat_type, price_cents, \
-                                        row_label, seat_number) \
-                     SELECT $1, c, p::int, t, pr, r, n \
-                     FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[]) \
-                          WITH ORDINALITY AS u(c, t, pr, r, n, p)",
-                )
-                .bind(id)
-                .bind(&codes)
-                .bind(&types)
-                .bind(&prices)
-                .bind(&rows)
-                .bind(&numbers)
-                .execute(&mut *tx)
-                .await?;
+                // In chunks, so a 100,000-seat house never has all its seats as SQL arrays (and
+                // their encoding) in memory at once; positions continue across chunks.
+                for (chunk_at, chunk) in (0_i32..).step_by(SEAT_CHUNK).zip(list.chunks(SEAT_CHUNK))
+                {
+                    let codes: Vec<&str> = chunk.iter().map(|s| s.code.as_str()).collect();
+                    let types: Vec<&str> = chunk.iter().map(|s| s.seat_type.as_str()).collect();
+                    let prices: Vec<i64> = chunk.iter().map(|s| s.price_cents).collect();
+                    let rows: Vec<Option<&str>> = chunk.iter().map(|s| s.row.as_deref()).collect();
+                    let numbers: Vec<Option<i32>> = chunk.iter().map(|s| s.number).collect();
+                    sqlx::query(
+                        "INSERT INTO seats (event_id, seat_code, position, seat_type, price_cents, \
+                                            row_label, seat_number) \
+                         SELECT $1, c, $7 + p::int, t, pr, r, n \
+                         FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[]) \
+                              WITH ORDINALITY AS u(c, t, pr, r, n, p)",
+                    )
+                    .bind(id)
+                    .bind(&codes)
+                    .bind(&types)
+                    .bind(&prices)
+                    .bind(&rows)
+                    .bind(&numbers)
+                    .bind(chunk_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
             }
         }
         if !event.tiers.is_empty() {
