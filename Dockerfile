@@ -59,8 +59,13 @@ USER 10001:10001
 # APP_ENV picks the optional config/{APP_ENV}.toml layer; without it the service would look for
 # config/local.toml, a developer's file. No production.toml ships: the defaults plus environment
 # variables (DATABASE_URL, REDIS_URL, PORT, APP__SECTION__KEY) configure the container.
+# mimalloc (the service's allocator) gives freed memory back at once and commits its arenas as
+# used, instead of keeping the peak of the last big request (creating a 100,000-seat event of
+# rows: 37 MB peak instead of 78 MB; the hold path frees few whole pages, see README "Memory").
 ENV APP_ENV=production \
-    PORT=8080
+    PORT=8080 \
+    MIMALLOC_PURGE_DELAY=0 \
+    MIMALLOC_ARENA_EAGER_COMMIT=0
 EXPOSE 8080
 
 # Health check without curl: bash (part of the base image) opens the TCP connection itself via

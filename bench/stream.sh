@@ -30,7 +30,8 @@ redis_port="$(free_port)"
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null 2>&1 &
 pids+=($!)
 port="$(free_port)"
-PORT="$port" DATABASE_URL="$PG_ADMIN_URL/$DB" REDIS_URL="redis://127.0.0.1:$redis_port" \
+MIMALLOC_PURGE_DELAY="${MIMALLOC_PURGE_DELAY:-0}" MIMALLOC_ARENA_EAGER_COMMIT="${MIMALLOC_ARENA_EAGER_COMMIT:-0}" \
+  PORT="$port" DATABASE_URL="$PG_ADMIN_URL/$DB" REDIS_URL="redis://127.0.0.1:$redis_port" \
   APP__LOG__LEVEL=warn APP__HOLDS__TTL_SECONDS=300 target/release/seatlock >"$ROOT/target/stream-bench.log" 2>&1 &
 seatlock_pid=$!
 pids+=("$seatlock_pid")
