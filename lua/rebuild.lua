@@ -103,18 +103,19 @@ end
 -- costs nothing per seat: row i -> {b = booked bits, h = held bits, e = earliest hold end}.
 local marked = {}
 local function mark_named(code, bits, ends)
-  local name, digits = string.match(code, '^(.-)(%d+)$')
+  local name, digits = code_parts(code)
   local i = name and by_name[name]
   if not i then
     return
   end
-  local spec, number = specs[i], tonumber(digits)
-  if tostring(number) ~= digits or number < spec.first or number >= spec.first + spec.m then
+  local spec = specs[i]
+  local k = index_in_row(digits, spec.first, spec.first + spec.m - 1)
+  if not k then
     return
   end
   local row = marked[i] or {b = '', h = ''}
   marked[i] = row
-  row[bits] = bit_set(row[bits], number - spec.first, true)
+  row[bits] = bit_set(row[bits], k, true)
   if ends then
     row.e = math.min(row.e or ends, ends)
   end

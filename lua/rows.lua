@@ -101,13 +101,33 @@ local function rows_opened(layout, i)
   end
 end
 
--- Where a seat is in the layout: its row i and its index k in the row, or nil for a seat without
--- a row. One read: the seat's own p: field and the q: field of the name its code would have in a
--- plain row (the code without its trailing digits); the q: answer counts only if the code is
--- exactly that name and a number of the row (codes are unique in an event, so it is that seat).
-local function seat_place(layout, code)
+-- A seat code split as a plain row would build it, <name><number>: the name (the code without
+-- its trailing digits) and those digits, or nil when it does not end in a digit.
+local function code_parts(code)
   local name, digits = string.match(code, '^(.-)(%d+)$')
   if not name or name == '' then
+    return nil
+  end
+  return name, digits
+end
+
+-- The index in a plain row numbered first..last of the seat whose code ended in `digits`, or nil
+-- when the digits are not one of its numbers as the row writes them (no leading zero).
+local function index_in_row(digits, first, last)
+  local number = tonumber(digits)
+  if tostring(number) == digits and number >= first and number <= last then
+    return number - first
+  end
+  return nil
+end
+
+-- Where a seat is in the layout: its row i and its index k in the row, or nil for a seat without
+-- a row. One read: the seat's own p: field and the q: field of the name its code would have in a
+-- plain row; the q: answer counts only if the code is exactly that name and a number of the row
+-- (codes are unique in an event, so it is that seat).
+local function seat_place(layout, code)
+  local name, digits = code_parts(code)
+  if not name then
     local where = redis.call('HGET', layout, 'p:' .. code)
     if not where then
       return nil
@@ -122,9 +142,9 @@ local function seat_place(layout, code)
   end
   if got[2] then
     local i, first, last = string.match(got[2], '^(%d+) (%d+) (%d+)$')
-    local number = tonumber(digits)
-    if tostring(number) == digits and number >= tonumber(first) and number <= tonumber(last) then
-      return i, number - tonumber(first)
+    local k = index_in_row(digits, tonumber(first), tonumber(last))
+    if k then
+      return i, k
     end
   end
   return nil

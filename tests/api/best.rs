@@ -280,12 +280,7 @@ async fn random_maps_match_the_reference(app: &TestApp, seed: u64) {
         if rng.random_bool(0.5) {
             // The cache is dropped: the next choice runs on a layout rebuilt from Postgres (the
             // held and booked seats placed from their codes).
-            let mut conn = app.redis().await;
-            let _: () = redis::cmd("DEL")
-                .arg(format!("{}:{{e:{id}}}:seats", app.prefix()))
-                .query_async(&mut conn)
-                .await
-                .expect("drop the cache");
+            app.drop_cache(id).await;
         }
         for ask in 0..4 {
             let count = rng.random_range(1..5);
@@ -523,16 +518,11 @@ async fn a_rebuilt_layout_marks_held_and_booked_seats_of_every_kind_of_row(pg: P
     app.hold(id, "u1", &["A-3", "B13"]).await;
     let sold = app.hold(id, "u2", &["A-5"]).await;
     assert_eq!(app.confirm(id, "u2", &sold).await.0, StatusCode::OK);
-    let mut conn = app.redis().await;
-    let key = |k: &str| format!("{}:{{e:{id}}}:{k}", app.prefix());
-    let _: () = redis::cmd("DEL")
-        .arg(key("seats"))
-        .query_async(&mut conn)
-        .await
-        .expect("drop the cache");
+    app.drop_cache(id).await;
     app.hold(id, "u3", &["A-10", "B15"]).await;
+    let mut conn = app.redis().await;
     let marks: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
-        .arg(key("layout"))
+        .arg(format!("{}:{{e:{id}}}:layout", app.prefix()))
         .arg(&["h:0", "b:0", "h:1", "b:1", "q:A-", "q:B1", "p:B13", "p:A-3"])
         .query_async(&mut conn)
         .await

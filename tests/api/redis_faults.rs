@@ -128,12 +128,7 @@ async fn a_rebuild_from_a_snapshot_older_than_a_cancel_is_refused(pg: PgPool) {
     let hold = app.hold(id, "u1", &["S1"]).await;
     assert_eq!(app.confirm(id, "u1", &hold).await.0, StatusCode::OK);
     // The cache goes missing (eviction, FLUSHALL) and a rebuild starts: generation, snapshot ...
-    let mut conn = app.redis().await;
-    let _: () = redis::cmd("DEL")
-        .arg(format!("{}:{{e:{id}}}:seats", app.prefix()))
-        .query_async(&mut conn)
-        .await
-        .expect("del");
+    app.drop_cache(id).await;
     let event = EventId(id);
     let generation = app
         .state
@@ -179,12 +174,7 @@ async fn a_rebuild_from_a_snapshot_older_than_a_booking_is_refused(pg: PgPool) {
     let id = app.create_event(3).await;
     let hold = app.hold(id, "u1", &["S1"]).await;
     // The cache goes missing and a rebuild takes its snapshot before the confirm commits ...
-    let mut conn = app.redis().await;
-    let _: () = redis::cmd("DEL")
-        .arg(format!("{}:{{e:{id}}}:seats", app.prefix()))
-        .query_async(&mut conn)
-        .await
-        .expect("del");
+    app.drop_cache(id).await;
     let event = EventId(id);
     let store = app.state.seatlock.redis();
     let generation = store.inventory_generation(event).await.expect("generation");

@@ -280,6 +280,17 @@ impl TestApp {
     pub fn prefix(&self) -> &str {
         &self.state.settings.redis.key_prefix
     }
+
+    /// Drops the event's cached inventory (as an eviction or a FLUSHALL would): its next hold
+    /// rebuilds it from Postgres.
+    pub async fn drop_cache(&self, event: i64) {
+        let mut conn = self.redis().await;
+        let _: () = redis::cmd("DEL")
+            .arg(format!("{}:{{e:{event}}}:seats", self.prefix()))
+            .query_async(&mut conn)
+            .await
+            .expect("drop the cache");
+    }
 }
 
 impl Drop for TestApp {
