@@ -74,12 +74,30 @@ pub struct SeatState {
 /// its booked seat codes and its confirmed bookings (for the per-buyer caps).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inventory {
-    pub seats: Vec<String>,
+    pub seats: SeatCodes,
     pub booked: Vec<String>,
     pub tiers: Vec<TierStock>,
     /// The rows in creation order, each its seats in number order.
     pub rows: Vec<Vec<RowSeat>>,
     pub sold: Vec<SoldBooking>,
+}
+
+/// Every seat code of an event, as a cache rebuild sends them to Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeatCodes {
+    /// The codes, read from Postgres.
+    Listed(Vec<String>),
+    /// `S1..Sn`, the seats of an event created with `totalSeats` (not read: made in Redis).
+    Numbered(u32),
+}
+
+impl SeatCodes {
+    pub fn count(&self) -> usize {
+        match self {
+            SeatCodes::Listed(codes) => codes.len(),
+            SeatCodes::Numbered(n) => *n as usize,
+        }
+    }
 }
 
 /// A seat of a row, as the layout cache keeps it.

@@ -128,7 +128,7 @@ impl Seatlock {
                     telemetry::record_rebuild(started.elapsed());
                     tracing::info!(
                         event.id = %event,
-                        seats = inventory.seats.len(),
+                        seats = inventory.seats.count(),
                         booked = inventory.booked.len(),
                         "inventory cache rebuilt"
                     );

@@ -80,3 +80,45 @@ async fn a_cold_cache_is_read_from_postgres_once_for_a_crowd_on_two_instances(pg
         assert_eq!(status, StatusCode::CONFLICT, "{body}");
     }
 }
+
+/// A numbered event (`totalSeats`) is rebuilt without reading its seat codes: the cache holds
+/// exactly S1..Sn. One created before `seats_numbered` existed (the column false) is read as
+/// before, with the same result.
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_numbered_event_is_rebuilt_with_exactly_its_seats_read_or_not(pg: PgPool) {
+    let app = TestApp::new(pg.clone()).await;
+    for made_here in [true, false] {
+        let id = app.create_event(5).await;
+        let numbered: bool =
+            sqlx::query_scalar("SELECT seats_numbered FROM events WHERE event_id = $1")
+                .bind(id)
+                .fetch_one(&pg)
+                .await
+                .expect("event");
+        assert!(numbered, "created with totalSeats");
+        if !made_here {
+            sqlx::query("UPDATE events SET seats_numbered = false WHERE event_id = $1")
+                .bind(id)
+                .execute(&pg)
+                .await
+                .expect("as before the column");
+        }
+        app.drop_cache(id).await;
+        let (status, body) = app.reserve(id, "u1", &["S6"]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(body["seats"], serde_json::json!(["S6"]));
+        app.hold(id, "u1", &["S1", "S5"]).await;
+        let mut conn = app.redis().await;
+        let mut cached: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(format!("{}:{{e:{id}}}:seats", app.prefix()))
+            .query_async(&mut conn)
+            .await
+            .expect("seats");
+        cached.sort();
+        assert_eq!(
+            cached,
+            ["", "S1", "S2", "S3", "S4", "S5"],
+            "made here: {made_here}"
+        );
+    }
+}

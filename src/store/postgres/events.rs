@@ -9,7 +9,7 @@ use super::{End, PgStore, Transaction};
 use crate::domain::events::{Event, EventId, NewEvent, Seats};
 use crate::domain::holds::HoldGroupId;
 use crate::domain::seats::SeatRecord;
-use crate::domain::seats::{Inventory, RowSeat, RowsBuilder, SoldBooking, TierStock};
+use crate::domain::seats::{Inventory, RowSeat, RowsBuilder, SeatCodes, SoldBooking, TierStock};
 use crate::error::Result;
 use crate::telemetry::PgOp;
 
@@ -74,13 +74,14 @@ impl Transaction for InsertEvent {
     async fn run(&self, tx: &mut PgConnection) -> Result<End<EventId>> {
         let event = &self.0;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO events (name, starts_at, location, total_seats) VALUES ($1, $2, $3, $4) \
-             RETURNING event_id",
+            "INSERT INTO events (name, starts_at, location, total_seats, seats_numbered) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING event_id",
         )
         .bind(&event.name)
         .bind(event.starts_at)
         .bind(&event.location)
         .bind(event.seats.count() as i32)
+        .bind(matches!(event.seats, Seats::Numbered(_)))
         .fetch_one(&mut *tx)
         .await?;
         match &event.seats {
@@ -161,14 +162,14 @@ impl Transaction for FetchInventory {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1)")
+        let event: Option<(bool, i32)> =
+            sqlx::query_as("SELECT seats_numbered, total_seats FROM events WHERE event_id = $1")
                 .bind(self.0.0)
-                .fetch_one(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
-        if !exists {
+        let Some((numbered, total_seats)) = event else {
             return Ok(End::Commit(None));
-        }
+        };
         let tiers: Vec<(String, i32, i32)> = sqlx::query_as(
             "SELECT tier_code, capacity, sold FROM tiers WHERE event_id = $1 ORDER BY position",
         )
@@ -202,46 +203,12 @@ impl Transaction for FetchInventory {
                 seats,
             })
             .collect();
-        // One unordered, streamed read of the seats gives both the seat codes and the rows (the
-        // columns of a seat without a row come back NULL, so a house without rows reads little
-        // more than its codes); rows are put in order here rather than sorted by Postgres.
-        type SeatLine = (
-            String,
-            Option<String>,
-            Option<i32>,
-            Option<String>,
-            Option<i64>,
-            Option<i32>,
-        );
-        let mut lines = sqlx::query_as::<_, SeatLine>(
-            "SELECT seat_code, row_label, seat_number, \
-                    CASE WHEN row_label IS NOT NULL AND seat_number IS NOT NULL THEN seat_type END, \
-                    CASE WHEN row_label IS NOT NULL AND seat_number IS NOT NULL THEN price_cents END, \
-                    CASE WHEN row_label IS NOT NULL AND seat_number IS NOT NULL THEN position END \
-             FROM seats WHERE event_id = $1",
-        )
-        .bind(self.0.0)
-        .fetch(&mut *tx);
-        let mut seats = Vec::new();
-        let mut rows = RowsBuilder::default();
-        while let Some((code, label, number, seat_type, price_cents, position)) =
-            lines.try_next().await?
-        {
-            if let (Some(label), Some(number), Some(seat_type), Some(price_cents), Some(position)) =
-                (label, number, seat_type, price_cents, position)
-            {
-                let seat = RowSeat {
-                    code: code.clone(),
-                    number,
-                    seat_type,
-                    price_cents,
-                };
-                rows.push(label, position, seat);
-            }
-            seats.push(code);
-        }
-        drop(lines);
-        let rows = rows.finish();
+        let (seats, rows) = if numbered {
+            (SeatCodes::Numbered(total_seats.max(0) as u32), Vec::new())
+        } else {
+            let (codes, rows) = read_seats(&mut *tx, self.0).await?;
+            (SeatCodes::Listed(codes), rows)
+        };
         let tiers = tiers
             .into_iter()
             .map(|(code, capacity, sold)| TierStock {
@@ -258,6 +225,54 @@ impl Transaction for FetchInventory {
             sold,
         })))
     }
+}
+
+/// Every seat code of a listed event, and its rows: one unordered, streamed read.
+async fn read_seats(
+    tx: &mut PgConnection,
+    event: EventId,
+) -> Result<(Vec<String>, Vec<Vec<RowSeat>>)> {
+    // One unordered, streamed read of the seats gives both the seat codes and the rows (the
+    // columns of a seat without a row come back NULL, so a house without rows reads little
+    // more than its codes); rows are put in order here rather than sorted by Postgres.
+    type SeatLine = (
+        String,
+        Option<String>,
+        Option<i32>,
+        Option<String>,
+        Option<i64>,
+        Option<i32>,
+    );
+    let mut lines = sqlx::query_as::<_, SeatLine>(
+            "SELECT seat_code, row_label, seat_number, \
+                    CASE WHEN row_label IS NOT NULL AND seat_number IS NOT NULL THEN seat_type END, \
+                    CASE WHEN row_label IS NOT NULL AND seat_number IS NOT NULL THEN price_cents END, \
+                    CASE WHEN row_label IS NOT NULL AND seat_number IS NOT NULL THEN position END \
+             FROM seats WHERE event_id = $1",
+        )
+        .bind(event.0)
+        .fetch(&mut *tx);
+    let mut seats = Vec::new();
+    let mut rows = RowsBuilder::default();
+    while let Some((code, label, number, seat_type, price_cents, position)) =
+        lines.try_next().await?
+    {
+        if let (Some(label), Some(number), Some(seat_type), Some(price_cents), Some(position)) =
+            (label, number, seat_type, price_cents, position)
+        {
+            let seat = RowSeat {
+                code: code.clone(),
+                number,
+                seat_type,
+                price_cents,
+            };
+            rows.push(label, position, seat);
+        }
+        seats.push(code);
+    }
+    drop(lines);
+    let rows = rows.finish();
+    Ok((seats, rows))
 }
 
 impl PgStore {

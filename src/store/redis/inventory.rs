@@ -2,6 +2,8 @@
 //! by the cache generation), mark seats booked or free (`mark_booked.lua`), drop every cache after
 //! an outage, and read the seats held now (`held.lua`).
 
+use std::fmt::Write as _;
+
 use redis::Value;
 
 use super::RedisStore;
@@ -10,7 +12,7 @@ use super::scripts::{HELD, MARK_BOOKED, REBUILD, string, unexpected};
 use crate::domain::bookings::Freed;
 use crate::domain::events::EventId;
 use crate::domain::holds::HoldGroupId;
-use crate::domain::seats::{Inventory, RowSeat};
+use crate::domain::seats::{Inventory, RowSeat, SeatCodes};
 use crate::domain::tiers::TierLine;
 use crate::error::Result;
 use crate::telemetry::RedisOp;
@@ -45,11 +47,28 @@ impl RedisStore {
         }
         inv.key(k.row_ends()).key(k.layout()).key(k.held());
         inv.arg(generation)
-            .arg(inventory.seats.len())
+            .arg(inventory.seats.count())
             .arg(inventory.booked.len())
             .arg(inventory.tiers.len())
             .arg(inventory.rows.len());
-        for code in inventory.seats.iter().chain(&inventory.booked) {
+        // The codes of an event of S1..Sn are made here, not read from Postgres (making them in
+        // the script measured 2.5x slower than sending them: Lua formats each number).
+        match &inventory.seats {
+            SeatCodes::Listed(codes) => {
+                for code in codes {
+                    inv.arg(code);
+                }
+            }
+            SeatCodes::Numbered(n) => {
+                let mut code = String::with_capacity(8);
+                for number in 1..=*n {
+                    code.clear();
+                    let _ = write!(code, "S{number}");
+                    inv.arg(code.as_str());
+                }
+            }
+        }
+        for code in &inventory.booked {
             inv.arg(code);
         }
         for tier in &inventory.tiers {
