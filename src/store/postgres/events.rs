@@ -151,7 +151,8 @@ impl Transaction for InsertEvent {
     }
 }
 
-/// Reads every seat code and every booked seat code from one snapshot (REPEATABLE READ).
+/// Reads the event's seats (their codes, or only their count for a numbered event), its rows,
+/// booked seats, tiers and confirmed bookings from one snapshot (REPEATABLE READ).
 struct FetchInventory(EventId);
 
 impl Transaction for FetchInventory {
@@ -227,14 +228,13 @@ impl Transaction for FetchInventory {
     }
 }
 
-/// Every seat code of a listed event, and its rows: one unordered, streamed read.
+/// Every seat code of a listed event, and its rows: one unordered, streamed read (the columns of
+/// a seat without a row come back NULL, so a house without rows reads little more than its
+/// codes); the rows are put in order here rather than sorted by Postgres.
 async fn read_seats(
     tx: &mut PgConnection,
     event: EventId,
 ) -> Result<(Vec<String>, Vec<Vec<RowSeat>>)> {
-    // One unordered, streamed read of the seats gives both the seat codes and the rows (the
-    // columns of a seat without a row come back NULL, so a house without rows reads little
-    // more than its codes); rows are put in order here rather than sorted by Postgres.
     type SeatLine = (
         String,
         Option<String>,
@@ -244,14 +244,14 @@ async fn read_seats(
         Option<i32>,
     );
     let mut lines = sqlx::query_as::<_, SeatLine>(
-            "SELECT seat_code, row_label, seat_number, \
-                    CASE WHEN row_label IS NOT NULL AND seat_number IS NOT NULL THEN seat_type END, \
-                    CASE WHEN row_label IS NOT NULL AND seat_number IS NOT NULL THEN price_cents END, \
-                    CASE WHEN row_label IS NOT NULL AND seat_number IS NOT NULL THEN position END \
-             FROM seats WHERE event_id = $1",
-        )
-        .bind(event.0)
-        .fetch(&mut *tx);
+        "SELECT seat_code, row_label, seat_number, \
+                CASE WHEN row_label IS NOT NULL AND seat_number IS NOT NULL THEN seat_type END, \
+                CASE WHEN row_label IS NOT NULL AND seat_number IS NOT NULL THEN price_cents END, \
+                CASE WHEN row_label IS NOT NULL AND seat_number IS NOT NULL THEN position END \
+         FROM seats WHERE event_id = $1",
+    )
+    .bind(event.0)
+    .fetch(&mut *tx);
     let mut seats = Vec::new();
     let mut rows = RowsBuilder::default();
     while let Some((code, label, number, seat_type, price_cents, position)) =
