@@ -113,12 +113,7 @@ async fn reserve_timed(
         return (None, Outcome::Refused);
     };
     let connected = Some(Instant::now());
-    let body = json!({"userId": user, "seatCodes": [seat]}).to_string();
-    let request = format!(
-        "POST /events/{event}/seats/reserve HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\
-         content-length: {}\r\n\r\n{body}",
-        body.len()
-    );
+    let request = reserve_request(event, user, seat);
     if stream.write_all(request.as_bytes()).await.is_err() {
         return (connected, Outcome::Unknown);
     }
@@ -138,6 +133,16 @@ async fn reserve_timed(
         .and_then(|(_, b)| serde_json::from_str(b).ok())
         .unwrap_or_default();
     (connected, Outcome::Status(status, json))
+}
+
+/// A one-seat hold, as sent on the wire (`connection: close`).
+fn reserve_request(event: i64, user: &str, seat: &str) -> String {
+    let body = json!({"userId": user, "seatCodes": [seat]}).to_string();
+    format!(
+        "POST /events/{event}/seats/reserve HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 async fn create_event(port: u16, seats: u32) -> i64 {
@@ -349,4 +354,45 @@ async fn sigterm_during_a_hold_storm_answers_every_accepted_request(pg: PgPool) 
     for s in &mut half {
         assert!(closed_within(s, Duration::from_secs(1)).is_some());
     }
+}
+
+/// Connections made before SIGTERM whose requests come after it: each request is served (the
+/// connection had been accepted; its client had simply not written yet), then the process exits.
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_connection_accepted_before_sigterm_is_served_when_its_request_comes_after(pg: PgPool) {
+    let mut instance = Seatlock::start(&env(&pg, "conn-late", &[]));
+    let port = instance.port;
+    let event = create_event(port, 10).await;
+    settle(port).await;
+    let mut silent: Vec<TcpStream> = (0..5)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+        .collect();
+    // Accepted by seatlock (counted), not only by the kernel.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while metric(port, "seatlock_http_connections ").await < 6.0 {
+        assert!(Instant::now() < deadline, "silent connections not accepted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let exit = tokio::task::spawn_blocking(move || instance.terminate());
+    // The drain has begun once the listener is closed.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the listener stays open after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for (n, s) in silent.iter_mut().enumerate() {
+        s.set_read_timeout(Some(CALL)).expect("timeout");
+        s.write_all(reserve_request(event, "late", &format!("S{}", n + 1)).as_bytes())
+            .expect("write");
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "connection {n}, request sent after the signal: {answer:?}"
+        );
+    }
+    assert_eq!(exit.await.expect("join"), Some(0));
 }

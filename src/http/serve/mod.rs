@@ -7,7 +7,8 @@
 //!   first byte for later ones) is disconnected, so half-sent headers cannot pile up;
 //! - an idle timeout (`server.idle_timeout_ms`) for kept-alive connections without a request;
 //! - a graceful drain: on shutdown the listener closes, idle and half-header connections close at
-//!   once, in-flight requests finish (for up to the grace period).
+//!   once, in-flight requests finish (for up to the grace period), and a connection accepted
+//!   before the signal that has not sent a byte yet is served when its request comes.
 //!
 //! A request counts as in flight until its response body is dropped (written or abandoned), so a
 //! long response (the live seat map) is never taken for an idle connection.
@@ -196,6 +197,9 @@ impl Conn {
         let conn = builder.serve_connection(io, service);
         let mut conn = std::pin::pin!(conn);
         let mut draining = false;
+        // Shutting down, with the graceful shutdown of hyper held back until the first bytes of
+        // the request are read.
+        let mut waiting_for_request = false;
         let header = limits.header_read_timeout;
         let mut watchdog = Box::pin(clock.expired(header, header, limits.idle_timeout));
         loop {
@@ -213,11 +217,21 @@ impl Conn {
                     // flushed: closing it here could cut that response short). A half-header
                     // connection is closed now (unless a header is arriving this instant); one
                     // that has sent nothing yet (just connected, its request on the way) still
-                    // gets the header read timeout.
+                    // gets the header read timeout, and its request is served: hyper would close
+                    // it at once if told to shut down before it has read a byte, so it is told
+                    // after.
                     draining = true;
-                    conn.as_mut().graceful_shutdown();
+                    if clock.is_fresh() {
+                        waiting_for_request = true;
+                    } else {
+                        conn.as_mut().graceful_shutdown();
+                    }
                     let window = DRAIN_HEADER_WINDOW.min(header);
                     watchdog = Box::pin(clock.expired(window, header, header));
+                }
+                () = clock.read_started(), if waiting_for_request => {
+                    waiting_for_request = false;
+                    conn.as_mut().graceful_shutdown();
                 }
             }
         }

@@ -11,6 +11,7 @@ use axum::body::{Body, Bytes};
 use http_body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 
 use crate::telemetry::ConnectionClose;
 
@@ -31,6 +32,8 @@ pub(super) struct Activity {
     header_since: AtomicU64,
     /// Nothing has been read yet.
     fresh: AtomicBool,
+    /// Signalled once, when the first bytes are read.
+    first_read: Notify,
 }
 
 impl Activity {
@@ -41,6 +44,7 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             header_since: AtomicU64::new(0),
             fresh: AtomicBool::new(true),
+            first_read: Notify::new(),
         }
     }
 
@@ -49,11 +53,26 @@ impl Activity {
     }
 
     fn read_some(&self) {
-        self.fresh.store(false, Ordering::Relaxed);
+        if self.fresh.swap(false, Ordering::AcqRel) {
+            // A stored permit: a waiter that comes later completes at once.
+            self.first_read.notify_one();
+        }
         if self.in_flight.load(Ordering::Relaxed) == 0
             && self.header_since.load(Ordering::Relaxed) == NONE
         {
             self.header_since.store(self.now(), Ordering::Relaxed);
+        }
+    }
+
+    /// Whether nothing has been read yet.
+    pub(super) fn is_fresh(&self) -> bool {
+        self.fresh.load(Ordering::Acquire)
+    }
+
+    /// Completes once something has been read (at once if it already has).
+    pub(super) async fn read_started(&self) {
+        if self.is_fresh() {
+            self.first_read.notified().await;
         }
     }
 
