@@ -154,7 +154,12 @@ impl Hub {
     /// until nobody has subscribed for a while or the service closes.
     async fn run(self: Arc<Hub>, seatlock: Seatlock, feed: ChangeFeed) {
         let event = self.event;
-        feed.subscribe(event);
+        // The snapshot is read once the subscription is live, so that no change falls between
+        // the two; if the feed is not connected within the connect timeout, the snapshot is read
+        // anyway and read again once it is.
+        let mut live = feed.subscribe(event);
+        let wait = Duration::from_millis(seatlock.settings.redis.connect_timeout_ms);
+        let mut subscribed = tokio::time::timeout(wait, &mut live).await.is_ok();
         let _ = seatlock.redis.watch_event(event).await;
         match seatlock.load_seats(event, None).await {
             Ok(seats) => {
@@ -207,6 +212,12 @@ impl Hub {
                     }
                 }
                 () = async { let _ = closing.wait_for(|c| *c).await; } => break,
+                now_live = &mut live, if !subscribed => {
+                    subscribed = true;
+                    if now_live.is_ok() {
+                        self.reload();
+                    }
+                }
             }
             if self
                 .pending

@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::RedisStore;
 pub use super::feed::FeedMessage;
-use super::feed::{Command, wait_to_reconnect};
+use super::feed::{Command, PendingAcks, acknowledge, wait_to_reconnect};
 use super::keys::{Keys, event_of_channel};
 use crate::domain::events::EventId;
 use crate::domain::live::Change;
@@ -53,8 +53,12 @@ impl ChangeFeed {
         (ChangeFeed { commands }, messages)
     }
 
-    pub fn subscribe(&self, event: EventId) {
-        let _ = self.commands.send(Command::Subscribe(event));
+    /// Subscribes the event's channel; the receiver completes once the subscription is live
+    /// (messages published from then on arrive), or fails if the feed has stopped.
+    pub fn subscribe(&self, event: EventId) -> oneshot::Receiver<()> {
+        let (ack, live) = oneshot::channel();
+        let _ = self.commands.send(Command::Subscribe(event, ack));
+        live
     }
 
     pub fn unsubscribe(&self, event: EventId) {
@@ -73,6 +77,7 @@ async fn run_feed(
     out: mpsc::UnboundedSender<FeedMessage>,
 ) {
     let mut wanted: HashSet<EventId> = HashSet::new();
+    let mut pending = PendingAcks::new();
     let mut first = true;
     let channel = |event: EventId| Keys::new(&prefix, event).changes();
     loop {
@@ -87,7 +92,7 @@ async fn run_feed(
             Ok(parts) => parts,
             Err(e) => {
                 tracing::warn!(error = %e, "seat-change feed: cannot connect to redis; retrying");
-                if !wait_to_reconnect(&mut commands, &mut wanted).await {
+                if !wait_to_reconnect(&mut commands, &mut wanted, &mut pending).await {
                     return;
                 }
                 continue;
@@ -101,12 +106,20 @@ async fn run_feed(
             return;
         }
         first = false;
+        if ok {
+            acknowledge(&mut pending);
+        }
         while ok {
             tokio::select! {
                 command = commands.recv() => match command {
                     None => return,
-                    Some(Command::Subscribe(event)) => {
+                    Some(Command::Subscribe(event, ack)) => {
                         ok = !wanted.insert(event) || sink.subscribe(channel(event)).await.is_ok();
+                        // Not live yet when it failed: told after the reconnect.
+                        pending.push(ack);
+                        if ok {
+                            acknowledge(&mut pending);
+                        }
                     }
                     Some(Command::Unsubscribe(event)) => {
                         ok = !wanted.remove(&event) || sink.unsubscribe(channel(event)).await.is_ok();

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::events::EventId;
 use crate::domain::live::Change;
@@ -19,19 +19,33 @@ pub enum FeedMessage {
 
 /// What a feed's handle asks of its connection task.
 pub(super) enum Command {
-    Subscribe(EventId),
+    /// Subscribe the event's channel; the sender is told once the subscription is live.
+    Subscribe(EventId, oneshot::Sender<()>),
     Unsubscribe(EventId),
+}
+
+/// Subscriptions asked for and not yet live (the feed is not connected): told once it has
+/// connected and subscribed every wanted channel.
+pub(super) type PendingAcks = Vec<oneshot::Sender<()>>;
+
+/// Tells every waiting subscriber that its subscription is live.
+pub(super) fn acknowledge(pending: &mut PendingAcks) {
+    for ack in pending.drain(..) {
+        let _ = ack.send(());
+    }
 }
 
 /// Applies the commands queued while disconnected; false when every handle is gone.
 fn drain_commands(
     commands: &mut mpsc::UnboundedReceiver<Command>,
     wanted: &mut HashSet<EventId>,
+    pending: &mut PendingAcks,
 ) -> bool {
     loop {
         match commands.try_recv() {
-            Ok(Command::Subscribe(event)) => {
+            Ok(Command::Subscribe(event, ack)) => {
                 wanted.insert(event);
+                pending.push(ack);
             }
             Ok(Command::Unsubscribe(event)) => {
                 wanted.remove(&event);
@@ -47,8 +61,9 @@ fn drain_commands(
 pub(super) async fn wait_to_reconnect(
     commands: &mut mpsc::UnboundedReceiver<Command>,
     wanted: &mut HashSet<EventId>,
+    pending: &mut PendingAcks,
 ) -> bool {
-    if !drain_commands(commands, wanted) {
+    if !drain_commands(commands, wanted, pending) {
         return false;
     }
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;

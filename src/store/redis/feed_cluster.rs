@@ -14,7 +14,7 @@ use redis::{ProtocolVersion, PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 use tokio::time::Sleep;
 
-use super::feed::{Command, FeedMessage, wait_to_reconnect};
+use super::feed::{Command, FeedMessage, PendingAcks, acknowledge, wait_to_reconnect};
 use super::keys::{Keys, event_of_channel};
 use super::pool::cluster_client;
 use crate::config::RedisSettings;
@@ -34,6 +34,7 @@ pub(super) async fn run(
     out: mpsc::UnboundedSender<FeedMessage>,
 ) {
     let mut wanted: HashSet<EventId> = HashSet::new();
+    let mut pending = PendingAcks::new();
     let mut first = true;
     let channel = |event: EventId| Keys::new(&prefix, event).changes();
     let timeout = Duration::from_millis(settings.connect_timeout_ms);
@@ -52,7 +53,7 @@ pub(super) async fn run(
             Ok(conn) => conn,
             Err(e) => {
                 tracing::warn!(error = %e, "seat-change feed: cannot connect to the redis cluster; retrying");
-                if !wait_to_reconnect(&mut commands, &mut wanted).await {
+                if !wait_to_reconnect(&mut commands, &mut wanted, &mut pending).await {
                     return;
                 }
                 continue;
@@ -66,13 +67,21 @@ pub(super) async fn run(
             return;
         }
         first = false;
+        if ok {
+            acknowledge(&mut pending);
+        }
         let mut reload_later: Option<Pin<Box<Sleep>>> = None;
         while ok {
             tokio::select! {
                 command = commands.recv() => match command {
                     None => return,
-                    Some(Command::Subscribe(event)) => {
+                    Some(Command::Subscribe(event, ack)) => {
                         ok = !wanted.insert(event) || conn.ssubscribe(channel(event)).await.is_ok();
+                        // Not live yet when it failed: told after the reconnect.
+                        pending.push(ack);
+                        if ok {
+                            acknowledge(&mut pending);
+                        }
                     }
                     Some(Command::Unsubscribe(event)) => {
                         ok = !wanted.remove(&event) || conn.sunsubscribe(channel(event)).await.is_ok();
