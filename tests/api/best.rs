@@ -479,7 +479,7 @@ async fn a_best_available_hold_is_a_hold_like_any_other(pg: PgPool) {
 
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn seats_freed_by_expiry_are_chosen_again(pg: PgPool) {
-    let app = TestApp::with(pg, &redis_url(), |s| s.holds.ttl_seconds = 1);
+    let app = TestApp::with(pg, &redis_url(), |s| s.holds.ttl_seconds = 2);
     let id = create_tier_event(
         &app,
         json!({"rows": [{"name": "A", "seats": 4}, {"name": "B", "seats": 4}]}),
@@ -494,7 +494,7 @@ async fn seats_freed_by_expiry_are_chosen_again(pg: PgPool) {
         (status, body["available"].clone()),
         (StatusCode::CONFLICT, json!(0))
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
     let (status, body) = best(&app, id, "u3", json!({"count": 4})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(

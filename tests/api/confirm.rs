@@ -144,11 +144,11 @@ async fn unknown_or_released_holds_are_410(pg: PgPool) {
 
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn a_confirm_after_expiry_is_410_and_the_seat_is_free_again(pg: PgPool) {
-    let app = TestApp::with(pg, &redis_url(), |s| s.holds.ttl_seconds = 1);
+    let app = TestApp::with(pg, &redis_url(), |s| s.holds.ttl_seconds = 2);
     let id = app.create_event(3).await;
     let hold = app.hold(id, "u1", &["S1", "S2"]).await;
     assert_eq!(app.counts(id).await, (0, 2, 1));
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    tokio::time::sleep(Duration::from_millis(2300)).await;
     assert_eq!(
         app.counts(id).await,
         (0, 0, 3),

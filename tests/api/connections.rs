@@ -183,14 +183,22 @@ async fn connections_beyond_the_cap_are_closed_at_once_and_half_headers_after_th
     // A crowd member that came while the server still counted an earlier connection (its
     // close is seen by the client a moment before the server lets go of it) was turned away:
     // replace it, so that exactly the cap is open.
+    // Two clean rounds in a row: a loaded server may take more than one to close the member it
+    // turned away.
     let mut turned_away = 0;
+    let mut clean = 0;
     for _ in 0..50 {
         std::thread::sleep(Duration::from_millis(100));
         let before = crowd.len();
         crowd.retain_mut(|c| !is_closed(c));
         if crowd.len() == 30 {
-            break;
+            clean += 1;
+            if clean == 2 {
+                break;
+            }
+            continue;
         }
+        clean = 0;
         turned_away += before - crowd.len();
         while crowd.len() < 30 {
             crowd.push(half_header(port));
@@ -286,8 +294,11 @@ async fn a_crowd_of_half_headers_does_not_slow_health_or_holds(pg: PgPool) {
     let n = kept.read(&mut buf).expect("answer");
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
     let idle = closed_within(&mut kept, Duration::from_secs(5)).expect("idle connection closed");
+    // Measured from when the client read the answer, which a loaded test process may do a
+    // while after the server sent it: a loose lower bound that still tells "after the idle
+    // timeout" from "at once".
     assert!(
-        idle >= Duration::from_millis(700),
+        idle >= Duration::from_millis(400),
         "idle connection closed too soon: {idle:?}"
     );
 }

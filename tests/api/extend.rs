@@ -94,28 +94,29 @@ async fn a_hold_is_extended_up_to_its_limits_in_postgres(pg: PgPool) {
 async fn an_extension_never_passes_the_hold_lifetime(pg: PgPool) {
     for backend in [HoldStore::Redis, HoldStore::Postgres] {
         let app = TestApp::with(pg.clone(), &redis_url(), |s| {
-            s.holds.ttl_seconds = 2;
-            s.holds.max_lifetime_seconds = 3;
+            s.holds.ttl_seconds = 4;
+            s.holds.max_lifetime_seconds = 5;
             s.holds.backend = backend;
         });
         let id = app.create_event(2).await;
         let (_, held) = app.reserve(id, "u1", &["S1"]).await;
         let hold = held["holdGroupId"].as_str().expect("id").to_string();
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // Half the TTL, so the extension comes well before the hold's end on a slow machine.
+        tokio::time::sleep(Duration::from_millis(2000)).await;
         let (status, body) = extend(&app, id, "u1", &hold).await;
         assert_eq!(status, StatusCode::OK, "{backend:?}: {body}");
-        // Capped at 3 s from the hold's start, not 2 s from now.
-        let taken = millis(&held["expiresAt"]) - 2_000;
+        // Capped at 5 s from the hold's start, not 4 s from now.
+        let taken = millis(&held["expiresAt"]) - 4_000;
         let end = millis(&body["expiresAt"]);
         assert!(
-            (end - (taken + 3_000)).abs() < 300,
+            (end - (taken + 5_000)).abs() < 300,
             "{backend:?}: {body} {held}"
         );
         let (status, body) = extend(&app, id, "u1", &hold).await;
         assert_eq!(status, StatusCode::CONFLICT, "{backend:?}: {body}");
         assert_eq!(
             (body["cap"].clone(), body["limit"].clone()),
-            (json!("max_lifetime_seconds"), json!(3))
+            (json!("max_lifetime_seconds"), json!(5))
         );
     }
 }
@@ -139,7 +140,7 @@ async fn a_hold_that_lost_a_seat_in_redis_is_not_extended(pg: PgPool) {
 
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn seats_and_tier_units_are_extended_together(pg: PgPool) {
-    let app = TestApp::with(pg, &redis_url(), |s| s.holds.ttl_seconds = 1);
+    let app = TestApp::with(pg, &redis_url(), |s| s.holds.ttl_seconds = 3);
     let id = create_tier_event(
         &app,
         json!({"totalSeats": 2, "tiers": [{"code": "GA", "capacity": 5}]}),
@@ -148,10 +149,11 @@ async fn seats_and_tier_units_are_extended_together(pg: PgPool) {
     let (status, body) = reserve_units(&app, id, "u1", &["S1"], &[("GA", 2)]).await;
     assert_eq!(status, StatusCode::OK);
     let hold = body["holdGroupId"].as_str().expect("id").to_string();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(extend(&app, id, "u1", &hold).await.0, StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    // Past the first TTL: still held, seat and units.
+    // Past the first TTL (3 s from the hold), about 1 s before the extended one: still held,
+    // seat and units.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     assert_eq!(app.seat_statuses(id).await["S1"], "HELD");
     assert_eq!(tier_counts(&app, id, "GA").await, (0, 2, 3));
     assert_eq!(app.reserve(id, "u2", &["S1"]).await.0, StatusCode::CONFLICT);

@@ -378,11 +378,11 @@ async fn confirm_release_and_cancel_move_units_and_prices_include_them(pg: PgPoo
 
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn expired_tier_holds_give_their_units_back(pg: PgPool) {
-    let app = TestApp::with(pg, &redis_url(), |s| s.holds.ttl_seconds = 1);
+    let app = TestApp::with(pg, &redis_url(), |s| s.holds.ttl_seconds = 2);
     let id = ga_event(&app, 3).await;
     let gone = hold_units(&app, id, "u1", "GA", 3).await;
     assert_eq!(tier_counts(&app, id, "GA").await, (0, 3, 0));
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(Duration::from_millis(2200)).await;
     // No hold has trimmed the expired one yet: the counts already ignore it.
     assert_eq!(tier_counts(&app, id, "GA").await, (0, 0, 3));
     assert_eq!(app.confirm(id, "u1", &gone).await.0, StatusCode::GONE);
