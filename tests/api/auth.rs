@@ -521,6 +521,27 @@ async fn secrets_tokens_and_keys_never_reach_the_logs(pg: PgPool) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn seatlock");
+    // Read as they come: a full pipe would block the service's logging, and with it the service.
+    let readers: Vec<_> = [
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|mut pipe| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    })
+    .collect();
     let buyer = jwt("logged-buyer", json!({}));
     let forged = sign(
         &json!({"sub": "x", "exp": now_secs() + 60}),
@@ -559,18 +580,11 @@ async fn secrets_tokens_and_keys_never_reach_the_logs(pg: PgPool) {
         .await;
     }
     let _ = child.kill();
-    let mut logs = String::new();
-    for pipe in [
-        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read>),
-        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let mut pipe = pipe;
-        let _ = pipe.read_to_string(&mut logs);
-    }
     let _ = child.wait();
+    let logs: String = readers
+        .into_iter()
+        .map(|r| r.join().expect("log reader"))
+        .collect();
     assert!(
         logs.contains("request finished"),
         "the service did log: {}",

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use sqlx::PgPool;
 
-use crate::support::{TestApp, free_port, redis_url};
+use crate::support::{TestApp, database_url, free_port, redis_url};
 
 /// Sum of every sample of `name` whose labels contain all of `labels` (the recorder is shared by
 /// the whole test process, so tests compare before/after, never absolute values).
@@ -103,18 +103,10 @@ fn http(port: u16, method: &str, path: &str, body: &str, request_id: &str) -> Op
 
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn json_logs_carry_the_request_id_on_every_line_of_the_request(pg: PgPool) {
-    let db = pg
-        .connect_options()
-        .get_database()
-        .expect("test database")
-        .to_string();
     let port = free_port();
     let prefix = format!("test:{}", uuid::Uuid::new_v4().simple());
     let mut child = Command::new(env!("CARGO_BIN_EXE_seatlock"))
-        .env(
-            "DATABASE_URL",
-            format!("postgres://postgres@127.0.0.1:5432/{db}"),
-        )
+        .env("DATABASE_URL", database_url(&pg))
         .env("REDIS_URL", redis_url())
         .env("PORT", port.to_string())
         .env("APP__LOG__FORMAT", "json")
