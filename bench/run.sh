@@ -509,7 +509,9 @@ run_wrk c "$BASE" hold_confirm.lua "$EV_C" "$SEATS"
 EV_CS="$(create_event "$BASE" "$SEATS" bench-cs-cold)"
 st="$(hold_status "$BASE" "$EV_CS" "S$SEATS" warm)"; [ "$st" = 200 ] || die "warm-up hold on event $EV_CS: $st"
 log "(cs) cold start: FLUSHALL during a hot-seat storm on a $SEATS-seat event"
-( sleep $(( DURATION / 3 )); redis-cli -p "$REDIS_PORT" FLUSHALL >"$RAW/cs.flushall" 2>&1; date +%s.%N >>"$RAW/cs.flushall" ) &
+# cs.flushall: the time before the FLUSHALL, its reply, the time after (the report shows how
+# long Redis itself was blocked by the flush, beside the storm's slowest answer).
+( sleep $(( DURATION / 3 )); date +%s.%N >"$RAW/cs.flushall"; redis-cli -p "$REDIS_PORT" FLUSHALL >>"$RAW/cs.flushall" 2>&1; date +%s.%N >>"$RAW/cs.flushall" ) &
 run_wrk cs "$BASE" storm.lua "$EV_CS"
 echo "EV_CS=$EV_CS" >>"$RAW/run.env"
 
