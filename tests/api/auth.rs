@@ -167,6 +167,53 @@ async fn public_keys_verify_their_own_algorithm_only(pg: PgPool) {
     }
 }
 
+/// RFC 8725, 3.9: with an audience (or issuer) configured, a token that does not name one at
+/// all is not for this service, exactly like a token that names another.
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_configured_audience_or_issuer_is_a_required_claim(pg: PgPool) {
+    let app = TestApp::with(pg, &redis_url(), |s| {
+        token_mode(s);
+        s.auth.jwt.public_key_file = fixture("es256.pub");
+        s.auth.jwt.audience = "seatlock".into();
+        s.auth.jwt.issuer = "https://id.example".into();
+    });
+    let full = json!({"sub": "u1", "exp": now_secs() + 600, "aud": "seatlock", "iss": "https://id.example"});
+    let without = |claim: &str| {
+        let mut claims = full.clone();
+        claims.as_object_mut().expect("object").remove(claim);
+        claims
+    };
+    type Signer = fn(&Value) -> String;
+    let signers: [(&str, Signer); 2] = [
+        ("HS256", |c| sign(c, JWT_SECRET)),
+        ("ES256", |c| {
+            sign_with(jsonwebtoken::Algorithm::ES256, "es256.key", c)
+        }),
+    ];
+    for (alg, signer) in signers {
+        assert_eq!(
+            app.call_as(&signer(&full), "GET", "/events", None).await.0,
+            StatusCode::OK,
+            "{alg}: the token naming both"
+        );
+        for claim in ["aud", "iss"] {
+            let (status, headers, body) = app
+                .call_as(&signer(&without(claim)), "GET", "/events", None)
+                .await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{alg} without {claim}: {body}"
+            );
+            assert_eq!(
+                headers["www-authenticate"], "Bearer error=\"invalid_token\"",
+                "{alg} without {claim}"
+            );
+            assert_eq!(body["code"], "UNAUTHENTICATED", "{alg} without {claim}");
+        }
+    }
+}
+
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn only_admins_create_events_and_anyone_with_a_token_reads(pg: PgPool) {
     let app = token_app(pg);

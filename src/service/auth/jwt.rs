@@ -25,8 +25,10 @@ const MAX_REMEMBERED: usize = 50_000;
 /// costs more than looking it up (a token is remembered only while its `exp` / `nbf` window,
 /// leeway included, holds).
 pub(super) struct JwtVerifier {
-    keys: Vec<(Algorithm, DecodingKey)>,
-    validation: Validation,
+    /// Each key with the validation of its one algorithm: jsonwebtoken refuses a validation
+    /// that lists algorithms of another family than the key's, so HS256 beside a public key
+    /// needs one validation each.
+    keys: Vec<(Algorithm, DecodingKey, Validation)>,
     leeway: u64,
     verified: Mutex<HashMap<Box<str>, Verified>>,
 }
@@ -70,24 +72,36 @@ impl JwtVerifier {
             return Ok(None);
         }
         let mut validation = Validation::new(keys[0].0);
-        validation.algorithms = keys.iter().map(|(alg, _)| *alg).collect();
         validation.leeway = settings.leeway_seconds;
         validation.validate_exp = true;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp"]);
+        // A configured issuer or audience is also a required claim: jsonwebtoken checks `iss`
+        // and `aud` only when present unless told (RFC 8725, 3.9: a token that does not name
+        // this service is not for it).
+        let mut required = vec!["exp"];
         if settings.issuer.is_empty() {
             validation.iss = None;
         } else {
             validation.set_issuer(&[&settings.issuer]);
+            required.push("iss");
         }
         if settings.audience.is_empty() {
             validation.validate_aud = false;
         } else {
             validation.set_audience(&[&settings.audience]);
+            required.push("aud");
         }
+        validation.set_required_spec_claims(&required);
+        let keys = keys
+            .into_iter()
+            .map(|(alg, key)| {
+                let mut own = validation.clone();
+                own.algorithms = vec![alg];
+                (alg, key, own)
+            })
+            .collect();
         Ok(Some(JwtVerifier {
             keys,
-            validation,
             leeway: settings.leeway_seconds,
             verified: Mutex::default(),
         }))
@@ -124,12 +138,12 @@ impl JwtVerifier {
     /// The full check: header, signature, claims.
     fn check(&self, token: &str) -> Result<(Caller, Claims), AuthFailure> {
         let header = decode_header(token).map_err(|_| AuthFailure::Malformed)?;
-        let (_, key) = self
+        let (_, key, validation) = self
             .keys
             .iter()
-            .find(|(alg, _)| *alg == header.alg)
+            .find(|(alg, _, _)| *alg == header.alg)
             .ok_or(AuthFailure::Algorithm)?;
-        let data = decode::<Claims>(token, key, &self.validation).map_err(|e| match e.kind() {
+        let data = decode::<Claims>(token, key, validation).map_err(|e| match e.kind() {
             ErrorKind::ExpiredSignature => AuthFailure::Expired,
             ErrorKind::ImmatureSignature => AuthFailure::NotYetValid,
             ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => AuthFailure::Claims,
