@@ -126,6 +126,9 @@ pub enum LogFormat {
 pub struct LogSettings {
     pub format: LogFormat,
     pub level: String,
+    /// `NO_COLOR` is set to a non-empty value (no-color.org): text logs never carry colour codes.
+    #[serde(skip)]
+    pub no_color: bool,
 }
 
 /// Why the settings could not be loaded; the message names the offending key.
@@ -160,7 +163,7 @@ impl Settings {
                 app_vars.insert(key.into(), v.clone());
             }
         }
-        let settings: Settings = Config::builder()
+        let mut settings: Settings = Config::builder()
             .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
             .add_source(File::with_name(&format!("config/{app_env}")).required(false))
             .add_source(
@@ -176,6 +179,7 @@ impl Settings {
             .build()
             .and_then(Config::try_deserialize)
             .map_err(|e| SettingsError(e.to_string()))?;
+        settings.log.no_color = env.get("NO_COLOR").is_some_and(|v| !v.is_empty());
         settings.validate()?;
         Ok(settings)
     }

@@ -7,6 +7,8 @@ mod connections;
 mod labels;
 mod live;
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -35,6 +37,31 @@ pub fn init_tracing(settings: &LogSettings) {
                     .with_span_list(true),
             )
             .try_init(),
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).try_init(),
+        LogFormat::Text => registry
+            .with(tracing_subscriber::fmt::layer().with_ansi(text_in_colour(
+                std::io::stdout().is_terminal(),
+                settings.no_color,
+            )))
+            .try_init(),
     };
+}
+
+/// Colour codes only for a person at a terminal: never in a file or a pipe (they break `grep`,
+/// log shippers and `journalctl`), never when `NO_COLOR` asks for none. Logs go to stdout, so
+/// stdout is the stream that must be a terminal.
+fn text_in_colour(stdout_is_terminal: bool, no_color: bool) -> bool {
+    stdout_is_terminal && !no_color
+}
+
+#[cfg(test)]
+mod tests {
+    use super::text_in_colour;
+
+    #[test]
+    fn colour_only_at_a_terminal_and_never_with_no_color() {
+        assert!(text_in_colour(true, false));
+        assert!(!text_in_colour(true, true));
+        assert!(!text_in_colour(false, false));
+        assert!(!text_in_colour(false, true));
+    }
 }

@@ -101,21 +101,38 @@ fn http(port: u16, method: &str, path: &str, body: &str, request_id: &str) -> Op
     response.split(' ').nth(1)?.parse().ok()
 }
 
-#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
-async fn json_logs_carry_the_request_id_on_every_line_of_the_request(pg: PgPool) {
+/// What the real binary writes on stdout while it starts and creates one event (request id
+/// `trace-me-42`), with `env` on top of its own database and Redis key prefix. With
+/// `at_terminal`, its stdout is a pseudo-terminal (`script` from util-linux), as in a shell.
+fn logs_of_the_binary(pg: &PgPool, env: &[(&str, &str)], at_terminal: bool) -> String {
     let port = free_port();
     let prefix = format!("test:{}", uuid::Uuid::new_v4().simple());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_seatlock"))
-        .env("DATABASE_URL", database_url(&pg))
+    let bin = env!("CARGO_BIN_EXE_seatlock");
+    let mut command = if at_terminal {
+        let mut c = Command::new("script");
+        c.args(["-qfec", bin, "/dev/null"]);
+        c
+    } else {
+        Command::new(bin)
+    };
+    command
+        .env("DATABASE_URL", database_url(pg))
         .env("REDIS_URL", redis_url())
         .env("PORT", port.to_string())
-        .env("APP__LOG__FORMAT", "json")
         .env("APP__REDIS__KEY_PREFIX", &prefix)
-        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn seatlock");
+        .stderr(Stdio::null());
+    let mut child = command.spawn().expect("spawn seatlock");
+    // Drained as it runs, so a full pipe never stalls the service.
+    let out = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = BufReader::new(out).read_to_string(&mut text);
+        text
+    });
     let deadline = Instant::now() + Duration::from_secs(20);
     while http(port, "GET", "/healthz", "", "probe") != Some(200) {
         assert!(Instant::now() < deadline, "seatlock did not start");
@@ -129,14 +146,34 @@ async fn json_logs_carry_the_request_id_on_every_line_of_the_request(pg: PgPool)
         "trace-me-42",
     );
     assert_eq!(created, Some(201));
-    let _ = child.kill();
-    let mut lines = Vec::new();
-    if let Some(out) = child.stdout.take() {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            lines.push(line);
+    // SIGTERM to the service itself (under `script`, its child), which drains and exits.
+    let _ = if at_terminal {
+        Command::new("pkill")
+            .args(["-TERM", "-P", &child.id().to_string()])
+            .status()
+    } else {
+        Command::new("kill").arg(child.id().to_string()).status()
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while child.try_wait().ok().flatten().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
         }
+        std::thread::sleep(Duration::from_millis(50));
     }
     let _ = child.wait();
+    reader.join().expect("reader")
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn json_logs_carry_the_request_id_on_every_line_of_the_request(pg: PgPool) {
+    let text = logs_of_the_binary(
+        &pg,
+        &[("APP__LOG__FORMAT", "json"), ("RUST_LOG", "info")],
+        false,
+    );
+    let lines: Vec<&str> = text.lines().collect();
     let ours: Vec<serde_json::Value> = lines
         .iter()
         .map(|l| {
@@ -152,6 +189,42 @@ async fn json_logs_carry_the_request_id_on_every_line_of_the_request(pg: PgPool)
     assert!(
         ours.iter().any(|v| v["span"]["request_id"] == "trace-me-42" && v["message"] == "request finished"),
         "{ours:?}"
+    );
+    assert!(
+        !text.contains('\x1b'),
+        "colour codes in JSON logs: {text:?}"
+    );
+}
+
+/// Text logs in a file or a pipe are plain (`grep DEBUG` finds them); colour only at a terminal,
+/// and not even there when `NO_COLOR` is set (no-color.org).
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn text_logs_are_coloured_only_at_a_terminal_without_no_color(pg: PgPool) {
+    let debug = [("APP__LOG__FORMAT", "text"), ("RUST_LOG", "debug")];
+    let piped = logs_of_the_binary(&pg, &debug, false);
+    assert!(!piped.contains('\x1b'), "colour codes in a pipe: {piped:?}");
+    assert!(
+        piped
+            .lines()
+            .any(|l| l.contains(" DEBUG ") || l.contains(" INFO ")),
+        "plain level names: {piped:?}"
+    );
+    assert!(piped.contains("trace-me-42"), "{piped:?}");
+
+    let at_terminal = logs_of_the_binary(&pg, &debug, true);
+    assert!(
+        at_terminal.contains("\x1b["),
+        "a terminal gets colour: {at_terminal:?}"
+    );
+    let no_color = [debug[0], debug[1], ("NO_COLOR", "1")];
+    let at_terminal_no_color = logs_of_the_binary(&pg, &no_color, true);
+    assert!(
+        at_terminal_no_color.contains("trace-me-42"),
+        "{at_terminal_no_color:?}"
+    );
+    assert!(
+        !at_terminal_no_color.contains('\x1b'),
+        "NO_COLOR at a terminal: {at_terminal_no_color:?}"
     );
 }
 
