@@ -1,6 +1,6 @@
 //! Metrics that move with the API, request ids, and JSON logs from the real binary.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
