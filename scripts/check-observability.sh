@@ -4,7 +4,9 @@
 #
 #   1. promtool check config  prometheus/prometheus.yml
 #   2. start the seatlock binary against the local Postgres and Redis (its own database and
-#      Redis key prefix), drive every hold-flow outcome through the API with curl, dump /metrics
+#      Redis key prefix), dump /metrics once before any request (every series a panel queries
+#      must be there already), drive every hold-flow outcome through the API with curl, dump
+#      /metrics again
 #   3. promtool check metrics on that dump
 #   4. scripts/check_observability.py: every dashboard expression parses (promtool check rules),
 #      every metric, label and label value it uses is one the service declares and exposes,
@@ -156,6 +158,9 @@ if [ -z "$ready" ]; then
     exit 1
 fi
 echo "ok    GET /readyz -> 200"
+# The first scrape, before any API request: what a dashboard shows on a fresh instance.
+curl -fsS -o "$WORK/fresh-metrics.txt" "$BASE/metrics"
+echo "ok    first /metrics dump (fresh instance): $(grep -vc '^#' "$WORK/fresh-metrics.txt") samples"
 
 # call WANT METHOD PATH [JSON]: one request; the body lands in $WORK/body.
 call() {
@@ -259,7 +264,7 @@ esac
 
 # ------------------------------------------------------------------- dashboards and stack
 step "dashboard, compose, wiring, Dockerfile"
-args=(--metrics "$DUMP" --promtool "$(command -v promtool)")
+args=(--metrics "$DUMP" --fresh-metrics "$WORK/fresh-metrics.txt" --promtool "$(command -v promtool)")
 [ -n "$HADOLINT" ] && args+=(--hadolint "$HADOLINT")
 [ "$SCHEMA" != none ] && [ -s "$SCHEMA" ] && args+=(--compose-schema "$SCHEMA")
 [ -n "${OBS_STRICT:-}" ] && args+=(--strict)

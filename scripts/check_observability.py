@@ -375,7 +375,8 @@ def substitute(expr: str, values: dict[str, str]) -> str:
     return re.sub(r"\$\{(\w+)(?::\w+)?\}|\[\[(\w+)\]\]|\$(\w+)", repl, expr)
 
 
-def check_dashboard(r: Report, repo: Path, tel: Telemetry, dump: MetricsDump | None, promtool: str) -> None:
+def check_dashboard(r: Report, repo: Path, tel: Telemetry, dump: MetricsDump | None, promtool: str,
+                    fresh: MetricsDump | None = None) -> None:
     path = repo / "grafana" / "dashboards" / "seatlock-overview.json"
     try:
         dash = json.loads(path.read_text())
@@ -539,6 +540,26 @@ def check_dashboard(r: Report, repo: Path, tel: Telemetry, dump: MetricsDump | N
         for lname in grouping_labels(e):
             if lname not in allowed:
                 label_problems.append(f"{where}: grouping by {lname!r}, which none of {sorted(families_here)} has")
+    # On a fresh instance (its first scrape, before any request), every family a panel queries
+    # already has a series: otherwise the panel reads "No data" instead of 0 until the first
+    # event of its kind. A target may instead handle absence itself with `or vector(0)`.
+    if fresh is not None:
+        absent = []
+        for name, wheres in sorted(used.items()):
+            family = fresh.family_of(name) if name not in tel.names else name
+            for suffix in HISTOGRAM_SUFFIXES:
+                if name.endswith(suffix) and name.removesuffix(suffix) in tel.names:
+                    family = name.removesuffix(suffix)
+            if fresh.has(family):
+                continue
+            unguarded = [w for w in wheres if not any(
+                w == where and re.search(r"\bor\s+vector\(\s*0\s*\)", e) for where, e in all_exprs)]
+            if unguarded:
+                absent.append(f"{name} (panel {unguarded[0]})")
+        r.check(not absent, "dashboard: every queried series exists on a fresh instance (no \"No data\" panels)",
+                "absent from the first scrape: " + "; ".join(absent) +
+                " -- register it at start-up (telemetry::catalogue register_at_zero) or add `or vector(0)`",
+                f"{len(used)} metrics in the first scrape")
     r.check(not label_problems, "dashboard: label names exist on their metrics", "; ".join(label_problems))
     r.check(not value_problems, "dashboard: label values in matchers are values the service emits", "; ".join(value_problems))
 
@@ -961,6 +982,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repo", type=Path, default=Path(__file__).resolve().parent.parent)
     ap.add_argument("--metrics", type=Path, help="a /metrics dump of the running service")
+    ap.add_argument("--fresh-metrics", type=Path, help="the first /metrics dump of a fresh instance, before any request")
     ap.add_argument("--promtool", default=shutil.which("promtool") or "promtool")
     ap.add_argument("--hadolint", default=shutil.which("hadolint"))
     ap.add_argument("--compose-schema", type=Path, help="Compose specification JSON schema")
@@ -981,7 +1003,8 @@ def main() -> int:
         r.fail("promtool", f"{args.promtool} not found")
         return 1
 
-    check_dashboard(r, repo, tel, dump, args.promtool)
+    fresh = MetricsDump(args.fresh_metrics) if args.fresh_metrics else None
+    check_dashboard(r, repo, tel, dump, args.promtool, fresh)
     compose = check_compose(r, repo, args.compose_schema if args.compose_schema and args.compose_schema.exists() else None)
     check_wiring(r, repo, compose)
     check_dockerfile(r, repo, compose, args.hadolint)

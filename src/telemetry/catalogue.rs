@@ -202,9 +202,21 @@ fn describe_metrics() {
     );
 }
 
-/// Every labelled counter exists from start-up with each known label value, so a dashboard
-/// shows 0 rather than "No data" and `rate()` over it starts at once.
+/// Every labelled counter exists from start-up with each known label value, and every
+/// histogram a panel queries with its empty buckets (the exporter renders a histogram once it is
+/// registered, not only after its first observation), so a dashboard shows 0 rather than
+/// "No data" and `rate()` over it starts at once. `scripts/check-observability.sh` checks the
+/// first scrape of a fresh instance against every panel's query.
 fn register_at_zero() {
+    for name in [HOLD_SIZE, PG_POOL_ACQUIRE, CACHE_REBUILD_DURATION] {
+        let _ = histogram!(name);
+    }
+    for op in RedisOp::ALL {
+        let _ = histogram!(REDIS_DURATION, "op" => op.as_str());
+    }
+    for op in PgOp::ALL {
+        let _ = histogram!(PG_DURATION, "op" => op.as_str());
+    }
     super::live::register_at_zero();
     super::connections::register_at_zero();
     for r in HoldRefusal::ALL {

@@ -34,6 +34,7 @@ pub(super) fn describe() {
 }
 
 pub(super) fn register_at_zero() {
+    let _ = histogram!(STREAM_LAG);
     gauge!(STREAM_CONNECTIONS).set(0.0);
     for name in [STREAM_UPDATES, STREAM_SNAPSHOTS, STREAM_RESENDS] {
         counter!(name).absolute(0);
