@@ -1,7 +1,8 @@
 //! The shape of `src/`, checked from the source text: imports run one way
 //! (`main -> startup -> http -> service -> {store, domain}`, with `config`, `error` and
 //! `telemetry` as leaves), no two modules depend on each other in a cycle, the two stores never
-//! call each other, and no file grows past 400 lines.
+//! call each other, no file grows past 400 lines, and no row of four or more columns is read
+//! into a tuple.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -351,4 +352,105 @@ fn no_source_file_is_over_400_lines() {
         })
         .collect();
     assert!(long.is_empty(), "files over {MAX_LINES} lines: {long:?}");
+}
+
+/// The tuple types (with their field counts) that `code` reads rows into with `query_as`:
+/// `let rows: Vec<(A, B, ..)> = sqlx::query_as(..)` and `sqlx::query_as::<_, (A, B, ..)>(..)`.
+fn tuple_rows(code: &str) -> Vec<(usize, String)> {
+    let b = code.as_bytes();
+    let mut found = Vec::new();
+    for (at, _) in code.match_indices("query_as") {
+        let start = code[..at]
+            .rfind("let ")
+            .filter(|s| at - s < 300)
+            .unwrap_or(at);
+        let mut end = at + "query_as".len();
+        if code[end..].starts_with("::<") {
+            let mut depth = 0;
+            for (i, c) in code[end + 2..].char_indices() {
+                match c {
+                    '<' => depth += 1,
+                    '>' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end += 2 + i;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for open in start..end {
+            if b[open] != b'(' {
+                continue;
+            }
+            let before = code[..open].trim_end();
+            if !before.ends_with(['<', ',', ':']) {
+                continue;
+            }
+            let (mut depth, mut fields, mut close) = (0i32, 1, open);
+            for (i, c) in code[open..].char_indices() {
+                match c {
+                    '(' | '<' | '[' => depth += 1,
+                    ')' | '>' | ']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            close = open + i;
+                            break;
+                        }
+                    }
+                    ',' if depth == 1 => fields += 1,
+                    _ => {}
+                }
+            }
+            let inner = code[open + 1..close].trim().trim_end_matches(',');
+            if inner.is_empty() {
+                continue;
+            }
+            if code[open + 1..close].trim().ends_with(',') {
+                fields -= 1;
+            }
+            found.push((
+                fields,
+                code[open..=close]
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_row_check_sees_tuple_rows_in_both_forms() {
+    let let_form = "let rows: Vec<(String, i64, i32, i32, i64)> = sqlx::query_as(\"..\")";
+    assert_eq!(tuple_rows(let_form)[0].0, 5);
+    let turbofish = "let r = sqlx::query_as::<_, (String, Option<(i32, i32)>, i64, i64)>(\"..\")";
+    assert_eq!(tuple_rows(turbofish)[0].0, 4);
+    let pair = "let ids: Vec<(Uuid, String)> = sqlx::query_as(\"..\")";
+    assert_eq!(tuple_rows(pair)[0].0, 2);
+    assert!(tuple_rows("let rows: Vec<SeatRow> = sqlx::query_as(\"..\")").is_empty());
+}
+
+/// A row of four or more columns is a named struct (`#[derive(sqlx::FromRow)]`), so a reader
+/// sees which column is which and a reordered SELECT cannot silently swap two of a type.
+#[test]
+fn rows_of_four_or_more_columns_are_named_structs() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut tuples = Vec::new();
+    for f in files {
+        let code = code_only(&std::fs::read_to_string(&f).expect("read"));
+        for (fields, ty) in tuple_rows(&code) {
+            if fields >= 4 {
+                tuples.push(format!("{}: {ty}", f.display()));
+            }
+        }
+    }
+    assert!(
+        tuples.is_empty(),
+        "rows read as tuples of 4 or more fields: {tuples:#?}"
+    );
 }

@@ -26,6 +26,37 @@ pub(super) struct TierCheck {
     pub prices: HashMap<String, i64>,
 }
 
+/// A tier row as a request for units sees it: its price, capacity, units sold, and units held by
+/// other live Postgres holds.
+#[derive(sqlx::FromRow)]
+struct TierStockRow {
+    tier_code: String,
+    price_cents: i64,
+    capacity: i32,
+    sold: i32,
+    held_by_others: i64,
+}
+
+/// A tier line of a booking, with the tier's name.
+#[derive(sqlx::FromRow)]
+struct BookedTierRow {
+    tier_code: String,
+    name: String,
+    quantity: i32,
+    price_cents: i64,
+}
+
+/// A tier row with its units held by live Postgres holds.
+#[derive(sqlx::FromRow)]
+struct TierStateRow {
+    tier_code: String,
+    name: String,
+    price_cents: i64,
+    capacity: i32,
+    sold: i32,
+    held: i64,
+}
+
 /// Tier lines from the two arrays a `holds` row keeps them in.
 pub(super) fn lines(codes: Vec<String>, quantities: Vec<i32>) -> Vec<TierLine> {
     codes
@@ -70,11 +101,12 @@ pub(super) async fn lock_tiers(
     .bind(&codes)
     .execute(&mut *tx)
     .await?;
-    let rows: Vec<(String, i64, i32, i32, i64)> = sqlx::query_as(
+    let rows: Vec<TierStockRow> = sqlx::query_as(
         "SELECT t.tier_code, t.price_cents, t.capacity, t.sold, \
                 COALESCE((SELECT sum(h.quantity) FROM held_tiers h \
                            WHERE h.event_id = t.event_id AND h.tier_code = t.tier_code \
                              AND h.held_until > now() AND h.hold_group_id <> $3), 0)::bigint \
+                  AS held_by_others \
          FROM tiers t WHERE t.event_id = $1 AND t.tier_code = ANY($2)",
     )
     .bind(event.0)
@@ -84,14 +116,15 @@ pub(super) async fn lock_tiers(
     .await?;
     let mut check = TierCheck::default();
     for line in wanted {
-        match rows.iter().find(|r| r.0 == line.code) {
+        match rows.iter().find(|r| r.tier_code == line.code) {
             None => check.unknown.push(line.code.clone()),
-            Some((code, price, capacity, sold, held)) => {
-                check.prices.insert(code.clone(), *price);
-                let left = (i64::from(*capacity) - i64::from(*sold) - held).max(0);
+            Some(row) => {
+                check.prices.insert(row.tier_code.clone(), row.price_cents);
+                let left =
+                    (i64::from(row.capacity) - i64::from(row.sold) - row.held_by_others).max(0);
                 if i64::from(line.quantity) > left {
                     check.short.push(TierShortage {
-                        code: code.clone(),
+                        code: row.tier_code.clone(),
                         requested: line.quantity,
                         available: left as u32,
                     });
@@ -219,7 +252,7 @@ pub(super) async fn read_booking_tiers(
     event: EventId,
     id: HoldGroupId,
 ) -> Result<Vec<BookedTier>> {
-    let rows: Vec<(String, String, i32, i64)> = sqlx::query_as(
+    let rows: Vec<BookedTierRow> = sqlx::query_as(
         "SELECT b.tier_code, t.name, b.quantity, b.price_cents FROM booking_tiers b \
          JOIN tiers t ON t.event_id = b.event_id AND t.tier_code = b.tier_code \
          WHERE b.event_id = $1 AND b.booking_group_id = $2 ORDER BY t.position",
@@ -230,11 +263,11 @@ pub(super) async fn read_booking_tiers(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(code, name, quantity, price_cents)| BookedTier {
-            code,
-            name,
-            quantity: quantity.max(0) as u32,
-            price_cents,
+        .map(|r| BookedTier {
+            code: r.tier_code,
+            name: r.name,
+            quantity: r.quantity.max(0) as u32,
+            price_cents: r.price_cents,
         })
         .collect())
 }
@@ -255,11 +288,11 @@ impl PgStore {
     /// The tiers of an event in creation order, with units sold (`confirmed`) and held by live
     /// Postgres holds (`held`; the caller adds the Redis holds).
     pub async fn fetch_tiers(&self, event: EventId) -> Result<Vec<TierState>> {
-        let rows = sqlx::query_as::<_, (String, String, i64, i32, i32, i64)>(
+        let rows = sqlx::query_as::<_, TierStateRow>(
             "SELECT t.tier_code, t.name, t.price_cents, t.capacity, t.sold, \
                     COALESCE((SELECT sum(h.quantity) FROM held_tiers h \
                                WHERE h.event_id = t.event_id AND h.tier_code = t.tier_code \
-                                 AND h.held_until > now()), 0)::bigint \
+                                 AND h.held_until > now()), 0)::bigint AS held \
              FROM tiers t WHERE t.event_id = $1 ORDER BY t.position",
         )
         .bind(event.0)
@@ -268,16 +301,14 @@ impl PgStore {
         let count = |n: i64| n.clamp(0, i64::from(u32::MAX)) as u32;
         Ok(rows
             .into_iter()
-            .map(
-                |(code, name, price_cents, capacity, sold, held)| TierState {
-                    code,
-                    name,
-                    price_cents,
-                    capacity: count(capacity.into()),
-                    confirmed: count(sold.into()),
-                    held: count(held),
-                },
-            )
+            .map(|r| TierState {
+                code: r.tier_code,
+                name: r.name,
+                price_cents: r.price_cents,
+                capacity: count(r.capacity.into()),
+                confirmed: count(r.sold.into()),
+                held: count(r.held),
+            })
             .collect())
     }
 }
