@@ -10,6 +10,7 @@
 //! - [`layout`]: the seats of a new event: codes, types, prices, rows and numbers.
 //! - [`tiers`]: general admission: tiers, tier lines of a hold, a tier's counts.
 //! - [`seats`]: the seat map: where each seat stands now.
+//! - [`history`]: every seat's changes: records, the flush that orders them, the replay.
 //! - [`holds`]: hold ids (which carry their event and store), hold requests, hold attempts,
 //!   release decisions.
 //! - [`confirm`]: the confirm transaction's answers and what to reply to each.
@@ -25,6 +26,7 @@ pub mod confirm;
 pub mod events;
 pub mod extend;
 pub mod fields;
+pub mod history;
 pub mod holds;
 pub mod idempotency;
 pub mod layout;

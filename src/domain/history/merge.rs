@@ -1,0 +1,407 @@
+//! One flush of an event's history: the entries the hold scripts appended to the event's Redis
+//! stream since the last flush, and the unnumbered rows the Postgres transactions wrote, put in
+//! the order they happened.
+//!
+//! The stream's order is the order of the changes in Redis (one script at a time per event).
+//! A Postgres row joins it where its marker is: `settle.lua` appends `B` (booked) right after the
+//! confirm's transaction committed, `mark_booked.lua` appends `C` after a cancel's, and
+//! `rebuild.lua` appends `G` after reading a fresh Postgres snapshot (which may free seats whose
+//! cancel never reached Redis). Rows without a marker (Postgres holds, a crash between a commit
+//! and its marker) join after the stream, once what must precede them has been recorded.
+//!
+//! A hold's end by expiry is not in the stream (Redis forgets the hold): the flush keeps the open
+//! holds and records an expiry when the store's clock passes it, or when a later hold takes one
+//! of its seats (which Redis allows only once it expired), whichever it sees first. No I/O here.
+
+use std::collections::{HashMap, HashSet};
+
+use super::{Change, Group, OpenHold, Status};
+use crate::domain::holds::{HoldGroupId, HoldStore};
+use crate::domain::tiers::TierLine;
+
+/// How long a booked row whose hold the history never saw taken waits before it is recorded
+/// anyway (its hold's entries were lost with Redis's data).
+pub const ORPHAN_AFTER_MS: i64 = 10_000;
+
+/// What a hold script appended to the event's stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    Held {
+        user_id: String,
+        expires_at_ms: i64,
+        seats: Vec<String>,
+        tiers: Vec<TierLine>,
+    },
+    Extended {
+        expires_at_ms: i64,
+    },
+    /// A confirm pinned the hold: it now runs until then (not a change of its own).
+    Pinned {
+        expires_at_ms: i64,
+    },
+    Released,
+    /// Its booking committed (the rows are in Postgres).
+    Booked,
+    /// Ended without a sale; `taken` are seats another booking had sold.
+    Dropped {
+        taken: Vec<String>,
+    },
+    /// Its booking was cancelled (the rows are in Postgres).
+    Cancelled,
+    /// The cache was rebuilt from Postgres.
+    Rebuilt,
+}
+
+/// One entry of the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamEntry {
+    pub at_ms: i64,
+    /// The hold (or booking) it is about; None for `Rebuilt`.
+    pub hold: Option<HoldGroupId>,
+    pub kind: EntryKind,
+}
+
+/// Unnumbered Postgres rows of one operation (one change of one hold or booking), as a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub group: Group,
+    /// Read before the stream was (so its marker, if any, is in the stream read); rows read
+    /// after are used only where their marker is met.
+    pub early: bool,
+}
+
+/// Everything one flush of an event looks at.
+#[derive(Debug, Clone, Default)]
+pub struct FlushInput {
+    pub entries: Vec<StreamEntry>,
+    /// The stream was read to its end (false: more to read, or Redis could not be read).
+    pub drained: bool,
+    /// Redis's clock when the stream was read (None: Redis not read).
+    pub redis_now_ms: Option<i64>,
+    pub pg_now_ms: i64,
+    /// In the order Postgres numbered its rows.
+    pub pending: Vec<Pending>,
+    pub open: Vec<OpenHold>,
+}
+
+/// What the flush records, in order, and how the open holds change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlushOutput {
+    pub groups: Vec<Group>,
+    /// Open holds added or changed.
+    pub open_upserts: Vec<OpenHold>,
+    /// Open holds that ended.
+    pub open_deletes: Vec<HoldGroupId>,
+}
+
+struct Flush {
+    open: HashMap<HoldGroupId, OpenHold>,
+    holder: HashMap<String, HoldGroupId>,
+    changed: HashSet<HoldGroupId>,
+    pending: Vec<Pending>,
+    done: Vec<bool>,
+    out: Vec<Group>,
+}
+
+/// Orders one flush (see the module doc).
+pub fn merge(input: FlushInput) -> FlushOutput {
+    let initial: HashSet<HoldGroupId> = input.open.iter().map(|h| h.hold).collect();
+    let mut holder = HashMap::new();
+    for h in &input.open {
+        for s in &h.seats {
+            holder.insert(s.clone(), h.hold);
+        }
+    }
+    let done = vec![false; input.pending.len()];
+    let mut f = Flush {
+        open: input.open.into_iter().map(|h| (h.hold, h)).collect(),
+        holder,
+        changed: HashSet::new(),
+        pending: input.pending,
+        done,
+        out: Vec::new(),
+    };
+    for entry in input.entries {
+        f.apply(entry);
+    }
+    f.post_pass(input.drained, input.pg_now_ms);
+    f.expire(input.drained, input.redis_now_ms, input.pg_now_ms);
+    let mut open_upserts: Vec<OpenHold> = f
+        .changed
+        .iter()
+        .filter_map(|id| f.open.get(id).cloned())
+        .collect();
+    open_upserts.sort_by_key(|h| h.hold.0);
+    let mut open_deletes: Vec<HoldGroupId> = initial
+        .into_iter()
+        .filter(|id| !f.open.contains_key(id))
+        .collect();
+    open_deletes.sort_by_key(|id| id.0);
+    FlushOutput {
+        groups: f.out.into_iter().filter(|g| !g.is_empty()).collect(),
+        open_upserts,
+        open_deletes,
+    }
+}
+
+impl Flush {
+    fn apply(&mut self, entry: StreamEntry) {
+        let at = entry.at_ms;
+        let Some(id) = entry.hold else {
+            // Rebuilt: a fresh Postgres snapshot, which knows every committed booking and cancel.
+            let ready: Vec<usize> = (0..self.pending.len())
+                .filter(|&i| !self.done[i] && self.pending[i].early)
+                .collect();
+            for i in ready {
+                self.emit_pending(i);
+            }
+            return;
+        };
+        match entry.kind {
+            EntryKind::Held {
+                user_id,
+                expires_at_ms,
+                seats,
+                tiers,
+            } => {
+                let hold = OpenHold {
+                    hold: id,
+                    user_id,
+                    seats,
+                    tiers,
+                    expires_at_ms,
+                };
+                self.take(hold, at, Vec::new());
+            }
+            EntryKind::Extended { expires_at_ms } => {
+                if let Some(h) = self.open.get_mut(&id) {
+                    h.expires_at_ms = expires_at_ms;
+                    let group = group_of(h, Change::Extended, at, Status::Held);
+                    self.changed.insert(id);
+                    self.out.push(group);
+                }
+            }
+            EntryKind::Pinned { expires_at_ms } => {
+                if let Some(h) = self.open.get_mut(&id) {
+                    h.expires_at_ms = h.expires_at_ms.max(expires_at_ms);
+                    self.changed.insert(id);
+                }
+            }
+            EntryKind::Released => self.end(id, Change::Released, at, &[]),
+            EntryKind::Dropped { taken } => self.end(id, Change::Released, at, &taken),
+            EntryKind::Booked => {
+                let rows = self.pending_of(id, Change::Booked, false);
+                for i in rows {
+                    self.emit_pending(i);
+                }
+                self.close(id);
+            }
+            EntryKind::Cancelled => {
+                for i in self.pending_of(id, Change::Cancelled, false) {
+                    self.emit_pending(i);
+                }
+            }
+            EntryKind::Rebuilt => {}
+        }
+    }
+
+    /// A hold takes its seats: a seat's previous holder either expired (Redis let the seat go
+    /// only then) and its end is recorded first, or lost just that seat.
+    fn take(&mut self, hold: OpenHold, at: i64, pending_ids: Vec<i64>) {
+        for s in &hold.seats {
+            let Some(&prev) = self.holder.get(s) else {
+                continue;
+            };
+            if prev == hold.hold {
+                continue;
+            }
+            match self.open.get(&prev).map(|p| p.expires_at_ms) {
+                Some(exp) if exp <= at => self.end(prev, Change::Expired, exp, &[]),
+                Some(_) => {
+                    if let Some(p) = self.open.get_mut(&prev) {
+                        p.seats.retain(|c| c != s);
+                        self.changed.insert(prev);
+                    }
+                }
+                None => {}
+            }
+        }
+        for s in &hold.seats {
+            self.holder.insert(s.clone(), hold.hold);
+        }
+        let mut group = group_of(&hold, Change::Held, at, Status::Held);
+        group.pending_ids = pending_ids;
+        self.changed.insert(hold.hold);
+        self.open.insert(hold.hold, hold);
+        self.out.push(group);
+    }
+
+    /// Records the end of an open hold (its seats that no later hold took, and its units); an
+    /// expiry of a hold whose booking committed (and whose marker never came) records the
+    /// booking instead.
+    fn end(&mut self, id: HoldGroupId, change: Change, at: i64, taken: &[String]) {
+        if change == Change::Expired {
+            let booked = self.pending_of(id, Change::Booked, false);
+            if !booked.is_empty() {
+                for i in booked {
+                    self.emit_pending(i);
+                }
+                self.close(id);
+                return;
+            }
+        }
+        let Some(h) = self.open.get(&id) else {
+            return;
+        };
+        let mut group = group_of(h, change, at, change.status());
+        for (seat, status) in &mut group.seats {
+            if taken.contains(seat) {
+                *status = Status::Booked;
+            }
+        }
+        self.close(id);
+        self.out.push(group);
+    }
+
+    /// Forgets an open hold and its seats.
+    fn close(&mut self, id: HoldGroupId) {
+        if let Some(h) = self.open.remove(&id) {
+            for s in &h.seats {
+                if self.holder.get(s) == Some(&id) {
+                    self.holder.remove(s);
+                }
+            }
+        }
+        self.changed.remove(&id);
+    }
+
+    /// Pending groups of a hold (or booking) with this change, not yet recorded; only early
+    /// ones when `early_only`.
+    fn pending_of(&self, id: HoldGroupId, change: Change, early_only: bool) -> Vec<usize> {
+        (0..self.pending.len())
+            .filter(|&i| {
+                let p = &self.pending[i];
+                !self.done[i]
+                    && p.group.hold == id
+                    && p.group.change == change
+                    && (p.early || !early_only)
+            })
+            .collect()
+    }
+
+    /// Records a pending group, keeping the open holds in step with it.
+    fn emit_pending(&mut self, i: usize) {
+        if self.done[i] {
+            return;
+        }
+        self.done[i] = true;
+        let group = self.pending[i].group.clone();
+        let id = group.hold;
+        match group.change {
+            Change::Held => {
+                let hold = OpenHold {
+                    hold: id,
+                    user_id: group.user_id.clone(),
+                    seats: group.seats.iter().map(|(s, _)| s.clone()).collect(),
+                    tiers: group.tiers.clone(),
+                    expires_at_ms: group.expires_at_ms.unwrap_or(group.at_ms),
+                };
+                let at = group.at_ms;
+                // `take` records the group; keep the rows as written (their ids).
+                self.take(hold, at, group.pending_ids.clone());
+                if let Some(last) = self.out.last_mut() {
+                    *last = group;
+                }
+                return;
+            }
+            Change::Extended => {
+                if let (Some(h), Some(exp)) = (self.open.get_mut(&id), group.expires_at_ms) {
+                    h.expires_at_ms = exp;
+                    self.changed.insert(id);
+                }
+            }
+            Change::Released | Change::Expired | Change::Booked => self.close(id),
+            Change::Cancelled => {}
+        }
+        self.out.push(group);
+    }
+
+    /// After the stream: the early pending groups whose predecessors are recorded, in the order
+    /// Postgres numbered them, until none is left that may go.
+    fn post_pass(&mut self, drained: bool, pg_now: i64) {
+        loop {
+            let mut progress = false;
+            for i in 0..self.pending.len() {
+                if self.done[i] || !self.pending[i].early {
+                    continue;
+                }
+                if self.ready(i, drained, pg_now) {
+                    self.emit_pending(i);
+                    progress = true;
+                }
+            }
+            if !progress {
+                return;
+            }
+        }
+    }
+
+    fn ready(&self, i: usize, drained: bool, pg_now: i64) -> bool {
+        let g = &self.pending[i].group;
+        match g.change {
+            Change::Held | Change::Extended | Change::Released | Change::Expired => true,
+            Change::Booked => {
+                g.hold.store() == HoldStore::Postgres
+                    || (drained && self.open.contains_key(&g.hold))
+                    || (drained && pg_now - g.at_ms > ORPHAN_AFTER_MS)
+            }
+            // After its booking is recorded.
+            Change::Cancelled => (0..self.pending.len()).all(|j| {
+                self.done[j]
+                    || self.pending[j].group.change != Change::Booked
+                    || self.pending[j].group.hold != g.hold
+            }),
+        }
+    }
+
+    /// Records the expiry of every open hold whose store's clock passed its end: a Redis hold
+    /// only when the stream was read to its end at that clock (so no pin is unseen).
+    fn expire(&mut self, drained: bool, redis_now: Option<i64>, pg_now: i64) {
+        let mut due: Vec<(i64, HoldGroupId)> = self
+            .open
+            .values()
+            .filter(|h| {
+                let now = match h.hold.store() {
+                    HoldStore::Redis if drained => redis_now,
+                    HoldStore::Redis => None,
+                    HoldStore::Postgres => Some(pg_now),
+                };
+                now.is_some_and(|now| h.expires_at_ms <= now)
+            })
+            .map(|h| (h.expires_at_ms, h.hold))
+            .collect();
+        due.sort_by_key(|(exp, id)| (*exp, id.0));
+        for (exp, id) in due {
+            self.end(id, Change::Expired, exp, &[]);
+        }
+    }
+}
+
+/// A group of every seat and unit an open hold has, each with `status`.
+fn group_of(h: &OpenHold, change: Change, at: i64, status: Status) -> Group {
+    Group {
+        change,
+        hold: h.hold,
+        user_id: h.user_id.clone(),
+        at_ms: at,
+        expires_at_ms: Some(h.expires_at_ms),
+        seats: h.seats.iter().map(|s| (s.clone(), status)).collect(),
+        tiers: h.tiers.clone(),
+        price_cents: 0,
+        pending_ids: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+#[path = "merge_tests.rs"]
+mod tests;
