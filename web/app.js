@@ -113,6 +113,19 @@
 
   const seatName = (s) => (s.row && s.number ? `${s.row}${s.number}` : s.code);
 
+  // What a seat shows on its square: its number in a row, else its code. A code longer than a
+  // square holds keeps its head and its tail (where seats of a kind differ: BAL…101, BAL…102);
+  // the whole code stays in the button's accessible name and tooltip.
+  const LABEL_MAX = 7;
+  const seatFace = (s) => (s.row && s.number ? String(s.number) : s.code);
+  const shorten = (text) => {
+    if (text.length <= LABEL_MAX) return text;
+    const chars = [...text]; // whole characters, never half of a surrogate pair
+    return chars.length <= LABEL_MAX ? text : `${chars.slice(0, 3).join('')}…${chars.slice(-3).join('')}`;
+  };
+  // Every square of a map is as wide as its longest label needs, so columns stay aligned.
+  const labelWidth = (longest) => (longest <= 3 ? '' : longest <= 5 ? 'labels-5' : 'labels-7');
+
   function seatState(s) {
     if (hold && hold.seats.has(s.code) && s.status !== 'BOOKED') return 'mine';
     if (s.status === 'HELD' && s.until > Date.now()) return 'held';
@@ -121,13 +134,11 @@
   }
 
   const WORDS = { available: 'available', selected: 'selected', mine: 'held by you', held: 'held by someone else', booked: 'sold' };
-  const GLYPH = { available: '', selected: '✓', mine: '★', held: '◐', booked: '✕' };
 
   function paintSeat(s) {
     const state = seatState(s);
     const el = s.el;
     el.className = `seat ${state}`;
-    el.textContent = GLYPH[state] || (s.number ? String(s.number) : '');
     el.setAttribute('aria-label', `Seat ${seatName(s)}, ${money(s.price)}, ${WORDS[state]}`);
     el.setAttribute('aria-pressed', state === 'selected' ? 'true' : 'false');
     el.setAttribute('aria-disabled', state === 'held' || state === 'booked' ? 'true' : 'false');
@@ -138,8 +149,8 @@
     const map = $('map');
     map.textContent = '';
     seats.clear();
-    // Rows as created (a seat's row label), seats in a row by number; seats without a row go on
-    // a grid in creation order.
+    // Rows as created (a seat's row label), seats in a row by number; seats without a row wrap
+    // in creation order to the width there is.
     const rows = new Map();
     const loose = [];
     for (const s of list) {
@@ -152,20 +163,30 @@
     }
     const lines = [];
     for (const [label, row] of rows) lines.push([label, row.sort((a, b) => (a.number || 0) - (b.number || 0))]);
-    for (let i = 0; i < loose.length; i += 20) lines.push(['', loose.slice(i, i + 20)]);
+    if (loose.length) lines.push([null, loose]);
+    let longest = 0;
     for (const [label, row] of lines) {
       const div = document.createElement('div');
-      div.className = 'row';
-      const tag = document.createElement('span');
-      tag.className = 'row-label';
-      tag.textContent = label;
-      tag.setAttribute('aria-hidden', 'true');
-      div.appendChild(tag);
+      div.className = label === null ? 'row loose' : 'row';
+      if (label !== null) {
+        const tag = document.createElement('span');
+        tag.className = 'row-label';
+        tag.textContent = label;
+        tag.setAttribute('aria-hidden', 'true');
+        div.appendChild(tag);
+      }
       for (const raw of row) {
         const el = document.createElement('button');
         el.type = 'button';
         el.dataset.code = raw.code;
         const s = { code: raw.code, type: raw.type, price: raw.price, row: raw.row, number: raw.number, el };
+        // The face is the button's only text, set once (the state's glyph is CSS ::before
+        // content); a screen reader reads the aria-label, which names the seat in full.
+        const full = seatFace(s);
+        const shown = shorten(full);
+        el.textContent = shown;
+        if (shown !== full) el.title = full;
+        longest = Math.max(longest, shown.length);
         setStatus(s, raw.status, raw.secondsRemaining);
         el.addEventListener('click', () => clickSeat(s));
         seats.set(s.code, s);
@@ -174,6 +195,7 @@
       }
       map.appendChild(div);
     }
+    map.className = `map ${labelWidth(longest)}`.trim();
   }
 
   function setStatus(s, status, secondsRemaining) {

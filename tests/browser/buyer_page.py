@@ -8,8 +8,11 @@ event, against two seatlock processes started by scripts/browser-test.sh:
   SHORT   (hold TTL 2 s)   A's hold expires on both screens.
 
 Plus: an unknown event is explained in words; the seat buttons have labels that say their state,
-state is never shown by colour alone, and Tab walks the seats in order. Screenshots go to
-target/browser/. Exits non-zero on the first failed check.
+state is never shown by colour alone, and Tab walks the seats in order. Every seat shows what
+identifies it, in every state: its number in a row, its code otherwise (a `totalSeats` event's
+S1..Sn, listed seats without row/number), a long code shortened on screen but whole in the
+button's accessible name, without breaking the grid. Screenshots go to target/browser/. Exits
+non-zero on the first failed check.
 """
 
 import json
@@ -35,6 +38,20 @@ passed = []
 def ok(what):
     passed.append(what)
     print(f"ok    {what}", flush=True)
+
+
+def post(base, path, body):
+    req = urllib.request.Request(
+        f"{base}{path}",
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+    )
+    return json.load(urllib.request.urlopen(req))
+
+
+def new_event(base, name, **seating):
+    body = {"name": name, "date": "2030-06-01T19:00:00Z", "location": "Browser Hall", **seating}
+    return post(base, "/events", body)["eventId"]
 
 
 def create_event(base, name):
@@ -72,6 +89,92 @@ def open_buyer(browser, base, event, name):
 
 def seat(page, code):
     return page.locator(f"button.seat[data-code='{code}']")
+
+
+# What a seat shows on screen (innerText: rendered text only, CSS-generated glyphs excluded), its
+# accessible name, and whether its text fits: one round trip for the whole map.
+SEAT_FACES = """els => els.map(e => {
+    const r = e.getBoundingClientRect();
+    return {code: e.dataset.code, text: e.innerText.trim(), name: e.getAttribute('aria-label'),
+            status: e.dataset.status, fits: e.scrollWidth <= e.clientWidth,
+            top: Math.round(r.top), left: r.left, right: r.right, width: r.width};
+})"""
+
+
+def shows_its_identity(face, expected):
+    """The seat's visible text is `expected`, or, for a long one, its head and tail around `…`."""
+    text = face["text"]
+    if text == expected:
+        return True
+    head, sep, tail = text.partition("…")
+    return bool(sep and head and tail and expected.startswith(head) and expected.endswith(tail))
+
+
+def check_seat_faces(page, expected, what):
+    """Every seat button shows what identifies it (`expected`: code -> number or code), readable
+    (not clipped), with the whole code in its accessible name; seats of one line are of one
+    width and do not overlap."""
+    faces = page.locator("button.seat[data-code]").evaluate_all(SEAT_FACES)
+    assert len(faces) == len(expected), (what, len(faces), len(expected))
+    blank = [
+        (f["code"], f["status"], f["text"])
+        for f in faces
+        if not shows_its_identity(f, expected[f["code"]])
+    ]
+    assert not blank, f"{what}: seats that do not show what they are: {blank[:8]}"
+    clipped = [f["code"] for f in faces if not f["fits"]]
+    assert not clipped, f"{what}: seat text clipped: {clipped[:8]}"
+    unnamed = [f["code"] for f in faces if not (f["name"] or "").startswith(f"Seat {f['code']}, ")]
+    assert not unnamed, f"{what}: accessible name without the whole code: {unnamed[:8]}"
+    lines = {}
+    for f in faces:
+        lines.setdefault(f["top"], []).append(f)
+    for line in lines.values():
+        widths = {round(f["width"]) for f in line}
+        assert len(widths) == 1, f"{what}: seats of one line differ in width: {widths}"
+        for a, b in zip(line, line[1:]):
+            assert a["right"] <= b["left"], f"{what}: {a['code']} overlaps {b['code']}"
+    return faces
+
+
+def seats_say_who_they_are(browser):
+    """Seats without row and number show their codes; row seats show their numbers; in every
+    state; long codes are shortened on screen only. Screenshots of each case."""
+    # A totalSeats event (S1..S20), with seats in every state.
+    event = new_event(MAIN, "Browser test: 20 seats", totalSeats=20)
+    post(MAIN, f"/events/{event}/seats/reserve", {"userId": "carol", "seatCodes": ["S5", "S6"]})
+    sold = post(MAIN, f"/events/{event}/seats/reserve", {"userId": "dave", "seatCodes": ["S12"]})
+    sold = {"userId": "dave", "holdGroupId": sold["holdGroupId"]}
+    post(MAIN, f"/events/{event}/seats/confirm", sold)
+    page, errors = open_buyer(browser, MAIN, event, "erin")
+    seat(page, "S9").click()
+    seat(page, "S10").click()
+    page.click("#hold")
+    expect(page.locator("#message")).to_contain_text("Held for you", timeout=5000)
+    seat(page, "S1").focus()
+    page.screenshot(path=f"{SHOTS}/total-seats-20.png", full_page=True)
+    faces = check_seat_faces(page, {f"S{n}": f"S{n}" for n in range(1, 21)}, "totalSeats")
+    states = {f["status"] for f in faces}
+    assert {"available", "held", "booked", "mine"} <= states, states
+    ok("a 20-seat totalSeats event: every seat shows its code S1..S20, in every state")
+
+    # Listed seats without row/number, one code too long for a square.
+    codes = ["BOX-1", "BOX-2", "A-12", "A-13", "VIP7", "VIP8", "BALCONY-LEFT-101"]
+    codes += ["BALCONY-LEFT-102"] + [f"VIP{n}" for n in range(9, 30)]
+    listed = [{"code": c, "price": 30} for c in codes]
+    listed = new_event(MAIN, "Browser test: listed seats", seats=listed)
+    page2, errors2 = open_buyer(browser, MAIN, listed, "erin")
+    seat(page2, "A-12").click()
+    page2.screenshot(path=f"{SHOTS}/listed-seats.png", full_page=True)
+    faces = check_seat_faces(page2, {c: c for c in codes}, "listed seats")
+    long = seat(page2, "BALCONY-LEFT-101")
+    expect(long).to_have_accessible_name("Seat BALCONY-LEFT-101, 30.00, available")
+    expect(long).to_have_attribute("title", "BALCONY-LEFT-101")  # whole on hover, too
+    text = next(f["text"] for f in faces if f["code"] == "BALCONY-LEFT-101")
+    assert text != next(f["text"] for f in faces if f["code"] == "BALCONY-LEFT-102"), text
+    ok(f"listed seats show their codes; a long one reads {text!r}, whole to a screen reader")
+
+    assert not (errors + errors2), f"page errors: {errors + errors2}"
 
 
 def main():
@@ -127,10 +230,15 @@ def main():
         bad = [l for l in labels if not LABEL.match(l or "")]
         assert not bad, f"seat labels: {bad[:5]}"
         assert any(l.startswith("Seat A5, 40.00, sold") for l in labels), labels[:8]
+        # The state's glyph: drawn by CSS (::before), or else the button's text.
         glyphs = buttons.evaluate_all(
-            "els => els.filter(e => e.dataset.status !== 'available').map(e => [e.dataset.status, e.textContent])"
+            """els => els.filter(e => e.dataset.status !== 'available').map(e => {
+                const drawn = getComputedStyle(e, '::before').content;
+                return [e.dataset.status, drawn === 'none' ? e.innerText : drawn];
+            })"""
         )
-        assert glyphs and all(text.strip() for _, text in glyphs), glyphs
+        assert glyphs and all(g.strip(' "') for _, g in glyphs), glyphs
+        assert len({g for _, g in glyphs}) == len({st for st, _ in glyphs}), glyphs  # one per state
         seat(b, "B1").focus()
         order = []
         for _ in range(4):
@@ -141,6 +249,10 @@ def main():
         b.keyboard.press("Enter")
         expect(seat(b, "B4")).to_have_attribute("aria-pressed", "true")
         ok("seat buttons: labelled with their state, glyphs beside colour, Tab order B1..B4, Enter selects")
+        rows = {f"{r}{n}": str(n) for r in "ABC" for n in range(1, 9)}
+        check_seat_faces(b, rows, "rows")
+        ok("row seats show their numbers in every state (available, selected, held, sold)")
+        seats_say_who_they_are(browser)
 
         # An unknown event is explained, not a blank page.
         c = a.context.new_page()
