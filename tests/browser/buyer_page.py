@@ -11,8 +11,8 @@ Plus: an unknown event is explained in words; the seat buttons have labels that 
 state is never shown by colour alone, and Tab walks the seats in order. Every seat shows what
 identifies it, in every state: its number in a row, its code otherwise (a `totalSeats` event's
 S1..Sn, listed seats without row/number), a long code shortened on screen but whole in the
-button's accessible name, without breaking the grid. Screenshots go to target/browser/. Exits
-non-zero on the first failed check.
+button's accessible name, without breaking the grid; a 1,000-row house renders. Screenshots go to
+target/browser/. Exits non-zero on the first failed check.
 """
 
 import json
@@ -75,7 +75,7 @@ def create_event(base, name):
     return json.load(urllib.request.urlopen(req))["eventId"]
 
 
-def open_buyer(browser, base, event, name):
+def open_buyer(browser, base, event, name, timeout=5000):
     context = browser.new_context(viewport={"width": 1200, "height": 850})
     page = context.new_page()
     errors = []
@@ -83,7 +83,7 @@ def open_buyer(browser, base, event, name):
     page.on("console", lambda m: m.type == "error" and errors.append(m.text))
     page.goto(f"{base}/e/{event}")
     page.fill("#buyer", name)
-    expect(page.locator("#live")).to_contain_text("Live", timeout=5000)
+    expect(page.locator("#live")).to_contain_text("Live", timeout=timeout)
     return page, errors
 
 
@@ -174,7 +174,36 @@ def seats_say_who_they_are(browser):
     assert text != next(f["text"] for f in faces if f["code"] == "BALCONY-LEFT-102"), text
     ok(f"listed seats show their codes; a long one reads {text!r}, whole to a screen reader")
 
-    assert not (errors + errors2), f"page errors: {errors + errors2}"
+    # A 1,000-row house, rows of 20 to 100 seats, named as theatres do (A..Z, AA..ZZ, AAA..):
+    # letters only, so a seat's code (row and number) is never another row's.
+    rows = [{"name": row_name(i), "seats": 20 + (i * 37) % 81, "price": 25} for i in range(1000)]
+    house = new_event(MAIN, "Browser test: 1,000 rows", rows=rows)
+    expected = {f"{r['name']}{n}": str(n) for r in rows for n in range(1, r["seats"] + 1)}
+    page3, errors3 = open_buyer(browser, MAIN, house, "erin", timeout=30000)
+    expect(page3.locator("button.seat[data-code]")).to_have_count(len(expected), timeout=30000)
+    page3.screenshot(path=f"{SHOTS}/house-1000-rows-top.png")
+    middle = f"{rows[500]['name']}{rows[500]['seats']}"  # the last seat of the 501st row
+    seat(page3, middle).scroll_into_view_if_needed()
+    seat(page3, middle).focus()
+    page3.screenshot(path=f"{SHOTS}/house-1000-rows-middle.png")
+    check_seat_faces(page3, expected, "1,000 rows")
+    # The map scrolls in its own box: the page does not grow sideways, the basket stays in view.
+    wide = page3.evaluate("document.documentElement.scrollWidth")
+    assert wide <= 1200, f"the page is {wide} px wide"
+    hold = page3.locator("#hold").bounding_box()
+    assert hold and hold["x"] + hold["width"] <= 1200, hold
+    ok(f"a 1,000-row house ({len(expected)} seats): every seat shows its number")
+    assert not (errors + errors2 + errors3), f"page errors: {errors + errors2 + errors3}"
+
+
+def row_name(i):
+    """0 -> A, 25 -> Z, 26 -> AA, ... (as theatres letter their rows)."""
+    name = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        name = chr(65 + r) + name
+    return name
 
 
 def main():
