@@ -45,7 +45,10 @@ pub fn validate_key(key: &str) -> Result<&str, String> {
 /// keys), so key order and whitespace do not matter.
 pub fn fingerprint(body: &serde_json::Value) -> String {
     use sha2::{Digest, Sha256};
-    format!("{:x}", Sha256::digest(body.to_string().as_bytes()))
+    Sha256::digest(body.to_string().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// One use of a key: the key, and when this use of it was claimed. A keyed reserve derives its

@@ -18,6 +18,7 @@
 //! - [`idempotency`]: stored responses of keyed requests.
 //! - [`limits`]: rate-limit quotas, verdicts and their headers.
 //! - [`live`]: the live seat map: change messages, a seat as a stream shows it, deltas.
+//! - [`webhooks`]: Standard Webhooks messages, signatures, the retry schedule.
 
 pub mod access;
 pub mod best;
@@ -34,3 +35,4 @@ pub mod limits;
 pub mod live;
 pub mod seats;
 pub mod tiers;
+pub mod webhooks;

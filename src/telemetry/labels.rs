@@ -138,6 +138,9 @@ labels!(
         Publish => "publish",
         RateLimit => "rate_limit",
         RebuildLock => "rebuild_lock",
+        ReadHistory => "read_history",
+        TrimHistory => "trim_history",
+        ScanHistory => "scan_history",
     }
 );
 
@@ -168,6 +171,13 @@ labels!(
         SweepIdempotency => "sweep_idempotency",
         ApiKeys => "api_keys",
         Ping => "ping",
+        HistoryCandidates => "history_candidates",
+        HistoryFlush => "history_flush",
+        FetchChanges => "fetch_changes",
+        SweepHistory => "sweep_history",
+        Webhooks => "webhooks",
+        WebhookClaim => "webhook_claim",
+        WebhookRecord => "webhook_record",
     }
 );
 

@@ -3,10 +3,13 @@
 use sqlx::{PgConnection, Row};
 
 use super::holds::{delete_held_seats, read_hold};
-use super::{End, ONE_ACTIVE_PER_SEAT, PgStore, Transaction, caps, tiers, violated_constraint};
+use super::{
+    End, ONE_ACTIVE_PER_SEAT, PgStore, Transaction, caps, history, tiers, violated_constraint,
+};
 use crate::domain::bookings::{BookedSeat, Booking, BookingStatus, CancelOutcome, Freed};
 use crate::domain::confirm::ConfirmOutcome;
 use crate::domain::events::EventId;
+use crate::domain::history::Change;
 use crate::domain::holds::HoldGroupId;
 use crate::domain::tiers::TierLine;
 use crate::error::{Error, Result};
@@ -148,6 +151,7 @@ impl Transaction for InsertBooking {
         .execute(&mut *tx)
         .await?;
         tiers::sell_tiers(tx, event, id, &tier_lines).await?;
+        history::insert_booking_rows(tx, event, id, &self.user_id, Change::Booked).await?;
         if self.source == ConfirmSource::Postgres {
             delete_held_seats(tx, event, id).await?;
             tiers::delete_held_tiers(tx, event, id).await?;
@@ -210,6 +214,14 @@ impl Transaction for CancelBooking {
                 .fetch_all(&mut *tx)
                 .await?;
                 let tiers = tiers::unsell_tiers(tx, self.event, self.id).await?;
+                history::insert_booking_rows(
+                    tx,
+                    self.event,
+                    self.id,
+                    &self.user_id,
+                    Change::Cancelled,
+                )
+                .await?;
                 CancelOutcome::Cancelled(Freed { seats, tiers })
             }
         };

@@ -6,9 +6,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::{End, PgStore, Transaction};
+use super::history::{self, HoldRows};
+use super::{End, PgStore, Transaction, tiers};
 use crate::domain::events::EventId;
 use crate::domain::extend::{ExtendLimits, ExtendOutcome};
+use crate::domain::history::Change;
 use crate::domain::holds::HoldGroupId;
 use crate::error::{HoldCap, Result};
 use crate::telemetry::PgOp;
@@ -79,6 +81,23 @@ impl Transaction for ExtendHold {
                 .execute(&mut *tx)
                 .await?;
         }
+        let (seats, codes, quantities): (Vec<String>, Vec<String>, Vec<i32>) = sqlx::query_as(
+            "SELECT seat_codes, tier_codes, tier_quantities FROM holds \
+             WHERE event_id = $1 AND hold_group_id = $2",
+        )
+        .bind(self.event.0)
+        .bind(self.id.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        let rows = HoldRows {
+            change: Change::Extended,
+            hold: self.id,
+            user_id: &self.user_id,
+            seats: &seats,
+            tiers: &tiers::lines(codes, quantities),
+            expires_at: Some(next),
+        };
+        history::insert_hold_rows(tx, self.event, rows).await?;
         Ok(End::Commit(ExtendOutcome::Extended {
             expires_at_ms: next.timestamp_millis(),
             renewals_left: self.limits.max_renewals - renewals - 1,

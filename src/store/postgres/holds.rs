@@ -8,9 +8,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor, Row};
 
+use super::history::{self, HoldRows};
 use super::{End, PgStore, Transaction, caps, tiers};
 use crate::domain::bookings::Freed;
 use crate::domain::events::EventId;
+use crate::domain::history::Change;
 use crate::domain::holds::{Caps, HoldAttempt, HoldGroupId, LiveHold, StoredHold};
 use crate::domain::tiers::TierLine;
 use crate::error::{Error, Result};
@@ -190,6 +192,15 @@ impl Transaction for InsertHold {
         .bind(&quantities)
         .execute(&mut *tx)
         .await?;
+        let rows = HoldRows {
+            change: Change::Held,
+            hold: self.id,
+            user_id: &self.user_id,
+            seats,
+            tiers: &self.tiers,
+            expires_at: Some(until),
+        };
+        history::insert_hold_rows(tx, self.event, rows).await?;
         let expires_at_ms = until.timestamp_millis();
         Ok(End::Commit(HoldAttempt::Held { expires_at_ms }))
     }
@@ -226,6 +237,15 @@ impl Transaction for DeleteHold {
             seats,
             tiers: tiers::lines(codes, quantities),
         };
+        let rows = HoldRows {
+            change: Change::Released,
+            hold: self.id,
+            user_id: &self.user_id,
+            seats: &freed.seats,
+            tiers: &freed.tiers,
+            expires_at: None,
+        };
+        history::insert_hold_rows(tx, self.event, rows).await?;
         Ok(End::Commit(Some(freed)))
     }
 }

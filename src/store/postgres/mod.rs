@@ -14,6 +14,8 @@
 //! - [`idempotency`]: stored responses of keyed requests.
 //! - [`api_keys`]: API keys (digests, names, roles).
 //! - [`tiers`]: general admission: tier stock, held units, units sold.
+//! - [`history`]: every seat's changes: the rows the transactions write, the reads;
+//!   [`history_flush`]: numbering them in order. [`webhooks`]: endpoints, the outbox, attempts.
 
 mod api_keys;
 mod best;
@@ -21,9 +23,12 @@ mod bookings;
 mod caps;
 mod events;
 mod extend;
+mod history;
+mod history_flush;
 mod holds;
 mod idempotency;
 mod tiers;
+mod webhooks;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -35,6 +40,8 @@ use sqlx::{PgConnection, PgPool, Postgres};
 
 pub use bookings::ConfirmSource;
 pub use events::SeatCounts;
+pub use history_flush::HistoryFlush;
+pub use webhooks::{AttemptOutcome, Backlog, Claimed};
 
 use crate::config::DatabaseSettings;
 use crate::error::{Error, Result};
