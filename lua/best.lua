@@ -27,6 +27,7 @@
 -- KEYS[8]   {e}:layout
 -- KEYS[9]   {e}:watched
 -- KEYS[10]  {e}:rowends
+-- KEYS[11]  {e}:hist      the history stream: the hold taken is appended there
 -- ARGV[1]   holdGroupId          ARGV[2]  userId            ARGV[3]  ttl ms
 -- ARGV[4]   max seats per buyer (0 = no cap)                ARGV[5]  max live holds (0 = no cap)
 -- ARGV[6]   rate-limit interval us (0 = not here)           ARGV[7]  rate-limit burst
@@ -347,6 +348,8 @@ redis.call('HSET', KEYS[4], 'user', ARGV[2], 'exp', exp, 'seats', table.concat(c
   'tiers', '', 'taken', now)
 redis.call('PEXPIRE', KEYS[4], ttl)
 caps_record(caps, KEYS[5], ARGV[1], count, exp, now)
+redis.call('XADD', KEYS[11], '*', 'k', 'H', 'h', ARGV[1], 'a', now, 'u', ARGV[2], 'x', exp,
+  's', table.concat(codes, '\n'), 't', '')
 local trimmed = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 -- The watched key holds the command its watchers listen with: SPUBLISH on a cluster.
 local publish_cmd = redis.call('GET', KEYS[9])

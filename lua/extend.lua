@@ -7,6 +7,7 @@
 -- KEYS[4 .. 3+n]  {e}:seat:<code> for every seat of the hold, in ARGV order
 -- then {e}:tierholds:<code> for every tier line of the hold, in ARGV order
 -- KEYS[last] {e}:watched: when set, the change is published on {e}:changes
+-- and after it (taken off first): {e}:hist, the history stream: an extension is recorded there
 -- ARGV[1]   holdGroupId      ARGV[2]  userId      ARGV[3]  ttl ms
 -- ARGV[4]   max lifetime ms  ARGV[5]  max renewals
 -- ARGV[6]   n, the number of seats     ARGV[7]  units of the hold (its member in the buyer's record)
@@ -15,6 +16,7 @@
 -- Returns {"OK", expires_ms, renewals_left} | {"GONE"} | {"NOT_OWNER"} | {"PINNED"} (a confirm is
 -- in progress) | {"LOST", {codes}} (Redis lost some of its seats or units) | {"LIMIT", "renewals"
 -- or "lifetime"}
+local HIST = table.remove(KEYS)
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'GONE'}
 end
@@ -69,6 +71,7 @@ for j = 0, lines - 1 do
   redis.call('ZADD', KEYS[4 + n + j], 'XX', exp, ARGV[9 + n + 2 * j])
   tiers[#tiers + 1] = ARGV[8 + n + 2 * j]
 end
+redis.call('XADD', HIST, '*', 'k', 'E', 'h', ARGV[1], 'a', now, 'x', exp)
 local member = ARGV[7] .. ':' .. ARGV[1]
 if redis.call('ZADD', KEYS[3], 'XX', 'CH', exp, member) == 1 and redis.call('PTTL', KEYS[3]) < ttl then
   redis.call('PEXPIRE', KEYS[3], ttl)

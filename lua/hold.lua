@@ -20,6 +20,8 @@
 --           prepended): held seats are marked
 -- KEYS[last] {e}:watched  set while some instance streams the event's seat map: a hold taken
 --           then is published on {e}:changes (see src/store/redis/changes.rs)
+-- and after all of them (taken off first, so the indexes above hold): {e}:hist, the event's
+-- history stream (see src/store/redis/history.rs)
 -- ARGV[1]   holdGroupId
 -- ARGV[2]   userId
 -- ARGV[3]   ttl in milliseconds
@@ -30,6 +32,8 @@
 -- ARGV[8]   n, the number of seat codes
 -- ARGV[9 .. 8+n]  seat codes (distinct)
 -- then pairs tier code, quantity (distinct codes, quantity >= 1)
+-- and last (taken off first): "1" to record the hold in {e}:hist, "0" not to (a copy of a
+-- Postgres hold, recorded where it was taken)
 --
 -- Every reply after the cache check carries the rate verdict right after its tag:
 -- {tag, remaining, reset_us, ...}; {"RATE_LIMITED", 0, reset_us, retry_us} is a refusal (nothing
@@ -47,6 +51,8 @@
 -- A tier's units left = cap - sold - held. `held` is a running total: each hold of the tier first
 -- trims its expired entries (a range read by score: O(log n + expired), never a scan of the live
 -- holds; at most 1000 of them per hold, see trim below) and subtracts their quantities.
+local HIST = table.remove(KEYS)
+local RECORD = table.remove(ARGV)
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'NOCACHE'}
 end
@@ -170,6 +176,10 @@ redis.call('HSET', KEYS[4], 'user', ARGV[2], 'exp', exp, 'seats', table.concat(c
   'tiers', table.concat(tiers, '\n'), 'taken', now)
 redis.call('PEXPIRE', KEYS[4], ttl)
 caps_record(caps, KEYS[5], ARGV[1], units, exp, now)
+if RECORD == '1' then
+  redis.call('XADD', HIST, '*', 'k', 'H', 'h', ARGV[1], 'a', now, 'u', ARGV[2], 'x', exp,
+    's', table.concat(codes, '\n'), 't', table.concat(tiers, '\n'))
+end
 -- Entries of holds that ended by expiry are trimmed here, so the ZSET stays the size of the
 -- live holds and counts read from it never include an expired seat.
 -- (A hold of tier units only leaves that to the next seat hold.)

@@ -11,6 +11,8 @@
 -- KEYS[6..] {e}:tier:<code> for every tier line, in ARGV order
 -- KEYS[last-1] {e}:layout: the seat layout (see rows.lua, prepended)
 -- KEYS[last] {e}:watched: when set, what changed is published on {e}:changes
+-- and after it (taken off first): {e}:hist, the history stream: a cancel ("remove" with a
+--           bookingId) is noted there as C, so the history puts its rows before later holds
 -- ARGV[1]  "add" or "remove"
 -- ARGV[2]  bookingId of a cancel ("" for "add")
 -- ARGV[3]  n, the number of seat codes
@@ -19,6 +21,10 @@
 --
 -- Returns the number of codes changed. When the inventory is not cached it changes nothing but
 -- bumps {e}:gen, so a rebuild whose Postgres snapshot predates this change refuses to write it.
+local HIST = table.remove(KEYS)
+if ARGV[1] == 'remove' and ARGV[2] ~= '' then
+  redis.call('XADD', HIST, '*', 'k', 'C', 'h', ARGV[2])
+end
 local n = tonumber(ARGV[3])
 local tfirst = 4 + n
 -- The watched key holds the command its watchers listen with: SPUBLISH on a cluster.

@@ -5,6 +5,9 @@
 -- KEYS[3]   {e}:user:<userId>  the buyer's live holds (its entry follows the extension)
 -- KEYS[4 .. 3+n]  {e}:seat:<code> for every seat of the hold, in ARGV order
 -- then {e}:tierholds:<code> for every tier line of the hold, in ARGV order
+-- and last (taken off first): {e}:hist, the history stream: a pin that moves the hold's end is
+--           noted there (not a change of its own: the history must not expire a hold being
+--           confirmed)
 -- ARGV[1]   holdGroupId
 -- ARGV[2]   userId of the caller
 -- ARGV[3]   grace in milliseconds: the hold is extended to live at least this long
@@ -15,6 +18,7 @@
 -- then the hold's member "<quantity>:<holdGroupId>" in each tier's holds, in KEYS order
 --
 -- Returns {"OK"} | {"GONE"} (expired, released or unknown) | {"NOT_OWNER"}
+local HIST = table.remove(KEYS)
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'GONE'}
 end
@@ -40,6 +44,7 @@ redis.call('HSET', KEYS[1], 'pinned', ARGV[4])
 local grace = tonumber(ARGV[3])
 if redis.call('PTTL', KEYS[1]) < grace then
   local exp = now + grace
+  redis.call('XADD', HIST, '*', 'k', 'P', 'h', ARGV[1], 'a', now, 'x', exp)
   redis.call('PEXPIRE', KEYS[1], grace)
   redis.call('HSET', KEYS[1], 'exp', exp)
   for i = 4, 3 + n do

@@ -15,6 +15,7 @@
 -- then per tier line of the hold, two keys: {e}:tier:<code> and {e}:tierholds:<code>
 -- KEYS[last-1] {e}:layout: the seat layout (see rows.lua, prepended)
 -- KEYS[last] {e}:watched: when set, what changed is published on {e}:changes
+-- and after it (taken off first): {e}:hist, the history stream
 -- ARGV[1]   holdGroupId
 -- ARGV[2]   mode:
 --           "release"  the owner gives it up: the hold must be alive, owned by ARGV[3] and not
@@ -26,8 +27,14 @@
 -- ARGV[4]   n, the number of seat codes
 -- ARGV[5 .. 4+n]  seat codes of the hold
 -- then pairs tier code, quantity: the hold's tier lines
+-- and last (taken off first): "" not to record (a copy of a Postgres hold, recorded in
+--           Postgres), else "1" followed by the seats another booking had sold, each after a
+--           "\n" ("drop" only): the hold's end is appended to {e}:hist as R (released), B
+--           (booked: the rows are in Postgres) or D (dropped)
 --
 -- Returns {"OK"} | {"GONE"} | {"NOT_OWNER"} | {"PINNED"} (the last three only in "release" mode)
+local HIST = table.remove(KEYS)
+local RECORD = table.remove(ARGV)
 if ARGV[2] == 'release' then
   if redis.call('EXISTS', KEYS[1]) == 0 then
     return {'GONE'}
@@ -64,6 +71,10 @@ for j = 0, lines - 1 do
 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[5], units .. ':' .. ARGV[1])
+if RECORD ~= '' then
+  local kind = ARGV[2] == 'release' and 'R' or (ARGV[2] == 'book' and 'B' or 'D')
+  redis.call('XADD', HIST, '*', 'k', kind, 'h', ARGV[1], 'b', string.sub(RECORD, 3))
+end
 -- Only a cached inventory gets booked marks: a partial cache would refuse nothing it should.
 if ARGV[2] == 'book' then
   if redis.call('EXISTS', KEYS[2]) == 1 then

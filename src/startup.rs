@@ -20,6 +20,8 @@ use crate::telemetry;
 
 /// How often the metrics exporter runs its upkeep (histogram bucket maintenance).
 const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+/// How often history and webhook messages past their retention are deleted.
+const RETENTION_SWEEP: Duration = Duration::from_secs(3600);
 
 pub struct Application {
     state: AppState,
@@ -91,6 +93,8 @@ impl Application {
         for task in background {
             task.abort();
         }
+        // What the drained requests changed is recorded before the pools close.
+        state.seatlock.flush_history().await;
         state.seatlock.close().await;
         tracing::info!("seatlock stopped");
         Ok(())
@@ -134,8 +138,8 @@ fn connection_cap(settings: &Settings) -> usize {
 }
 
 /// The background tasks: the sweepers of expired Postgres holds and of expired Idempotency-Key
-/// responses, and the upkeep (metrics exporter, idle callers of the per-instance rate limiters). Each stops at the next tick after `stop` turns true.
-fn spawn_background(state: &AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+/// responses, the history flush and its retention sweep, and the upkeep (metrics exporter, idle callers of the per-instance rate limiters). Each stops at the next tick after `stop` turns true.
+pub fn spawn_background(state: &AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let settings = &state.settings;
     let holds_every = Duration::from_secs(settings.holds.sweep_interval_seconds);
     let keys_every = Duration::from_secs(settings.idempotency.sweep_interval_seconds);
@@ -149,6 +153,16 @@ fn spawn_background(state: &AppState, stop: watch::Receiver<bool>) -> Vec<JoinHa
         let seatlock = seatlock.clone();
         async move { seatlock.sweep_idempotency_keys().await }
     });
+    let seatlock = state.seatlock.clone();
+    let history = every(settings.history.flush_every(), stop.clone(), move || {
+        let seatlock = seatlock.clone();
+        async move { seatlock.flush_history().await }
+    });
+    let seatlock = state.seatlock.clone();
+    let retention = every(RETENTION_SWEEP, stop.clone(), move || {
+        let seatlock = seatlock.clone();
+        async move { seatlock.sweep_history().await }
+    });
     let metrics = state.metrics.clone();
     let seatlock = state.seatlock.clone();
     let upkeep = every(METRICS_UPKEEP, stop, move || {
@@ -158,7 +172,7 @@ fn spawn_background(state: &AppState, stop: watch::Receiver<bool>) -> Vec<JoinHa
             seatlock.shrink_local_limits();
         }
     });
-    vec![holds, keys, upkeep]
+    vec![holds, keys, upkeep, history, retention]
 }
 
 /// Runs `job` every `period` until `stop` turns true (or its sender is gone).

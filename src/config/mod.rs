@@ -4,6 +4,7 @@
 //! passwords in URLs) never show in `Debug` output.
 
 mod access;
+mod history;
 mod redact;
 mod redis;
 mod server;
@@ -17,6 +18,7 @@ use serde::Deserialize;
 pub use access::{
     AuthMode, AuthSettings, JwtSettings, LimitSettings, Limits, RateSettings, Secret,
 };
+pub use history::{HistorySettings, WebhookSettings};
 pub use redis::{RedisMode, RedisSettings};
 pub use server::ServerSettings;
 
@@ -39,6 +41,8 @@ pub struct Settings {
     #[serde(default)]
     pub limits: LimitSettings,
     pub log: LogSettings,
+    pub history: HistorySettings,
+    pub webhooks: WebhookSettings,
 }
 
 #[derive(Clone, Deserialize)]
@@ -174,6 +178,7 @@ impl Settings {
                     .list_separator(",")
                     .with_list_parse_key("server.trusted_proxies")
                     .with_list_parse_key("redis.cluster_urls")
+                    .with_list_parse_key("webhooks.retry_schedule_seconds")
                     .source(Some(app_vars)),
             )
             .build()
@@ -293,7 +298,15 @@ impl Settings {
             ),
         ];
         let server = self.server.checks();
-        if let Some((key, _, why)) = checks.iter().chain(&server).find(|(_, ok, _)| !ok) {
+        let history = self.history.checks();
+        let webhooks = self.webhooks.checks();
+        if let Some((key, _, why)) = checks
+            .iter()
+            .chain(&server)
+            .chain(&history)
+            .chain(&webhooks)
+            .find(|(_, ok, _)| !ok)
+        {
             return Err(SettingsError(format!("{key} {why}")));
         }
         self.validate_redis()?;

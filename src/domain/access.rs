@@ -86,6 +86,10 @@ pub enum Action {
     ActOnHold,
     ReadBooking,
     CancelBooking,
+    /// An event's history, a seat's history: the seller's systems (admins, service keys).
+    ReadHistory,
+    /// Webhook endpoints and their deliveries: admins.
+    ManageWebhooks,
 }
 
 /// Whether the buyer a request acts for is the caller itself.
@@ -123,6 +127,9 @@ pub fn decide(role: Role, action: Action, ownership: Ownership) -> Decision {
         (Role::Buyer, ActOnHold | CancelBooking, _) => Decision::UserMismatch,
         (Role::Buyer, ReadBooking, Ownership::Own) => Decision::Allow,
         (Role::Buyer, ReadBooking, _) => Decision::Hidden,
+        (Role::Service, ReadHistory, _) => Decision::Allow,
+        (Role::Buyer, ReadHistory, _) => Decision::Forbidden,
+        (Role::Service | Role::Buyer, ManageWebhooks, _) => Decision::Forbidden,
     }
 }
 
@@ -230,6 +237,13 @@ mod tests {
             (Role::Trusted, ActOnHold, other, Allow),
             (Role::Admin, CreateEvent, none, Allow),
             (Role::Admin, ReadBooking, other, Allow),
+            (Role::Admin, ReadHistory, none, Allow),
+            (Role::Admin, ManageWebhooks, none, Allow),
+            (Role::Trusted, ManageWebhooks, none, Allow),
+            (Role::Service, ReadHistory, none, Allow),
+            (Role::Service, ManageWebhooks, none, Forbidden),
+            (Role::Buyer, ReadHistory, own, Forbidden),
+            (Role::Buyer, ManageWebhooks, none, Forbidden),
             (Role::Service, CreateEvent, none, Forbidden),
             (Role::Service, Read, none, Allow),
             (Role::Service, ActOnHold, none, Allow),

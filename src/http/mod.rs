@@ -16,6 +16,7 @@ mod error_body;
 mod events;
 pub mod extract;
 mod health;
+mod history;
 mod holds;
 mod idempotency;
 pub mod openapi;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .merge(holds::router(state.clone()))
         .merge(bookings::router(state.clone()))
         .merge(stream::router())
+        .merge(history::router())
         .layer(middleware::from_fn_with_state(state.clone(), auth::gate));
     Router::new()
         .merge(api)

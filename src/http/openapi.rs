@@ -10,7 +10,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::error::ErrorBody;
 use super::state::AppState;
-use super::{bookings, events, health, holds, stream, web};
+use super::{bookings, events, health, history, holds, stream, web};
 use crate::config::Settings;
 use crate::domain::layout::MAX_SEAT_NUMBER;
 
@@ -33,6 +33,8 @@ use crate::domain::layout::MAX_SEAT_NUMBER;
         holds::extend_hold,
         bookings::get_booking,
         bookings::cancel_booking,
+        history::list_changes,
+        history::seat_history,
         health::healthz,
         health::readyz,
         health::render_metrics,
@@ -49,6 +51,7 @@ use crate::domain::layout::MAX_SEAT_NUMBER;
         (name = "events", description = "Events and seat maps"),
         (name = "holds", description = "Hold, confirm, release"),
         (name = "bookings", description = "Bookings and cancels"),
+        (name = "history", description = "Every seat's changes"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
         (name = "buyer page", description = "The buyer page (HTML, CSS, JavaScript embedded in the binary)"),
     )

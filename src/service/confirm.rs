@@ -166,9 +166,14 @@ impl Seatlock {
                     let seats = confirmed.booking.seat_codes();
                     let tiers = confirmed.booking.tier_lines();
                     self.announce(event, &seats, &tiers).await;
-                    let book =
-                        self.redis
-                            .settle_hold(event, id, user_id, Settle::Book, (&seats, &tiers));
+                    let book = self.redis.settle_hold(
+                        event,
+                        id,
+                        user_id,
+                        Settle::Book,
+                        (&seats, &tiers),
+                        &[],
+                    );
                     let _ = self.with_redis(book).await;
                 }
                 result
@@ -198,7 +203,7 @@ impl Seatlock {
         after: AfterConfirm,
         hold: &HoldRecord,
     ) {
-        let (how, booked_elsewhere) = match after {
+        let (how, booked_elsewhere): (Settle, Option<Vec<String>>) = match after {
             AfterConfirm::Nothing | AfterConfirm::Unpin => return,
             AfterConfirm::Book => (Settle::Book, None),
             AfterConfirm::Drop => (Settle::Drop, None),
@@ -207,7 +212,14 @@ impl Seatlock {
         let contents = (hold.seats.as_slice(), hold.tiers.as_slice());
         if let Err(e) = self
             .redis
-            .settle_hold(event, id, user_id, how, contents)
+            .settle_hold(
+                event,
+                id,
+                user_id,
+                how,
+                contents,
+                booked_elsewhere.as_deref().unwrap_or_default(),
+            )
             .await
         {
             warn!(error = %e, hold.id = %id, "could not settle the hold in redis; it will expire by TTL");

@@ -12,6 +12,8 @@
 //! - `auth`: who is calling (JWT, API keys); `rate`: rate limits per caller.
 //! - [`breaker`]: the circuit breaker state machine.
 //! - `stream`: the live seat map's fan-out (one hub per streamed event).
+//! - `history`: the history flush (Redis stream + Postgres rows -> numbered changes) and its
+//!   reads; `webhooks`: endpoints and the delivery loop.
 
 mod auth;
 pub mod breaker;
@@ -20,6 +22,7 @@ mod confirm;
 mod events;
 mod extend;
 mod health;
+mod history;
 mod idempotency;
 mod inventory;
 mod outage;
@@ -31,7 +34,7 @@ mod stream;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use sqlx::PgPool;
@@ -69,6 +72,11 @@ pub struct Seatlock {
     streams: Arc<Streams>,
     /// One cache rebuild at a time per event.
     rebuilds: Arc<inventory::RebuildGates>,
+    /// When the service was built (the history flush's clock for its scans).
+    started: Instant,
+    history_scan: Arc<history::ScanClock>,
+    /// Wakes the webhook deliverer when a flush queued messages.
+    webhooks_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Seatlock {
@@ -111,6 +119,9 @@ impl Seatlock {
             local_limits: Arc::new(LocalLimits::new(&settings_limits)),
             streams: Streams::new(),
             rebuilds: Arc::default(),
+            started: Instant::now(),
+            history_scan: Arc::default(),
+            webhooks_wake: Arc::default(),
         })
     }
 

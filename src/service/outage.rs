@@ -115,6 +115,8 @@ impl Seatlock {
                 max_live_holds: Some(u32::MAX),
             },
             rate: None,
+            // Recorded in Postgres where it was taken.
+            record: false,
         };
         let mut reply = self.redis.acquire_hold(&copy).await?;
         if reply == HoldReply::NoCache {
@@ -141,6 +143,7 @@ impl Seatlock {
                     &hold.user_id,
                     Settle::Drop,
                     (&hold.seats, &hold.tiers),
+                    &[],
                 )
                 .await?;
         }

@@ -143,6 +143,7 @@ impl Seatlock {
                         tiers,
                         caps: self.caps(),
                         rate: quota,
+                        record: true,
                     };
                     (self.redis.acquire_hold(&request).await?, codes.to_vec())
                 }

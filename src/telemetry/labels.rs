@@ -114,6 +114,16 @@ labels!(
 );
 
 labels!(
+    /// What one webhook delivery attempt came to.
+    WebhookOutcome {
+        Delivered => "delivered",
+        Retry => "retry",
+        Failed => "failed",
+        Gone => "gone",
+    }
+);
+
+labels!(
     /// One Redis script or command.
     RedisOp {
         Ping => "ping",

@@ -6,6 +6,7 @@ mod catalogue;
 mod connections;
 mod labels;
 mod live;
+mod outbox;
 
 use std::io::IsTerminal;
 
@@ -17,6 +18,7 @@ pub use catalogue::*;
 pub use connections::*;
 pub use labels::*;
 pub use live::*;
+pub use outbox::*;
 
 use crate::config::{LogFormat, LogSettings};
 

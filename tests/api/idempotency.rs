@@ -142,7 +142,10 @@ async fn a_request_still_in_flight_with_the_key_gets_409_with_retry_after(pg: Pg
     let body = json!({"userId": "u1", "seatCodes": ["S1"]});
     let fingerprint = {
         use sha2::Digest;
-        format!("{:x}", sha2::Sha256::digest(body.to_string().as_bytes()))
+        sha2::Sha256::digest(body.to_string().as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     };
     // The first request has claimed the key and is still running (its lease has 30 s left).
     sqlx::query(

@@ -13,6 +13,7 @@ mod connections;
 mod events;
 mod extend;
 mod faults;
+mod history;
 mod holds;
 mod idempotency;
 mod limits;

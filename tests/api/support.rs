@@ -67,6 +67,8 @@ pub struct TestApp {
     pub state: AppState,
     /// Every instance's router (the first is `router`); calls rotate over them.
     routers: Vec<Router>,
+    /// Every instance's state (the first is `state`).
+    pub states: Vec<AppState>,
     next: std::sync::atomic::AtomicUsize,
     redis_url: String,
     cluster: bool,
@@ -83,19 +85,34 @@ impl TestApp {
         let cluster = settings.redis.mode == seatlock::config::RedisMode::Cluster;
         let state = AppState::with_pool(settings.clone(), pg.clone()).expect("state");
         let mut routers = vec![http::router(state.clone())];
+        let mut states = vec![state.clone()];
         for _ in 1..instances_for(redis_url) {
             let other = AppState::with_pool(settings.clone(), pg.clone()).expect("state");
-            routers.push(http::router(other));
+            routers.push(http::router(other.clone()));
+            states.push(other);
         }
         TestApp {
             router: routers[0].clone(),
             pg,
             state,
             routers,
+            states,
             next: Default::default(),
             redis_url: redis_url.to_string(),
             cluster,
         }
+    }
+
+    /// Starts every instance's background tasks as the binary runs them (the sweepers, the
+    /// history flush, the webhook deliverer); they stop when the returned guard drops.
+    pub fn start_workers(&self) -> Workers {
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let tasks = self
+            .states
+            .iter()
+            .flat_map(|s| seatlock::startup::spawn_background(s, rx.clone()))
+            .collect();
+        Workers { stop, tasks }
     }
 
     /// The router of the next call: the instances in turn.
@@ -290,6 +307,21 @@ impl TestApp {
             .query_async(&mut conn)
             .await
             .expect("drop the cache");
+    }
+}
+
+/// Background tasks of a [`TestApp`]; stopped on drop.
+pub struct Workers {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        for t in &self.tasks {
+            t.abort();
+        }
     }
 }
 

@@ -4,10 +4,10 @@
 //!
 //! The stream's order is the order of the changes in Redis (one script at a time per event).
 //! A Postgres row joins it where its marker is: `settle.lua` appends `B` (booked) right after the
-//! confirm's transaction committed, `mark_booked.lua` appends `C` after a cancel's, and
-//! `rebuild.lua` appends `G` after reading a fresh Postgres snapshot (which may free seats whose
-//! cancel never reached Redis). Rows without a marker (Postgres holds, a crash between a commit
-//! and its marker) join after the stream, once what must precede them has been recorded.
+//! confirm's transaction committed, `mark_booked.lua` appends `C` after a cancel's. Rows without
+//! a marker (Postgres holds, a crash between a commit and its marker) join after the stream once
+//! what must precede them has been recorded, or before the hold that takes a seat they freed (a
+//! rebuild from Postgres frees a seat whose cancel never reached Redis).
 //!
 //! A hold's end by expiry is not in the stream (Redis forgets the hold): the flush keeps the open
 //! holds and records an expiry when the store's clock passes it, or when a later hold takes one
@@ -48,16 +48,14 @@ pub enum EntryKind {
     },
     /// Its booking was cancelled (the rows are in Postgres).
     Cancelled,
-    /// The cache was rebuilt from Postgres.
-    Rebuilt,
 }
 
 /// One entry of the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamEntry {
     pub at_ms: i64,
-    /// The hold (or booking) it is about; None for `Rebuilt`.
-    pub hold: Option<HoldGroupId>,
+    /// The hold (or booking) it is about.
+    pub hold: HoldGroupId,
     pub kind: EntryKind,
 }
 
@@ -146,17 +144,7 @@ pub fn merge(input: FlushInput) -> FlushOutput {
 
 impl Flush {
     fn apply(&mut self, entry: StreamEntry) {
-        let at = entry.at_ms;
-        let Some(id) = entry.hold else {
-            // Rebuilt: a fresh Postgres snapshot, which knows every committed booking and cancel.
-            let ready: Vec<usize> = (0..self.pending.len())
-                .filter(|&i| !self.done[i] && self.pending[i].early)
-                .collect();
-            for i in ready {
-                self.emit_pending(i);
-            }
-            return;
-        };
+        let (at, id) = (entry.at_ms, entry.hold);
         match entry.kind {
             EntryKind::Held {
                 user_id,
@@ -201,13 +189,26 @@ impl Flush {
                     self.emit_pending(i);
                 }
             }
-            EntryKind::Rebuilt => {}
         }
     }
 
-    /// A hold takes its seats: a seat's previous holder either expired (Redis let the seat go
-    /// only then) and its end is recorded first, or lost just that seat.
+    /// A hold takes its seats: a cancel that freed one and is not recorded yet is recorded first
+    /// (its marker never came), and a seat's previous holder either expired (Redis let the seat
+    /// go only then) and its end is recorded first, or lost just that seat.
     fn take(&mut self, hold: OpenHold, at: i64, pending_ids: Vec<i64>) {
+        let freed: Vec<usize> = (0..self.pending.len())
+            .filter(|&i| {
+                let g = &self.pending[i].group;
+                !self.done[i]
+                    && g.change == Change::Cancelled
+                    && g.hold != hold.hold
+                    && g.seats.iter().any(|(s, _)| hold.seats.contains(s))
+                    && self.booking_recorded(g.hold)
+            })
+            .collect();
+        for i in freed {
+            self.emit_pending(i);
+        }
         for s in &hold.seats {
             let Some(&prev) = self.holder.get(s) else {
                 continue;
@@ -355,13 +356,17 @@ impl Flush {
                     || (drained && self.open.contains_key(&g.hold))
                     || (drained && pg_now - g.at_ms > ORPHAN_AFTER_MS)
             }
-            // After its booking is recorded.
-            Change::Cancelled => (0..self.pending.len()).all(|j| {
-                self.done[j]
-                    || self.pending[j].group.change != Change::Booked
-                    || self.pending[j].group.hold != g.hold
-            }),
+            Change::Cancelled => self.booking_recorded(g.hold),
         }
+    }
+
+    /// Whether no booked row of this booking waits (a cancel is recorded after its booking).
+    fn booking_recorded(&self, booking: HoldGroupId) -> bool {
+        (0..self.pending.len()).all(|j| {
+            self.done[j]
+                || self.pending[j].group.change != Change::Booked
+                || self.pending[j].group.hold != booking
+        })
     }
 
     /// Records the expiry of every open hold whose store's clock passed its end: a Redis hold

@@ -48,7 +48,10 @@ impl RedisStore {
         let k = self.keys(event);
         let mut inv = BEST.prepare_invoke();
         self.hold_head(&mut inv, &k, hold, user_id, ttl, caps, rate);
-        inv.key(k.layout()).key(k.watched()).key(k.row_ends());
+        inv.key(k.layout())
+            .key(k.watched())
+            .key(k.row_ends())
+            .key(k.hist());
         inv.arg(count)
             .arg(filter.seat_type.as_deref().unwrap_or(""))
             .arg(filter.max_price_cents.unwrap_or(-1))

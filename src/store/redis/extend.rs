@@ -31,7 +31,7 @@ impl RedisStore {
         for line in &record.tiers {
             inv.key(k.tier_holds(&line.code));
         }
-        inv.key(k.watched());
+        inv.key(k.watched()).key(k.hist());
         inv.arg(hold.to_string())
             .arg(user_id)
             .arg(ttl.as_millis() as u64)
@@ -46,6 +46,9 @@ impl RedisStore {
             inv.arg(&line.code).arg(format!("{}:{hold}", line.quantity));
         }
         let (tag, rest) = tagged(self.invoke(RedisOp::Extend, &inv).await?)?;
+        if tag == "OK" {
+            self.touch(event);
+        }
         Ok(match tag.as_str() {
             "OK" => ExtendOutcome::Extended {
                 expires_at_ms: int_at(&rest, 0)?,

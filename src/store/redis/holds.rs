@@ -9,7 +9,7 @@ use super::RedisStore;
 use super::keys::Keys;
 use super::scripts::{self, HOLD, PIN, SETTLE, UNPIN, hold_check, int_at, strings_at, tagged};
 use crate::domain::events::EventId;
-use crate::domain::holds::{Caps, HoldAttempt, HoldCheck, HoldGroupId, HoldRecord};
+use crate::domain::holds::{Caps, HoldAttempt, HoldCheck, HoldGroupId, HoldRecord, HoldStore};
 use crate::domain::limits::{Rate, RateRequest, RateVerdict};
 use crate::domain::tiers::{TierLine, units};
 use crate::error::{Result, TierShortage, UserLimitKind};
@@ -43,6 +43,9 @@ pub struct HoldRequest<'a> {
     pub caps: Caps,
     /// The caller's rate limit to count first, with its quota (None: not counted here).
     pub rate: Option<(&'a RateRequest, Rate)>,
+    /// Whether the hold is recorded in the event's history stream (not for a copy of a
+    /// Postgres hold, recorded in Postgres where it was taken).
+    pub record: bool,
 }
 
 /// How `settle.lua` ends a hold.
@@ -105,6 +108,7 @@ impl RedisStore {
             tiers,
             caps,
             rate,
+            record,
         } = *request;
         let k = self.keys(event);
         let mut inv = HOLD.prepare_invoke();
@@ -115,7 +119,10 @@ impl RedisStore {
         for line in tiers {
             inv.key(k.tier(&line.code)).key(k.tier_holds(&line.code));
         }
-        inv.key(k.row_ends()).key(k.layout()).key(k.watched());
+        inv.key(k.row_ends())
+            .key(k.layout())
+            .key(k.watched())
+            .key(k.hist());
         inv.arg(codes.len());
         for code in codes {
             inv.arg(code);
@@ -123,6 +130,7 @@ impl RedisStore {
         for line in tiers {
             inv.arg(&line.code).arg(line.quantity);
         }
+        inv.arg(if record { "1" } else { "0" });
         let (tag, all) = tagged(self.invoke(RedisOp::Hold, &inv).await?)?;
         if tag == "NOCACHE" {
             return Ok(HoldReply::NoCache);
@@ -152,12 +160,17 @@ impl RedisStore {
             rate,
         };
         match tag.as_str() {
-            "OK" => Ok(decided(
-                HoldAttempt::Held {
-                    expires_at_ms: int_at(rest, 0)?,
-                },
-                int_at(rest, 1)?.max(0) as u64,
-            )),
+            "OK" => {
+                if record {
+                    self.touch(event);
+                }
+                Ok(decided(
+                    HoldAttempt::Held {
+                        expires_at_ms: int_at(rest, 0)?,
+                    },
+                    int_at(rest, 1)?.max(0) as u64,
+                ))
+            }
             "UNKNOWN" => Ok(decided(HoldAttempt::Unknown(strings_at(rest, 0)?), 0)),
             "UNKNOWN_TIERS" => Ok(decided(HoldAttempt::UnknownTiers(strings_at(rest, 0)?), 0)),
             "USER_LIMIT" => {
@@ -239,6 +252,7 @@ impl RedisStore {
         for line in tiers {
             inv.key(k.tier_holds(&line.code));
         }
+        inv.key(k.hist());
         inv.arg(hold.to_string())
             .arg(user_id)
             .arg(grace.as_millis() as u64)
@@ -251,6 +265,7 @@ impl RedisStore {
         for line in tiers {
             inv.arg(format!("{}:{hold}", line.quantity));
         }
+        self.touch(event);
         hold_check("pin", self.invoke(RedisOp::Pin, &inv).await?)
     }
 
@@ -263,7 +278,13 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Ends a hold of `user_id` (see `lua/settle.lua`).
+    /// Ends a hold of `user_id` (see `lua/settle.lua`); `taken`: of a dropped hold, the seats
+    /// another booking had sold (its history says so). The end of a Redis hold is recorded in
+    /// the event's history stream; a copy of a Postgres hold's is not (Postgres records it).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one settle request, passed field by field"
+    )]
     pub async fn settle_hold(
         &self,
         event: EventId,
@@ -271,6 +292,7 @@ impl RedisStore {
         user_id: &str,
         how: Settle,
         contents: (&[String], &[TierLine]),
+        taken: &[String],
     ) -> Result<HoldCheck> {
         let (seats, tiers) = contents;
         let k = self.keys(event);
@@ -289,7 +311,7 @@ impl RedisStore {
         for line in tiers {
             inv.key(k.tier(&line.code)).key(k.tier_holds(&line.code));
         }
-        inv.key(k.layout()).key(k.watched());
+        inv.key(k.layout()).key(k.watched()).key(k.hist());
         inv.arg(hold.to_string());
         let op = match how {
             Settle::Release => {
@@ -312,7 +334,16 @@ impl RedisStore {
         for line in tiers {
             inv.arg(&line.code).arg(line.quantity);
         }
+        let record = hold.store() == HoldStore::Redis;
+        inv.arg(if record {
+            taken.iter().fold("1".to_string(), |s, c| s + "\n" + c)
+        } else {
+            String::new()
+        });
         let reply: Value = self.invoke(op, &inv).await?;
+        if record {
+            self.touch(event);
+        }
         hold_check("settle", reply)
     }
 }

@@ -138,7 +138,10 @@ impl RedisStore {
         for line in tiers {
             inv.key(k.tier(&line.code));
         }
-        inv.key(k.layout()).key(k.watched());
+        inv.key(k.layout()).key(k.watched()).key(k.hist());
+        if booking.is_some() {
+            self.touch(event);
+        }
         inv.arg(how)
             .arg(booking.map(|b| b.to_string()).unwrap_or_default())
             .arg(codes.len());

@@ -19,6 +19,7 @@
 //! | `P:{e:ID}:layout` | HASH | the seat layout for best-available: rows, seats per row, booked and held bits per row, where each seat is (see `lua/rows.lua`) | with the inventory |
 //! | `P:{e:ID}:rowends` | ZSET | row index -> the earliest end (ms) of a hold marked in the row's bits: best.lua looks at rows whose entry passed again | with the inventory |
 //! | `P:{e:ID}:rebuilding` | STRING | a random token: the instance rebuilding the event's cache from Postgres; the others wait for the cache instead of reading Postgres too | 10 s, deleted by its owner when done |
+//! | `P:{e:ID}:hist` | STREAM | what the hold scripts changed, in order (`k` kind: `H` held, `E` extended, `P` pinned, `R` released, `B` booked, `D` dropped, `C` cancelled; `h` hold or booking id, `a` ms, `u` user, `x` expiry ms, `s` seats, `t` tier lines, `b` seats sold elsewhere), copied into Postgres and trimmed by the history flush | until flushed (not dropped with the inventory) |
 //! | `P:{e:ID}:watched` | STRING | set while some instance streams the event's seat map; the scripts that change seats publish on the channel `P:{e:ID}:changes` only then, with the command it holds (`PUBLISH`, or `SPUBLISH` on a cluster) | 30 s, refreshed every 10 s by each instance with subscribers |
 //! | `P:rate:{SCOPE:ID}` | STRING | GCRA theoretical arrival time (µs) of one caller's rate limit | until the burst is whole again |
 
@@ -85,6 +86,10 @@ impl Keys {
         format!("{}:layout", self.0)
     }
 
+    pub(super) fn hist(&self) -> String {
+        format!("{}:hist", self.0)
+    }
+
     pub(super) fn watched(&self) -> String {
         format!("{}:watched", self.0)
     }
@@ -110,6 +115,20 @@ pub(super) fn event_of_channel(prefix: &str, channel: &str) -> Option<EventId> {
         .strip_prefix(prefix)?
         .strip_prefix(":{e:")?
         .strip_suffix("}:changes")?;
+    id.parse().ok().map(EventId)
+}
+
+/// The SCAN pattern matching every history stream under a prefix.
+pub(super) fn history_pattern(prefix: &str) -> String {
+    format!("{prefix}:{{e:*}}:hist")
+}
+
+/// The event of a history stream's key under `prefix`.
+pub(super) fn event_of_history(prefix: &str, key: &str) -> Option<EventId> {
+    let id = key
+        .strip_prefix(prefix)?
+        .strip_prefix(":{e:")?
+        .strip_suffix("}:hist")?;
     id.parse().ok().map(EventId)
 }
 
@@ -142,6 +161,7 @@ mod tests {
             k.watched(),
             k.layout(),
             k.row_ends(),
+            k.hist(),
         ] {
             assert!(key.starts_with("P:{e:42}:"), "{key}");
         }
@@ -156,5 +176,7 @@ mod tests {
             k.changes().strip_suffix("changes")
         );
         assert_eq!(rate("P", "user", "u1"), "P:rate:{user:u1}");
+        assert_eq!(event_of_history("P", &k.hist()), Some(EventId(42)));
+        assert_eq!(history_pattern("P"), "P:{e:*}:hist");
     }
 }

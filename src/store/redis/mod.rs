@@ -10,6 +10,7 @@
 //! - [`rate`]: the shared rate limit (GCRA).
 //! - [`changes`]: seat changes through pub/sub, for the live seat map ([`feed_cluster`]: its
 //!   sharded pub/sub feed on a cluster).
+//! - [`history`]: the event's history stream: read with the Redis clock, trimmed, found.
 //! - [`pool`]: the connection pool (shared multiplexed connections).
 
 mod best;
@@ -17,6 +18,7 @@ mod changes;
 mod extend;
 mod feed;
 mod feed_cluster;
+mod history;
 mod holds;
 mod inventory;
 mod keys;
@@ -35,6 +37,7 @@ use redis::{RedisResult, Value};
 
 pub use best::BestRequest;
 pub use changes::{ChangeFeed, FeedMessage, WATCH_TTL};
+pub use history::HistoryRead;
 pub use holds::{HoldReply, HoldRequest, Settle};
 
 pub use inventory::{Rebuild, TierHeld};
@@ -55,6 +58,8 @@ pub struct RedisStore {
     in_flight: Arc<AtomicI64>,
     /// For the pub/sub connection of [`ChangeFeed`] (the URLs are secrets: never logged).
     settings: Arc<RedisSettings>,
+    /// Events whose history stream this instance appended to since the last flush.
+    touched: Arc<std::sync::Mutex<std::collections::HashSet<EventId>>>,
 }
 
 /// A Redis Cluster's state (`CLUSTER INFO`).
@@ -118,6 +123,7 @@ impl RedisStore {
             prefix: settings.key_prefix.as_str().into(),
             in_flight: Arc::default(),
             settings: Arc::new(settings.clone()),
+            touched: Arc::default(),
         })
     }
 

@@ -62,6 +62,7 @@ row_keeping_script!(SETTLE, "settle.lua");
 row_keeping_script!(REBUILD, "rebuild.lua");
 row_keeping_script!(MARK_BOOKED, "mark_booked.lua");
 script!(HELD, "held.lua");
+script!(HISTORY, "history.lua");
 counting_script!(RATE_LIMIT, "rate_limit.lua");
 
 pub(super) fn unexpected(script: &str, what: &str) -> Error {

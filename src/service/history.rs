@@ -1,0 +1,190 @@
+//! The history flush: copies what the hold scripts appended to each event's Redis stream into
+//! Postgres, in order with the rows the Postgres transactions wrote, numbers them, records the
+//! expiries of holds whose end passed, and queues the webhook messages of what it recorded.
+//! Every instance runs it every `history.flush_ms / 4`; one flush of an event at a time (the
+//! event's head row is locked, another instance skips it). And the reads of the history.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tracing::warn;
+
+use super::Seatlock;
+use crate::domain::events::EventId;
+use crate::domain::history::ChangeRecord;
+use crate::domain::history::merge::{FlushInput, merge};
+use crate::domain::holds::HoldStore;
+use crate::domain::webhooks::message_of;
+use crate::error::{Error, Result};
+use crate::telemetry;
+
+/// Most stream entries one flush of an event copies (a longer backlog takes several).
+const BATCH: usize = 1000;
+/// How often each instance looks for streams it did not write to (left by an instance that
+/// stopped before flushing them).
+const SCAN_EVERY: Duration = Duration::from_secs(10);
+
+/// When the flush last scanned Redis for streams, as ms since the process's start.
+#[derive(Default)]
+pub(super) struct ScanClock(AtomicU64);
+
+impl Seatlock {
+    /// One round of the flush: every event with something to record.
+    pub async fn flush_history(&self) {
+        let redis = self.settings.holds.backend == HoldStore::Redis;
+        let mut events: HashSet<EventId> = self.redis.take_touched().into_iter().collect();
+        match self.pg.fetch_history_candidates().await {
+            Ok(found) => events.extend(found),
+            Err(e) => warn!(error = %e, "history: could not look for events to flush"),
+        }
+        if redis && self.scan_due() {
+            if let Some(Ok(found)) = self.read_redis(self.redis.scan_history_events()).await {
+                events.extend(found);
+            }
+        }
+        for event in events {
+            for _ in 0..100 {
+                match self.flush_event(event).await {
+                    Ok(true) => continue,
+                    Ok(false) => break,
+                    Err(e) => {
+                        warn!(error = %e, event.id = %event, "history flush failed; retrying");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn scan_due(&self) -> bool {
+        let now = self.started.elapsed().as_millis() as u64;
+        let last = self.history_scan.0.load(Ordering::Relaxed);
+        (last == 0 || now.saturating_sub(last) >= SCAN_EVERY.as_millis() as u64)
+            && self
+                .history_scan
+                .0
+                .compare_exchange(last, now.max(1), Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// Flushes one event once; true when its stream has more to copy.
+    async fn flush_event(&self, event: EventId) -> Result<bool> {
+        let started = Instant::now();
+        let Some(mut flush) = self.pg.begin_history_flush(event).await? else {
+            // Another instance is at it; look again next round (it may have read the stream
+            // before this instance's last entries).
+            self.redis.touch(event);
+            return Ok(false);
+        };
+        let (mut pending, open, pg_now_ms) = flush.read_before_stream().await?;
+        let redis = self.settings.holds.backend == HoldStore::Redis;
+        let read = if redis {
+            let after = flush.stream_pos().to_string();
+            self.read_redis(self.redis.read_history(event, &after, BATCH))
+                .await
+        } else {
+            None
+        };
+        let (entries, drained, redis_now_ms) = match read {
+            Some(Ok(r)) => {
+                let drained = r.entries.len() < BATCH;
+                (r.entries, drained, Some(r.now_ms))
+            }
+            Some(Err(e)) => {
+                warn!(error = %e, event.id = %event, "history: could not read the stream");
+                (Vec::new(), false, None)
+            }
+            // Postgres holds only: there is no stream to read.
+            None => (Vec::new(), !redis, None),
+        };
+        pending.extend(flush.read_after_stream().await?);
+        let last_id = entries.last().map(|(id, _)| id.clone());
+        let more = !drained && last_id.is_some();
+        let output = merge(FlushInput {
+            entries: entries.into_iter().map(|(_, e)| e).collect(),
+            drained,
+            redis_now_ms,
+            pg_now_ms,
+            pending,
+            open,
+        });
+        let recorded: usize = output.groups.iter().map(|g| g.len()).sum();
+        let numbered = flush
+            .finish(&output, last_id.as_deref(), |g, seq| {
+                message_of(event, g, seq)
+            })
+            .await?;
+        if let Some(id) = &last_id
+            && let Some(Err(e)) = self.read_redis(self.redis.trim_history(event, id)).await
+        {
+            // Copied already (the position moved): a later trim removes it.
+            warn!(error = %e, event.id = %event, "history: could not trim the stream");
+        }
+        telemetry::record_history_flush(recorded as u64, started.elapsed());
+        if !numbered.is_empty() {
+            self.webhooks_wake.notify_one();
+        }
+        Ok(more)
+    }
+
+    /// Deletes history past `history.retention_days` and delivered or failed webhook messages
+    /// past `webhooks.retention_days` (each in batches, until none is left).
+    pub async fn sweep_history(&self) {
+        let days = self.settings.history.retention_days;
+        loop {
+            match self.pg.sweep_history(days).await {
+                Ok(n) if n >= 10_000 => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    warn!(error = %e, "sweeping old history failed");
+                    break;
+                }
+            }
+        }
+        let days = self.settings.webhooks.retention_days;
+        loop {
+            match self.pg.sweep_webhook_messages(days).await {
+                Ok(n) if n >= 10_000 => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    warn!(error = %e, "sweeping old webhook messages failed");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// An event's changes after `after`, oldest first (404 for an unknown event).
+    pub async fn changes(
+        &self,
+        event: EventId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<ChangeRecord>> {
+        let changes = self.pg.fetch_changes(event, after, limit).await?;
+        if changes.is_empty() && self.pg.fetch_event(event).await?.is_none() {
+            return Err(Error::EventNotFound);
+        }
+        Ok(changes)
+    }
+
+    /// One seat's changes, newest first (404 for an unknown event or seat).
+    pub async fn seat_history(
+        &self,
+        event: EventId,
+        seat: &str,
+        limit: i64,
+    ) -> Result<Vec<ChangeRecord>> {
+        let changes = self.pg.fetch_seat_history(event, seat, limit).await?;
+        if changes.is_empty() && !self.pg.seat_exists(event, seat).await? {
+            if self.pg.fetch_event(event).await?.is_none() {
+                return Err(Error::EventNotFound);
+            }
+            return Err(Error::SeatsNotFound {
+                seats: vec![seat.to_string()],
+            });
+        }
+        Ok(changes)
+    }
+}

@@ -1,0 +1,513 @@
+//! Every seat's history: what each operation records, the pages a consumer loops on, that the
+//! history replays exactly to the seat map (and to the tier counts) once the service has been
+//! quiet for `history.flush_ms`, in Redis, in the Postgres-only mode and across a restart, and
+//! that a refusal records nothing.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::support::{TestApp, jwt, redis_url, token_mode};
+
+/// A short flush, so the tests wait little; 2 s holds where expiry is watched.
+fn quick(s: &mut seatlock::config::Settings) {
+    s.history.flush_ms = 200;
+}
+
+/// Every change of the event, following `nextAfter` page by page.
+pub async fn all_changes(app: &TestApp, event: i64) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let (status, page) = app
+            .get(&format!("/events/{event}/changes?after={after}&limit=7"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let changes = page["changes"].as_array().expect("changes").clone();
+        let next = page["nextAfter"].as_i64().expect("nextAfter");
+        if changes.is_empty() {
+            assert_eq!(next, after, "nextAfter stays when nothing is new");
+            return out;
+        }
+        assert_eq!(
+            next,
+            changes.last().expect("last")["seq"].as_i64().expect("seq")
+        );
+        after = next;
+        out.extend(changes);
+    }
+}
+
+/// The seat statuses and tier (held, confirmed) counts a history replays to.
+fn replay(changes: &[Value]) -> (HashMap<String, String>, HashMap<String, (i64, i64)>) {
+    let mut seats = HashMap::new();
+    let mut tiers: HashMap<String, (i64, i64)> = HashMap::new();
+    for c in changes {
+        if let Some(code) = c["seatCode"].as_str() {
+            seats.insert(
+                code.to_string(),
+                c["status"].as_str().expect("status").to_string(),
+            );
+            continue;
+        }
+        let code = c["tierCode"]
+            .as_str()
+            .expect("a seat or a tier")
+            .to_string();
+        let q = c["quantity"].as_i64().expect("quantity");
+        let t = tiers.entry(code).or_default();
+        match c["change"].as_str().expect("change") {
+            "HELD" => t.0 += q,
+            "RELEASED" | "EXPIRED" => t.0 -= q,
+            "BOOKED" => {
+                t.0 -= q;
+                t.1 += q;
+            }
+            "CANCELLED" => t.1 -= q,
+            _ => {}
+        }
+    }
+    (seats, tiers)
+}
+
+/// Waits (up to 5 s) until the history replays to the seat map and the tier counts, and
+/// returns the history.
+pub async fn replayed_exactly(app: &TestApp, event: i64) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let changes = all_changes(app, event).await;
+        let (mut seats, tiers) = replay(&changes);
+        let map = app.seat_statuses(event).await;
+        for code in map.keys() {
+            seats
+                .entry(code.clone())
+                .or_insert_with(|| "AVAILABLE".into());
+        }
+        let detail = app.event(event).await;
+        let live_tiers: HashMap<String, (i64, i64)> = detail["tiers"]
+            .as_array()
+            .expect("tiers")
+            .iter()
+            .map(|t| {
+                let n = |k: &str| t[k].as_i64().expect(k);
+                (
+                    t["code"].as_str().expect("code").to_string(),
+                    (n("held"), n("confirmed")),
+                )
+            })
+            .collect();
+        let replayed_tiers: HashMap<String, (i64, i64)> = live_tiers
+            .keys()
+            .map(|k| (k.clone(), tiers.get(k).copied().unwrap_or_default()))
+            .collect();
+        if seats == map && replayed_tiers == live_tiers {
+            return changes;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "history replays to {seats:?} / {replayed_tiers:?}, the service shows {map:?} / {live_tiers:?}; history: {changes:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The changes of one seat, oldest first, as (change, status).
+fn of_seat<'a>(changes: &'a [Value], seat: &str) -> Vec<(&'a str, &'a str)> {
+    changes
+        .iter()
+        .filter(|c| c["seatCode"] == seat)
+        .map(|c| {
+            (
+                c["change"].as_str().expect("change"),
+                c["status"].as_str().expect("status"),
+            )
+        })
+        .collect()
+}
+
+async fn ga_event(app: &TestApp, seats: u32) -> i64 {
+    let (status, body) = app
+        .post(
+            "/events",
+            json!({"name": "Gig", "date": "2030-01-10T18:00:00Z", "location": "Hall",
+                   "totalSeats": seats, "tiers": [{"code": "GA", "capacity": 10, "price": 20}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["eventId"].as_i64().expect("eventId")
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn every_change_is_recorded_once_in_order_and_replays_to_the_seat_map(pg: PgPool) {
+    let app = TestApp::with(pg, &redis_url(), |s| {
+        quick(s);
+        s.holds.ttl_seconds = 2;
+        s.holds.max_lifetime_seconds = 60;
+    });
+    let _workers = app.start_workers();
+    let id = ga_event(&app, 6).await;
+    // S1 booked; S2 released; S3 extended and left to expire; S4 booked then cancelled; tier
+    // units held and booked; S5 taken with an Idempotency-Key twice; S6 held at the end.
+    let h1 = app.hold(id, "u1", &["S1"]).await;
+    assert_eq!(app.confirm(id, "u1", &h1).await.0, StatusCode::OK);
+    let h2 = app.hold(id, "u2", &["S2"]).await;
+    assert_eq!(app.release(id, "u2", &h2).await.0, StatusCode::OK);
+    let h3 = app.hold(id, "u3", &["S3"]).await;
+    let (status, body) = app
+        .post(
+            &format!("/events/{id}/seats/extend"),
+            json!({"userId": "u3", "holdGroupId": h3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .post(
+            &format!("/events/{id}/seats/reserve"),
+            json!({"userId": "u4", "seatCodes": ["S4"], "tiers": [{"code": "GA", "quantity": 3}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let h4 = body["holdGroupId"].as_str().expect("id").to_string();
+    assert_eq!(app.confirm(id, "u4", &h4).await.0, StatusCode::OK);
+    let (status, body) = app
+        .post(&format!("/bookings/{h4}/cancel"), json!({"userId": "u4"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let keyed = json!({"userId": "u5", "seatCodes": ["S5"]}).to_string();
+    for _ in 0..2 {
+        let (status, _, body) = app
+            .call_raw(
+                "POST",
+                &format!("/events/{id}/seats/reserve"),
+                Some(keyed.clone()),
+                &[("idempotency-key", "k-5")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    }
+    app.hold(id, "u6", &["S6"]).await;
+
+    // S3's hold runs out (extended to 2 s from its extension).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let changes = replayed_exactly(&app, id).await;
+    let seqs: Vec<i64> = changes
+        .iter()
+        .map(|c| c["seq"].as_i64().expect("seq"))
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as i64).collect::<Vec<_>>(),
+        "numbered 1..n"
+    );
+    assert_eq!(
+        of_seat(&changes, "S1"),
+        [("HELD", "HELD"), ("BOOKED", "BOOKED")]
+    );
+    assert_eq!(
+        of_seat(&changes, "S2"),
+        [("HELD", "HELD"), ("RELEASED", "AVAILABLE")]
+    );
+    assert_eq!(
+        of_seat(&changes, "S3"),
+        [
+            ("HELD", "HELD"),
+            ("EXTENDED", "HELD"),
+            ("EXPIRED", "AVAILABLE")
+        ]
+    );
+    assert_eq!(
+        of_seat(&changes, "S4"),
+        [
+            ("HELD", "HELD"),
+            ("BOOKED", "BOOKED"),
+            ("CANCELLED", "AVAILABLE")
+        ]
+    );
+    // The keyed replay recorded nothing; S5 expired like S3 (2 s), S6 too.
+    assert_eq!(
+        of_seat(&changes, "S5"),
+        [("HELD", "HELD"), ("EXPIRED", "AVAILABLE")]
+    );
+    let ga: Vec<(&str, i64)> = changes
+        .iter()
+        .filter(|c| c["tierCode"] == "GA")
+        .map(|c| {
+            (
+                c["change"].as_str().expect("change"),
+                c["quantity"].as_i64().expect("q"),
+            )
+        })
+        .collect();
+    assert_eq!(ga, [("HELD", 3), ("BOOKED", 3), ("CANCELLED", 3)]);
+    // Fields: who, which hold, the booking when booked or cancelled, the expiry when held.
+    let booked = changes
+        .iter()
+        .find(|c| c["seatCode"] == "S1" && c["change"] == "BOOKED")
+        .expect("S1 booked");
+    assert_eq!(booked["holdGroupId"], h1.as_str());
+    assert_eq!(booked["bookingGroupId"], h1.as_str());
+    assert_eq!(booked["userId"], "u1");
+    assert_eq!(booked["expiresAt"], Value::Null);
+    assert_eq!(booked["tierCode"], Value::Null);
+    let held = changes
+        .iter()
+        .find(|c| c["seatCode"] == "S2")
+        .expect("S2 held");
+    assert!(
+        held["expiresAt"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{held}"
+    );
+    assert_eq!(held["bookingGroupId"], Value::Null);
+    let extended = changes
+        .iter()
+        .find(|c| c["change"] == "EXTENDED")
+        .expect("extended");
+    assert!(extended["expiresAt"].as_str() > held["expiresAt"].as_str());
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn pages_and_a_seats_history_follow_their_contract(pg: PgPool) {
+    let app = TestApp::with(pg, &redis_url(), quick);
+    let _workers = app.start_workers();
+    let id = app.create_event(3).await;
+    for user in ["u1", "u2", "u3"] {
+        let h = app.hold(id, user, &["S1"]).await;
+        assert_eq!(app.release(id, user, &h).await.0, StatusCode::OK);
+    }
+    app.hold(id, "u4", &["S2"]).await;
+    let changes = replayed_exactly(&app, id).await;
+    assert_eq!(changes.len(), 7);
+    let (status, page) = app
+        .get(&format!("/events/{id}/changes?after=2&limit=3"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["eventId"], id);
+    let seqs: Vec<i64> = page["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["seq"].as_i64().expect("seq"))
+        .collect();
+    assert_eq!(seqs, [3, 4, 5]);
+    assert_eq!(page["nextAfter"], 5);
+    let (_, page) = app.get(&format!("/events/{id}/changes?after=99")).await;
+    assert_eq!(page["changes"], json!([]));
+    assert_eq!(page["nextAfter"], 99);
+
+    let (status, body) = app
+        .get(&format!("/events/{id}/seats/S1/history?limit=2"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["seatCode"], "S1");
+    assert_eq!(body["eventId"], id);
+    let newest: Vec<(&str, &str)> = body["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            (
+                c["change"].as_str().expect("c"),
+                c["userId"].as_str().expect("u"),
+            )
+        })
+        .collect();
+    assert_eq!(newest, [("RELEASED", "u3"), ("HELD", "u3")], "newest first");
+    let (_, body) = app.get(&format!("/events/{id}/seats/S3/history")).await;
+    assert_eq!(
+        body["changes"],
+        json!([]),
+        "a seat never changed has an empty history"
+    );
+
+    for bad in ["limit=0", "limit=1001", "limit=x", "after=-1"] {
+        let (status, body) = app.get(&format!("/events/{id}/changes?{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(body["code"], "VALIDATION_FAILED", "{bad}");
+    }
+    let (status, body) = app
+        .get(&format!("/events/{id}/seats/S1/history?limit=0"))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("VALIDATION_FAILED"))
+    );
+    let (status, body) = app.get("/events/99999/changes").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("EVENT_NOT_FOUND"))
+    );
+    let (status, body) = app.get(&format!("/events/{id}/seats/NOPE/history")).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("SEATS_NOT_FOUND"))
+    );
+    assert_eq!(body["seats"], json!(["NOPE"]));
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn the_history_is_for_admins_and_service_keys_not_buyers(pg: PgPool) {
+    let app = TestApp::with(pg, &redis_url(), token_mode);
+    let admin = jwt("boss", json!({"role": "admin"}));
+    let id = app.create_event_as(&admin, 2).await;
+    let key = app
+        .api_key("checkout", seatlock::domain::access::KeyRole::Service)
+        .await;
+    for path in [
+        format!("/events/{id}/changes"),
+        format!("/events/{id}/seats/S1/history"),
+    ] {
+        assert_eq!(
+            app.call_as(&admin, "GET", &path, None).await.0,
+            StatusCode::OK,
+            "{path}"
+        );
+        assert_eq!(
+            app.call_as(&key, "GET", &path, None).await.0,
+            StatusCode::OK,
+            "{path}"
+        );
+        let buyer = jwt("u1", json!({}));
+        let (status, _, body) = app.call_as(&buyer, "GET", &path, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(body["code"], "FORBIDDEN");
+        assert_eq!(
+            app.call_raw("GET", &path, None, &[]).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn the_postgres_only_mode_records_holds_releases_expiries_and_sales(pg: PgPool) {
+    let app = TestApp::with(pg, &redis_url(), |s| {
+        quick(s);
+        s.holds.backend = seatlock::domain::holds::HoldStore::Postgres;
+        s.holds.ttl_seconds = 2;
+        s.holds.max_lifetime_seconds = 60;
+    });
+    let _workers = app.start_workers();
+    let id = ga_event(&app, 4).await;
+    let h1 = app.hold(id, "u1", &["S1"]).await;
+    assert_eq!(app.confirm(id, "u1", &h1).await.0, StatusCode::OK);
+    let h2 = app.hold(id, "u2", &["S2"]).await;
+    assert_eq!(app.release(id, "u2", &h2).await.0, StatusCode::OK);
+    let h3 = app.hold(id, "u3", &["S3"]).await;
+    let (status, body) = app
+        .post(
+            &format!("/events/{id}/seats/extend"),
+            json!({"userId": "u3", "holdGroupId": h3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = app
+        .post(&format!("/bookings/{h1}/cancel"), json!({"userId": "u1"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app
+        .post(
+            &format!("/events/{id}/seats/reserve"),
+            json!({"userId": "u4", "tiers": [{"code": "GA", "quantity": 2}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let changes = replayed_exactly(&app, id).await;
+    assert_eq!(
+        of_seat(&changes, "S1"),
+        [
+            ("HELD", "HELD"),
+            ("BOOKED", "BOOKED"),
+            ("CANCELLED", "AVAILABLE")
+        ]
+    );
+    assert_eq!(
+        of_seat(&changes, "S2"),
+        [("HELD", "HELD"), ("RELEASED", "AVAILABLE")]
+    );
+    assert_eq!(
+        of_seat(&changes, "S3"),
+        [
+            ("HELD", "HELD"),
+            ("EXTENDED", "HELD"),
+            ("EXPIRED", "AVAILABLE")
+        ]
+    );
+    let ga: Vec<&str> = changes
+        .iter()
+        .filter(|c| c["tierCode"] == "GA")
+        .map(|c| c["change"].as_str().expect("c"))
+        .collect();
+    assert_eq!(ga, ["HELD", "EXPIRED"]);
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn changes_made_before_a_restart_are_recorded_after_it(pg: PgPool) {
+    // The first instance takes holds and sells, and stops before any flush ran.
+    let before = TestApp::with(pg.clone(), &redis_url(), quick);
+    let id = ga_event(&before, 4).await;
+    let h1 = before.hold(id, "u1", &["S1", "S2"]).await;
+    assert_eq!(before.confirm(id, "u1", &h1).await.0, StatusCode::OK);
+    before.hold(id, "u2", &["S3"]).await;
+    let prefix = before.prefix().to_string();
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM seat_changes WHERE seq IS NULL")
+        .fetch_one(&pg)
+        .await
+        .expect("count");
+    assert_eq!(
+        pending, 2,
+        "the booking's rows wait in Postgres, unnumbered"
+    );
+    // A new instance over the same stores finds the rest in the Redis stream.
+    let after = TestApp::with(pg, &redis_url(), |s| {
+        quick(s);
+        s.redis.key_prefix = prefix;
+    });
+    let _workers = after.start_workers();
+    let changes = replayed_exactly(&after, id).await;
+    assert_eq!(
+        of_seat(&changes, "S1"),
+        [("HELD", "HELD"), ("BOOKED", "BOOKED")]
+    );
+    assert_eq!(of_seat(&changes, "S3"), [("HELD", "HELD")]);
+    drop(before);
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_refusal_records_nothing_and_a_hold_queries_postgres_never(pg: PgPool) {
+    // The service's own pool, closed once the event is cached: a hold, a refusal or a release
+    // that asked Postgres anything would fail.
+    let own = sqlx::postgres::PgPoolOptions::new()
+        .connect_with((*pg.connect_options()).clone())
+        .await
+        .expect("own pool");
+    let app = TestApp::with(own.clone(), &redis_url(), quick);
+    let id = app.create_event(2).await;
+    app.hold(id, "u1", &["S1"]).await;
+    own.close().await;
+    for i in 0..50 {
+        let (status, body) = app.reserve(id, &format!("b{i}"), &["S1"]).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    }
+    for i in 0..5 {
+        let user = format!("c{i}");
+        let h = app.hold(id, &user, &["S2"]).await;
+        assert_eq!(app.release(id, &user, &h).await.0, StatusCode::OK);
+    }
+    // Another instance, with Postgres, records what the Redis stream kept.
+    let prefix = app.prefix().to_string();
+    let recorder = TestApp::with(pg, &redis_url(), |s| {
+        quick(s);
+        s.redis.key_prefix = prefix;
+    });
+    let _workers = recorder.start_workers();
+    let changes = replayed_exactly(&recorder, id).await;
+    assert_eq!(
+        changes.len(),
+        1 + 10,
+        "one hold, five holds and their releases; no refusal"
+    );
+    drop(app);
+}
