@@ -1,6 +1,7 @@
 //! The API document: OpenAPI 3.1 generated from the handlers' annotations (utoipa) and served at
 //! `GET /openapi.json`, with Swagger UI at `GET /docs` (its files are vendored into the binary:
-//! no CDN). `tests/api/openapi.rs` fails when a route of the router is missing from it.
+//! no CDN). `tests/api/openapi.rs` fails when a route of the router is missing from it, or an
+//! event of the seat-map stream.
 
 use axum::Router;
 use serde_json::{Value, json};
@@ -93,10 +94,16 @@ async fn openapi_json() {}
 #[expect(dead_code, reason = "documents a route that SwaggerUi serves")]
 async fn docs() {}
 
-/// The document of this deployment: the generated one, with the limits that depend on the
+/// The document of this deployment: the generated one, with the seat-map stream's events (which
+/// utoipa cannot express: see `stream::event_schemas`) and the limits that depend on the
 /// settings (seats per event, seats per hold, tiers per event, tier capacity) filled in, so generated requests stay within them.
 pub fn document(settings: &Settings) -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    if let Some(Value::Object(schemas)) = doc.pointer_mut("/components/schemas") {
+        for (name, schema) in stream::event_schemas() {
+            schemas.insert(name.to_string(), schema);
+        }
+    }
     let max_seats = settings.events.max_seats;
     let per_hold = settings.holds.max_seats_per_hold;
     let (max_tiers, tier_capacity) = (

@@ -5,6 +5,9 @@
 //! A comment heartbeat when nothing was sent for `stream.heartbeat_seconds`. The stream ends at
 //! shutdown. The body is written by hand (not axum's `Sse`) so that the snapshot, rendered once
 //! per state version and second, is shared by every connection instead of copied into each.
+//!
+//! [`event_schemas`] describes each event this file writes for the API document; a new `event:`
+//! written here without a schema there fails `tests/api/openapi.rs`.
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -17,6 +20,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
+use serde_json::{Value, json};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::Instant;
 use utoipa::ToSchema;
@@ -45,6 +49,7 @@ pub(super) struct SnapshotData {
     seats: Vec<SnapshotSeat>,
     /// Present when the event has tiers.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     tiers: Option<Vec<SnapshotTier>>,
 }
 
@@ -83,8 +88,10 @@ pub(super) struct UpdateData {
 #[serde(rename_all = "camelCase")]
 pub(super) struct UpdateSeat {
     code: String,
+    /// AVAILABLE, HELD or BOOKED.
     #[schema(value_type = String, example = "BOOKED")]
     status: &'static str,
+    /// Seconds left on the hold, rounded up; null unless HELD.
     seconds_remaining: Option<i64>,
 }
 
@@ -92,6 +99,81 @@ pub(super) struct UpdateSeat {
 pub(super) struct UpdateTier {
     code: String,
     available: u32,
+}
+
+/// The stream's events as the API document describes them (schema name, schema), one per
+/// `event:` name this file writes. Each is an event of the server-sent events model (`event`,
+/// `id`, `retry`, `data`; a comment is not an event), its `data` one line of JSON whose schema
+/// is `contentSchema`. OpenAPI 3.1 has no keyword for one item of a stream: the media type's
+/// `schema` describes one event, as schemathesis and the SDK generators read `text/event-stream`
+/// in 3.1 documents (OpenAPI 3.2 names the same schema `itemSchema`). Written as JSON because
+/// utoipa has no `contentSchema`; `openapi::document` adds them to the components.
+pub(super) fn event_schemas() -> [(&'static str, Value); 3] {
+    let id = json!({
+        "type": "string",
+        "pattern": "^[0-9]+$",
+        "description": "The event's state version on this instance (`Last-Event-ID` is accepted, but a reconnect always starts with a snapshot)",
+        "example": "12"
+    });
+    let data = |schema: &str| {
+        json!({
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": format!("#/components/schemas/{schema}")},
+            "description": format!("One line of JSON: {schema}")
+        })
+    };
+    [
+        (
+            "SeatMapEvent",
+            json!({
+                "description": "One event of `GET /events/{event_id}/stream`, by its `event` name. Between events the stream sends a `: heartbeat` comment (no event, no data) when nothing was sent for `stream.heartbeat_seconds`. The stream ends only at shutdown.",
+                "oneOf": [
+                    {"$ref": "#/components/schemas/SnapshotEvent"},
+                    {"$ref": "#/components/schemas/UpdateEvent"}
+                ],
+                "discriminator": {
+                    "propertyName": "event",
+                    "mapping": {
+                        "snapshot": "#/components/schemas/SnapshotEvent",
+                        "update": "#/components/schemas/UpdateEvent"
+                    }
+                }
+            }),
+        ),
+        (
+            "SnapshotEvent",
+            json!({
+                "description": "The whole seat map: first on every connection, and again (replacing everything shown) to a stream that fell more than `stream.buffer` updates behind.",
+                "type": "object",
+                "required": ["event", "id", "retry", "data"],
+                "properties": {
+                    "event": {"type": "string", "const": "snapshot"},
+                    "id": id,
+                    "retry": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "description": "Milliseconds a client waits before reconnecting",
+                        "example": RETRY.as_millis()
+                    },
+                    "data": data("SnapshotData")
+                }
+            }),
+        ),
+        (
+            "UpdateEvent",
+            json!({
+                "description": "What changed since the previous event of this stream, at most one per `stream.coalesce_ms`; apply in order over the snapshot.",
+                "type": "object",
+                "required": ["event", "id", "data"],
+                "properties": {
+                    "event": {"type": "string", "const": "update"},
+                    "id": id,
+                    "data": data("UpdateData")
+                }
+            }),
+        ),
+    ]
 }
 
 fn now_ms() -> i64 {
@@ -260,7 +342,7 @@ impl AsRef<[u8]> for SharedBytes {
         ("Last-Event-ID" = Option<String>, Header, description = "Accepted; a reconnect always starts with a fresh snapshot"),
     ),
     responses(
-        (status = 200, description = "text/event-stream: `snapshot` (SnapshotData), then `update` events (UpdateData)", content_type = "text/event-stream", body = String),
+        (status = 200, description = "Server-sent events, each a SeatMapEvent: a `snapshot` (SnapshotData) first, then `update` events (UpdateData), a fresh `snapshot` after falling behind; `: heartbeat` comments between events when idle", content_type = "text/event-stream", body = ref("#/components/schemas/SeatMapEvent")),
         (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
         (status = 404, description = "No such event", body = ErrorBody),
         (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),

@@ -1,6 +1,8 @@
 //! The API document: served without a token, OpenAPI 3.1, and complete: every route of the
 //! router (read from the `.route(...)` calls of `src/http/`) is in it, and every operation in it
-//! is answered by the router. Swagger UI is served from the binary, with no CDN.
+//! is answered by the router; every event the seat-map stream writes (read from the `event:`
+//! lines of `src/http/stream.rs`) is described in it. Swagger UI is served from the binary, with
+//! no CDN.
 
 use std::collections::BTreeSet;
 
@@ -221,5 +223,127 @@ fn the_document_carries_this_deployments_limits() {
         ),
     ] {
         assert_eq!(doc.pointer(pointer), Some(&Value::from(want)), "{pointer}");
+    }
+}
+
+/// What `src/http/stream.rs` writes into a stream: the `event:` names and the comments (`: name`),
+/// read from the string literals that start a line of the stream with them.
+fn stream_lines_in_source() -> (BTreeSet<String>, BTreeSet<String>) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http/stream.rs");
+    let text = std::fs::read_to_string(path).expect("src/http/stream.rs");
+    // A line of the stream starts a string literal, or follows a `\n` inside one.
+    let starts_a_line = |at: usize| text[..at].ends_with('"') || text[..at].ends_with("\\n");
+    let name_after = |rest: &str| -> String {
+        rest.trim_start_matches(' ')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect()
+    };
+    let mut events = BTreeSet::new();
+    for (at, _) in text.match_indices("event:") {
+        if !starts_a_line(at) {
+            continue;
+        }
+        let name = name_after(&text[at + "event:".len()..]);
+        assert!(
+            !name.is_empty(),
+            "src/http/stream.rs writes an `event:` line whose name is not a literal (write it \
+             out, so that this test sees it): {}",
+            text[at..].chars().take(40).collect::<String>()
+        );
+        events.insert(name);
+    }
+    let mut comments = BTreeSet::new();
+    for (at, _) in text.match_indices(": ") {
+        // Not the `": ` that follows a key in JSON text (`"data": ...`): a literal that opens.
+        let opens_a_literal = text[..at].ends_with("b\"") || text[..at].ends_with("(\"");
+        if opens_a_literal || text[..at].ends_with("\\n") {
+            comments.insert(name_after(&text[at + 1..]));
+        }
+    }
+    (events, comments)
+}
+
+/// Follows a `{"$ref": "#/components/schemas/..."}` to the schema it names.
+fn resolve<'d>(doc: &'d Value, schema: &'d Value) -> &'d Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let pointer = reference.strip_prefix('#').expect("a local reference");
+            doc.pointer(pointer)
+                .unwrap_or_else(|| panic!("{reference} is not in the document"))
+        }
+        None => schema,
+    }
+}
+
+#[test]
+fn the_document_describes_every_event_the_seat_map_stream_sends() {
+    let (written, comments) = stream_lines_in_source();
+    assert!(
+        written.contains("snapshot") && written.contains("update"),
+        "the scan of src/http/stream.rs found too little: {written:?}"
+    );
+    assert!(
+        comments.contains("heartbeat"),
+        "the scan found no heartbeat: {comments:?}"
+    );
+
+    let doc = seatlock::http::openapi::document(&crate::support::test_settings(&redis_url()));
+    let response = &doc["paths"]["/events/{event_id}/stream"]["get"]["responses"]["200"];
+    let media = &response["content"]["text/event-stream"];
+    assert!(
+        media["itemSchema"].is_null(),
+        "a 3.1 document: `schema` describes one event (itemSchema is OpenAPI 3.2)"
+    );
+    let event = resolve(&doc, &media["schema"]);
+    let variants = event["oneOf"]
+        .as_array()
+        .expect("one schema per event name");
+    let mapping = event["discriminator"]["mapping"]
+        .as_object()
+        .expect("a discriminator on `event`");
+    assert_eq!(event["discriminator"]["propertyName"], "event");
+
+    let mut documented = BTreeSet::new();
+    for variant in variants {
+        let schema = resolve(&doc, variant);
+        let name = schema["properties"]["event"]["const"]
+            .as_str()
+            .unwrap_or_else(|| panic!("an event schema without an `event` const: {schema}"))
+            .to_string();
+        assert_eq!(
+            mapping.get(&name).and_then(Value::as_str),
+            variant["$ref"].as_str(),
+            "the discriminator maps `{name}` to its schema"
+        );
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .expect("required")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for field in ["event", "id", "data"] {
+            assert!(required.contains(&field), "`{name}` requires {field}");
+        }
+        let data = &schema["properties"]["data"];
+        assert_eq!(data["type"], "string", "`{name}`: data is a line of text");
+        assert_eq!(data["contentMediaType"], "application/json", "`{name}`");
+        let content = resolve(&doc, &data["contentSchema"]);
+        assert_eq!(content["type"], "object", "`{name}`: its data's schema");
+        documented.insert(name);
+    }
+    assert_eq!(
+        written, documented,
+        "every `event:` that src/http/stream.rs writes has a schema in the document, and every \
+         documented event is written"
+    );
+
+    // Comments are not events (no data): the description names them.
+    let description = format!("{} {}", response["description"], event["description"]);
+    for comment in &comments {
+        assert!(
+            description.contains(&format!(": {comment}")),
+            "the stream's `: {comment}` comments are described: {description}"
+        );
     }
 }
