@@ -38,10 +38,11 @@ impl Seatlock {
             Ok(found) => events.extend(found),
             Err(e) => warn!(error = %e, "history: could not look for events to flush"),
         }
-        if redis && self.scan_due() {
-            if let Some(Ok(found)) = self.read_redis(self.redis.scan_history_events()).await {
-                events.extend(found);
-            }
+        if redis
+            && self.scan_due()
+            && let Some(Ok(found)) = self.read_redis(self.redis.scan_history_events()).await
+        {
+            events.extend(found);
         }
         for event in events {
             for _ in 0..100 {

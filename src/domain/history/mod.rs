@@ -9,6 +9,7 @@
 //! [`replay`] applies records to seat statuses and tier counts: what "replay is exact" is
 //! checked against. No I/O here.
 
+mod entries;
 pub mod merge;
 mod replay;
 

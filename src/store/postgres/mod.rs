@@ -9,13 +9,14 @@
 //! the pool directly through [`PgStore::timed`].
 //!
 //! - [`events`]: events, seats, the seat map, the inventory snapshot for Redis.
-//! - [`holds`]: Postgres holds (the fallback and the Postgres-only mode), their sweep.
+//! - [`holds`]: Postgres holds (the fallback and the Postgres-only mode); [`sweeps`]: their sweep.
 //! - [`bookings`]: the guarded confirm, bookings, cancel.
 //! - [`idempotency`]: stored responses of keyed requests.
 //! - [`api_keys`]: API keys (digests, names, roles).
 //! - [`tiers`]: general admission: tier stock, held units, units sold.
 //! - [`history`]: every seat's changes: the rows the transactions write, the reads;
-//!   [`history_flush`]: numbering them in order. [`webhooks`]: endpoints, the outbox, attempts.
+//!   [`history_flush`]: numbering them in order. [`webhooks`]: endpoints and the outbox;
+//!   [`webhook_deliveries`]: claims, attempts, the delivery log.
 
 mod api_keys;
 mod best;
@@ -27,7 +28,9 @@ mod history;
 mod history_flush;
 mod holds;
 mod idempotency;
+mod sweeps;
 mod tiers;
+mod webhook_deliveries;
 mod webhooks;
 
 use std::future::Future;
@@ -41,7 +44,7 @@ use sqlx::{PgConnection, PgPool, Postgres};
 pub use bookings::ConfirmSource;
 pub use events::SeatCounts;
 pub use history_flush::HistoryFlush;
-pub use webhooks::{AttemptOutcome, Backlog, Claimed};
+pub use webhook_deliveries::{AttemptOutcome, Backlog, Claimed};
 
 use crate::config::DatabaseSettings;
 use crate::error::{Error, Result};

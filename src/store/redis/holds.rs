@@ -281,10 +281,6 @@ impl RedisStore {
     /// Ends a hold of `user_id` (see `lua/settle.lua`); `taken`: of a dropped hold, the seats
     /// another booking had sold (its history says so). The end of a Redis hold is recorded in
     /// the event's history stream; a copy of a Postgres hold's is not (Postgres records it).
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one settle request, passed field by field"
-    )]
     pub async fn settle_hold(
         &self,
         event: EventId,
