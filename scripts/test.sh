@@ -11,6 +11,12 @@ source scripts/services.sh
 # sqlx::test creates one database per test through this URL's server.
 ensure_postgres "${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 ensure_redis "${REDIS_URL:-redis://127.0.0.1:6379}"
+# The webhook tests verify signatures with the Standard Webhooks reference library too.
+if ! .venv-webhooks/bin/python -c 'import standardwebhooks' 2>/dev/null; then
+  echo "installing standardwebhooks into .venv-webhooks/"
+  python3 -m venv .venv-webhooks
+  .venv-webhooks/bin/pip install -q standardwebhooks==1.3.0
+fi
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast "$@"
 else

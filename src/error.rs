@@ -17,6 +17,10 @@ pub enum Error {
     SeatsNotFound { seats: Vec<String> },
     #[error("booking not found")]
     BookingNotFound,
+    #[error("webhook endpoint not found")]
+    WebhookNotFound,
+    #[error("{0}")]
+    WebhookUrlForbidden(String),
     #[error("the hold belongs to another user")]
     NotHoldOwner,
     #[error("the booking belongs to another user")]

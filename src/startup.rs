@@ -138,7 +138,7 @@ fn connection_cap(settings: &Settings) -> usize {
 }
 
 /// The background tasks: the sweepers of expired Postgres holds and of expired Idempotency-Key
-/// responses, the history flush and its retention sweep, and the upkeep (metrics exporter, idle callers of the per-instance rate limiters). Each stops at the next tick after `stop` turns true.
+/// responses, the history flush and its retention sweep, the webhook deliveries, and the upkeep (metrics exporter, idle callers of the per-instance rate limiters). Each stops at the next tick after `stop` turns true.
 pub fn spawn_background(state: &AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let settings = &state.settings;
     let holds_every = Duration::from_secs(settings.holds.sweep_interval_seconds);
@@ -163,6 +163,7 @@ pub fn spawn_background(state: &AppState, stop: watch::Receiver<bool>) -> Vec<Jo
         let seatlock = seatlock.clone();
         async move { seatlock.sweep_history().await }
     });
+    let stop_deliveries = stop.clone();
     let metrics = state.metrics.clone();
     let seatlock = state.seatlock.clone();
     let upkeep = every(METRICS_UPKEEP, stop, move || {
@@ -172,7 +173,13 @@ pub fn spawn_background(state: &AppState, stop: watch::Receiver<bool>) -> Vec<Jo
             seatlock.shrink_local_limits();
         }
     });
-    vec![holds, keys, upkeep, history, retention]
+    let deliveries = tokio::spawn(
+        state
+            .seatlock
+            .clone()
+            .run_webhook_deliveries(stop_deliveries),
+    );
+    vec![holds, keys, upkeep, history, retention, deliveries]
 }
 
 /// Runs `job` every `period` until `stop` turns true (or its sender is gone).

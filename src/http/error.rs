@@ -154,6 +154,8 @@ fn service_code(e: &Error) -> &'static str {
         Error::HoldLimit { .. } => "HOLD_LIMIT_REACHED",
         Error::HoldSeatsLost { .. } => "HOLD_EXPIRED",
         Error::BookingNotFound => "BOOKING_NOT_FOUND",
+        Error::WebhookNotFound => "WEBHOOK_NOT_FOUND",
+        Error::WebhookUrlForbidden(_) => "WEBHOOK_URL_FORBIDDEN",
         Error::NotHoldOwner => "NOT_HOLD_OWNER",
         Error::Forbidden => "FORBIDDEN",
         Error::UserMismatch => "USER_MISMATCH",
@@ -172,8 +174,11 @@ fn service_code(e: &Error) -> &'static str {
 
 fn service_status(e: &Error) -> StatusCode {
     match e {
-        Error::Validation(_) | Error::HoldEventMismatch => StatusCode::BAD_REQUEST,
+        Error::Validation(_) | Error::HoldEventMismatch | Error::WebhookUrlForbidden(_) => {
+            StatusCode::BAD_REQUEST
+        }
         Error::EventNotFound
+        | Error::WebhookNotFound
         | Error::SeatsNotFound { .. }
         | Error::TiersNotFound { .. }
         | Error::BookingNotFound => StatusCode::NOT_FOUND,

@@ -24,6 +24,7 @@ pub mod serve;
 pub mod state;
 mod stream;
 pub mod web;
+mod webhooks;
 
 use std::time::Instant;
 
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .merge(bookings::router(state.clone()))
         .merge(stream::router())
         .merge(history::router())
+        .merge(webhooks::router())
         .layer(middleware::from_fn_with_state(state.clone(), auth::gate));
     Router::new()
         .merge(api)

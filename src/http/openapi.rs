@@ -11,7 +11,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::error::ErrorBody;
 use super::state::AppState;
-use super::{bookings, events, health, history, holds, stream, web};
+use super::{bookings, events, health, history, holds, stream, web, webhooks};
 use crate::config::Settings;
 use crate::domain::layout::MAX_SEAT_NUMBER;
 
@@ -36,6 +36,14 @@ use crate::domain::layout::MAX_SEAT_NUMBER;
         bookings::cancel_booking,
         history::list_changes,
         history::seat_history,
+        webhooks::create_webhook,
+        webhooks::list_webhooks,
+        webhooks::get_webhook,
+        webhooks::update_webhook,
+        webhooks::delete_webhook,
+        webhooks::rotate_secret,
+        webhooks::list_deliveries,
+        webhooks::replay,
         health::healthz,
         health::readyz,
         health::render_metrics,
@@ -53,6 +61,7 @@ use crate::domain::layout::MAX_SEAT_NUMBER;
         (name = "holds", description = "Hold, confirm, release"),
         (name = "bookings", description = "Bookings and cancels"),
         (name = "history", description = "Every seat's changes"),
+        (name = "webhooks", description = "Signed webhooks (Standard Webhooks) of every change"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
         (name = "buyer page", description = "The buyer page (HTML, CSS, JavaScript embedded in the binary)"),
     )

@@ -31,6 +31,7 @@ mod reads;
 mod release;
 mod reserve;
 mod stream;
+mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -77,6 +78,7 @@ pub struct Seatlock {
     history_scan: Arc<history::ScanClock>,
     /// Wakes the webhook deliverer when a flush queued messages.
     webhooks_wake: Arc<tokio::sync::Notify>,
+    webhook_client: Arc<webhooks::WebhookClient>,
 }
 
 impl Seatlock {
@@ -108,6 +110,10 @@ impl Seatlock {
         ));
         let auth = Arc::new(Authenticator::new(&settings.auth)?);
         let settings_limits = settings.limits();
+        let webhook_client = Arc::new(
+            webhooks::WebhookClient::new(&settings.webhooks)
+                .context("building the webhook HTTP client")?,
+        );
         Ok(Seatlock {
             pg,
             redis,
@@ -122,6 +128,7 @@ impl Seatlock {
             started: Instant::now(),
             history_scan: Arc::default(),
             webhooks_wake: Arc::default(),
+            webhook_client,
         })
     }
 

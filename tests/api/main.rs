@@ -29,3 +29,4 @@ mod support;
 mod tier_sales;
 mod tiers;
 mod web;
+mod webhooks;
