@@ -2,10 +2,14 @@
 //! `seatlock keys create --name NAME --role service|admin`, `seatlock keys list` and
 //! `seatlock keys revoke NAME` manage API keys in the database of `DATABASE_URL`. A created key
 //! is printed once, alone on stdout (so `KEY=$(seatlock keys create ...)` works); everything
-//! else a command says goes to stderr.
+//! else a command says goes to stderr. `seatlock webhooks create|list|delete` manage webhook
+//! endpoints the same way (a created endpoint is printed once, with its secret, as JSON).
 
 use crate::config::Settings;
 use crate::domain::access::KeyRole;
+use crate::domain::webhooks::{
+    NewEndpoint, check_description, check_event_ids, check_types, check_url, rfc3339,
+};
 use crate::service::{KeyCreated, Seatlock};
 
 /// What the command line asks for.
@@ -15,6 +19,9 @@ pub enum Command {
     CreateKey { name: String, role: KeyRole },
     ListKeys,
     RevokeKey { name: String },
+    CreateWebhook(NewEndpoint),
+    ListWebhooks,
+    DeleteWebhook { id: uuid::Uuid },
     Help,
 }
 
@@ -24,6 +31,11 @@ pub const USAGE: &str = "usage:
                                                      create an API key; prints it once
   seatlock keys list                                 list keys (names, roles, times)
   seatlock keys revoke NAME                          revoke the live key of NAME
+  seatlock webhooks create --url URL [--type TYPE]... [--event ID]... [--description TEXT]
+                                                     create a webhook endpoint; prints it
+                                                     once, with its secret, as JSON
+  seatlock webhooks list                             list endpoints
+  seatlock webhooks delete ID                        delete an endpoint
 Settings come from config/default.toml, config/$APP_ENV.toml, APP__* and DATABASE_URL.";
 
 /// Parses the arguments after the program name.
@@ -56,8 +68,40 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 role: role.ok_or("--role is required")?,
             })
         }
+        ["webhooks", "list"] => Ok(Command::ListWebhooks),
+        ["webhooks", "delete", id] => Ok(Command::DeleteWebhook {
+            id: uuid::Uuid::parse_str(id).map_err(|_| format!("{id:?} is not an endpoint id"))?,
+        }),
+        ["webhooks", "create", rest @ ..] => parse_webhook(rest),
         _ => Err(format!("unknown command: {}", args.join(" "))),
     }
+}
+
+/// `webhooks create` options, checked as the API checks them.
+fn parse_webhook(rest: &[&str]) -> Result<Command, String> {
+    let (mut url, mut types, mut events, mut description) = (None, Vec::new(), Vec::new(), None);
+    let mut it = rest.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match *flag {
+            "--url" => url = Some(value.to_string()),
+            "--type" => types.push(value.to_string()),
+            "--event" => events.push(
+                value
+                    .parse::<i64>()
+                    .map_err(|_| format!("--event must be an event id, not {value:?}"))?,
+            ),
+            "--description" => description = Some(value.to_string()),
+            other => return Err(format!("unknown option {other:?}")),
+        }
+    }
+    let url = url.ok_or("--url is required")?;
+    Ok(Command::CreateWebhook(NewEndpoint {
+        url: check_url(&url)?.to_string(),
+        types: check_types((!types.is_empty()).then_some(types))?,
+        event_ids: check_event_ids((!events.is_empty()).then_some(events))?,
+        description: check_description(description)?,
+    }))
 }
 
 /// Runs a key command; returns the process exit code.
@@ -126,6 +170,58 @@ pub async fn run_keys(command: Command, settings: Settings) -> i32 {
                 1
             }
         },
+        Command::CreateWebhook(new) => match seatlock.create_webhook(new).await {
+            Ok((e, secret)) => {
+                let created = serde_json::json!({
+                    "id": e.id, "url": e.url, "types": e.types, "eventIds": e.event_ids,
+                    "description": e.description, "enabled": e.enabled,
+                    "createdAt": rfc3339(e.created_at_ms), "secret": secret,
+                });
+                println!("{created}");
+                eprintln!(
+                    "created webhook endpoint {}; its secret is shown only now",
+                    e.id
+                );
+                0
+            }
+            Err(e) => {
+                eprintln!("seatlock: {e}");
+                1
+            }
+        },
+        Command::ListWebhooks => match seatlock.list_webhooks().await {
+            Ok(list) => {
+                println!("ID\tURL\tTYPES\tEVENTS\tENABLED");
+                let all = |v: Option<String>| v.unwrap_or_else(|| "all".into());
+                for e in list {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        e.id,
+                        e.url,
+                        all(e.types.map(|t| t.join(","))),
+                        all(e.event_ids.map(|ids| {
+                            ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+                        })),
+                        if e.enabled { "yes" } else { "no" }
+                    );
+                }
+                0
+            }
+            Err(e) => {
+                eprintln!("seatlock: {e}");
+                1
+            }
+        },
+        Command::DeleteWebhook { id } => match seatlock.delete_webhook(id).await {
+            Ok(()) => {
+                eprintln!("deleted webhook endpoint {id}");
+                0
+            }
+            Err(e) => {
+                eprintln!("seatlock: {e}");
+                1
+            }
+        },
         Command::Serve | Command::Help => 2,
     };
     seatlock.close().await;
@@ -162,5 +258,35 @@ mod tests {
         assert!(parse(&args("keys create --name ops --role root")).is_err());
         assert!(parse(&args("keys create --name")).is_err());
         assert!(parse(&args("launch")).is_err());
+    }
+
+    #[test]
+    fn webhook_commands_are_parsed_and_checked_like_the_api() {
+        assert_eq!(parse(&args("webhooks list")), Ok(Command::ListWebhooks));
+        let id = uuid::Uuid::new_v4();
+        assert_eq!(
+            parse(&args(&format!("webhooks delete {id}"))),
+            Ok(Command::DeleteWebhook { id })
+        );
+        assert!(parse(&args("webhooks delete nope")).is_err());
+        assert_eq!(
+            parse(&args(
+                "webhooks create --url https://example.com/h --type booking.confirmed --event 7"
+            )),
+            Ok(Command::CreateWebhook(NewEndpoint {
+                url: "https://example.com/h".into(),
+                types: Some(vec!["booking.confirmed".into()]),
+                event_ids: Some(vec![7]),
+                description: String::new(),
+            }))
+        );
+        assert!(parse(&args("webhooks create --url ftp://example.com/")).is_err());
+        assert!(
+            parse(&args(
+                "webhooks create --url https://e.com/ --type hold.nope"
+            ))
+            .is_err()
+        );
+        assert!(parse(&args("webhooks create --type hold.created")).is_err());
     }
 }

@@ -726,3 +726,68 @@ async fn only_admins_manage_webhooks(pg: PgPool) {
         StatusCode::OK
     );
 }
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn the_webhook_commands_create_list_and_delete_endpoints(pg: PgPool) {
+    let db = crate::support::database_url(&pg);
+    let run = |args: &[&str], private: bool| {
+        Command::new(env!("CARGO_BIN_EXE_seatlock"))
+            .args(args)
+            .env("DATABASE_URL", &db)
+            .env("APP__DATABASE__CREATE_IF_MISSING", "false")
+            .env("APP__WEBHOOKS__ALLOW_PRIVATE_NETWORKS", private.to_string())
+            .output()
+            .expect("run seatlock")
+    };
+    let out = run(
+        &[
+            "webhooks",
+            "create",
+            "--url",
+            "http://127.0.0.1:9/hooks",
+            "--type",
+            "booking.confirmed",
+            "--event",
+            "4",
+        ],
+        true,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).expect("one JSON object on stdout");
+    assert!(
+        created["secret"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("whsec_"))
+    );
+    assert_eq!(created["types"], json!(["booking.confirmed"]));
+    assert_eq!(created["eventIds"], json!([4]));
+    let id = created["id"].as_str().expect("id");
+    let listed = String::from_utf8(run(&["webhooks", "list"], true).stdout).expect("utf8");
+    assert!(
+        listed.contains(id) && listed.contains("booking.confirmed\t4\tyes"),
+        "{listed}"
+    );
+    assert!(!listed.contains(created["secret"].as_str().expect("secret")));
+    // Without private networks allowed, the same URL is refused.
+    let out = run(
+        &["webhooks", "create", "--url", "http://127.0.0.1:9/hooks"],
+        false,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a public address"));
+    assert_eq!(
+        run(&["webhooks", "delete", id], true).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(&["webhooks", "delete", id], true).status.code(),
+        Some(1)
+    );
+    let listed = String::from_utf8(run(&["webhooks", "list"], true).stdout).expect("utf8");
+    assert!(!listed.contains(id));
+}
