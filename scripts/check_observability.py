@@ -147,13 +147,16 @@ def split_top_level(text: str, sep: str = ",") -> list[str]:
 
 
 class Telemetry:
-    """What src/telemetry/ declares (catalogue.rs, and live.rs for the live seat map): metric
-    names, kinds, labels, and who records them."""
+    """What src/telemetry/ declares (catalogue.rs, and the files beside it: live.rs for the live
+    seat map, outbox.rs for the history and webhooks, ...): metric names, kinds, labels, and who
+    records them."""
 
     def __init__(self, repo: Path) -> None:
         self.path = repo / "src" / "telemetry" / "catalogue.rs"
-        self.files = [self.path, repo / "src" / "telemetry" / "live.rs",
-                      repo / "src" / "telemetry" / "connections.rs"]
+        # Every file of src/telemetry/ but its module root and its label enums.
+        self.files = [self.path] + sorted(
+            f for f in (repo / "src" / "telemetry").glob("*.rs")
+            if f.name not in ("catalogue.rs", "mod.rs", "labels.rs"))
         src = "\n".join(f.read_text() for f in self.files)
         self.consts = dict(re.findall(r'pub const (\w+): &str = "([a-zA-Z_:][a-zA-Z0-9_:]*)";', src))
         self.names = set(self.consts.values())
