@@ -78,6 +78,9 @@ CREATE TABLE webhook_endpoints (
     -- Since when every attempt has failed (NULL after a success): past
     -- webhooks.disable_after_hours the endpoint is disabled.
     failing_since      TIMESTAMPTZ,
+    -- While an instance delivers to the endpoint, the end of its lease: one instance at a time
+    -- per endpoint, so its messages go in order and a 410 stops every delivery to it.
+    busy_until         TIMESTAMPTZ,
     created_at         TIMESTAMPTZ NOT NULL DEFAULT now(),
     CONSTRAINT webhook_endpoints_pkey PRIMARY KEY (endpoint_id)
 );

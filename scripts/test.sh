@@ -31,12 +31,12 @@ export REDIS_CLUSTER_PORT=${SEATLOCK_TEST_CLUSTER_PORT:-7121}
 cluster_urls=$(scripts/redis-cluster.sh start "$cluster_dir")
 trap 'scripts/redis-cluster.sh stop "$cluster_dir" || true' EXIT
 echo "== cluster pass against $cluster_urls"
-cluster_filter='binary(api) and not test(/^(faults|cluster|cluster_slots|redis_faults|architecture|settings)::/)'
+cluster_filter='binary(api) and not test(/^(faults|cluster|cluster_slots|redis_faults|architecture|settings|webhook_faults)::/)'
 if cargo nextest --version >/dev/null 2>&1; then
   SEATLOCK_TEST_CLUSTER_URLS=$cluster_urls cargo nextest run --no-fail-fast -E "$cluster_filter"
 else
   SEATLOCK_TEST_CLUSTER_URLS=$cluster_urls cargo test --no-fail-fast --test api -- \
-    --skip faults:: --skip cluster:: --skip cluster_slots:: --skip redis_faults:: --skip architecture:: --skip settings::
+    --skip faults:: --skip cluster:: --skip cluster_slots:: --skip redis_faults:: --skip architecture:: --skip settings:: --skip webhook_faults::
 fi
 scripts/redis-cluster.sh stop "$cluster_dir"
 trap - EXIT

@@ -29,4 +29,5 @@ mod support;
 mod tier_sales;
 mod tiers;
 mod web;
+mod webhook_faults;
 mod webhooks;

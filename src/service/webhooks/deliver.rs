@@ -1,10 +1,17 @@
 //! The delivery loop, one per instance: claims due messages (one instance per message, under a
 //! lease), signs and sends each, records every attempt and its next step, and keeps the backlog
 //! gauges. Woken by the history flush when it queued messages, and every quarter second.
+//!
+//! An endpoint's messages of one claim go in order: the oldest alone first, and only once it
+//! was delivered the rest, a few at a time; after a failure nothing more is sent to it (a 410
+//! disables it at once, a receiver that is down is not hammered), and the rest waits behind the
+//! failed message's next attempt, unattempted.
 
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tokio::sync::watch;
 use tracing::warn;
 
@@ -13,10 +20,12 @@ use crate::domain::webhooks::{Next, next_step, signature_header};
 use crate::store::postgres::{AttemptOutcome, Claimed};
 use crate::telemetry::{self, WebhookOutcome};
 
-/// Most messages one claim takes.
-const CLAIM: usize = 64;
-/// Most deliveries in flight per instance.
-const CONCURRENCY: usize = 16;
+/// Most endpoints one claim takes (and delivers to at once).
+const ENDPOINTS: usize = 16;
+/// Most messages of one endpoint one claim takes.
+const PER_CLAIM: usize = 32;
+/// Most deliveries in flight to one endpoint, once its oldest message of a claim got through.
+const PER_ENDPOINT: usize = 8;
 const TICK: Duration = Duration::from_millis(250);
 const BACKLOG_EVERY: Duration = Duration::from_secs(5);
 
@@ -32,7 +41,7 @@ impl Seatlock {
                 _ = self.webhooks_wake.notified() => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
-            while self.deliver_webhooks().await == CLAIM {}
+            while self.deliver_webhooks().await > 0 {}
             if backlog_at.elapsed() >= BACKLOG_EVERY {
                 backlog_at = Instant::now();
                 match self.pg.fetch_webhook_backlog().await {
@@ -50,8 +59,12 @@ impl Seatlock {
     /// One claim's worth of deliveries; how many were claimed.
     pub async fn deliver_webhooks(&self) -> usize {
         let settings = &self.settings.webhooks;
-        let lease = settings.timeout() + Duration::from_secs(30);
-        let claimed = match self.pg.claim_deliveries(CLAIM as i64, lease).await {
+        // The head message, then one wave of the rest, may each run to the timeout.
+        let lease = settings.timeout() * 2 + Duration::from_secs(5);
+        let claim = self
+            .pg
+            .claim_deliveries(ENDPOINTS as i64, PER_CLAIM as i64, lease);
+        let claimed = match claim.await {
             Ok(c) => c,
             Err(e) => {
                 warn!(error = %e, "webhooks: could not claim deliveries");
@@ -62,17 +75,68 @@ impl Seatlock {
         if n == 0 {
             return 0;
         }
-        let outcomes: Vec<AttemptOutcome> = futures_util::stream::iter(claimed)
-            .map(|c| self.attempt(c))
-            .buffer_unordered(CONCURRENCY)
+        let mut groups: Vec<Vec<Claimed>> = Vec::new();
+        for c in claimed {
+            match groups
+                .iter_mut()
+                .find(|g| g[0].endpoint_id == c.endpoint_id)
+            {
+                Some(g) => g.push(c),
+                None => groups.push(vec![c]),
+            }
+        }
+        let done: Vec<Delivered> = futures_util::stream::iter(groups)
+            .map(|g| self.deliver_to_endpoint(g))
+            .buffer_unordered(ENDPOINTS)
             .collect()
             .await;
+        let (mut outcomes, mut deferred, mut endpoints) = (Vec::new(), Vec::new(), Vec::new());
+        for d in done {
+            endpoints.extend(d.outcomes.first().map(|o| o.endpoint_id));
+            outcomes.extend(d.outcomes);
+            deferred.extend(d.deferred);
+        }
         let disable_after = Duration::from_secs(settings.disable_after_hours * 3600);
         if let Err(e) = self.pg.record_deliveries(&outcomes, disable_after).await {
             // The lease runs out and the messages are sent again: at least once, never lost.
             warn!(error = %e, "webhooks: could not record deliveries");
         }
+        if let Err(e) = self.pg.defer_deliveries(&deferred).await {
+            warn!(error = %e, "webhooks: could not defer deliveries (their lease runs out)");
+        }
+        if let Err(e) = self.pg.release_endpoints(&endpoints).await {
+            warn!(error = %e, "webhooks: could not release endpoints (their lease runs out)");
+        }
         n
+    }
+
+    /// One endpoint's messages of a claim, oldest first (see the module doc).
+    async fn deliver_to_endpoint(&self, group: Vec<Claimed>) -> Delivered {
+        let mut out = Delivered::default();
+        let mut rest = group.into_iter();
+        let Some(first) = rest.next() else {
+            return out;
+        };
+        let head = self.attempt(first).await;
+        let mut stopped = stop_time(&head);
+        out.outcomes.push(head);
+        let mut in_flight = FuturesUnordered::new();
+        loop {
+            while stopped.is_none() && in_flight.len() < PER_ENDPOINT {
+                let Some(c) = rest.next() else { break };
+                in_flight.push(self.attempt(c));
+            }
+            let Some(o) = in_flight.next().await else {
+                break;
+            };
+            stopped = stopped.or_else(|| stop_time(&o));
+            out.outcomes.push(o);
+        }
+        if let Some(until) = stopped {
+            out.deferred
+                .extend(rest.map(|c| (c.endpoint_id, c.message_id, until)));
+        }
+        out
     }
 
     /// Signs and sends one message.
@@ -123,5 +187,24 @@ impl Seatlock {
             duration_ms: sent.took.as_millis().min(u128::from(u32::MAX)) as u32,
             next,
         }
+    }
+}
+
+/// What one endpoint's share of a claim came to.
+#[derive(Default)]
+struct Delivered {
+    outcomes: Vec<AttemptOutcome>,
+    /// Messages not attempted, with when they are due again.
+    deferred: Vec<(uuid::Uuid, String, DateTime<Utc>)>,
+}
+
+/// When an endpoint's remaining messages are due after this attempt: None when it was
+/// delivered (go on), else the failed message's next attempt (now, for a 410: the endpoint is
+/// disabled and they wait for it).
+fn stop_time(o: &AttemptOutcome) -> Option<DateTime<Utc>> {
+    match o.next {
+        Next::Delivered => None,
+        Next::RetryIn(ms) => Some(o.at + Duration::from_millis(ms)),
+        Next::Failed | Next::Gone => Some(o.at),
     }
 }

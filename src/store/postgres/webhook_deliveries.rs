@@ -20,6 +20,8 @@ pub struct Claimed {
     pub body: String,
     pub attempts: i32,
     pub round_attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub seq: i64,
     pub url: String,
     pub secret: String,
     /// The secret before the last rotation, while it still signs (24 h).
@@ -122,28 +124,62 @@ impl PgStore {
         Ok(self.timed(PgOp::Webhooks, queued).await?.rows_affected())
     }
 
-    /// Claims up to `limit` due messages of enabled endpoints for `lease` (another instance
-    /// skips them, and may take them again only once the lease ran out).
-    pub async fn claim_deliveries(&self, limit: i64, lease: Duration) -> Result<Vec<Claimed>> {
+    /// Claims, for `lease`, up to `endpoints` enabled endpoints with due messages that no other
+    /// instance delivers to now, and up to `per_endpoint` of each one's due messages, oldest
+    /// first (another instance skips both until the lease runs out or
+    /// [`release_endpoints`](Self::release_endpoints)).
+    pub async fn claim_deliveries(
+        &self,
+        endpoints: i64,
+        per_endpoint: i64,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>> {
         let rows = sqlx::query_as::<_, Claimed>(
-            "WITH due AS ( \
-               SELECT m.endpoint_id, m.message_id FROM webhook_messages m \
-                 JOIN webhook_endpoints e ON e.endpoint_id = m.endpoint_id \
-                WHERE m.status = 'pending' AND m.next_attempt_at <= now() AND e.enabled \
-                ORDER BY m.next_attempt_at LIMIT $1 FOR UPDATE OF m SKIP LOCKED) \
+            "WITH free AS ( \
+               SELECT e.endpoint_id FROM webhook_endpoints e \
+                WHERE e.enabled AND (e.busy_until IS NULL OR e.busy_until < now()) \
+                  AND EXISTS (SELECT 1 FROM webhook_messages m \
+                               WHERE m.endpoint_id = e.endpoint_id AND m.status = 'pending' \
+                                 AND m.next_attempt_at <= now()) \
+                LIMIT $1 FOR UPDATE SKIP LOCKED), \
+             taken AS ( \
+               UPDATE webhook_endpoints e SET busy_until = now() + make_interval(secs => $3) \
+                 FROM free WHERE e.endpoint_id = free.endpoint_id \
+               RETURNING e.endpoint_id, e.url, e.secret, \
+                         CASE WHEN e.previous_until > now() THEN e.previous_secret END \
+                           AS previous_secret), \
+             due AS ( \
+               SELECT d.endpoint_id, d.message_id FROM free, LATERAL ( \
+                 SELECT m.endpoint_id, m.message_id FROM webhook_messages m \
+                  WHERE m.endpoint_id = free.endpoint_id AND m.status = 'pending' \
+                    AND m.next_attempt_at <= now() \
+                  ORDER BY m.next_attempt_at, m.created_at, m.seq LIMIT $2) d) \
              UPDATE webhook_messages m \
-                SET next_attempt_at = now() + make_interval(secs => $2) \
-               FROM due, webhook_endpoints e \
+                SET next_attempt_at = now() + make_interval(secs => $3) \
+               FROM due, taken \
               WHERE m.endpoint_id = due.endpoint_id AND m.message_id = due.message_id \
-                AND e.endpoint_id = m.endpoint_id \
-             RETURNING m.endpoint_id, m.message_id, m.body, m.attempts, m.round_attempts, e.url, \
-                       e.secret, CASE WHEN e.previous_until > now() THEN e.previous_secret END \
-                         AS previous_secret",
+                AND taken.endpoint_id = m.endpoint_id \
+             RETURNING m.endpoint_id, m.message_id, m.body, m.attempts, m.round_attempts, \
+                       m.created_at, m.seq, taken.url, taken.secret, taken.previous_secret",
         )
-        .bind(limit)
+        .bind(endpoints)
+        .bind(per_endpoint)
         .bind(lease.as_secs_f64())
         .fetch_all(&self.pool);
-        self.timed(PgOp::WebhookClaim, rows).await
+        let mut rows = self.timed(PgOp::WebhookClaim, rows).await?;
+        rows.sort_by_key(|a| (a.created_at, a.seq));
+        Ok(rows)
+    }
+
+    /// Ends this instance's lease on endpoints it finished delivering to.
+    pub async fn release_endpoints(&self, endpoints: &[uuid::Uuid]) -> Result<()> {
+        let q = sqlx::query(
+            "UPDATE webhook_endpoints SET busy_until = NULL WHERE endpoint_id = ANY($1)",
+        )
+        .bind(endpoints)
+        .execute(&self.pool);
+        self.timed(PgOp::WebhookRecord, q).await?;
+        Ok(())
     }
 
     /// Records attempts: the log, each message's next step, and the endpoints' state (a 410
@@ -263,6 +299,31 @@ impl PgStore {
             tx.commit().await
         };
         self.timed(PgOp::WebhookRecord, write).await
+    }
+
+    /// Gives claimed messages back unattempted, due again at their time (behind a message of
+    /// their endpoint that just failed).
+    pub async fn defer_deliveries(
+        &self,
+        deferred: &[(uuid::Uuid, String, DateTime<Utc>)],
+    ) -> Result<()> {
+        if deferred.is_empty() {
+            return Ok(());
+        }
+        let endpoints: Vec<uuid::Uuid> = deferred.iter().map(|d| d.0).collect();
+        let ids: Vec<&str> = deferred.iter().map(|d| d.1.as_str()).collect();
+        let due: Vec<DateTime<Utc>> = deferred.iter().map(|d| d.2).collect();
+        let q = sqlx::query(
+            "UPDATE webhook_messages m SET next_attempt_at = u.due \
+               FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS u(endpoint_id, message_id, due) \
+              WHERE m.endpoint_id = u.endpoint_id AND m.message_id = u.message_id",
+        )
+        .bind(&endpoints)
+        .bind(&ids)
+        .bind(&due)
+        .execute(&self.pool);
+        self.timed(PgOp::WebhookRecord, q).await?;
+        Ok(())
     }
 
     /// Pending messages of enabled endpoints, the age of the oldest, and disabled endpoints.
