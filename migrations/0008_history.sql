@@ -60,6 +60,9 @@ CREATE TABLE history_open_holds (
     CONSTRAINT history_open_holds_pkey PRIMARY KEY (event_id, hold_group_id)
 );
 CREATE INDEX history_open_holds_expires_idx ON history_open_holds (expires_at);
+CREATE INDEX history_open_holds_event_expires_idx ON history_open_holds (event_id, expires_at);
+-- The holds of the seats a flush's new holds take.
+CREATE INDEX history_open_holds_seats_idx ON history_open_holds USING gin (seat_codes);
 
 -- Webhook endpoints (Standard Webhooks). `types` / `event_ids` NULL mean all.
 CREATE TABLE webhook_endpoints (

@@ -23,9 +23,9 @@ use crate::telemetry::{self, WebhookOutcome};
 /// Most endpoints one claim takes (and delivers to at once).
 const ENDPOINTS: usize = 16;
 /// Most messages of one endpoint one claim takes.
-const PER_CLAIM: usize = 32;
+const PER_CLAIM: usize = 256;
 /// Most deliveries in flight to one endpoint, once its oldest message of a claim got through.
-const PER_ENDPOINT: usize = 8;
+const PER_ENDPOINT: usize = 32;
 const TICK: Duration = Duration::from_millis(250);
 const BACKLOG_EVERY: Duration = Duration::from_secs(5);
 

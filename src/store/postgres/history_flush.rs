@@ -92,14 +92,33 @@ impl HistoryFlush {
         &self.stream_pos
     }
 
-    /// The unnumbered rows, the open holds and Postgres's clock (ms), read before the stream.
-    pub async fn read_before_stream(&mut self) -> Result<(Vec<Pending>, Vec<OpenHold>, i64)> {
+    /// The unnumbered rows and Postgres's clock (ms), read before the stream.
+    pub async fn read_before_stream(&mut self) -> Result<(Vec<Pending>, i64)> {
         let pending = self.read_pending(true).await?;
+        let now: DateTime<Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok((pending, now.timestamp_millis()))
+    }
+
+    /// The open holds this flush can touch: those named, those holding one of `seats`, and
+    /// those whose end is at or before `until_ms` (no other flush changes them meanwhile: this
+    /// one holds the head).
+    pub async fn read_open(
+        &mut self,
+        holds: &[uuid::Uuid],
+        seats: &[String],
+        until_ms: i64,
+    ) -> Result<Vec<OpenHold>> {
         let open = sqlx::query_as::<_, OpenRow>(
             "SELECT hold_group_id, user_id, seat_codes, tier_codes, tier_quantities, expires_at \
-             FROM history_open_holds WHERE event_id = $1",
+             FROM history_open_holds WHERE event_id = $1 \
+               AND (hold_group_id = ANY($2) OR seat_codes && $3 OR expires_at <= $4)",
         )
         .bind(self.event.0)
+        .bind(holds)
+        .bind(seats)
+        .bind(from_ms(until_ms))
         .fetch_all(&mut *self.tx)
         .await?
         .into_iter()
@@ -111,10 +130,7 @@ impl HistoryFlush {
             expires_at_ms: r.expires_at.timestamp_millis(),
         })
         .collect();
-        let now: DateTime<Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
-            .fetch_one(&mut *self.tx)
-            .await?;
-        Ok((pending, open, now.timestamp_millis()))
+        Ok(open)
     }
 
     /// The rows committed since [`read_before_stream`](Self::read_before_stream).
@@ -246,25 +262,44 @@ impl HistoryFlush {
             .execute(&mut *self.tx)
             .await?;
         }
-        for h in &output.open_upserts {
-            let (codes, quantities) = super::tiers::arrays(&h.tiers);
-            sqlx::query(
-                "INSERT INTO history_open_holds (event_id, hold_group_id, user_id, seat_codes, \
-                                                 tier_codes, tier_quantities, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 ON CONFLICT ON CONSTRAINT history_open_holds_pkey DO UPDATE \
-                   SET seat_codes = EXCLUDED.seat_codes, expires_at = EXCLUDED.expires_at",
-            )
-            .bind(event)
-            .bind(h.hold.0)
-            .bind(&h.user_id)
-            .bind(&h.seats)
-            .bind(&codes)
-            .bind(&quantities)
-            .bind(from_ms(h.expires_at_ms))
-            .execute(&mut *self.tx)
-            .await?;
+        if output.open_upserts.is_empty() {
+            return Ok(());
         }
+        // One statement for every upsert: each hold's lists travel joined by "\n" (codes have
+        // no whitespace) and are split again in SQL.
+        let list = |v: &mut dyn Iterator<Item = String>| v.collect::<Vec<_>>().join("\n");
+        let ups = &output.open_upserts;
+        let holds: Vec<uuid::Uuid> = ups.iter().map(|h| h.hold.0).collect();
+        let users: Vec<&str> = ups.iter().map(|h| h.user_id.as_str()).collect();
+        let seats: Vec<String> = ups.iter().map(|h| h.seats.join("\n")).collect();
+        let codes: Vec<String> = ups
+            .iter()
+            .map(|h| list(&mut h.tiers.iter().map(|l| l.code.clone())))
+            .collect();
+        let quantities: Vec<String> = ups
+            .iter()
+            .map(|h| list(&mut h.tiers.iter().map(|l| l.quantity.to_string())))
+            .collect();
+        let ends: Vec<DateTime<Utc>> = ups.iter().map(|h| from_ms(h.expires_at_ms)).collect();
+        sqlx::query(
+            "INSERT INTO history_open_holds (event_id, hold_group_id, user_id, seat_codes, \
+                                             tier_codes, tier_quantities, expires_at) \
+             SELECT $1, h, u, string_to_array(s, E'\\n'), string_to_array(c, E'\\n'), \
+                    string_to_array(q, E'\\n')::int[], x \
+               FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                           $7::timestamptz[]) AS v(h, u, s, c, q, x) \
+             ON CONFLICT ON CONSTRAINT history_open_holds_pkey DO UPDATE \
+               SET seat_codes = EXCLUDED.seat_codes, expires_at = EXCLUDED.expires_at",
+        )
+        .bind(event)
+        .bind(&holds)
+        .bind(&users)
+        .bind(&seats)
+        .bind(&codes)
+        .bind(&quantities)
+        .bind(&ends)
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 }
