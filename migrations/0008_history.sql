@@ -61,8 +61,6 @@ CREATE TABLE history_open_holds (
 );
 CREATE INDEX history_open_holds_expires_idx ON history_open_holds (expires_at);
 CREATE INDEX history_open_holds_event_expires_idx ON history_open_holds (event_id, expires_at);
--- The holds of the seats a flush's new holds take.
-CREATE INDEX history_open_holds_seats_idx ON history_open_holds USING gin (seat_codes);
 
 -- Webhook endpoints (Standard Webhooks). `types` / `event_ids` NULL mean all.
 CREATE TABLE webhook_endpoints (
@@ -109,7 +107,7 @@ CREATE TABLE webhook_messages (
         REFERENCES webhook_endpoints (endpoint_id) ON DELETE CASCADE,
     CONSTRAINT webhook_messages_status_known CHECK (status IN ('pending', 'delivered', 'failed'))
 );
-CREATE INDEX webhook_messages_due_idx ON webhook_messages (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX webhook_messages_due_idx ON webhook_messages (endpoint_id, next_attempt_at) WHERE status = 'pending';
 CREATE INDEX webhook_messages_endpoint_idx ON webhook_messages (endpoint_id, created_at DESC);
 CREATE INDEX webhook_messages_created_idx ON webhook_messages (created_at);
 

@@ -13,7 +13,7 @@ use tracing::warn;
 use super::Seatlock;
 use crate::domain::events::EventId;
 use crate::domain::history::ChangeRecord;
-use crate::domain::history::merge::{EntryKind, FlushInput, merge};
+use crate::domain::history::merge::{FlushInput, merge};
 use crate::domain::holds::HoldStore;
 use crate::domain::webhooks::message_of;
 use crate::error::{Error, Result};
@@ -100,21 +100,12 @@ impl Seatlock {
             None => (Vec::new(), !redis, None),
         };
         pending.extend(flush.read_after_stream().await?);
-        // The open holds it can touch: those its entries and rows name, those holding a seat
-        // they take, those whose end passed.
+        // The open holds it can touch: those its entries and rows name, and those whose end
+        // passed (a hold can take a seat only from one of these).
         let mut holds: Vec<uuid::Uuid> = entries.iter().map(|(_, e)| e.hold.0).collect();
         holds.extend(pending.iter().map(|p| p.group.hold.0));
-        let mut seats: Vec<String> = pending
-            .iter()
-            .flat_map(|p| p.group.seats.iter().map(|(s, _)| s.clone()))
-            .collect();
-        for (_, e) in &entries {
-            if let EntryKind::Held { seats: taken, .. } = &e.kind {
-                seats.extend(taken.iter().cloned());
-            }
-        }
         let until = redis_now_ms.unwrap_or(pg_now_ms).max(pg_now_ms);
-        let open = flush.read_open(&holds, &seats, until).await?;
+        let open = flush.read_open(&holds, until).await?;
         let last_id = entries.last().map(|(id, _)| id.clone());
         let more = !drained && last_id.is_some();
         let output = merge(FlushInput {

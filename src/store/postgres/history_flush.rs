@@ -101,23 +101,19 @@ impl HistoryFlush {
         Ok((pending, now.timestamp_millis()))
     }
 
-    /// The open holds this flush can touch: those named, those holding one of `seats`, and
-    /// those whose end is at or before `until_ms` (no other flush changes them meanwhile: this
-    /// one holds the head).
-    pub async fn read_open(
-        &mut self,
-        holds: &[uuid::Uuid],
-        seats: &[String],
-        until_ms: i64,
-    ) -> Result<Vec<OpenHold>> {
+    /// The open holds this flush can touch: those named, and those whose end is at or before
+    /// `until_ms` (every hold whose seat a new hold may take: Redis lets a seat go only once its
+    /// hold ran out). No other flush changes them meanwhile: this one holds the head.
+    pub async fn read_open(&mut self, holds: &[uuid::Uuid], until_ms: i64) -> Result<Vec<OpenHold>> {
         let open = sqlx::query_as::<_, OpenRow>(
             "SELECT hold_group_id, user_id, seat_codes, tier_codes, tier_quantities, expires_at \
-             FROM history_open_holds WHERE event_id = $1 \
-               AND (hold_group_id = ANY($2) OR seat_codes && $3 OR expires_at <= $4)",
+             FROM history_open_holds WHERE event_id = $1 AND hold_group_id = ANY($2) \
+             UNION \
+             SELECT hold_group_id, user_id, seat_codes, tier_codes, tier_quantities, expires_at \
+             FROM history_open_holds WHERE event_id = $1 AND expires_at <= $3",
         )
         .bind(self.event.0)
         .bind(holds)
-        .bind(seats)
         .bind(from_ms(until_ms))
         .fetch_all(&mut *self.tx)
         .await?
