@@ -36,7 +36,11 @@ async fn receive(State(seen): State<Shared>, headers: HeaderMap) -> StatusCode {
 
 async fn count(State(seen): State<Shared>) -> String {
     let s = seen.lock().unwrap_or_else(|p| p.into_inner());
-    format!("{{\"requests\":{},\"distinct\":{}}}", s.requests, s.ids.len())
+    format!(
+        "{{\"requests\":{},\"distinct\":{}}}",
+        s.requests,
+        s.ids.len()
+    )
 }
 
 #[tokio::main]

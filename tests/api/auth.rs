@@ -562,6 +562,8 @@ async fn secrets_tokens_and_keys_never_reach_the_logs(pg: PgPool) {
         .env("APP__AUTH__MODE", "token")
         .env("APP__AUTH__JWT__HS256_SECRET", JWT_SECRET)
         .env("APP__LOG__FORMAT", "json")
+        .env("APP__WEBHOOKS__ALLOW_PRIVATE_NETWORKS", "true")
+        .env("APP__HISTORY__FLUSH_MS", "200")
         // Everything the service and its libraries log, at the most talkative level.
         .env("RUST_LOG", "trace")
         .stdout(std::process::Stdio::piped())
@@ -626,6 +628,60 @@ async fn secrets_tokens_and_keys_never_reach_the_logs(pg: PgPool) {
         )
         .await;
     }
+    // A webhook endpoint: its secret, a rotated one, and the signatures sent with them.
+    let receiver = crate::webhooks::Receiver::start(vec![]).await;
+    let admin = [("authorization", format!("Bearer {key}"))];
+    let admin: Vec<(&str, &str)> = admin.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let call = |method: &'static str, path: String, body: Value| {
+        let admin = admin.clone();
+        async move {
+            match crate::support::http(
+                port,
+                method,
+                &path,
+                Some(&body),
+                &admin,
+                std::time::Duration::from_secs(5),
+            )
+            .await
+            {
+                crate::support::Outcome::Status(_, b) => b,
+                other => panic!("{method} {path}: {other:?}"),
+            }
+        }
+    };
+    let created = call("POST", "/webhooks".into(), json!({"url": receiver.url()})).await;
+    let endpoint = created["id"].as_str().expect("endpoint").to_string();
+    let first_secret = created["secret"].as_str().expect("secret").to_string();
+    let rotated = call(
+        "POST",
+        format!("/webhooks/{endpoint}/rotate-secret"),
+        json!({}),
+    )
+    .await;
+    let second_secret = rotated["secret"].as_str().expect("secret").to_string();
+    let event = call(
+        "POST",
+        "/events".into(),
+        json!({"name": "Logs", "date": "2030-01-01T20:00:00Z", "location": "L", "totalSeats": 2}),
+    )
+    .await;
+    let event = event["eventId"].as_i64().expect("event");
+    call(
+        "POST",
+        format!("/events/{event}/seats/reserve"),
+        json!({"userId": "u1", "seatCodes": ["S1"]}),
+    )
+    .await;
+    let got = receiver
+        .wait_for(1, std::time::Duration::from_secs(10))
+        .await;
+    let signatures = got[0].header("webhook-signature").to_string();
+    assert_eq!(
+        signatures.split(' ').count(),
+        2,
+        "both secrets sign during a rotation"
+    );
     let _ = child.kill();
     let _ = child.wait();
     let logs: String = readers
@@ -637,8 +693,21 @@ async fn secrets_tokens_and_keys_never_reach_the_logs(pg: PgPool) {
         "the service did log: {}",
         &logs[..logs.len().min(500)]
     );
-    for secret in [JWT_SECRET, key.as_str(), buyer.as_str(), forged.as_str()] {
-        assert!(!logs.contains(secret), "a secret reached the logs");
+    let bare = |s: &str| s.trim_start_matches("whsec_").to_string();
+    for secret in [JWT_SECRET, key.as_str(), buyer.as_str(), forged.as_str()]
+        .into_iter()
+        .map(String::from)
+        .chain([bare(&first_secret), bare(&second_secret)])
+        .chain(
+            signatures
+                .split(' ')
+                .map(|s| s.trim_start_matches("v1,").to_string()),
+        )
+    {
+        assert!(
+            !logs.contains(&secret),
+            "a secret or a signature reached the logs"
+        );
     }
     assert!(
         !logs.to_lowercase().contains("bearer "),

@@ -104,7 +104,11 @@ impl HistoryFlush {
     /// The open holds this flush can touch: those named, and those whose end is at or before
     /// `until_ms` (every hold whose seat a new hold may take: Redis lets a seat go only once its
     /// hold ran out). No other flush changes them meanwhile: this one holds the head.
-    pub async fn read_open(&mut self, holds: &[uuid::Uuid], until_ms: i64) -> Result<Vec<OpenHold>> {
+    pub async fn read_open(
+        &mut self,
+        holds: &[uuid::Uuid],
+        until_ms: i64,
+    ) -> Result<Vec<OpenHold>> {
         let open = sqlx::query_as::<_, OpenRow>(
             "SELECT hold_group_id, user_id, seat_codes, tier_codes, tier_quantities, expires_at \
              FROM history_open_holds WHERE event_id = $1 AND hold_group_id = ANY($2) \
