@@ -20,6 +20,8 @@ use crate::telemetry;
 
 /// How often the metrics exporter runs its upkeep (histogram bucket maintenance).
 const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+/// The longest the history flush may run at shutdown.
+const FINAL_FLUSH: Duration = Duration::from_secs(3);
 /// How often history and webhook messages past their retention are deleted.
 const RETENTION_SWEEP: Duration = Duration::from_secs(3600);
 
@@ -93,8 +95,9 @@ impl Application {
         for task in background {
             task.abort();
         }
-        // What the drained requests changed is recorded before the pools close.
-        state.seatlock.flush_history().await;
+        // What the drained requests changed is recorded before the pools close (for at most a
+        // few seconds: what is left stays in Redis and Postgres for the next flush anywhere).
+        let _ = tokio::time::timeout(FINAL_FLUSH, state.seatlock.flush_history()).await;
         state.seatlock.close().await;
         tracing::info!("seatlock stopped");
         Ok(())
