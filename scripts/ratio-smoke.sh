@@ -10,7 +10,7 @@
 # hot path fails the test run. Why release builds, why CPU time and why this floor:
 # bench/README.md, "The ratio smoke".
 #
-# Knobs: RATIO_SMOKE_FLOOR (0.25), RATIO_SMOKE_ROUNDS (5), RATIO_SMOKE_SECONDS (1 per side,
+# Knobs: RATIO_SMOKE_FLOOR (0.20), RATIO_SMOKE_ROUNDS (5), RATIO_SMOKE_SECONDS (1 per side,
 # workload and round), RATIO_SMOKE_CONNECTIONS (64), RATIO_SMOKE_KEEP (a file to copy the
 # per-run numbers to). DATABASE_URL names the Postgres server: a database of the smoke's own is
 # created there and dropped.
@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/services.sh
 source scripts/services.sh
 
-FLOOR="${RATIO_SMOKE_FLOOR:-0.25}"
+FLOOR="${RATIO_SMOKE_FLOOR:-0.20}"
 ROUNDS="${RATIO_SMOKE_ROUNDS:-5}"
 RUN_SECONDS="${RATIO_SMOKE_SECONDS:-1}"
 CONNECTIONS="${RATIO_SMOKE_CONNECTIONS:-64}"
