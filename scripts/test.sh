@@ -56,6 +56,6 @@ done
 if [ -x scripts/check-observability.sh ]; then
   SEATLOCK_BIN=target/debug/seatlock scripts/check-observability.sh
 fi
-# The hot path against a bare axum + one-script handler (release builds of both, about 35 s
+# The hot path against a bare axum + one-script handler (release builds of both, about 30 s
 # plus the release build): prints the ratios, fails when one falls below the floor.
 scripts/ratio-smoke.sh
