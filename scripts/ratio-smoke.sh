@@ -92,7 +92,8 @@ sl_port="$(free_port)"
 env MIMALLOC_PURGE_DELAY=0 MIMALLOC_ARENA_EAGER_COMMIT=0 \
   PORT="$sl_port" APP__SERVER__HOST=127.0.0.1 APP__AUTH__MODE=none \
   DATABASE_URL="${DATABASE_URL%/*}/$SMOKE_DB" REDIS_URL="$sl_redis_url" \
-  APP__LOG__LEVEL=warn APP__LOG__FORMAT=text APP__HOLDS__TTL_SECONDS=1 target/release/seatlock >"$SEATLOCK_TMP/ratio-seatlock.log" 2>&1 &
+  APP__LOG__LEVEL=warn APP__LOG__FORMAT=text APP__HOLDS__TTL_SECONDS=1 \
+  target/release/seatlock >"$SEATLOCK_TMP/ratio-seatlock.log" 2>&1 &
 sl_pid=$!
 _seatlock_cleanups=("stop $sl_pid" "${_seatlock_cleanups[@]}")
 ref_port="$(free_port)"
@@ -102,8 +103,14 @@ ref_pid=$!
 _seatlock_cleanups=("stop $ref_pid" "${_seatlock_cleanups[@]}")
 SL="http://127.0.0.1:$sl_port"
 REF="http://127.0.0.1:$ref_port"
-wait_for "$SL/readyz" "$sl_pid" || { cat "$SEATLOCK_TMP/ratio-seatlock.log" >&2; die "seatlock did not become ready"; }
-wait_for "$REF/healthz" "$ref_pid" || { cat "$SEATLOCK_TMP/ratio-reference.log" >&2; die "the reference handler did not start"; }
+if ! wait_for "$SL/readyz" "$sl_pid"; then
+  cat "$SEATLOCK_TMP/ratio-seatlock.log" >&2
+  die "seatlock did not become ready"
+fi
+if ! wait_for "$REF/healthz" "$ref_pid"; then
+  cat "$SEATLOCK_TMP/ratio-reference.log" >&2
+  die "the reference handler did not start"
+fi
 
 # create_event SEATS -> the id of a new plain numbered event (seats S1..Sn)
 create_event() {
@@ -160,7 +167,8 @@ run() {
   result="$(sed -nE 's/^BENCHJSON \{"requests":([0-9]+),"duration_us":([0-9]+),.*/\1 \2/p' <<<"$out")"
   wrk_cpu="$(awk '/^WRKCPU/ { printf "%.0f", ($2 + $3) * 1e6 }' <<<"$out")"
   if [ -z "$result" ] || [ -z "$wrk_cpu" ]; then die "wrk $workload against $side printed no result: $out"; fi
-  echo "$round $workload $side $result $(($(cpu_us "$pid") - server0)) $(($(cpu_us "$redis") - redis0)) $wrk_cpu" >>"$RUNS"
+  echo "$round $workload $side $result $(($(cpu_us "$pid") - server0))" \
+    "$(($(cpu_us "$redis") - redis0)) $wrk_cpu" >>"$RUNS"
   kill -0 "$sl_pid" 2>/dev/null || die "seatlock died (log: $(tail -5 "$SEATLOCK_TMP/ratio-seatlock.log"))"
 }
 
@@ -196,4 +204,5 @@ fi
 taken=$(($(answers 2xx) - taken_before))
 errors=$(($(answers 5xx) - errors_before))
 if [ -n "${RATIO_SMOKE_KEEP:-}" ]; then cp "$RUNS" "$RATIO_SMOKE_KEEP"; fi
-python3 scripts/ratio_smoke.py "$RUNS" "$FLOOR" "$taken" "$errors" "release builds, ${RUN_SECONDS} s rounds, $((SECONDS - started)) s (+ ${build_secs} s build)"
+note="release builds, ${RUN_SECONDS} s rounds, $((SECONDS - started)) s (+ ${build_secs} s build)"
+python3 scripts/ratio_smoke.py "$RUNS" "$FLOOR" "$taken" "$errors" "$note"
