@@ -6,9 +6,11 @@ seatlock's, counting the server process, its Redis and the load generator: on tw
 three share, that is the throughput ratio of a quiet machine, and unlike the throughput it does
 not move when other processes take CPU away in the middle of a round.
 
-  ratio_smoke.py RUNS FLOOR --below          print the workloads whose ratio is below FLOOR
-  ratio_smoke.py RUNS FLOOR TAKEN ERRORS NOTE
-      print the ratios and every round; exit 1 when a ratio is below FLOOR, when seatlock's 2xx
+FLOORS is "holds=0.20,refusals=0.25": a floor per workload.
+
+  ratio_smoke.py RUNS FLOORS --below         print the workloads whose ratio is below its floor
+  ratio_smoke.py RUNS FLOORS TAKEN ERRORS NOTE
+      print the ratios and every round; exit 1 when a ratio is below its floor, when seatlock's 2xx
       answers (TAKEN) are fewer than half of its random holds (the smoke measured something else
       than holds being taken) or when it answered a 5xx (ERRORS)
 """
@@ -59,17 +61,17 @@ def per_request(rounds, side):
 
 def main(argv):
     runs = read_runs(argv[1])
-    floor = float(argv[2])
+    floor = {w: float(f) for w, f in (item.split("=") for item in argv[2].split(","))}
     ratio = {w: statistics.median(cost_ratios(rounds)) for w, rounds in runs.items()}
-    below = [w for w in WORKLOADS if w in ratio and ratio[w] < floor]
+    below = [w for w in WORKLOADS if w in ratio and ratio[w] < floor[w]]
     if argv[3:] == ["--below"]:
         print(" ".join(below))
         return 0
     taken, errors, note = int(argv[3]), int(argv[4]), argv[5]
     print(
         "ratio smoke: "
-        + ", ".join(f"{w} {ratio[w]:.2f}x" for w in WORKLOADS)
-        + f" (CPU per request, reference over seatlock; floor {floor:.2f}x; {note})"
+        + ", ".join(f"{w} {ratio[w]:.2f}x (floor {floor[w]:.2f}x)" for w in WORKLOADS)
+        + f"; CPU per request, reference over seatlock; {note}"
     )
     for w in WORKLOADS:
         rounds = runs[w]
@@ -85,7 +87,7 @@ def main(argv):
             "not gated, it moves with the machine's other load); rounds "
             + " ".join(f"{x:.2f}" for x in rate_ratios(rounds))
         )
-    failed = [f"{w} {ratio[w]:.2f}x is below the floor {floor:.2f}x" for w in below]
+    failed = [f"{w} {ratio[w]:.2f}x is below its floor {floor[w]:.2f}x" for w in below]
     holds = sum(r["seatlock"]["requests"] for r in runs["holds"].values())
     if taken < holds / 2:
         failed.append(f"seatlock took only {taken} of {holds} random holds")
