@@ -2,8 +2,9 @@
 # Runs every test against real Postgres and Redis: the ones at DATABASE_URL / REDIS_URL if they
 # answer, else throwaway local ones; then the API tests again against a local Redis Cluster.
 # Then fuzzes the API from its OpenAPI document (schemathesis, token mode), drives the buyer
-# page in chromium (scripts/browser-test.sh) and checks the observability files against a live
-# /metrics.
+# page in chromium (scripts/browser-test.sh), checks the observability files against a live
+# /metrics, and measures the hold path against the bare reference handler
+# (scripts/ratio-smoke.sh: release builds, fails below its floor).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/services.sh
@@ -55,3 +56,6 @@ done
 if [ -x scripts/check-observability.sh ]; then
   SEATLOCK_BIN=target/debug/seatlock scripts/check-observability.sh
 fi
+# The hot path against a bare axum + one-script handler (release builds of both, about 30 s
+# plus the release build): prints the ratios, fails when one falls below the floor.
+scripts/ratio-smoke.sh
