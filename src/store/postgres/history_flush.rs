@@ -241,8 +241,15 @@ impl HistoryFlush {
             .bind(&pos)
             .execute(&mut *self.tx)
             .await?;
-        let messages: Vec<Message> = numbered.iter().map(|(g, s)| message_of(g, *s)).collect();
-        super::webhooks::queue_messages(&mut self.tx, EventId(event), &messages).await?;
+        // Messages are made only when some endpoint could want them.
+        let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM webhook_endpoints)")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        if any && !numbered.is_empty() {
+            let messages: Vec<Message> =
+                numbered.iter().map(|(g, s)| message_of(g, *s)).collect();
+            super::webhooks::queue_messages(&mut self.tx, EventId(event), &messages).await?;
+        }
         let started = self.started;
         let result = self.tx.commit().await;
         telemetry::record_postgres(PgOp::HistoryFlush, started.elapsed(), result.is_ok());
