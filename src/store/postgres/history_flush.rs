@@ -246,8 +246,7 @@ impl HistoryFlush {
             .fetch_one(&mut *self.tx)
             .await?;
         if any && !numbered.is_empty() {
-            let messages: Vec<Message> =
-                numbered.iter().map(|(g, s)| message_of(g, *s)).collect();
+            let messages: Vec<Message> = numbered.iter().map(|(g, s)| message_of(g, *s)).collect();
             super::webhooks::queue_messages(&mut self.tx, EventId(event), &messages).await?;
         }
         let started = self.started;
