@@ -24,6 +24,7 @@ pub mod serve;
 pub mod state;
 mod stream;
 pub mod web;
+mod webhook_views;
 mod webhooks;
 
 use std::time::Instant;

@@ -8,16 +8,19 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::ApiJson;
 use super::state::AppState;
+pub(super) use super::webhook_views::{
+    DeliveryList, MessageView, Replayed, WebhookList, WebhookView, WebhookWithSecret,
+};
 use crate::domain::access::{Action, Caller, authorize};
 use crate::domain::webhooks::{
-    DELIVERY_STATUSES, Delivery, Endpoint, EndpointChange, NewEndpoint, check_description,
-    check_event_ids, check_types, check_url, rfc3339,
+    DELIVERY_STATUSES, EndpointChange, NewEndpoint, check_description, check_event_ids,
+    check_types, check_url,
 };
 use crate::error::Error;
 
@@ -81,118 +84,6 @@ pub(super) struct ReplayBody {
     /// RFC 3339: every message of the endpoint made since then is queued again.
     #[schema(value_type = String, required = true, format = DateTime)]
     since: Option<String>,
-}
-
-/// An endpoint (never with its secret).
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct WebhookView {
-    #[schema(value_type = String, format = Uuid)]
-    id: String,
-    url: String,
-    /// null: every type.
-    types: Option<Vec<String>>,
-    /// null: every event.
-    event_ids: Option<Vec<i64>>,
-    description: String,
-    enabled: bool,
-    /// Why it was disabled (410 Gone, failing for `webhooks.disable_after_hours`, an
-    /// administrator); null while enabled.
-    disabled_reason: Option<String>,
-    #[schema(format = DateTime)]
-    created_at: String,
-}
-
-impl From<Endpoint> for WebhookView {
-    fn from(e: Endpoint) -> Self {
-        WebhookView {
-            id: e.id.to_string(),
-            url: e.url,
-            types: e.types,
-            event_ids: e.event_ids,
-            description: e.description,
-            enabled: e.enabled,
-            disabled_reason: e.disabled_reason,
-            created_at: rfc3339(e.created_at_ms),
-        }
-    }
-}
-
-/// An endpoint with its signing secret: the answer of a creation or a rotation only.
-#[derive(Serialize, ToSchema)]
-pub(super) struct WebhookWithSecret {
-    #[serde(flatten)]
-    endpoint: WebhookView,
-    /// `whsec_` + base64 of 32 random bytes: verify `webhook-signature` with it.
-    secret: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub(super) struct WebhookList {
-    webhooks: Vec<WebhookView>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct AttemptView {
-    #[schema(format = DateTime)]
-    at: String,
-    /// The receiver's status, or null when it did not answer.
-    status_code: Option<u16>,
-    /// Why there was no usable answer (timeout, connection, address refused), or null.
-    error: Option<String>,
-    duration_ms: u32,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct MessageView {
-    /// Its `webhook-id`, the same on every retry and replay.
-    id: String,
-    #[serde(rename = "type")]
-    kind: String,
-    /// pending, delivered or failed.
-    status: String,
-    #[schema(format = DateTime)]
-    created_at: String,
-    /// When it is due next; null once delivered or failed.
-    #[schema(format = DateTime)]
-    next_attempt_at: Option<String>,
-    attempts: Vec<AttemptView>,
-}
-
-impl From<Delivery> for MessageView {
-    fn from(d: Delivery) -> Self {
-        MessageView {
-            id: d.id,
-            kind: d.kind,
-            status: d.status,
-            created_at: rfc3339(d.created_at_ms),
-            next_attempt_at: d.next_attempt_at_ms.map(rfc3339),
-            attempts: d
-                .attempts
-                .into_iter()
-                .map(|a| AttemptView {
-                    at: rfc3339(a.at_ms),
-                    status_code: a.status_code,
-                    error: a.error,
-                    duration_ms: a.duration_ms,
-                })
-                .collect(),
-        }
-    }
-}
-
-#[derive(Serialize, ToSchema)]
-pub(super) struct DeliveryList {
-    /// Newest first.
-    messages: Vec<MessageView>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub(super) struct Replayed {
-    /// Messages queued again.
-    queued: u64,
 }
 
 /// The `{webhook_id}` of a route; anything but a UUID is an unknown endpoint (404).
