@@ -42,9 +42,11 @@
 --   {"NOCACHE"}                          the inventory is not cached: rebuild it and retry
 --   {"UNKNOWN", {codes}}                 codes that are not seats of the event
 --   {"UNKNOWN_TIERS", {codes}}           codes that are not tiers of the event
---   {"UNAVAILABLE", {booked}, {held}, {code, requested, available, ...}}
---                                        the requested seats that are booked / held, and the
---                                        tiers with fewer units left than requested
+--   {"UNAVAILABLE", {booked}, {held}, {code, requested, available, ...}, {blocked}}
+--                                        the requested seats that are booked (blocked seats are
+--                                        in {e}:booked too) / held, the tiers with fewer units
+--                                        left than requested, and the blocked seats among the
+--                                        booked ones ({e}:blocked, beside {e}:booked)
 --   {"USER_LIMIT", cap, max, current}    cap "seats" or "live_holds" would be exceeded (checked
 --                                        only when every seat and unit is free)
 --
@@ -145,7 +147,17 @@ for j = 0, lines - 1 do
   end
 end
 if #booked + #held + #short > 0 then
-  return {'UNAVAILABLE', remaining, reset, booked, held, short}
+  -- Which of the "booked" seats are blocked ({e}:blocked beside {e}:booked): only on this path.
+  local blocked = {}
+  if #booked > 0 then
+    local blocked_key = string.sub(KEYS[2], 1, -7) .. 'blocked'
+    for _, code in ipairs(booked) do
+      if redis.call('SISMEMBER', blocked_key, code) == 1 then
+        blocked[#blocked + 1] = code
+      end
+    end
+  end
+  return {'UNAVAILABLE', remaining, reset, booked, held, short, blocked}
 end
 
 -- The buyer's caps, checked only for a hold that could otherwise be taken (so a refusal because

@@ -30,13 +30,21 @@
 -- Returns 1 if it wrote the cache, 0 if another caller had already rebuilt it, -1 if a booking
 -- or cancel changed the booked seats after the snapshot was read (the snapshot is stale: the
 -- caller takes a new one).
+-- The last ARGV (taken off first): the blocked seat codes joined by "\n" ("" for none); they are
+-- among the booked codes too (a blocked seat is refused as a booked one is) and are also kept in
+-- {e}:blocked, beside {e}:booked, so a refusal can tell them apart.
+local BLOCKED = table.remove(ARGV)
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
 if (redis.call('GET', KEYS[3]) or '0') ~= ARGV[1] then
   return -1
 end
-redis.call('DEL', KEYS[2], KEYS[4], KEYS[5])
+local blocked_key = string.sub(KEYS[2], 1, -7) .. 'blocked'
+redis.call('DEL', KEYS[2], KEYS[4], KEYS[5], blocked_key)
+for code in string.gmatch(BLOCKED, '[^\n]+') do
+  redis.call('SADD', blocked_key, code)
+end
 local n = tonumber(ARGV[2])
 local m = tonumber(ARGV[3])
 local t = tonumber(ARGV[4])

@@ -130,10 +130,11 @@
     if (hold && hold.seats.has(s.code) && s.status !== 'BOOKED') return 'mine';
     if (s.status === 'HELD' && s.until > Date.now()) return 'held';
     if (s.status === 'BOOKED') return 'booked';
+    if (s.status === 'BLOCKED') return 'blocked';
     return selected.has(s.code) ? 'selected' : 'available';
   }
 
-  const WORDS = { available: 'available', selected: 'selected', mine: 'held by you', held: 'held by someone else', booked: 'sold' };
+  const WORDS = { available: 'available', selected: 'selected', mine: 'held by you', held: 'held by someone else', booked: 'sold', blocked: 'not for sale' };
 
   function paintSeat(s) {
     const state = seatState(s);
@@ -141,7 +142,7 @@
     el.className = `seat ${state}`;
     el.setAttribute('aria-label', `Seat ${seatName(s)}, ${money(s.price)}, ${WORDS[state]}`);
     el.setAttribute('aria-pressed', state === 'selected' ? 'true' : 'false');
-    el.setAttribute('aria-disabled', state === 'held' || state === 'booked' ? 'true' : 'false');
+    el.setAttribute('aria-disabled', state === 'held' || state === 'booked' || state === 'blocked' ? 'true' : 'false');
     el.dataset.status = state;
   }
 
@@ -243,7 +244,7 @@
   function clickSeat(s) {
     if (hold) return say('Pay for or release your current hold first.');
     const state = seatState(s);
-    if (state === 'held' || state === 'booked') {
+    if (state === 'held' || state === 'booked' || state === 'blocked') {
       return say(`Seat ${seatName(s)} is not available: it is ${WORDS[state]}.`);
     }
     if (state === 'selected') selected.delete(s.code);

@@ -90,6 +90,8 @@ pub enum Action {
     ReadHistory,
     /// Webhook endpoints and their deliveries: admins.
     ManageWebhooks,
+    /// Blocking and unblocking seats: admins.
+    ManageSeats,
 }
 
 /// Whether the buyer a request acts for is the caller itself.
@@ -129,7 +131,7 @@ pub fn decide(role: Role, action: Action, ownership: Ownership) -> Decision {
         (Role::Buyer, ReadBooking, _) => Decision::Hidden,
         (Role::Service, ReadHistory, _) => Decision::Allow,
         (Role::Buyer, ReadHistory, _) => Decision::Forbidden,
-        (Role::Service | Role::Buyer, ManageWebhooks, _) => Decision::Forbidden,
+        (Role::Service | Role::Buyer, ManageWebhooks | ManageSeats, _) => Decision::Forbidden,
     }
 }
 
@@ -244,6 +246,9 @@ mod tests {
             (Role::Service, ManageWebhooks, none, Forbidden),
             (Role::Buyer, ReadHistory, own, Forbidden),
             (Role::Buyer, ManageWebhooks, none, Forbidden),
+            (Role::Admin, ManageSeats, none, Allow),
+            (Role::Service, ManageSeats, none, Forbidden),
+            (Role::Buyer, ManageSeats, none, Forbidden),
             (Role::Service, CreateEvent, none, Forbidden),
             (Role::Service, Read, none, Allow),
             (Role::Service, ActOnHold, none, Allow),

@@ -165,14 +165,20 @@ pub struct EventSummary {
     pub event: Event,
     pub confirmed_seats: i64,
     pub held_seats: i64,
+    /// Seats held back from sale.
+    pub blocked_seats: i64,
     /// General-admission tiers in creation order, held units from both stores.
     pub tiers: Vec<TierState>,
 }
 
 impl EventSummary {
-    /// Seats neither sold nor held now; never negative, even while a count lags.
+    /// Seats neither sold, held nor blocked now; never negative, even while a count lags.
     pub fn available_seats(&self) -> i64 {
-        (i64::from(self.event.total_seats) - self.confirmed_seats - self.held_seats).max(0)
+        (i64::from(self.event.total_seats)
+            - self.confirmed_seats
+            - self.held_seats
+            - self.blocked_seats)
+            .max(0)
     }
 }
 
@@ -368,13 +374,15 @@ mod tests {
             location: "Hall".into(),
             total_seats: 10,
         };
-        let summary = |confirmed_seats, held_seats| EventSummary {
+        let summary = |confirmed_seats, held_seats, blocked_seats| EventSummary {
             event: event.clone(),
             confirmed_seats,
             held_seats,
+            blocked_seats,
             tiers: vec![],
         };
-        assert_eq!(summary(3, 2).available_seats(), 5);
-        assert_eq!(summary(8, 4).available_seats(), 0);
+        assert_eq!(summary(3, 2, 0).available_seats(), 5);
+        assert_eq!(summary(3, 2, 1).available_seats(), 4);
+        assert_eq!(summary(8, 4, 0).available_seats(), 0);
     }
 }

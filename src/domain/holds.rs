@@ -131,12 +131,13 @@ pub enum HoldAttempt {
     Unknown(Vec<String>),
     /// These codes are not tiers of the event; nothing was held.
     UnknownTiers(Vec<String>),
-    /// These requested seats are booked / held by someone else, these tiers have too few units
-    /// left; nothing was held.
+    /// These requested seats are booked (or blocked: `blocked` is the blocked ones among them)
+    /// / held by someone else, these tiers have too few units left; nothing was held.
     Unavailable {
         booked: Vec<String>,
         held: Vec<String>,
         short: Vec<TierShortage>,
+        blocked: Vec<String>,
     },
     /// Best-available found no block of the size asked for; this many matching seats are free.
     NoBlock { available: u32 },

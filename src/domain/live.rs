@@ -57,6 +57,7 @@ pub enum LiveStatus {
     Available,
     Held { until_ms: i64 },
     Booked,
+    Blocked,
 }
 
 impl LiveStatus {
@@ -68,6 +69,7 @@ impl LiveStatus {
                 until_ms: now_ms + ms_left.max(0),
             },
             SeatStatus::Booked => LiveStatus::Booked,
+            SeatStatus::Blocked => LiveStatus::Blocked,
         }
     }
 
@@ -80,6 +82,7 @@ impl LiveStatus {
             },
             LiveStatus::Held { .. } => SeatStatus::Available,
             LiveStatus::Booked => SeatStatus::Booked,
+            LiveStatus::Blocked => SeatStatus::Blocked,
         }
     }
 

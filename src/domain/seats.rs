@@ -15,6 +15,8 @@ pub struct SeatRecord {
     pub number: Option<i32>,
     pub booked: bool,
     pub postgres_held_ms: Option<i64>,
+    /// Why it is held back from sale, when it is.
+    pub blocked: Option<String>,
 }
 
 /// Where a seat stands now.
@@ -26,15 +28,26 @@ pub enum SeatStatus {
         ms_left: i64,
     },
     Booked,
+    /// Held back from sale by an administrator.
+    Blocked,
 }
 
 impl SeatStatus {
-    /// A seat's status from Postgres (booked; live Postgres hold) and Redis (live Redis hold):
-    /// a sale wins over any hold, and a Redis hold over a Postgres one (after an outage the
-    /// Redis copy of a Postgres hold is the one kept up to date).
-    pub fn decide(booked: bool, redis_held_ms: Option<i64>, postgres_held_ms: Option<i64>) -> Self {
+    /// A seat's status from Postgres (booked; blocked; live Postgres hold) and Redis (live
+    /// Redis hold): a sale wins over anything, a block over a hold (blocking a held seat is
+    /// refused, so they meet only in a stale read), and a Redis hold over a Postgres one (after
+    /// an outage the Redis copy of a Postgres hold is the one kept up to date).
+    pub fn decide(
+        booked: bool,
+        blocked: bool,
+        redis_held_ms: Option<i64>,
+        postgres_held_ms: Option<i64>,
+    ) -> Self {
         if booked {
             return SeatStatus::Booked;
+        }
+        if blocked {
+            return SeatStatus::Blocked;
         }
         match redis_held_ms.or(postgres_held_ms) {
             Some(ms_left) => SeatStatus::Held { ms_left },
@@ -47,6 +60,7 @@ impl SeatStatus {
             SeatStatus::Available => "AVAILABLE",
             SeatStatus::Held { .. } => "HELD",
             SeatStatus::Booked => "BOOKED",
+            SeatStatus::Blocked => "BLOCKED",
         }
     }
 
@@ -68,6 +82,8 @@ pub struct SeatState {
     pub row: Option<String>,
     pub number: Option<i32>,
     pub status: SeatStatus,
+    /// Why it is blocked (shown to admins and service keys only).
+    pub blocked_reason: Option<String>,
 }
 
 /// What the Redis cache of an event is rebuilt from: one Postgres snapshot of its seat codes,
@@ -75,7 +91,10 @@ pub struct SeatState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inventory {
     pub seats: SeatCodes,
+    /// Seats sold, and seats blocked (the cache refuses both).
     pub booked: Vec<String>,
+    /// The blocked seats among `booked`.
+    pub blocked: Vec<String>,
     pub tiers: Vec<TierStock>,
     /// The rows in creation order, each its seats in number order.
     pub rows: Vec<Vec<RowSeat>>,
@@ -197,18 +216,29 @@ mod tests {
     #[test]
     fn a_sale_wins_over_holds_and_a_redis_hold_over_a_postgres_one() {
         assert_eq!(
-            SeatStatus::decide(true, Some(5), Some(7)),
+            SeatStatus::decide(true, false, Some(5), Some(7)),
             SeatStatus::Booked
         );
         assert_eq!(
-            SeatStatus::decide(false, Some(5), Some(7)),
+            SeatStatus::decide(false, false, Some(5), Some(7)),
             SeatStatus::Held { ms_left: 5 }
         );
         assert_eq!(
-            SeatStatus::decide(false, None, Some(7)),
+            SeatStatus::decide(false, false, None, Some(7)),
             SeatStatus::Held { ms_left: 7 }
         );
-        assert_eq!(SeatStatus::decide(false, None, None), SeatStatus::Available);
+        assert_eq!(
+            SeatStatus::decide(false, false, None, None),
+            SeatStatus::Available
+        );
+        assert_eq!(
+            SeatStatus::decide(false, true, Some(5), None),
+            SeatStatus::Blocked
+        );
+        assert_eq!(
+            SeatStatus::decide(true, true, None, None),
+            SeatStatus::Booked
+        );
     }
 
     #[test]

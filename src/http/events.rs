@@ -14,7 +14,7 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiJson, EventPath};
 use super::rfc3339;
 use super::state::AppState;
-use crate::domain::access::{Action, Caller, authorize};
+use crate::domain::access::{Action, Caller, Role, authorize};
 use crate::domain::events::{
     Event, EventId, EventLimits, RawEvent, RawRow, RawSeat, cents_to_amount, validate_new_event,
 };
@@ -122,6 +122,8 @@ pub(super) struct EventDetail {
     event: EventView,
     confirmed_seats: i64,
     held_seats: i64,
+    /// Seats held back from sale (POST /events/{id}/seats/block).
+    blocked_seats: i64,
     available_seats: i64,
     /// General-admission tiers in creation order (`[]` when none).
     tiers: Vec<TierView>,
@@ -156,7 +158,7 @@ pub(super) struct SeatView {
     #[serde(rename = "type")]
     seat_type: String,
     price: f64,
-    /// AVAILABLE, HELD or BOOKED.
+    /// AVAILABLE, HELD, BOOKED or BLOCKED.
     #[schema(value_type = String, example = "AVAILABLE")]
     status: &'static str,
     /// Seconds left on the hold, rounded up; null unless HELD.
@@ -164,6 +166,9 @@ pub(super) struct SeatView {
     /// Row label and number in the row given at creation; null when not given.
     row: Option<String>,
     number: Option<i32>,
+    /// Why a BLOCKED seat is blocked; only to admins and service keys (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
 }
 
 impl From<Event> for EventView {
@@ -327,6 +332,7 @@ pub(super) async fn get_event(
         available_seats: summary.available_seats(),
         confirmed_seats: summary.confirmed_seats,
         held_seats: summary.held_seats,
+        blocked_seats: summary.blocked_seats,
         tiers,
         event: summary.event.into(),
     }))
@@ -343,8 +349,10 @@ pub(super) async fn get_event(
     ))]
 pub(super) async fn get_seat_map(
     State(state): State<AppState>,
+    caller: Caller,
     EventPath(id): EventPath,
 ) -> ApiResult<Json<SeatMap>> {
+    let privileged = caller.role != Role::Buyer;
     let seats = state
         .seatlock
         .seat_map(id)
@@ -358,6 +366,7 @@ pub(super) async fn get_seat_map(
             seconds_remaining: s.status.seconds_remaining(),
             row: s.row,
             number: s.number,
+            reason: s.blocked_reason.filter(|_| privileged),
         })
         .collect();
     Ok(Json(SeatMap {

@@ -46,14 +46,15 @@ pub(super) struct ChangeView {
     tier_code: Option<String>,
     /// Units of the tier, or null for a seat.
     quantity: Option<u32>,
-    /// HELD, EXTENDED, RELEASED, EXPIRED, BOOKED or CANCELLED.
+    /// HELD, EXTENDED, RELEASED, EXPIRED, BOOKED, CANCELLED, BLOCKED or UNBLOCKED.
     #[schema(example = "HELD")]
     change: &'static str,
-    /// The seat's status after the change: AVAILABLE, HELD or BOOKED.
+    /// The seat's status after the change: AVAILABLE, HELD, BOOKED or BLOCKED.
     #[schema(example = "HELD")]
     status: &'static str,
-    #[schema(value_type = String, format = Uuid)]
-    hold_group_id: String,
+    /// The hold; null for a block or an unblock.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    hold_group_id: Option<String>,
     /// Set when booked or cancelled.
     #[schema(value_type = Option<String>, format = Uuid)]
     booking_group_id: Option<String>,
@@ -77,7 +78,7 @@ impl From<ChangeRecord> for ChangeView {
             quantity,
             change: r.change.as_str(),
             status: r.status.as_str(),
-            hold_group_id: r.hold.to_string(),
+            hold_group_id: (!r.hold.0.is_nil()).then(|| r.hold.to_string()),
             booking_group_id: r.booking.map(|b| b.to_string()),
             user_id: r.user_id,
             expires_at: r.expires_at_ms.map(rfc3339),

@@ -10,6 +10,7 @@
 //!   the buyer page (static files embedded in the binary).
 
 mod auth;
+mod blocks;
 mod bookings;
 pub mod error;
 mod error_body;
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .merge(stream::router())
         .merge(history::router())
         .merge(webhooks::router())
+        .merge(blocks::router())
         .layer(middleware::from_fn_with_state(state.clone(), auth::gate));
     Router::new()
         .merge(api)

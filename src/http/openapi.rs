@@ -11,7 +11,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::error::ErrorBody;
 use super::state::AppState;
-use super::{bookings, events, health, history, holds, stream, web, webhooks};
+use super::{blocks, bookings, events, health, history, holds, stream, web, webhooks};
 use crate::config::Settings;
 use crate::domain::layout::MAX_SEAT_NUMBER;
 
@@ -27,6 +27,8 @@ use crate::domain::layout::MAX_SEAT_NUMBER;
         events::list_events,
         events::get_event,
         events::get_seat_map,
+        blocks::block_seats,
+        blocks::unblock_seats,
         stream::stream_seat_map,
         holds::reserve_seats,
         holds::confirm_hold,

@@ -12,10 +12,12 @@
 //! - `auth`: who is calling (JWT, API keys); `rate`: rate limits per caller.
 //! - [`breaker`]: the circuit breaker state machine.
 //! - `stream`: the live seat map's fan-out (one hub per streamed event).
+//! - `blocks`: blocked seats (held back from sale).
 //! - `history`: the history flush (Redis stream + Postgres rows -> numbered changes) and its
 //!   reads; `webhooks`: endpoints and the delivery loop.
 
 mod auth;
+mod blocks;
 pub mod breaker;
 mod cancel;
 mod confirm;

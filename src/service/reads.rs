@@ -59,6 +59,7 @@ impl Seatlock {
             event: row,
             confirmed_seats: counts.confirmed,
             held_seats,
+            blocked_seats: counts.blocked,
             tiers,
         })
     }
@@ -117,6 +118,7 @@ impl Seatlock {
             .map(|seat| SeatState {
                 status: SeatStatus::decide(
                     seat.booked,
+                    seat.blocked.is_some(),
                     held.get(&seat.code).copied(),
                     seat.postgres_held_ms,
                 ),
@@ -125,6 +127,7 @@ impl Seatlock {
                 price_cents: seat.price_cents,
                 row: seat.row,
                 number: seat.number,
+                blocked_reason: seat.blocked,
             })
             .collect())
     }

@@ -277,13 +277,16 @@ fn decide_attempt(
             booked,
             held,
             short,
+            blocked,
         } => {
             let (codes, tiers) = match asked {
                 Wanted::Named { codes, tiers } => (codes, tiers),
                 Wanted::Best { .. } => (&[][..], &[][..]),
             };
             let (contention, err) = refusal(codes, tiers, &booked, &held, short);
+            let only_blocked = !blocked.is_empty() && booked.iter().all(|b| blocked.contains(b));
             telemetry::record_hold_refused(match contention {
+                Contention::Booked if only_blocked => HoldRefusal::Blocked,
                 Contention::Held => HoldRefusal::Held,
                 Contention::Booked => HoldRefusal::Booked,
             });

@@ -32,6 +32,7 @@ labels!(
         UnknownSeat => "unknown_seat",
         Invalid => "invalid",
         NoBlock => "no_block",
+        Blocked => "blocked",
     }
 );
 
@@ -151,6 +152,7 @@ labels!(
         ReadHistory => "read_history",
         TrimHistory => "trim_history",
         ScanHistory => "scan_history",
+        Block => "block",
     }
 );
 
@@ -188,6 +190,7 @@ labels!(
         Webhooks => "webhooks",
         WebhookClaim => "webhook_claim",
         WebhookRecord => "webhook_record",
+        BlockSeats => "block_seats",
     }
 );
 

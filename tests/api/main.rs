@@ -4,6 +4,7 @@
 mod architecture;
 mod auth;
 mod best;
+mod blocks;
 mod bookings;
 mod cluster;
 mod cluster_slots;

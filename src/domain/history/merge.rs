@@ -123,18 +123,22 @@ impl Flush {
         }
     }
 
-    /// A hold takes its seats: a cancel that freed one and is not recorded yet is recorded first
-    /// (its marker never came), and a seat's previous holder either expired (Redis let the seat
+    /// A hold takes its seats: a cancel or an unblock that freed one and is not recorded yet is
+    /// recorded first (with the block before it), and a seat's previous holder either expired (Redis let the seat
     /// go only then) and its end is recorded first, or lost just that seat.
     fn take(&mut self, hold: OpenHold, at: i64, pending_ids: Vec<i64>) {
         let freed: Vec<usize> = (0..self.pending.len())
             .filter(|&i| {
                 let g = &self.pending[i].group;
                 !self.done[i]
-                    && g.change == Change::Cancelled
                     && g.hold != hold.hold
                     && g.seats.iter().any(|(s, _)| hold.seats.contains(s))
-                    && self.booking_recorded(g.hold)
+                    && match g.change {
+                        Change::Cancelled => self.booking_recorded(g.hold),
+                        // A block and its unblock, in order (the seat is free now).
+                        Change::Blocked | Change::Unblocked => true,
+                        _ => false,
+                    }
             })
             .collect();
         for i in freed {
@@ -253,7 +257,7 @@ impl Flush {
                 }
             }
             Change::Released | Change::Expired | Change::Booked => self.close(id),
-            Change::Cancelled => {}
+            Change::Cancelled | Change::Blocked | Change::Unblocked => {}
         }
         self.out.push(group);
     }
@@ -281,7 +285,12 @@ impl Flush {
     fn ready(&self, i: usize, drained: bool, pg_now: i64) -> bool {
         let g = &self.pending[i].group;
         match g.change {
-            Change::Held | Change::Extended | Change::Released | Change::Expired => true,
+            Change::Held
+            | Change::Extended
+            | Change::Released
+            | Change::Expired
+            | Change::Blocked
+            | Change::Unblocked => true,
             Change::Booked => {
                 g.hold.store() == HoldStore::Postgres
                     || (drained && self.open.contains_key(&g.hold))

@@ -357,3 +357,26 @@ fn a_cancel_whose_marker_never_came_is_recorded_before_the_hold_that_takes_its_s
         vec![(Change::Cancelled, vec!["A1"]), (Change::Held, vec!["A1"])]
     );
 }
+
+#[test]
+fn an_unblock_is_recorded_before_the_hold_that_takes_the_seat() {
+    let nil = HoldGroupId(uuid::Uuid::nil());
+    let x = redis_hold();
+    let out = merge(input(
+        vec![held(x, 110, 1000, &["A1"])],
+        vec![
+            pending(nil, Change::Blocked, 50, &["A1"], 7, true),
+            pending(nil, Change::Unblocked, 90, &["A1"], 8, false),
+        ],
+        vec![],
+        120,
+    ));
+    assert_eq!(
+        changes(&out),
+        vec![
+            (Change::Blocked, vec!["A1"]),
+            (Change::Unblocked, vec!["A1"]),
+            (Change::Held, vec!["A1"])
+        ]
+    );
+}

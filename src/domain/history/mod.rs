@@ -33,16 +33,22 @@ pub enum Change {
     Booked,
     /// Its booking was cancelled; it is free again.
     Cancelled,
+    /// Held back from sale by an administrator (no hold: `hold` is the nil id).
+    Blocked,
+    /// Put on sale again.
+    Unblocked,
 }
 
 impl Change {
-    pub const ALL: [Change; 6] = [
+    pub const ALL: [Change; 8] = [
         Change::Held,
         Change::Extended,
         Change::Released,
         Change::Expired,
         Change::Booked,
         Change::Cancelled,
+        Change::Blocked,
+        Change::Unblocked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +59,8 @@ impl Change {
             Change::Expired => "EXPIRED",
             Change::Booked => "BOOKED",
             Change::Cancelled => "CANCELLED",
+            Change::Blocked => "BLOCKED",
+            Change::Unblocked => "UNBLOCKED",
         }
     }
 
@@ -66,20 +74,24 @@ impl Change {
         match self {
             Change::Held | Change::Extended => Status::Held,
             Change::Booked => Status::Booked,
-            Change::Released | Change::Expired | Change::Cancelled => Status::Available,
+            Change::Blocked => Status::Blocked,
+            Change::Released | Change::Expired | Change::Cancelled | Change::Unblocked => {
+                Status::Available
+            }
         }
     }
 
-    /// The webhook message type of one change of a hold or booking.
-    pub fn message_type(self) -> &'static str {
-        match self {
+    /// The webhook message type of one change of a hold or booking (None: no message).
+    pub fn message_type(self) -> Option<&'static str> {
+        Some(match self {
             Change::Held => "hold.created",
             Change::Extended => "hold.extended",
             Change::Released => "hold.released",
             Change::Expired => "hold.expired",
             Change::Booked => "booking.confirmed",
             Change::Cancelled => "booking.cancelled",
-        }
+            Change::Blocked | Change::Unblocked => return None,
+        })
     }
 }
 
@@ -89,6 +101,7 @@ pub enum Status {
     Available,
     Held,
     Booked,
+    Blocked,
 }
 
 impl Status {
@@ -97,13 +110,19 @@ impl Status {
             Status::Available => "AVAILABLE",
             Status::Held => "HELD",
             Status::Booked => "BOOKED",
+            Status::Blocked => "BLOCKED",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Status::Available, Status::Held, Status::Booked]
-            .into_iter()
-            .find(|c| c.as_str() == s)
+        [
+            Status::Available,
+            Status::Held,
+            Status::Booked,
+            Status::Blocked,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
     }
 }
 
@@ -228,7 +247,9 @@ mod tests {
             assert_eq!(Status::parse(s.as_str()), Some(s));
         }
         assert_eq!(Change::Expired.status(), Status::Available);
-        assert_eq!(Change::Extended.message_type(), "hold.extended");
+        assert_eq!(Change::Extended.message_type(), Some("hold.extended"));
+        assert_eq!(Change::Blocked.message_type(), None);
+        assert_eq!(Change::Blocked.status(), Status::Blocked);
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub fn replay<'a>(records: impl IntoIterator<Item = &'a ChangeRecord>) -> Replay
                         counts.confirmed += q;
                     }
                     Change::Cancelled => counts.confirmed -= q,
+                    Change::Blocked | Change::Unblocked => {}
                 }
             }
         }

@@ -40,8 +40,10 @@ pub struct Message {
     pub created_at_ms: i64,
 }
 
-/// The message of one recorded group whose last record got `seq`.
-pub fn message_of(event: EventId, group: &Group, seq: i64) -> Message {
+/// The message of one recorded group whose last record got `seq` (None for a change no message
+/// tells: a block or an unblock).
+pub fn message_of(event: EventId, group: &Group, seq: i64) -> Option<Message> {
+    let kind = group.change.message_type()?;
     let booking = matches!(group.change, Change::Booked | Change::Cancelled);
     let mut data = json!({
         "eventId": event.0,
@@ -62,16 +64,15 @@ pub fn message_of(event: EventId, group: &Group, seq: i64) -> Message {
     {
         data["expiresAt"] = json!(rfc3339(exp));
     }
-    let kind = group.change.message_type();
     let body = json!({"type": kind, "timestamp": rfc3339(group.at_ms), "data": data});
-    Message {
+    Some(Message {
         id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
         event,
         kind,
         seq,
         body: body.to_string(),
         created_at_ms: group.at_ms,
-    }
+    })
 }
 
 /// RFC 3339 in UTC with milliseconds.
@@ -273,7 +274,7 @@ mod tests {
             price_cents: 12_550,
             pending_ids: vec![],
         };
-        let m = message_of(EventId(3), &group, 42);
+        let m = message_of(EventId(3), &group, 42).expect("a message");
         let body: serde_json::Value = serde_json::from_str(&m.body).expect("json");
         assert_eq!(body["type"], "booking.confirmed");
         assert_eq!(body["timestamp"], "2023-11-14T22:13:20.000Z");
@@ -289,7 +290,8 @@ mod tests {
         assert!(m.id.starts_with("msg_"));
         group.change = Change::Held;
         let body: serde_json::Value =
-            serde_json::from_str(&message_of(EventId(3), &group, 1).body).expect("json");
+            serde_json::from_str(&message_of(EventId(3), &group, 1).expect("m").body)
+                .expect("json");
         assert_eq!(body["type"], "hold.created");
         assert_eq!(body["data"]["expiresAt"], "2023-11-14T22:18:20.000Z");
         assert!(body["data"].get("bookingGroupId").is_none());

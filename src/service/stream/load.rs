@@ -52,6 +52,7 @@ impl Seatlock {
             .map(|seat| {
                 let status = SeatStatus::decide(
                     seat.booked,
+                    seat.blocked.is_some(),
                     held.get(&seat.code).copied(),
                     seat.postgres_held_ms,
                 );

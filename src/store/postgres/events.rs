@@ -44,6 +44,7 @@ struct SeatRow {
     row_label: Option<String>,
     seat_number: Option<i32>,
     booked: bool,
+    blocked_reason: Option<String>,
     held_ms: Option<i64>,
 }
 
@@ -52,6 +53,7 @@ struct SeatRow {
 pub struct SeatCounts {
     pub confirmed: i64,
     pub postgres_held: i64,
+    pub blocked: i64,
 }
 
 /// The columns of an [`EventRow`].
@@ -177,12 +179,19 @@ impl Transaction for FetchInventory {
         .bind(self.0.0)
         .fetch_all(&mut *tx)
         .await?;
-        let booked: Vec<String> = sqlx::query_scalar(
+        let mut booked: Vec<String> = sqlx::query_scalar(
             "SELECT seat_code FROM booking_seats WHERE event_id = $1 AND active",
         )
         .bind(self.0.0)
         .fetch_all(&mut *tx)
         .await?;
+        let blocked: Vec<String> = sqlx::query_scalar(
+            "SELECT seat_code FROM seats WHERE event_id = $1 AND blocked_reason IS NOT NULL",
+        )
+        .bind(self.0.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        booked.extend(blocked.iter().cloned());
         // Seats plus tier units of every confirmed booking.
         let sold: Vec<(uuid::Uuid, String, i64)> = sqlx::query_as(
             "SELECT b.booking_group_id, b.user_id, \
@@ -221,6 +230,7 @@ impl Transaction for FetchInventory {
         Ok(End::Commit(Some(Inventory {
             seats,
             booked,
+            blocked,
             tiers,
             rows,
             sold,
@@ -310,16 +320,18 @@ impl PgStore {
 
     /// Seats in confirmed bookings, and seats held by live Postgres holds.
     pub async fn count_seats(&self, id: EventId) -> Result<SeatCounts> {
-        let counts = sqlx::query_as::<_, (i64, i64)>(
+        let counts = sqlx::query_as::<_, (i64, i64, i64)>(
             "SELECT (SELECT count(*) FROM booking_seats WHERE event_id = $1 AND active), \
-                    (SELECT count(*) FROM held_seats WHERE event_id = $1 AND held_until > now())",
+                    (SELECT count(*) FROM held_seats WHERE event_id = $1 AND held_until > now()), \
+                    (SELECT count(*) FROM seats WHERE event_id = $1 AND blocked_reason IS NOT NULL)",
         )
         .bind(id.0)
         .fetch_one(&self.pool);
-        let (confirmed, postgres_held) = self.timed(PgOp::CountSeats, counts).await?;
+        let (confirmed, postgres_held, blocked) = self.timed(PgOp::CountSeats, counts).await?;
         Ok(SeatCounts {
             confirmed,
             postgres_held,
+            blocked,
         })
     }
 
@@ -342,7 +354,7 @@ impl PgStore {
     ) -> Result<Vec<SeatRecord>> {
         let rows = sqlx::query_as::<_, SeatRow>(
             "SELECT s.seat_code, s.seat_type, s.price_cents, s.row_label, s.seat_number, \
-                    (b.seat_code IS NOT NULL) AS booked, \
+                    (b.seat_code IS NOT NULL) AS booked, s.blocked_reason, \
                     (extract(epoch FROM h.held_until - now()) * 1000)::bigint AS held_ms \
              FROM seats s \
              LEFT JOIN booking_seats b \
@@ -366,6 +378,7 @@ impl PgStore {
                 number: r.seat_number,
                 booked: r.booked,
                 postgres_held_ms: r.held_ms,
+                blocked: r.blocked_reason,
             })
             .collect())
     }

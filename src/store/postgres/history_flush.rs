@@ -200,7 +200,7 @@ impl HistoryFlush {
         mut self,
         output: &FlushOutput,
         stream_pos: Option<&str>,
-        message_of: impl Fn(&Group, i64) -> Message,
+        message_of: impl Fn(&Group, i64) -> Option<Message>,
     ) -> Result<Vec<(Group, i64)>> {
         let event = self.event.0;
         let mut seq = self.last_seq;
@@ -246,7 +246,10 @@ impl HistoryFlush {
             .fetch_one(&mut *self.tx)
             .await?;
         if any && !numbered.is_empty() {
-            let messages: Vec<Message> = numbered.iter().map(|(g, s)| message_of(g, *s)).collect();
+            let messages: Vec<Message> = numbered
+                .iter()
+                .filter_map(|(g, s)| message_of(g, *s))
+                .collect();
             super::webhooks::queue_messages(&mut self.tx, EventId(event), &messages).await?;
         }
         let started = self.started;

@@ -123,6 +123,9 @@ impl Transaction for InsertHold {
                UNION ALL \
                SELECT seat_code, 'held' FROM held_seats \
                 WHERE event_id = $1 AND seat_code = ANY($2) AND held_until > now() \
+               UNION ALL \
+               SELECT seat_code, 'blocked' FROM seats \
+                WHERE event_id = $1 AND seat_code = ANY($2) AND blocked_reason IS NOT NULL \
              ), taken AS ( \
                INSERT INTO held_seats (event_id, seat_code, hold_group_id, held_until) \
                SELECT $1, code, $3, now() + make_interval(secs => $4::double precision / 1000) \
@@ -134,8 +137,10 @@ impl Transaction for InsertHold {
              ) \
              SELECT (SELECT count(*) FROM taken) AS taken, \
                     (SELECT max(held_until) FROM taken) AS held_until, \
-                    COALESCE((SELECT array_agg(seat_code) FROM busy WHERE why = 'booked'), '{}') \
-                      AS booked, \
+                    COALESCE((SELECT array_agg(seat_code) FROM busy \
+                               WHERE why IN ('booked', 'blocked')), '{}') AS booked, \
+                    COALESCE((SELECT array_agg(seat_code) FROM busy WHERE why = 'blocked'), '{}') \
+                      AS blocked, \
                     COALESCE((SELECT array_agg(seat_code) FROM busy WHERE why = 'held'), '{}') \
                       AS held",
         )
@@ -148,16 +153,18 @@ impl Transaction for InsertHold {
         let taken: i64 = row.try_get("taken")?;
         if taken != seats.len() as i64 || !tier_check.short.is_empty() {
             // Some seats taken, or a tier short: nothing stays (the seats just written roll back).
-            let (booked, held) = if taken == seats.len() as i64 {
-                (Vec::new(), Vec::new())
+            let (booked, held, blocked) = if taken == seats.len() as i64 {
+                (Vec::new(), Vec::new(), Vec::new())
             } else {
-                (row.try_get("booked")?, row.try_get("held")?)
+                let list = |c: &str| row.try_get::<Vec<String>, _>(c);
+                (list("booked")?, list("held")?, list("blocked")?)
             };
             let short = tier_check.short;
             return Ok(End::Rollback(HoldAttempt::Unavailable {
                 booked,
                 held,
                 short,
+                blocked,
             }));
         }
         let until: DateTime<Utc> = match row.try_get::<Option<DateTime<Utc>>, _>("held_until")? {

@@ -12,7 +12,7 @@
 //! - [`holds`]: Postgres holds (the fallback and the Postgres-only mode); [`sweeps`]: their sweep.
 //! - [`bookings`]: the guarded confirm, bookings, cancel.
 //! - [`idempotency`]: stored responses of keyed requests.
-//! - [`api_keys`]: API keys (digests, names, roles).
+//! - [`api_keys`]: API keys (digests, names, roles). [`blocks`]: blocked seats.
 //! - [`tiers`]: general admission: tier stock, held units, units sold.
 //! - [`history`]: every seat's changes: the rows the transactions write, the reads;
 //!   [`history_flush`]: numbering them in order. [`webhooks`]: endpoints and the outbox;
@@ -20,6 +20,7 @@
 
 mod api_keys;
 mod best;
+mod blocks;
 mod bookings;
 mod caps;
 mod events;
@@ -41,6 +42,7 @@ use sqlx::migrate::{MigrateDatabase, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres};
 
+pub use blocks::BlockOutcome;
 pub use bookings::ConfirmSource;
 pub use events::SeatCounts;
 pub use history_flush::HistoryFlush;

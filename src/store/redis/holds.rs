@@ -192,6 +192,10 @@ impl RedisStore {
                     booked: strings_at(rest, 0)?,
                     held: strings_at(rest, 1)?,
                     short: shortages(rest.get(2))?,
+                    blocked: match rest.get(3) {
+                        Some(_) => strings_at(rest, 3)?,
+                        None => Vec::new(),
+                    },
                 },
                 0,
             )),

@@ -82,6 +82,7 @@ impl RedisStore {
                 .arg(&sold.user_id)
                 .arg(sold.seats);
         }
+        inv.arg(inventory.blocked.join("\n"));
         Ok(match self.invoke(RedisOp::Rebuild, &inv).await? {
             Value::Int(1) => Rebuild::Written,
             Value::Int(-1) => Rebuild::Stale,

@@ -6,7 +6,8 @@
 //! | key | type | what | lifetime |
 //! |---|---|---|---|
 //! | `P:{e:ID}:seats` | SET | every seat code of the event, and the member `""` (so an event of tiers only has one too): the cached inventory's marker | until dropped (rebuilt from Postgres when missing) |
-//! | `P:{e:ID}:booked` | SET | booked seat codes (a cache of Postgres) | with the inventory |
+//! | `P:{e:ID}:booked` | SET | booked seat codes, and blocked ones (a cache of Postgres) | with the inventory |
+//! | `P:{e:ID}:blocked` | SET | blocked seat codes (held back from sale; also in `booked`, so a hold is refused on them) | with the inventory |
 //! | `P:{e:ID}:gen` | STRING | cache generation: bumped when a booked-set change finds no cached inventory, so a rebuild from an older Postgres snapshot is refused | none |
 //! | `P:{e:ID}:held` | ZSET | seat code -> hold expiry in ms (Redis clock), for counts and the seat map; trimmed of expired entries by each hold | none (kept the size of the live holds) |
 //! | `P:{e:ID}:seat:CODE` | STRING | the holdGroupId holding the seat | the hold's TTL |
@@ -40,6 +41,12 @@ impl Keys {
 
     pub(super) fn booked(&self) -> String {
         format!("{}:booked", self.0)
+    }
+
+    /// Blocked seats; the scripts also derive it from the booked key's name (`hold.lua` and
+    /// `rebuild.lua`, where it is only needed on a refusal or beside the booked set).
+    pub(super) fn blocked(&self) -> String {
+        format!("{}:blocked", self.0)
     }
 
     pub(super) fn rebuilding(&self) -> String {
@@ -149,6 +156,7 @@ mod tests {
         for key in [
             k.seats(),
             k.booked(),
+            k.blocked(),
             k.generation(),
             k.held(),
             k.seat("A1"),
@@ -178,5 +186,10 @@ mod tests {
         assert_eq!(rate("P", "user", "u1"), "P:rate:{user:u1}");
         assert_eq!(event_of_history("P", &k.hist()), Some(EventId(42)));
         assert_eq!(history_pattern("P"), "P:{e:*}:hist");
+        // The scripts derive the blocked key from the booked key's name.
+        assert_eq!(
+            format!("{}blocked", &k.booked()[..k.booked().len() - 6]),
+            k.blocked()
+        );
     }
 }

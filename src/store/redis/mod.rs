@@ -7,6 +7,7 @@
 //! - [`scripts`]: the Lua scripts and their replies.
 //! - [`holds`]: take, read, pin, unpin and settle a hold; [`best`]: a best-available hold.
 //! - [`inventory`]: rebuild the cached inventory, mark seats booked, read the held seats.
+//! - [`blocks`]: blocked seats in the cache.
 //! - [`rate`]: the shared rate limit (GCRA).
 //! - [`changes`]: seat changes through pub/sub, for the live seat map ([`feed_cluster`]: its
 //!   sharded pub/sub feed on a cluster).
@@ -14,6 +15,7 @@
 //! - [`pool`]: the connection pool (shared multiplexed connections).
 
 mod best;
+mod blocks;
 mod changes;
 mod extend;
 mod feed;

@@ -61,6 +61,7 @@ script!(UNPIN, "unpin.lua");
 row_keeping_script!(SETTLE, "settle.lua");
 row_keeping_script!(REBUILD, "rebuild.lua");
 row_keeping_script!(MARK_BOOKED, "mark_booked.lua");
+row_keeping_script!(BLOCK, "block.lua");
 script!(HELD, "held.lua");
 script!(HISTORY, "history.lua");
 counting_script!(RATE_LIMIT, "rate_limit.lua");
