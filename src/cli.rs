@@ -1,12 +1,13 @@
 //! The command line of the one binary: `seatlock` (or `seatlock serve`) runs the service;
-//! `seatlock keys create --name NAME --role service|admin`, `seatlock keys list` and
-//! `seatlock keys revoke NAME` manage API keys in the database of `DATABASE_URL`. A created key
+//! `seatlock keys create --name NAME --role service|admin [--channel CODE]... [--no-admission]`,
+//! `seatlock keys list` and `seatlock keys revoke NAME` manage API keys in the database of
+//! `DATABASE_URL`. A created key
 //! is printed once, alone on stdout (so `KEY=$(seatlock keys create ...)` works); everything
 //! else a command says goes to stderr. `seatlock webhooks create|list|delete` manage webhook
 //! endpoints the same way (a created endpoint is printed once, with its secret, as JSON).
 
 use crate::config::Settings;
-use crate::domain::access::KeyRole;
+use crate::domain::access::{KeyRole, NewApiKey, check_channels};
 use crate::domain::webhooks::{
     NewEndpoint, check_description, check_event_ids, check_types, check_url, rfc3339,
 };
@@ -16,7 +17,7 @@ use crate::service::{KeyCreated, Seatlock};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Serve,
-    CreateKey { name: String, role: KeyRole },
+    CreateKey(NewApiKey),
     ListKeys,
     RevokeKey { name: String },
     CreateWebhook(NewEndpoint),
@@ -27,9 +28,13 @@ pub enum Command {
 
 pub const USAGE: &str = "usage:
   seatlock [serve]                                   run the service
-  seatlock keys create --name NAME --role service|admin
-                                                     create an API key; prints it once
-  seatlock keys list                                 list keys (names, roles, times)
+  seatlock keys create --name NAME --role service|admin [--channel CODE]... [--no-admission]
+                                                     create an API key; prints it once. Its
+                                                     holds may take seats of each channel
+                                                     named; --no-admission: they need no
+                                                     waiting-room token (admin keys never do)
+  seatlock keys list                                 list keys (names, roles, channels,
+                                                     admission, times)
   seatlock keys revoke NAME                          revoke the live key of NAME
   seatlock webhooks create --url URL [--type TYPE]... [--event ID]... [--description TEXT]
                                                      create a webhook endpoint; prints it
@@ -48,26 +53,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         ["keys", "revoke", name] => Ok(Command::RevokeKey {
             name: name.to_string(),
         }),
-        ["keys", "create", rest @ ..] => {
-            let (mut name, mut role) = (None, None);
-            let mut it = rest.iter();
-            while let Some(flag) = it.next() {
-                let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-                match *flag {
-                    "--name" => name = Some(value.to_string()),
-                    "--role" => {
-                        role = Some(KeyRole::parse(value).ok_or_else(|| {
-                            format!("--role must be service or admin, not {value:?}")
-                        })?)
-                    }
-                    other => return Err(format!("unknown option {other:?}")),
-                }
-            }
-            Ok(Command::CreateKey {
-                name: name.ok_or("--name is required")?,
-                role: role.ok_or("--role is required")?,
-            })
-        }
+        ["keys", "create", rest @ ..] => parse_key(rest),
         ["webhooks", "list"] => Ok(Command::ListWebhooks),
         ["webhooks", "delete", id] => Ok(Command::DeleteWebhook {
             id: uuid::Uuid::parse_str(id).map_err(|_| format!("{id:?} is not an endpoint id"))?,
@@ -75,6 +61,37 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         ["webhooks", "create", rest @ ..] => parse_webhook(rest),
         _ => Err(format!("unknown command: {}", args.join(" "))),
     }
+}
+
+/// `keys create` options; channel codes are checked here, so a bad one is a usage error.
+fn parse_key(rest: &[&str]) -> Result<Command, String> {
+    let (mut name, mut role, mut channels, mut no_admission) = (None, None, Vec::new(), false);
+    let mut it = rest.iter();
+    while let Some(flag) = it.next() {
+        if *flag == "--no-admission" {
+            no_admission = true;
+            continue;
+        }
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match *flag {
+            "--name" => name = Some(value.to_string()),
+            "--role" => {
+                role = Some(
+                    KeyRole::parse(value)
+                        .ok_or_else(|| format!("--role must be service or admin, not {value:?}"))?,
+                )
+            }
+            "--channel" => channels.push(value.to_string()),
+            other => return Err(format!("unknown option {other:?}")),
+        }
+    }
+    let role = role.ok_or("--role is required")?;
+    Ok(Command::CreateKey(NewApiKey {
+        name: name.ok_or("--name is required")?,
+        channels: check_channels(channels).map_err(|e| format!("--channel: {e}"))?,
+        skips_admission: no_admission || role == KeyRole::Admin,
+        role,
+    }))
 }
 
 /// `webhooks create` options, checked as the API checks them.
@@ -114,16 +131,18 @@ pub async fn run_keys(command: Command, settings: Settings) -> i32 {
         }
     };
     let code = match command {
-        Command::CreateKey { name, role } => match seatlock.create_api_key(&name, role).await {
+        Command::CreateKey(new) => match seatlock.create_api_key(&new).await {
             Ok(KeyCreated::Created(key)) => {
                 println!("{key}");
                 eprintln!(
-                    "created {} key {name:?}; it is shown only now, keep it secret",
-                    role.as_str()
+                    "created {} key {:?}; it is shown only now, keep it secret",
+                    new.role.as_str(),
+                    new.name
                 );
                 0
             }
             Ok(KeyCreated::NameTaken) => {
+                let name = &new.name;
                 eprintln!("seatlock: a live key is already named {name:?} (revoke it first)");
                 1
             }
@@ -134,15 +153,22 @@ pub async fn run_keys(command: Command, settings: Settings) -> i32 {
         },
         Command::ListKeys => match seatlock.list_api_keys().await {
             Ok(keys) => {
-                println!("NAME\tROLE\tCREATED\tLAST USED\tREVOKED");
+                println!("NAME\tROLE\tCHANNELS\tSKIPS ADMISSION\tCREATED\tLAST USED\tREVOKED");
                 let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
                     t.map_or_else(|| "-".to_string(), |t| t.to_rfc3339())
                 };
                 for k in keys {
+                    let channels = if k.channels.is_empty() {
+                        "-".to_string()
+                    } else {
+                        k.channels.join(",")
+                    };
                     println!(
-                        "{}\t{}\t{}\t{}\t{}",
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
                         k.name,
                         k.role.as_str(),
+                        channels,
+                        if k.skips_admission { "yes" } else { "no" },
                         k.created_at.to_rfc3339(),
                         time(k.last_used_at),
                         time(k.revoked_at)
@@ -249,15 +275,71 @@ mod tests {
         );
         assert_eq!(
             parse(&args("keys create --role admin --name ops")),
-            Ok(Command::CreateKey {
-                name: "ops".into(),
-                role: KeyRole::Admin
-            })
+            Ok(Command::CreateKey(NewApiKey::new("ops", KeyRole::Admin)))
         );
         assert!(parse(&args("keys create --name ops")).is_err());
         assert!(parse(&args("keys create --name ops --role root")).is_err());
         assert!(parse(&args("keys create --name")).is_err());
         assert!(parse(&args("launch")).is_err());
+    }
+
+    #[test]
+    fn key_channels_and_admission_are_parsed_and_checked() {
+        assert_eq!(
+            parse(&args(
+                "keys create --name partner --channel presale --role service --no-admission \
+                 --channel vip.1 --channel presale"
+            )),
+            Ok(Command::CreateKey(NewApiKey {
+                name: "partner".into(),
+                role: KeyRole::Service,
+                channels: vec!["presale".into(), "vip.1".into()],
+                skips_admission: true,
+            }))
+        );
+        assert_eq!(
+            parse(&args(
+                "keys create --name shop --role service --channel presale"
+            )),
+            Ok(Command::CreateKey(NewApiKey {
+                name: "shop".into(),
+                role: KeyRole::Service,
+                channels: vec!["presale".into()],
+                skips_admission: false,
+            }))
+        );
+        // An admin key skips admission with or without the flag.
+        assert!(matches!(
+            parse(&args("keys create --name ops --role admin")),
+            Ok(Command::CreateKey(NewApiKey {
+                skips_admission: true,
+                ..
+            }))
+        ));
+        assert!(parse(&args("keys create --name p --role service --channel")).is_err());
+        assert!(parse(&args("keys create --name p --role service --channel a,b")).is_err());
+        let long = "x".repeat(65);
+        assert!(
+            parse(&args(&format!(
+                "keys create --name p --role service --channel {long}"
+            )))
+            .is_err()
+        );
+        let many: String = (0..21).map(|i| format!(" --channel c{i}")).collect();
+        assert!(parse(&args(&format!("keys create --name p --role service{many}"))).is_err());
+        let twenty: String = (0..20).map(|i| format!(" --channel c{i}")).collect();
+        assert!(
+            parse(&args(&format!(
+                "keys create --name p --role service{twenty}"
+            )))
+            .is_ok()
+        );
+        assert!(
+            parse(&args(
+                "keys create --name p --role service --no-admission yes"
+            ))
+            .is_err()
+        );
     }
 
     #[test]

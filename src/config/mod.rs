@@ -1,9 +1,10 @@
 //! Settings, layered: `config/default.toml` (compiled in) -> `config/{APP_ENV}.toml` ->
 //! `APP__SECTION__KEY` environment variables -> the conventional `DATABASE_URL`, `REDIS_URL`
 //! and `PORT`. This is the only module that reads the environment. Secrets (the JWT secret,
-//! passwords in URLs) never show in `Debug` output.
+//! the admission keys, passwords in URLs) never show in `Debug` output.
 
 mod access;
+mod admission;
 mod history;
 mod redact;
 mod redis;
@@ -18,6 +19,7 @@ use serde::Deserialize;
 pub use access::{
     AuthMode, AuthSettings, JwtSettings, LimitSettings, Limits, RateSettings, Secret,
 };
+pub use admission::{AdmissionJwtSettings, AdmissionMode, AdmissionSettings, QueueitSettings};
 pub use history::{HistorySettings, WebhookSettings};
 pub use redis::{RedisMode, RedisSettings};
 pub use server::ServerSettings;
@@ -38,6 +40,7 @@ pub struct Settings {
     pub breaker: BreakerSettings,
     pub idempotency: IdempotencySettings,
     pub auth: AuthSettings,
+    pub admission: AdmissionSettings,
     #[serde(default)]
     pub limits: LimitSettings,
     pub log: LogSettings,
@@ -324,6 +327,9 @@ impl Settings {
         }
         if jwt.leeway_seconds > 300 {
             return fail("auth.jwt.leeway_seconds", "must be 0..=300");
+        }
+        if let Some((key, why)) = self.admission.problem() {
+            return fail(key, why);
         }
         for proxy in &self.server.trusted_proxies {
             if parse_proxy(proxy).is_none() {

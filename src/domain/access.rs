@@ -1,15 +1,17 @@
 //! Who may do what. A caller is trusted (`none` mode), a buyer (a JWT), or a key-holding backend
 //! (`service`) or admin (an API key or a JWT with `"role": "admin"`); each action is decided
-//! by one pure table of role x action x ownership. No I/O here.
+//! by one pure table of role x action x ownership. A caller also brings the sales channels it is
+//! in and whether it skips admission from a waiting room. No I/O here.
+
+mod keys;
+
+pub use keys::{
+    ApiKey, ApiKeyInfo, KEY_PREFIX, KEY_RANDOM_LEN, KeyRole, MAX_CALLER_CHANNELS,
+    MAX_CHANNEL_CODE_LEN, MAX_KEY_NAME_LEN, NewApiKey, check_channels, generate_key, is_api_key,
+    key_digest, validate_key_name,
+};
 
 use crate::error::{Error, Result};
-
-/// Prefix of every API key.
-pub const KEY_PREFIX: &str = "sl_";
-/// Random URL-safe characters after the prefix.
-pub const KEY_RANDOM_LEN: usize = 43;
-/// Longest accepted key name.
-pub const MAX_KEY_NAME_LEN: usize = 64;
 
 /// What a caller is allowed to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,37 +26,6 @@ pub enum Role {
     Admin,
 }
 
-/// An API key's role, as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyRole {
-    Service,
-    Admin,
-}
-
-impl KeyRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyRole::Service => "service",
-            KeyRole::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "service" => Some(KeyRole::Service),
-            "admin" => Some(KeyRole::Admin),
-            _ => None,
-        }
-    }
-
-    pub fn role(self) -> Role {
-        match self {
-            KeyRole::Service => Role::Service,
-            KeyRole::Admin => Role::Admin,
-        }
-    }
-}
-
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -63,6 +34,12 @@ pub struct Caller {
     pub subject: Option<String>,
     /// The name of the API key; None otherwise.
     pub key_name: Option<String>,
+    /// The sales channels the caller is in (an API key's `--channel`s, a JWT's `channels`
+    /// claim); empty for trusted callers.
+    pub channels: Vec<String>,
+    /// Holds need no admission token from this caller: trusted callers, admins (keys and
+    /// JWTs), keys created with `--no-admission`.
+    pub skips_admission: bool,
 }
 
 impl Caller {
@@ -72,6 +49,19 @@ impl Caller {
             role: Role::Trusted,
             subject: None,
             key_name: None,
+            channels: Vec::new(),
+            skips_admission: true,
+        }
+    }
+
+    /// The caller of a live API key: admin keys always skip admission.
+    pub fn of_key(key: ApiKey) -> Self {
+        Caller {
+            role: key.role.role(),
+            subject: None,
+            skips_admission: key.skips_admission || key.role == KeyRole::Admin,
+            key_name: Some(key.name),
+            channels: key.channels,
         }
     }
 }
@@ -164,65 +154,6 @@ pub fn authorize(caller: &Caller, action: Action, user: Option<&str>) -> Result<
     }
 }
 
-/// A live key as the request path needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiKey {
-    pub name: String,
-    pub role: KeyRole,
-}
-
-/// A key as `seatlock keys list` shows it (never the key itself).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiKeyInfo {
-    pub name: String,
-    pub role: KeyRole,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-/// Checks a key name: 1-64 of `A-Z a-z 0-9 . _ -`.
-pub fn validate_key_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_KEY_NAME_LEN
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "a key name is 1 to {MAX_KEY_NAME_LEN} of A-Z a-z 0-9 . _ -"
-        ))
-    }
-}
-
-/// Whether a bearer token looks like an API key (else it is taken for a JWT).
-pub fn is_api_key(token: &str) -> bool {
-    token.starts_with(KEY_PREFIX)
-        && token.len() >= KEY_PREFIX.len() + 32
-        && token[KEY_PREFIX.len()..]
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// A new API key: the prefix and 43 random URL-safe characters (258 bits).
-pub fn generate_key() -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut rng = rand::rng();
-    let random: String = (0..KEY_RANDOM_LEN)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect();
-    format!("{KEY_PREFIX}{random}")
-}
-
-/// The digest an API key is stored and looked up by.
-pub fn key_digest(key: &str) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(key.as_bytes()).into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,15 +209,18 @@ mod tests {
             role: Role::Buyer,
             subject: Some(sub.into()),
             key_name: None,
+            channels: Vec::new(),
+            skips_admission: false,
         }
     }
 
     fn key(role: KeyRole) -> Caller {
-        Caller {
-            role: role.role(),
-            subject: None,
-            key_name: Some("checkout".into()),
-        }
+        Caller::of_key(ApiKey {
+            name: "checkout".into(),
+            role,
+            channels: Vec::new(),
+            skips_admission: false,
+        })
     }
 
     #[test]
@@ -316,6 +250,8 @@ mod tests {
             role: Role::Admin,
             subject: Some("ops".into()),
             key_name: None,
+            channels: Vec::new(),
+            skips_admission: true,
         };
         assert_eq!(acting_user(&admin_jwt, None).ok(), Some("ops".into()));
         assert_eq!(
@@ -340,19 +276,23 @@ mod tests {
     }
 
     #[test]
-    fn keys_and_names_have_a_shape() {
-        let key = format!("sl_{}", "a".repeat(43));
-        assert!(is_api_key(&key));
-        assert!(!is_api_key("sl_short"));
-        assert!(!is_api_key(&format!("sl_{}", "a/".repeat(20))));
-        assert!(!is_api_key("eyJhbGciOiJIUzI1NiJ9.e30.sig"));
-        assert!(validate_key_name("checkout-eu.1").is_ok());
-        assert!(validate_key_name("").is_err());
-        assert!(validate_key_name("has space").is_err());
-        assert_ne!(key_digest("a"), key_digest("b"));
-        let (a, b) = (generate_key(), generate_key());
-        assert!(is_api_key(&a) && is_api_key(&b));
-        assert_eq!(a.len(), KEY_PREFIX.len() + KEY_RANDOM_LEN);
-        assert_ne!(a, b);
+    fn admins_and_keys_marked_so_skip_admission() {
+        assert!(Caller::trusted().skips_admission);
+        assert!(Caller::trusted().channels.is_empty());
+        assert!(
+            key(KeyRole::Admin).skips_admission,
+            "admin keys always skip"
+        );
+        assert!(!key(KeyRole::Service).skips_admission);
+        let partner = Caller::of_key(ApiKey {
+            name: "partner".into(),
+            role: KeyRole::Service,
+            channels: vec!["presale".into()],
+            skips_admission: true,
+        });
+        assert!(partner.skips_admission);
+        assert_eq!(partner.channels, ["presale"]);
+        assert!(NewApiKey::new("ops", KeyRole::Admin).skips_admission);
+        assert!(!NewApiKey::new("shop", KeyRole::Service).skips_admission);
     }
 }

@@ -9,7 +9,7 @@
 //! - `inventory`: rebuilding an event's Redis cache from Postgres.
 //! - `outage`: the one guarded way to call Redis (breaker), and the reconcile after an outage.
 //! - `health`: readiness; `idempotency`: stored responses of keyed requests.
-//! - `auth`: who is calling (JWT, API keys); `rate`: rate limits per caller.
+//! - `auth`: who is calling (JWT, API keys), admission tokens; `rate`: rate limits per caller.
 //! - [`breaker`]: the circuit breaker state machine.
 //! - `stream`: the live seat map's fan-out (one hub per streamed event).
 //! - `blocks`: blocked seats (held back from sale).
@@ -42,7 +42,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use sqlx::PgPool;
 
-pub use auth::{AuthFailure, KeyCreated};
+pub use auth::{
+    Admission, AdmissionRefused, AdmissionVerifier, AuthFailure, KeyCreated,
+    MAX_ADMISSION_TOKEN_BYTES,
+};
 pub use health::{HoldsGo, Readiness, ReadyStatus};
 pub use reserve::Wanted;
 pub use stream::{LiveSeat, LiveTier, Snapshot, Streams, Subscription};
@@ -110,7 +113,7 @@ impl Seatlock {
             settings.breaker.failure_threshold,
             Duration::from_secs(settings.breaker.open_seconds),
         ));
-        let auth = Arc::new(Authenticator::new(&settings.auth)?);
+        let auth = Arc::new(Authenticator::new(&settings.auth, &settings.admission)?);
         let settings_limits = settings.limits();
         let webhook_client = Arc::new(
             webhooks::WebhookClient::new(&settings.webhooks)

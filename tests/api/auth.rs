@@ -536,6 +536,103 @@ async fn the_key_commands_print_a_key_once_and_keep_only_its_digest(pg: PgPool) 
 }
 
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_key_created_with_channels_and_no_admission_is_listed_and_used_with_them(pg: PgPool) {
+    let db = crate::support::database_url(&pg);
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_seatlock"))
+            .args(args)
+            .env("DATABASE_URL", &db)
+            .env("APP__DATABASE__CREATE_IF_MISSING", "false")
+            .output()
+            .expect("run seatlock")
+    };
+    let create = |args: &[&str]| {
+        let out = run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf8")
+            .trim()
+            .to_string()
+    };
+    let partner = create(&[
+        "keys",
+        "create",
+        "--name",
+        "partner",
+        "--role",
+        "service",
+        "--channel",
+        "presale",
+        "--no-admission",
+    ]);
+    let shop = create(&["keys", "create", "--name", "shop", "--role", "service"]);
+    let ops = create(&["keys", "create", "--name", "ops", "--role", "admin"]);
+    let listed = String::from_utf8(run(&["keys", "list"]).stdout).expect("utf8");
+    assert!(
+        listed.starts_with("NAME\tROLE\tCHANNELS\tSKIPS ADMISSION\t"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("\npartner\tservice\tpresale\tyes\t"),
+        "{listed}"
+    );
+    assert!(listed.contains("\nshop\tservice\t-\tno\t"), "{listed}");
+    assert!(
+        listed.contains("\nops\tadmin\t-\tyes\t"),
+        "admin keys skip admission: {listed}"
+    );
+    let stored: (Vec<String>, bool) =
+        sqlx::query_as("SELECT channels, skips_admission FROM api_keys WHERE name = 'partner'")
+            .fetch_one(&pg)
+            .await
+            .expect("row");
+    assert_eq!(stored, (vec!["presale".to_string()], true));
+
+    // An instance on that database sees each key's channels and admission.
+    let app = TestApp::with(pg.clone(), &redis_url(), token_mode);
+    let seatlock = &app.state.seatlock;
+    let caller = seatlock
+        .authenticate(Some(&partner))
+        .await
+        .expect("partner");
+    assert_eq!(caller.channels, ["presale"]);
+    assert!(caller.skips_admission);
+    let caller = seatlock.authenticate(Some(&shop)).await.expect("shop");
+    assert!(caller.channels.is_empty());
+    assert!(!caller.skips_admission);
+    assert!(
+        seatlock
+            .authenticate(Some(&ops))
+            .await
+            .expect("ops")
+            .skips_admission
+    );
+
+    // A bad channel code is a usage error, and nothing is stored.
+    let out = run(&[
+        "keys",
+        "create",
+        "--name",
+        "bad",
+        "--role",
+        "service",
+        "--channel",
+        "no spaces",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let bad: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE name = 'bad'")
+        .fetch_one(&pg)
+        .await
+        .expect("count");
+    assert_eq!(bad, 0);
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn secrets_tokens_and_keys_never_reach_the_logs(pg: PgPool) {
     use std::io::Read;
     let db = crate::support::database_url(&pg);

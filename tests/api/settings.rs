@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use seatlock::config::{LogFormat, Settings};
+use seatlock::config::{AdmissionMode, LogFormat, Settings};
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs
@@ -59,6 +59,54 @@ fn a_bad_value_is_refused_with_a_message_naming_the_key() {
             .expect_err(var)
             .to_string();
         assert!(err.contains(key), "{var}={value}: {err}");
+    }
+}
+
+#[test]
+fn admission_is_off_by_default_and_each_mode_needs_its_key() {
+    let s = Settings::from_env(HashMap::new()).expect("defaults");
+    assert_eq!(s.admission.mode, AdmissionMode::Off);
+    assert_eq!(s.admission.leeway_seconds, 30);
+    assert_eq!(s.admission.max_live_holds, 1);
+    let s = Settings::from_env(env(&[
+        ("APP__ADMISSION__MODE", "queueit"),
+        ("APP__ADMISSION__QUEUEIT__SECRET_KEY", "queueit-secret"),
+        ("APP__ADMISSION__MAX_LIVE_HOLDS", "2"),
+        ("APP__ADMISSION__JWT__ISSUER", "https://waitingroom.example"),
+    ]))
+    .expect("valid");
+    assert_eq!(s.admission.mode, AdmissionMode::Queueit);
+    assert_eq!(s.admission.queueit.secret_key.expose(), "queueit-secret");
+    assert_eq!(s.admission.max_live_holds, 2);
+    assert_eq!(s.admission.jwt.issuer, "https://waitingroom.example");
+    assert!(
+        !format!("{s:?}").contains("queueit-secret"),
+        "the secret key never shows in Debug output"
+    );
+    for (vars, key) in [
+        (
+            &[("APP__ADMISSION__MODE", "jwt")][..],
+            "admission.jwt.public_key_file",
+        ),
+        (
+            &[
+                ("APP__ADMISSION__MODE", "jwt"),
+                ("APP__ADMISSION__JWT__HS256_SECRET", "too-short"),
+            ][..],
+            "admission.jwt.hs256_secret",
+        ),
+        (
+            &[("APP__ADMISSION__MODE", "queueit")][..],
+            "admission.queueit.secret_key",
+        ),
+        (
+            &[("APP__ADMISSION__MAX_LIVE_HOLDS", "0")][..],
+            "admission.max_live_holds",
+        ),
+        (&[("APP__ADMISSION__MODE", "fifo")][..], "admission.mode"),
+    ] {
+        let err = Settings::from_env(env(vars)).expect_err(key).to_string();
+        assert!(err.contains(key), "{vars:?}: {err}");
     }
 }
 

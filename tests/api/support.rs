@@ -680,7 +680,7 @@ impl TestApp {
         match self
             .state
             .seatlock
-            .create_api_key(name, role)
+            .create_api_key(&seatlock::domain::access::NewApiKey::new(name, role))
             .await
             .expect("create key")
         {

@@ -2,7 +2,8 @@
 //! `auth.jwt.hs256_secret`; RS256, ES256 or EdDSA with the PEM key of `auth.jwt.public_key_file`),
 //! never `none`; `exp` required, `nbf` honoured, `iss` / `aud` checked when configured, with
 //! `auth.jwt.leeway_seconds` of clock skew. The buyer is the `sub` claim; `"role": "admin"`
-//! makes an admin token.
+//! makes an admin token (which skips admission); a `channels` claim (an array of channel codes)
+//! puts the caller in those sales channels, and a malformed one refuses the token.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,7 +15,7 @@ use serde::Deserialize;
 
 use super::AuthFailure;
 use crate::config::JwtSettings;
-use crate::domain::access::{Caller, Role};
+use crate::domain::access::{Caller, Role, check_channels};
 use crate::domain::fields::validate_user_id;
 
 /// Most verified tokens remembered; past it the memory starts over.
@@ -44,6 +45,8 @@ struct Verified {
 struct Claims {
     sub: Option<String>,
     role: Option<String>,
+    /// Read as any JSON value, so a malformed claim is refused as a wrong claim.
+    channels: Option<serde_json::Value>,
     exp: u64,
     nbf: Option<u64>,
 }
@@ -164,17 +167,26 @@ impl JwtVerifier {
             Some("admin") => Role::Admin,
             _ => Role::Buyer,
         };
+        let channels = match &claims.channels {
+            None => Vec::new(),
+            Some(value) => serde_json::from_value::<Vec<String>>(value.clone())
+                .ok()
+                .and_then(|codes| check_channels(codes).ok())
+                .ok_or(AuthFailure::Claims)?,
+        };
         let caller = Caller {
             role,
             subject: Some(sub),
             key_name: None,
+            channels,
+            skips_admission: role == Role::Admin,
         };
         Ok((caller, claims))
     }
 }
 
-/// A PEM public key and the algorithm it verifies.
-fn public_key(pem: &[u8]) -> anyhow::Result<(Algorithm, DecodingKey)> {
+/// A PEM public key and the algorithm it verifies (admission tokens use it too).
+pub(super) fn public_key(pem: &[u8]) -> anyhow::Result<(Algorithm, DecodingKey)> {
     if let Ok(key) = DecodingKey::from_rsa_pem(pem) {
         return Ok((Algorithm::RS256, key));
     }
@@ -185,4 +197,75 @@ fn public_key(pem: &[u8]) -> anyhow::Result<(Algorithm, DecodingKey)> {
         return Ok((Algorithm::EdDSA, key));
     }
     anyhow::bail!("unrecognised key")
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{EncodingKey, Header, encode, get_current_timestamp};
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::config::Secret;
+
+    const SECRET: &str = "jwt-test-secret-0123456789abcdef-0123";
+
+    fn verifier() -> JwtVerifier {
+        let settings = JwtSettings {
+            hs256_secret: Secret::new(SECRET),
+            public_key_file: String::new(),
+            issuer: String::new(),
+            audience: String::new(),
+            leeway_seconds: 30,
+        };
+        JwtVerifier::new(&settings)
+            .expect("settings")
+            .expect("a verifier")
+    }
+
+    fn token(extra: Value) -> String {
+        let mut claims = json!({"sub": "u1", "exp": get_current_timestamp() + 600});
+        for (k, v) in extra.as_object().expect("object") {
+            claims[k] = v.clone();
+        }
+        let key = EncodingKey::from_secret(SECRET.as_bytes()).expect("key");
+        encode(&Header::default(), &claims, &key).expect("sign")
+    }
+
+    #[test]
+    fn the_channels_claim_puts_a_buyer_in_its_channels() {
+        let v = verifier();
+        let plain = v.verify(&token(json!({}))).expect("valid");
+        assert!(plain.channels.is_empty());
+        assert!(!plain.skips_admission, "buyers need admission");
+        let fan = v
+            .verify(&token(
+                json!({"channels": ["presale", "fanclub", "presale"]}),
+            ))
+            .expect("valid");
+        assert_eq!(fan.channels, ["presale", "fanclub"]);
+        assert_eq!(fan.role, Role::Buyer);
+        let admin = v
+            .verify(&token(json!({"role": "admin", "channels": []})))
+            .expect("valid");
+        assert!(admin.skips_admission, "admins skip admission");
+    }
+
+    #[test]
+    fn a_malformed_channels_claim_refuses_the_token() {
+        let v = verifier();
+        let too_many: Vec<String> = (0..21).map(|i| format!("c{i}")).collect();
+        for (what, channels) in [
+            ("not an array", json!("presale")),
+            ("not strings", json!([1, 2])),
+            ("a bad code", json!(["has space"])),
+            ("an empty code", json!([""])),
+            ("too many", json!(too_many)),
+        ] {
+            assert_eq!(
+                v.verify(&token(json!({ "channels": channels }))),
+                Err(AuthFailure::Claims),
+                "{what}"
+            );
+        }
+    }
 }

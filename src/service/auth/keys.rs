@@ -7,8 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::domain::access::ApiKey;
-use crate::domain::access::{KeyRole, key_digest};
+use crate::domain::access::{ApiKey, key_digest};
 use crate::error::Result;
 use crate::store::postgres::PgStore;
 
@@ -49,13 +48,9 @@ impl KeyCache {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The live key with this secret (its name and role), or None for an unknown or revoked
-    /// key.
-    pub(super) async fn lookup(
-        &self,
-        pg: &PgStore,
-        secret: &str,
-    ) -> Result<Option<(String, KeyRole)>> {
+    /// The live key with this secret (its name, role, channels and admission), or None for an
+    /// unknown or revoked key.
+    pub(super) async fn lookup(&self, pg: &PgStore, secret: &str) -> Result<Option<ApiKey>> {
         let digest = key_digest(secret);
         let now = Instant::now();
         let cached = {
@@ -129,6 +124,6 @@ impl KeyCache {
                 }
             });
         }
-        Ok(Some((key.name, key.role)))
+        Ok(Some(key))
     }
 }

@@ -1,18 +1,24 @@
 //! Authentication: turns a bearer token into a [`Caller`]. In `auth.mode = none` every request
 //! is a trusted caller; in `token` mode a token is an API key (`sl_...`, looked up through a
-//! short cache) or a JWT (verified locally, no I/O).
+//! short cache) or a JWT (verified locally, no I/O). Beside it, admission: the waiting-room
+//! token of a hold (`admission.mode`), verified locally too.
 
+mod admission;
 mod jwt;
 mod keys;
 
 use std::time::Duration;
 
+pub use self::admission::{
+    Admission, AdmissionRefused, AdmissionVerifier, MAX_ADMISSION_TOKEN_BYTES,
+};
 use self::jwt::JwtVerifier;
 use self::keys::KeyCache;
 use super::Seatlock;
-use crate::config::{AuthMode, AuthSettings};
+use crate::config::{AdmissionMode, AdmissionSettings, AuthMode, AuthSettings};
 use crate::domain::access::{
-    ApiKeyInfo, Caller, KeyRole, generate_key, is_api_key, key_digest, validate_key_name,
+    ApiKeyInfo, Caller, KeyRole, NewApiKey, check_channels, generate_key, is_api_key, key_digest,
+    validate_key_name,
 };
 use crate::telemetry::{self, AuthFailureReason};
 
@@ -58,14 +64,22 @@ pub(super) struct Authenticator {
     mode: AuthMode,
     jwt: Option<JwtVerifier>,
     keys: KeyCache,
+    admission_mode: AdmissionMode,
+    /// None when `admission.mode` is `off`.
+    admission: Option<AdmissionVerifier>,
 }
 
 impl Authenticator {
-    pub(super) fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
+    pub(super) fn new(
+        settings: &AuthSettings,
+        admission: &AdmissionSettings,
+    ) -> anyhow::Result<Self> {
         Ok(Authenticator {
             mode: settings.mode,
             jwt: JwtVerifier::new(&settings.jwt)?,
             keys: KeyCache::new(Duration::from_secs(settings.key_cache_seconds)),
+            admission_mode: admission.mode,
+            admission: AdmissionVerifier::new(admission)?,
         })
     }
 }
@@ -73,6 +87,25 @@ impl Authenticator {
 impl Seatlock {
     pub fn auth_mode(&self) -> AuthMode {
         self.auth.mode
+    }
+
+    /// Which admission tokens holds need (`admission.mode`).
+    pub fn admission_mode(&self) -> AdmissionMode {
+        self.auth.admission_mode
+    }
+
+    /// Verifies a hold's admission token for the event `event_id` (its id as text) and returns
+    /// whom it admits; refused with [`AdmissionRefused::Off`] when admission is off. Whether
+    /// the caller needs one at all is [`Caller::skips_admission`]'s to say.
+    pub fn verify_admission(
+        &self,
+        token: &str,
+        event_id: &str,
+    ) -> Result<Admission, AdmissionRefused> {
+        match &self.auth.admission {
+            Some(verifier) => verifier.verify(token, event_id),
+            None => Err(AdmissionRefused::Off),
+        }
     }
 
     /// The caller of a request, from its bearer token (None: no token was sent).
@@ -94,12 +127,7 @@ impl Seatlock {
                 tracing::warn!(error = %e, "could not check an API key");
                 AuthFailure::Unavailable
             })?;
-            let (name, role) = found.ok_or(AuthFailure::UnknownKey)?;
-            return Ok(Caller {
-                role: role.role(),
-                subject: None,
-                key_name: Some(name),
-            });
+            return found.map(Caller::of_key).ok_or(AuthFailure::UnknownKey);
         }
         match &self.auth.jwt {
             Some(verifier) => verifier.verify(token),
@@ -118,18 +146,18 @@ pub enum KeyCreated {
 }
 
 impl Seatlock {
-    /// Creates an API key; only its digest is stored.
-    pub async fn create_api_key(
-        &self,
-        name: &str,
-        role: KeyRole,
-    ) -> crate::error::Result<KeyCreated> {
-        validate_key_name(name).map_err(crate::error::Error::Validation)?;
+    /// Creates an API key; only its digest is stored. Its channels are checked (duplicates
+    /// dropped); an admin key always skips admission.
+    pub async fn create_api_key(&self, new: &NewApiKey) -> crate::error::Result<KeyCreated> {
+        use crate::error::Error;
+        validate_key_name(&new.name).map_err(Error::Validation)?;
+        let new = NewApiKey {
+            channels: check_channels(new.channels.clone()).map_err(Error::Validation)?,
+            skips_admission: new.skips_admission || new.role == KeyRole::Admin,
+            ..new.clone()
+        };
         let key = generate_key();
-        let created = self
-            .pg
-            .insert_api_key(name, &key_digest(&key), role)
-            .await?;
+        let created = self.pg.insert_api_key(&new, &key_digest(&key)).await?;
         Ok(if created {
             KeyCreated::Created(key)
         } else {
