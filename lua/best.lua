@@ -33,10 +33,15 @@
 -- ARGV[6]   rate-limit interval us (0 = not here)           ARGV[7]  rate-limit burst
 -- ARGV[8]   count   ARGV[9] seat type ("" = any)   ARGV[10] max price in cents (-1 = any)
 -- ARGV[11]  the seat key prefix "{e}:seat:"
+-- and after these (taken off first): the sales policy's keys and arguments, see policy.lua
+-- (prepended). A seat is chosen only if the caller may hold it now: an open seat while the
+-- event's window is open, a seat of one of the caller's channels while that channel's is.
 --
 -- Replies (after the rate verdict, as hold.lua): {"OK", remaining, reset, expires_ms, trimmed,
 -- {codes}} | {"NOCACHE"} | {"RATE_LIMITED", 0, reset, retry} | {"NO_BLOCK", remaining, reset,
--- available} | {"USER_LIMIT", remaining, reset, cap, max, current}
+-- available} | {"USER_LIMIT", remaining, reset, cap, max, current} | {"ADMISSION", remaining,
+-- reset} | {"NOT_OPEN" / "CLOSED", remaining, reset, ms}: no window the caller may buy in is open
+local P = policy_args()
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'NOCACHE'}
 end
@@ -63,6 +68,45 @@ if redis.call('HGET', KEYS[4], 'user') == ARGV[2] then
     seats[#seats + 1] = code
   end
   return {'OK', remaining, reset, tonumber(fields[1]), 0, seats}
+end
+
+-- The sales policy: `gate` says which seats the caller may hold now (nil: any seat).
+local F = policy_read(P)
+if not policy_admitted(P, F) then
+  return {'ADMISSION', remaining, reset}
+end
+local gate = nil
+if F and P.who ~= '*' then
+  local s, e = policy_window(F, false)
+  local public = not (s and now < s) and not (e and now >= e)
+  local open, any = {}, public
+  local opens, closed = nil, nil
+  local function note(a, b)
+    if a and now < a then
+      opens = math.min(opens or a, a)
+    elseif b and now >= b then
+      closed = math.max(closed or b, b)
+    end
+  end
+  note(s, e)
+  for ch in string.gmatch(P.who, '[^,]+') do
+    local cs, ce = policy_window(F, ch)
+    if not (cs and now < cs) and not (ce and now >= ce) then
+      open[ch] = true
+      any = true
+    else
+      note(cs, ce)
+    end
+  end
+  if not any then
+    if opens then
+      return {'NOT_OPEN', remaining, reset, opens}
+    end
+    return {'CLOSED', remaining, reset, closed}
+  end
+  if F.c or not public then
+    gate = {public = public, open = open, chan = F.c}
+  end
 end
 
 local count = tonumber(ARGV[8])
@@ -160,8 +204,31 @@ local function row_at(i)
   return row
 end
 
--- Whether seat k of a row matches the type and price limit.
+-- Whether the caller may hold seat k of a row now (see `gate`); a row's channels are read once.
+local function gate_ok(row, k)
+  if not gate.chan then
+    return gate.public
+  end
+  if not row.ch then
+    local codes = {}
+    for j = 0, row.m - 1 do
+      codes[j + 1] = row.code(j)
+    end
+    row.ch = redis.call('HMGET', P.chan_key, unpack(codes))
+  end
+  local ch = row.ch[k + 1]
+  if ch then
+    return gate.open[ch] == true
+  end
+  return gate.public
+end
+
+-- Whether seat k of a row matches the type and price limit (and the policy lets the caller
+-- hold it).
 local function eligible(row, k)
+  if gate and not gate_ok(row, k) then
+    return false
+  end
   if row.plain then
     return row.ok
   end
@@ -195,7 +262,7 @@ local function best_in_row(row, strict)
       local left, right = s - k0, k0 + len - count - s
       if not (strict and (left == 1 or right == 1)) then
         local ok = true
-        if not row.plain then
+        if not row.plain or gate then
           for j = s, s + count - 1 do
             if not eligible(row, j) then
               ok = false
@@ -277,8 +344,9 @@ end
 if not chosen then
   -- Nothing together: how many matching seats are free at all. Every row is read, so the
   -- answer is kept until a seat changes (a sold-out house answers the next ones at once).
+  -- (Not kept under a policy gate: what a caller may hold depends on who asks, and when.)
   local filter = want_type .. '\t' .. max_price .. '\t'
-  local cached = redis.call('HGET', layout, 'avail')
+  local cached = not gate and redis.call('HGET', layout, 'avail')
   if cached and string.sub(cached, 1, #filter) == filter then
     return {'NO_BLOCK', remaining, reset, tonumber(string.sub(cached, #filter + 1))}
   end
@@ -286,7 +354,7 @@ if not chosen then
   for i = 0, rows - 1 do
     local row = row_at(i)
     for _, run in ipairs(row.runs) do
-      if row.plain then
+      if row.plain and not gate then
         available = available + (row.ok and run[2] or 0)
       else
         for k = run[1], run[1] + run[2] - 1 do
@@ -297,7 +365,9 @@ if not chosen then
       end
     end
   end
-  redis.call('HSET', layout, 'avail', filter .. available)
+  if not gate then
+    redis.call('HSET', layout, 'avail', filter .. available)
+  end
   return {'NO_BLOCK', remaining, reset, available}
 end
 local codes = {}
@@ -308,6 +378,7 @@ end
 -- The buyer's caps (caps.lua), as in hold.lua.
 local refusal, caps = caps_check(KEYS[5], KEYS[6], ARGV[2], count, tonumber(ARGV[4]),
   tonumber(ARGV[5]), now)
+refusal = refusal or policy_admission_check(P, now)
 if refusal then
   return {'USER_LIMIT', remaining, reset, refusal[1], refusal[2], refusal[3]}
 end
@@ -348,6 +419,7 @@ redis.call('HSET', KEYS[4], 'user', ARGV[2], 'exp', exp, 'seats', table.concat(c
   'tiers', '', 'taken', now)
 redis.call('PEXPIRE', KEYS[4], ttl)
 caps_record(caps, KEYS[5], ARGV[1], count, exp, now)
+policy_admission_record(P, KEYS[4], ARGV[1], exp, now)
 redis.call('XADD', KEYS[11], '*', 'k', 'H', 'h', ARGV[1], 'a', now, 'u', ARGV[2], 'x', exp,
   's', table.concat(codes, '\n'), 't', '')
 local trimmed = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)

@@ -61,6 +61,11 @@ local exp = math.max(math.min(now + tonumber(ARGV[3]), last), current)
 local ttl = math.max(exp - now, 1)
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('HSET', KEYS[1], 'exp', exp, 'renewals', renewals + 1)
+-- A hold taken under an admission keeps its place in the admission's live holds as long.
+local adm = redis.call('HGET', KEYS[1], 'adm')
+if adm and redis.call('ZADD', adm, 'XX', 'CH', exp, ARGV[1]) == 1 and redis.call('PTTL', adm) < ttl then
+  redis.call('PEXPIRE', adm, ttl)
+end
 local seats, tiers = {}, {}
 for i = 0, n - 1 do
   redis.call('PEXPIRE', KEYS[4 + i], ttl)

@@ -34,6 +34,8 @@
 -- then pairs tier code, quantity (distinct codes, quantity >= 1)
 -- and last (taken off first): "1" to record the hold in {e}:hist, "0" not to (a copy of a
 -- Postgres hold, recorded where it was taken)
+-- and after all of these (taken off before them): the sales policy's keys and arguments, see
+-- policy.lua (prepended)
 --
 -- Every reply after the cache check carries the rate verdict right after its tag:
 -- {tag, remaining, reset_us, ...}; {"RATE_LIMITED", 0, reset_us, retry_us} is a refusal (nothing
@@ -47,12 +49,17 @@
 --                                        in {e}:booked too) / held, the tiers with fewer units
 --                                        left than requested, and the blocked seats among the
 --                                        booked ones ({e}:blocked, beside {e}:booked)
---   {"USER_LIMIT", cap, max, current}    cap "seats" or "live_holds" would be exceeded (checked
---                                        only when every seat and unit is free)
+--   {"USER_LIMIT", cap, max, current}    cap "seats", "live_holds" or
+--                                        "max_live_holds_per_admission" would be exceeded
+--                                        (checked only when every seat and unit is free)
+--   {"ADMISSION"}                        the admission names another event
+--   {"NOT_OPEN", opens_ms} / {"CLOSED", closed_ms}  outside the sales window of a seat asked
+--   UNAVAILABLE carries a fifth list: the seats of a channel the caller is not in
 --
 -- A tier's units left = cap - sold - held. `held` is a running total: each hold of the tier first
 -- trims its expired entries (a range read by score: O(log n + expired), never a scan of the live
 -- holds; at most 1000 of them per hold, see trim below) and subtracts their quantities.
+local P = policy_args()
 local HIST = table.remove(KEYS)
 local RECORD = table.remove(ARGV)
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -73,6 +80,11 @@ end
 -- The same hold id again (a keyed retry re-executing): acknowledge the hold it already has.
 if redis.call('HGET', KEYS[4], 'user') == ARGV[2] then
   return {'OK', remaining, reset, tonumber(redis.call('HGET', KEYS[4], 'exp')), 0}
+end
+-- The event's sales policy (nil for most events: one read of a missing key).
+local F = policy_read(P)
+if not policy_admitted(P, F) then
+  return {'ADMISSION', remaining, reset}
 end
 local n = tonumber(ARGV[8])
 local first = 9
@@ -102,6 +114,14 @@ if #unknown > 0 then
   return {'UNKNOWN_TIERS', remaining, reset, unknown}
 end
 
+local foreign = {}
+if F then
+  local verdict
+  verdict, foreign = policy_check(P, F, {unpack(ARGV, first, first + n - 1)}, lines > 0, now)
+  if verdict then
+    return {verdict[1], remaining, reset, verdict[2]}
+  end
+end
 local booked, held = {}, {}
 for i = 0, n - 1 do
   local code = ARGV[first + i]
@@ -146,7 +166,7 @@ for j = 0, lines - 1 do
     short[#short + 1] = left
   end
 end
-if #booked + #held + #short > 0 then
+if #booked + #held + #short + #foreign > 0 then
   -- Which of the "booked" seats are blocked ({e}:blocked beside {e}:booked): only on this path.
   local blocked = {}
   if #booked > 0 then
@@ -157,13 +177,14 @@ if #booked + #held + #short > 0 then
       end
     end
   end
-  return {'UNAVAILABLE', remaining, reset, booked, held, short, blocked}
+  return {'UNAVAILABLE', remaining, reset, booked, held, short, blocked, foreign}
 end
 
 -- The buyer's caps, checked only for a hold that could otherwise be taken (so a refusal because
 -- of other buyers costs nothing extra).
 local refusal, caps = caps_check(KEYS[5], KEYS[6], ARGV[2], units, tonumber(ARGV[4]),
   tonumber(ARGV[5]), now)
+refusal = refusal or policy_admission_check(P, now)
 if refusal then
   return {'USER_LIMIT', remaining, reset, refusal[1], refusal[2], refusal[3]}
 end
@@ -188,6 +209,7 @@ redis.call('HSET', KEYS[4], 'user', ARGV[2], 'exp', exp, 'seats', table.concat(c
   'tiers', table.concat(tiers, '\n'), 'taken', now)
 redis.call('PEXPIRE', KEYS[4], ttl)
 caps_record(caps, KEYS[5], ARGV[1], units, exp, now)
+policy_admission_record(P, KEYS[4], ARGV[1], exp, now)
 if RECORD == '1' then
   redis.call('XADD', HIST, '*', 'k', 'H', 'h', ARGV[1], 'a', now, 'u', ARGV[2], 'x', exp,
     's', table.concat(codes, '\n'), 't', table.concat(tiers, '\n'))

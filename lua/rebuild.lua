@@ -33,6 +33,11 @@
 -- The last ARGV (taken off first): the blocked seat codes joined by "\n" ("" for none); they are
 -- among the booked codes too (a blocked seat is refused as a booked one is) and are also kept in
 -- {e}:blocked, beside {e}:booked, so a refusal can tell them apart.
+-- And after it (taken off before it): the sales policy, as set_policy.lua takes it (its
+-- version then its fields, joined by "\n"), and the seats' channels (code, channel, ...), for
+-- {e}:policy, {e}:policyv and {e}:chan (named after {e}:booked, like {e}:blocked).
+local CHANNELS = table.remove(ARGV)
+local POLICY = table.remove(ARGV)
 local BLOCKED = table.remove(ARGV)
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
@@ -41,7 +46,33 @@ if (redis.call('GET', KEYS[3]) or '0') ~= ARGV[1] then
   return -1
 end
 local blocked_key = string.sub(KEYS[2], 1, -7) .. 'blocked'
-redis.call('DEL', KEYS[2], KEYS[4], KEYS[5], blocked_key)
+local policy_key = string.sub(KEYS[2], 1, -7) .. 'policy'
+local chan_key = string.sub(KEYS[2], 1, -7) .. 'chan'
+redis.call('DEL', KEYS[2], KEYS[4], KEYS[5], blocked_key, policy_key, chan_key)
+do
+  local parts = {}
+  for part in string.gmatch(POLICY, '[^\n]+') do
+    parts[#parts + 1] = part
+  end
+  local version = tonumber(parts[1])
+  if tonumber(redis.call('GET', policy_key .. 'v') or '-1') < version then
+    redis.call('SET', policy_key .. 'v', version)
+  end
+  if #parts > 1 then
+    redis.call('HSET', policy_key, unpack(parts, 2))
+  end
+  local seats = {}
+  for part in string.gmatch(CHANNELS, '[^\n]+') do
+    seats[#seats + 1] = part
+    if #seats >= 4000 then
+      redis.call('HSET', chan_key, unpack(seats))
+      seats = {}
+    end
+  end
+  if #seats > 0 then
+    redis.call('HSET', chan_key, unpack(seats))
+  end
+end
 for code in string.gmatch(BLOCKED, '[^\n]+') do
   redis.call('SADD', blocked_key, code)
 end

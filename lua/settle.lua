@@ -69,6 +69,11 @@ for j = 0, lines - 1 do
     redis.call('HINCRBY', tier, 'held', -q)
   end
 end
+-- A hold taken under an admission frees its place there ({e}:adm:<buyer>, see policy.lua).
+local adm = redis.call('HGET', KEYS[1], 'adm')
+if adm then
+  redis.call('ZREM', adm, ARGV[1])
+end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[5], units .. ':' .. ARGV[1])
 if RECORD ~= '' then

@@ -49,6 +49,12 @@ pub enum Error {
     Forbidden,
     #[error("userId must be the token's subject")]
     UserMismatch,
+    #[error("sales of these seats have not opened yet")]
+    SalesNotOpen { opens_at_ms: i64 },
+    #[error("sales of these seats have closed")]
+    SalesClosed { closed_at_ms: i64 },
+    #[error("this event admits buyers from its waiting room: send its token in Seatlock-Admission")]
+    AdmissionRequired,
     #[error("this buyer has reached a limit of this event")]
     UserLimit {
         limit: UserLimitKind,
@@ -98,6 +104,8 @@ pub enum UserLimitKind {
     Seats,
     /// `limits.max_live_holds_per_user`: live holds of one event.
     LiveHolds,
+    /// `admission.max_live_holds`: live holds of one admission.
+    AdmissionLiveHolds,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

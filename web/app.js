@@ -68,6 +68,9 @@
       case 'SEATS_ALREADY_BOOKED': return `Sorry: ${(b.seats || []).join(', ')} ${(b.seats || []).length > 1 ? 'were' : 'was'} sold to someone else.`;
       case 'USER_LIMIT_REACHED': return `You can have at most ${b.limit} ${b.cap === 'max_live_holds_per_user' ? 'holds at a time' : 'seats for this event'} (you have ${b.current}).`;
       case 'HOLD_EXPIRED': return 'Your hold has expired; the seats are free again.';
+      case 'SALES_NOT_OPEN': return `Sales have not opened yet: they open ${new Date(b.opensAt).toLocaleString()}.`;
+      case 'SALES_CLOSED': return `Sales closed ${new Date(b.closedAt).toLocaleString()}.`;
+      case 'ADMISSION_REQUIRED': return 'This sale admits buyers through its waiting room: join the queue first.';
       case 'RATE_LIMITED': return `Too many requests; try again in ${b.retryAfterSeconds || 1} s.`;
       case 'UNAUTHENTICATED': return 'This service needs you to sign in: paste a valid token above.';
       case 'USER_MISMATCH': return 'Your token belongs to another buyer than the name above.';
@@ -420,6 +423,21 @@
     for (const s of seats.values()) if (s.status === 'HELD' && s.until && s.until <= now) paintSeat(s);
   }, 1000);
 
+  /** When sales open (before) or that they closed (after), beside the event's details. */
+  function showSalesWindow(e) {
+    const el = $('sales');
+    const now = Date.now();
+    if (e.salesStart && Date.parse(e.salesStart) > now) {
+      el.textContent = `Sales open ${new Date(e.salesStart).toLocaleString()}.`;
+      el.hidden = false;
+      // Opened while the page is open: say so.
+      setTimeout(() => { el.textContent = 'Sales are open.'; }, Math.min(Date.parse(e.salesStart) - now, 2 ** 31 - 1));
+    } else if (e.salesEnd && Date.parse(e.salesEnd) <= now) {
+      el.textContent = `Sales closed ${new Date(e.salesEnd).toLocaleString()}.`;
+      el.hidden = false;
+    }
+  }
+
   async function eventPage() {
     const match = location.pathname.match(/^\/e\/(\d+)$/);
     if (!match) return say('No event in this address.');
@@ -433,6 +451,7 @@
     document.title = `${e.name}: seats`;
     $('title').textContent = e.name;
     $('details').textContent = `${new Date(e.date).toLocaleString()} · ${e.location}`;
+    showSalesWindow(e);
     $('hold').addEventListener('click', takeHold);
     $('pay').addEventListener('submit', pay);
     $('release').addEventListener('click', release);

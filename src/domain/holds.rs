@@ -132,13 +132,22 @@ pub enum HoldAttempt {
     /// These codes are not tiers of the event; nothing was held.
     UnknownTiers(Vec<String>),
     /// These requested seats are booked (or blocked: `blocked` is the blocked ones among them)
-    /// / held by someone else, these tiers have too few units left; nothing was held.
+    /// / held by someone else / another channel's, these tiers have too few units left;
+    /// nothing was held.
     Unavailable {
         booked: Vec<String>,
         held: Vec<String>,
         short: Vec<TierShortage>,
         blocked: Vec<String>,
+        /// Seats of a channel the caller is not in.
+        channel: Vec<String>,
     },
+    /// Sales of the seats asked open then (ms since the epoch); nothing was held.
+    NotOpen { opens_at_ms: i64 },
+    /// Sales of the seats asked closed then; nothing was held.
+    Closed { closed_at_ms: i64 },
+    /// The admission names another event (a Queue-it token's `e`); nothing was held.
+    AdmissionRefused,
     /// Best-available found no block of the size asked for; this many matching seats are free.
     NoBlock { available: u32 },
     /// The buyer would pass a per-buyer cap (`max`; `current` before this hold); nothing was

@@ -17,12 +17,15 @@
 //! - [`bookings`]: bookings, cancel decisions.
 //! - [`idempotency`]: stored responses of keyed requests.
 //! - [`limits`]: rate-limit quotas, verdicts and their headers.
+//! - [`channels`]: sales channels of an event: the rules a channel set follows.
+//! - [`policy`]: who may buy what, and when: sales windows, channels, a hold's caller.
 //! - [`live`]: the live seat map: change messages, a seat as a stream shows it, deltas.
 //! - [`webhooks`]: Standard Webhooks messages, signatures, the retry schedule.
 
 pub mod access;
 pub mod best;
 pub mod bookings;
+pub mod channels;
 pub mod confirm;
 pub mod events;
 pub mod extend;
@@ -33,6 +36,7 @@ pub mod idempotency;
 pub mod layout;
 pub mod limits;
 pub mod live;
+pub mod policy;
 pub mod seats;
 pub mod tiers;
 pub mod webhooks;

@@ -3,6 +3,7 @@
 //! event is rebuilt from. No I/O here.
 
 use super::holds::HoldGroupId;
+use crate::domain::policy::PolicySnapshot;
 
 /// One seat as stored, with what Postgres knows of it: booked, or held by a live Postgres hold
 /// (milliseconds left).
@@ -99,6 +100,8 @@ pub struct Inventory {
     /// The rows in creation order, each its seats in number order.
     pub rows: Vec<Vec<RowSeat>>,
     pub sold: Vec<SoldBooking>,
+    /// The sales policy: windows, Queue-it id, channels and their seats.
+    pub policy: PolicySnapshot,
 }
 
 /// Every seat code of an event, as a cache rebuild sends them to Redis.

@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::rfc3339_ms;
 use crate::error::{Error, HoldCap, UserLimitKind};
 
 /// The IETF `RateLimit-Policy` and `RateLimit` headers (draft-ietf-httpapi-ratelimit-headers).
@@ -126,10 +127,17 @@ impl ApiError {
                 body["cap"] = json!(match limit {
                     UserLimitKind::Seats => "max_seats_per_user",
                     UserLimitKind::LiveHolds => "max_live_holds_per_user",
+                    UserLimitKind::AdmissionLiveHolds => "max_live_holds_per_admission",
                 });
             }
             ApiError::Service(Error::RateLimited { retry_after_s, .. }) => {
                 body["retryAfterSeconds"] = json!(retry_after_s)
+            }
+            ApiError::Service(Error::SalesNotOpen { opens_at_ms: t }) => {
+                body["opensAt"] = json!(rfc3339_ms(*t))
+            }
+            ApiError::Service(Error::SalesClosed { closed_at_ms: t }) => {
+                body["closedAt"] = json!(rfc3339_ms(*t))
             }
             _ => {}
         }
@@ -160,6 +168,9 @@ fn service_code(e: &Error) -> &'static str {
         Error::Forbidden => "FORBIDDEN",
         Error::UserMismatch => "USER_MISMATCH",
         Error::UserLimit { .. } => "USER_LIMIT_REACHED",
+        Error::SalesNotOpen { .. } => "SALES_NOT_OPEN",
+        Error::SalesClosed { .. } => "SALES_CLOSED",
+        Error::AdmissionRequired => "ADMISSION_REQUIRED",
         Error::RateLimited { .. } => "RATE_LIMITED",
         Error::NotBookingOwner => "NOT_BOOKING_OWNER",
         Error::SeatsUnavailable { .. } => "SEATS_UNAVAILABLE",
@@ -182,13 +193,14 @@ fn service_status(e: &Error) -> StatusCode {
         | Error::SeatsNotFound { .. }
         | Error::TiersNotFound { .. }
         | Error::BookingNotFound => StatusCode::NOT_FOUND,
-        Error::NotHoldOwner | Error::NotBookingOwner | Error::Forbidden | Error::UserMismatch => {
-            StatusCode::FORBIDDEN
-        }
+        Error::NotHoldOwner | Error::NotBookingOwner | Error::Forbidden => StatusCode::FORBIDDEN,
+        Error::UserMismatch | Error::AdmissionRequired => StatusCode::FORBIDDEN,
         Error::SeatsUnavailable { .. }
         | Error::NoAdjacentSeats { .. }
         | Error::HoldLimit { .. }
         | Error::UserLimit { .. }
+        | Error::SalesNotOpen { .. }
+        | Error::SalesClosed { .. }
         | Error::SeatsAlreadyBooked { .. }
         | Error::HoldAlreadyConfirmed => StatusCode::CONFLICT,
         Error::HoldGone | Error::HoldSeatsLost { .. } => StatusCode::GONE,

@@ -28,6 +28,12 @@ pub struct ErrorBody {
     pub available: Option<u64>,
     /// `PAYLOAD_TOO_LARGE`: the body limit.
     pub limit_bytes: Option<u64>,
+    /// `SALES_NOT_OPEN`: when sales of the seats asked open (the latest opening among them).
+    #[schema(format = DateTime)]
+    pub opens_at: Option<String>,
+    /// `SALES_CLOSED`: when sales of the seats asked closed.
+    #[schema(format = DateTime)]
+    pub closed_at: Option<String>,
     /// `RATE_LIMITED`: seconds until a request is allowed (also in `Retry-After`).
     pub retry_after_seconds: Option<u64>,
 }

@@ -11,19 +11,24 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, ErrorBody};
+use super::event_inputs::ChannelInput;
+use super::event_inputs::{RowInput, SeatInput, TierInput};
+use super::event_views::{EventDetail, EventView, event_detail};
 use super::extract::{ApiJson, EventPath};
-use super::rfc3339;
 use super::state::AppState;
 use crate::domain::access::{Action, Caller, Role, authorize};
 use crate::domain::events::{
-    Event, EventId, EventLimits, RawEvent, RawRow, RawSeat, cents_to_amount, validate_new_event,
+    EventId, EventLimits, RawEvent, RawRow, RawSeat, cents_to_amount, validate_new_event,
 };
 use crate::domain::tiers::RawTier;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/events", get(list_events).post(create_event))
-        .route("/events/{event_id}", get(get_event))
+        .route(
+            "/events/{event_id}",
+            get(get_event).patch(super::policy::patch_event),
+        )
         .route("/events/{event_id}/seats", get(get_seat_map))
 }
 
@@ -49,53 +54,16 @@ pub(super) struct CreateEventBody {
     /// General-admission tiers, sold by quantity (at most `events.max_tiers`, default 50).
     #[schema(max_items = 50)]
     tiers: Option<Vec<TierInput>>,
-}
-
-/// A whole row of a new event.
-#[derive(Debug, Deserialize, ToSchema)]
-pub(super) struct RowInput {
-    /// 1-16 characters without whitespace; seat codes are the name and the number (`A1`).
-    #[schema(min_length = 1, max_length = 16, pattern = "^\\S+$", example = "A")]
-    name: String,
-    /// Seats in the row, numbered 1..n.
-    #[schema(minimum = 1, maximum = 100000, example = 20)]
-    seats: Option<i64>,
-    #[serde(rename = "type")]
-    seat_type: Option<String>,
-    #[schema(minimum = 0, maximum = 10000000)]
-    price: Option<f64>,
-}
-
-/// A general-admission tier of a new event.
-#[derive(Debug, Deserialize, ToSchema)]
-pub(super) struct TierInput {
-    /// Unique within the event.
-    #[schema(min_length = 1, max_length = 64, pattern = "^\\S+$", example = "FLOOR")]
-    code: String,
-    /// Defaults to the code.
-    #[schema(max_length = 200, example = "Standing floor")]
-    name: Option<String>,
-    #[schema(minimum = 0, maximum = 10000000, example = 45.5)]
-    price: Option<f64>,
-    /// 1 to `events.max_tier_capacity` (default 1,000,000).
-    #[schema(value_type = i64, required = true, minimum = 1, maximum = 1000000, example = 500)]
-    capacity: Option<i64>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub(super) struct SeatInput {
-    #[schema(min_length = 1, max_length = 64, pattern = "^\\S+$")]
-    code: String,
-    #[serde(rename = "type")]
-    seat_type: Option<String>,
-    #[schema(minimum = 0, maximum = 10000000)]
-    price: Option<f64>,
-    /// Row label (1-16 characters without whitespace); with `number`, or neither.
-    #[schema(min_length = 1, max_length = 16, pattern = "^\\S+$", example = "A")]
-    row: Option<String>,
-    /// Seat number within its row.
-    #[schema(minimum = 1, maximum = 100000, example = 12)]
-    number: Option<i64>,
+    /// RFC 3339: holds are refused with `SALES_NOT_OPEN` before it (admins excepted).
+    #[schema(format = DateTime, example = "2030-01-01T10:00:00Z")]
+    sales_start: Option<String>,
+    /// RFC 3339, after `salesStart`: holds are refused with `SALES_CLOSED` from it.
+    #[schema(format = DateTime)]
+    sales_end: Option<String>,
+    /// Sales channels, each with the seats only its callers may hold (see PUT
+    /// /events/{id}/channels).
+    #[schema(max_items = 20)]
+    channels: Option<Vec<ChannelInput>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -103,44 +71,6 @@ pub(super) struct SeatInput {
 pub(super) struct EventCreated {
     #[schema(value_type = i64)]
     event_id: EventId,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct EventView {
-    id: i64,
-    name: String,
-    date: String,
-    location: String,
-    total_seats: i32,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct EventDetail {
-    #[serde(flatten)]
-    event: EventView,
-    confirmed_seats: i64,
-    held_seats: i64,
-    /// Seats held back from sale (POST /events/{id}/seats/block).
-    blocked_seats: i64,
-    available_seats: i64,
-    /// General-admission tiers in creation order (`[]` when none).
-    tiers: Vec<TierView>,
-}
-
-/// A tier with its live counts: `confirmed + held + available = capacity`.
-#[derive(Serialize, ToSchema)]
-pub(super) struct TierView {
-    code: String,
-    name: String,
-    price: f64,
-    capacity: u32,
-    /// Units in confirmed bookings.
-    confirmed: u32,
-    /// Units in live holds (an expired hold never counts).
-    held: u32,
-    available: u32,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -169,18 +99,10 @@ pub(super) struct SeatView {
     /// Why a BLOCKED seat is blocked; only to admins and service keys (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
-}
-
-impl From<Event> for EventView {
-    fn from(e: Event) -> Self {
-        EventView {
-            id: e.id.0,
-            name: e.name,
-            date: rfc3339(e.starts_at),
-            location: e.location,
-            total_seats: e.total_seats,
-        }
-    }
+    /// The sales channel the seat is allocated to; only to admins and service keys, and only
+    /// for seats of a channel (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channel: Option<String>,
 }
 
 /// Creates an event (admins only in token mode).
@@ -252,6 +174,11 @@ pub(super) async fn create_event(
                 .collect()
         }),
         tiers,
+        sales_start: body.sales_start,
+        sales_end: body.sales_end,
+        channels: body
+            .channels
+            .map(|list| list.into_iter().map(Into::into).collect()),
     };
     let settings = &state.settings.events;
     let limits = EventLimits {
@@ -312,30 +239,10 @@ pub(super) async fn list_events(
     ))]
 pub(super) async fn get_event(
     State(state): State<AppState>,
+    caller: Caller,
     EventPath(id): EventPath,
 ) -> ApiResult<Json<EventDetail>> {
-    let summary = state.seatlock.event_summary(id).await?;
-    let tiers = summary
-        .tiers
-        .iter()
-        .map(|t| TierView {
-            code: t.code.clone(),
-            name: t.name.clone(),
-            price: cents_to_amount(t.price_cents),
-            capacity: t.capacity,
-            confirmed: t.confirmed.min(t.capacity),
-            held: t.held_within_capacity(),
-            available: t.available(),
-        })
-        .collect();
-    Ok(Json(EventDetail {
-        available_seats: summary.available_seats(),
-        confirmed_seats: summary.confirmed_seats,
-        held_seats: summary.held_seats,
-        blocked_seats: summary.blocked_seats,
-        tiers,
-        event: summary.event.into(),
-    }))
+    event_detail(&state, &caller, id).await
 }
 
 /// Every seat with its status now.
@@ -353,12 +260,18 @@ pub(super) async fn get_seat_map(
     EventPath(id): EventPath,
 ) -> ApiResult<Json<SeatMap>> {
     let privileged = caller.role != Role::Buyer;
+    let policy = match privileged {
+        true => Some(state.seatlock.event_policy(id).await?).filter(|p| !p.seats.is_empty()),
+        false => None,
+    };
+    let of = policy.as_ref().map(|p| p.channel_of()).unwrap_or_default();
     let seats = state
         .seatlock
         .seat_map(id)
         .await?
         .into_iter()
         .map(|s| SeatView {
+            channel: of.get(s.code.as_str()).map(|c| c.to_string()),
             code: s.code,
             seat_type: s.seat_type,
             price: cents_to_amount(s.price_cents),

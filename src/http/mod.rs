@@ -14,6 +14,8 @@ mod blocks;
 mod bookings;
 pub mod error;
 mod error_body;
+mod event_inputs;
+mod event_views;
 mod events;
 pub mod extract;
 mod health;
@@ -21,6 +23,8 @@ mod history;
 mod holds;
 mod idempotency;
 pub mod openapi;
+mod policy;
+mod reserve;
 pub mod serve;
 pub mod state;
 mod stream;
@@ -51,12 +55,14 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.settings.server.max_body_bytes;
     let api = Router::new()
         .merge(events::router())
+        .merge(reserve::router(state.clone()))
         .merge(holds::router(state.clone()))
         .merge(bookings::router(state.clone()))
         .merge(stream::router())
         .merge(history::router())
         .merge(webhooks::router())
         .merge(blocks::router())
+        .merge(policy::router())
         .layer(middleware::from_fn_with_state(state.clone(), auth::gate));
     Router::new()
         .merge(api)
@@ -128,4 +134,9 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
 /// A timestamp as the API writes it: RFC 3339 in UTC, `Z`, seconds unless finer is needed.
 pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// An instant in ms since the epoch, as [`rfc3339`] writes it.
+pub(crate) fn rfc3339_ms(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms).map_or_else(String::new, rfc3339)
 }

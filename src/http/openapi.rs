@@ -11,7 +11,9 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::error::ErrorBody;
 use super::state::AppState;
-use super::{blocks, bookings, events, health, history, holds, stream, web, webhooks};
+use super::{
+    blocks, bookings, events, health, history, holds, policy, reserve, stream, web, webhooks,
+};
 use crate::config::Settings;
 use crate::domain::layout::MAX_SEAT_NUMBER;
 
@@ -27,10 +29,12 @@ use crate::domain::layout::MAX_SEAT_NUMBER;
         events::list_events,
         events::get_event,
         events::get_seat_map,
+        policy::patch_event,
+        policy::put_channels,
         blocks::block_seats,
         blocks::unblock_seats,
         stream::stream_seat_map,
-        holds::reserve_seats,
+        reserve::reserve_seats,
         holds::confirm_hold,
         holds::release_hold,
         holds::extend_hold,

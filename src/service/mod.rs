@@ -28,6 +28,7 @@ mod history;
 mod idempotency;
 mod inventory;
 mod outage;
+mod policy;
 mod rate;
 mod reads;
 mod release;

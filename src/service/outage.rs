@@ -15,6 +15,7 @@ use super::Seatlock;
 use super::breaker::Transition;
 use crate::config::HoldFallback;
 use crate::domain::holds::{Caps, HoldAttempt, HoldStore, LiveHold};
+use crate::domain::policy::HoldCaller;
 use crate::error::{Error, Result};
 use crate::store::redis::{HoldReply, HoldRequest, Settle};
 use crate::telemetry::{self, Backend};
@@ -102,6 +103,8 @@ impl Seatlock {
     /// Copies one Postgres hold into Redis; true if the copy stands.
     async fn copy_hold_into_redis(&self, hold: &LiveHold) -> Result<bool> {
         let (event, id) = (hold.event, hold.id);
+        // The sales policy decided when the hold was taken.
+        let office = HoldCaller::box_office();
         let copy = HoldRequest {
             event,
             hold: id,
@@ -117,6 +120,7 @@ impl Seatlock {
             rate: None,
             // Recorded in Postgres where it was taken.
             record: false,
+            caller: &office,
         };
         let mut reply = self.redis.acquire_hold(&copy).await?;
         if reply == HoldReply::NoCache {

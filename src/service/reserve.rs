@@ -11,6 +11,7 @@ use crate::domain::best::BestFilter;
 use crate::domain::events::EventId;
 use crate::domain::holds::{Contention, HoldAttempt, HoldGroupId, HoldStore, HoldTaken, refusal};
 use crate::domain::limits::{DeferredCount, Rate, RateCheck};
+use crate::domain::policy::HoldCaller;
 use crate::domain::tiers::{TierLine, units};
 use crate::error::{Error, Result, UserLimitKind};
 use crate::store::redis::{BestRequest, HoldReply, HoldRequest};
@@ -54,6 +55,7 @@ impl Seatlock {
         wanted: Wanted<'_>,
         key_use: Option<&str>,
         count: Option<&DeferredCount>,
+        caller: &HoldCaller,
     ) -> Result<HoldTaken> {
         let (all_units, tier_units) = wanted.units();
         telemetry::record_hold_attempt(all_units, tier_units);
@@ -62,8 +64,14 @@ impl Seatlock {
             Some(k) => HoldGroupId::derived(event, store, user_id, k),
             None => HoldGroupId::new(event, store),
         };
-        let in_redis =
-            self.reserve_in_redis(event, make_id(HoldStore::Redis), user_id, asked, count);
+        let in_redis = self.reserve_in_redis(
+            event,
+            make_id(HoldStore::Redis),
+            user_id,
+            asked,
+            count,
+            caller,
+        );
         let result = match self.with_redis(in_redis).await {
             Some(Err(e)) if e.is_redis_outage() => Err(e),
             Some(decided) => return self.count_reserve(decided, tier_units),
@@ -86,7 +94,7 @@ impl Seatlock {
                 let id = make_id(HoldStore::Postgres);
                 // Boxed, as every branch off the hot path here: the reserve future stays small
                 // (the router's layers move it into boxes on every request).
-                Box::pin(self.reserve_in_postgres(event, id, user_id, asked)).await
+                Box::pin(self.reserve_in_postgres(event, id, user_id, asked, caller)).await
             }
         };
         self.count_reserve(outcome, tier_units)
@@ -114,6 +122,7 @@ impl Seatlock {
         user_id: &str,
         asked: Wanted<'_>,
         count: Option<&DeferredCount>,
+        caller: &HoldCaller,
     ) -> Result<HoldTaken> {
         let ttl = self.settings.holds.ttl();
         // Counted by the script unless something counted this request already.
@@ -144,6 +153,7 @@ impl Seatlock {
                         caps: self.caps(),
                         rate: quota,
                         record: true,
+                        caller,
                     };
                     (self.redis.acquire_hold(&request).await?, codes.to_vec())
                 }
@@ -157,6 +167,7 @@ impl Seatlock {
                         filter,
                         caps: self.caps(),
                         rate: quota,
+                        caller,
                     };
                     self.redis.acquire_best(&request).await?
                 }
@@ -205,20 +216,21 @@ impl Seatlock {
         id: HoldGroupId,
         user_id: &str,
         asked: Wanted<'_>,
+        caller: &HoldCaller,
     ) -> Result<HoldTaken> {
         let ttl = self.settings.holds.ttl();
         let (attempt, seats, tiers) = match asked {
             Wanted::Named { codes, tiers } => {
                 let attempt = self
                     .pg
-                    .insert_hold(event, id, user_id, codes, tiers, ttl, self.caps())
+                    .insert_hold(event, id, user_id, codes, tiers, ttl, self.caps(), caller)
                     .await?;
                 (attempt, codes.to_vec(), tiers)
             }
             Wanted::Best { count, filter } => {
                 let (attempt, seats) = self
                     .pg
-                    .insert_best_hold(event, id, user_id, count, filter, ttl, self.caps())
+                    .insert_best_hold(event, id, user_id, count, filter, ttl, self.caps(), caller)
                     .await?;
                 (attempt, seats, &[][..])
             }
@@ -266,6 +278,7 @@ fn decide_attempt(
             telemetry::record_user_limit(match limit {
                 UserLimitKind::Seats => UserLimitLabel::Seats,
                 UserLimitKind::LiveHolds => UserLimitLabel::LiveHolds,
+                UserLimitKind::AdmissionLiveHolds => UserLimitLabel::AdmissionLiveHolds,
             });
             Err(Error::UserLimit {
                 limit,
@@ -275,22 +288,38 @@ fn decide_attempt(
         }
         HoldAttempt::Unavailable {
             booked,
-            held,
+            mut held,
             short,
             blocked,
+            channel,
         } => {
             let (codes, tiers) = match asked {
                 Wanted::Named { codes, tiers } => (codes, tiers),
                 Wanted::Best { .. } => (&[][..], &[][..]),
             };
+            let only_channel = !channel.is_empty() && booked.is_empty() && held.is_empty();
+            held.extend(channel);
             let (contention, err) = refusal(codes, tiers, &booked, &held, short);
             let only_blocked = !blocked.is_empty() && booked.iter().all(|b| blocked.contains(b));
             telemetry::record_hold_refused(match contention {
                 Contention::Booked if only_blocked => HoldRefusal::Blocked,
+                Contention::Held if only_channel => HoldRefusal::Channel,
                 Contention::Held => HoldRefusal::Held,
                 Contention::Booked => HoldRefusal::Booked,
             });
             Err(err)
+        }
+        HoldAttempt::NotOpen { opens_at_ms } => {
+            telemetry::record_hold_refused(HoldRefusal::NotOpen);
+            Err(Error::SalesNotOpen { opens_at_ms })
+        }
+        HoldAttempt::Closed { closed_at_ms } => {
+            telemetry::record_hold_refused(HoldRefusal::Closed);
+            Err(Error::SalesClosed { closed_at_ms })
+        }
+        HoldAttempt::AdmissionRefused => {
+            telemetry::record_hold_refused(HoldRefusal::Admission);
+            Err(Error::AdmissionRequired)
         }
     }
 }

@@ -33,6 +33,10 @@ labels!(
         Invalid => "invalid",
         NoBlock => "no_block",
         Blocked => "blocked",
+        Channel => "channel",
+        NotOpen => "not_open",
+        Closed => "closed",
+        Admission => "admission",
     }
 );
 
@@ -111,6 +115,7 @@ labels!(
     UserLimitLabel {
         Seats => "seats",
         LiveHolds => "live_holds",
+        AdmissionLiveHolds => "admission_live_holds",
     }
 );
 
@@ -153,6 +158,7 @@ labels!(
         TrimHistory => "trim_history",
         ScanHistory => "scan_history",
         Block => "block",
+        SetPolicy => "set_policy",
     }
 );
 
@@ -191,6 +197,7 @@ labels!(
         WebhookClaim => "webhook_claim",
         WebhookRecord => "webhook_record",
         BlockSeats => "block_seats",
+        UpdatePolicy => "update_policy",
     }
 );
 

@@ -1,6 +1,7 @@
 //! The one integration-test binary: every request goes through the real router to a real
 //! Postgres (a database per test) and a real Redis (a key space or a server per test).
 
+mod admission;
 mod architecture;
 mod auth;
 mod best;
@@ -24,6 +25,7 @@ mod rebuilds;
 mod redis_faults;
 mod release;
 mod resilience;
+mod sales;
 mod settings;
 mod stream;
 mod support;

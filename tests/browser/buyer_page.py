@@ -206,6 +206,45 @@ def row_name(i):
     return name
 
 
+def call(base, method, path, body):
+    req = urllib.request.Request(
+        f"{base}{path}",
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+        method=method,
+    )
+    return json.load(urllib.request.urlopen(req))
+
+
+def not_on_sale_yet(browser):
+    """A blocked seat looks and reads unlike a sold one; before the sales window opens the page
+    says when it opens, and a hold attempt is refused in those words."""
+    event = new_event(MAIN, "Browser test: not on sale yet", totalSeats=6)
+    hold = post(MAIN, f"/events/{event}/seats/reserve", {"userId": "zed", "seatCodes": ["S3"]})
+    post(MAIN, f"/events/{event}/seats/confirm", {"userId": "zed", "holdGroupId": hold["holdGroupId"]})
+    post(MAIN, f"/events/{event}/seats/block", {"seatCodes": ["S2"], "reason": "camera"})
+    opens = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    call(MAIN, "PATCH", f"/events/{event}", {"salesStart": opens})
+    page, errors = open_buyer(browser, MAIN, event, "carol")
+    expect(page.locator("#sales")).to_contain_text("Sales open", timeout=5000)
+    expect(seat(page, "S2")).to_have_attribute("data-status", "blocked")
+    expect(seat(page, "S3")).to_have_attribute("data-status", "booked")
+    blocked = seat(page, "S2").get_attribute("aria-label")
+    sold = seat(page, "S3").get_attribute("aria-label")
+    assert blocked.endswith("not for sale") and sold.endswith("sold"), (blocked, sold)
+    colours = [
+        seat(page, c).evaluate("e => getComputedStyle(e).backgroundColor") for c in ("S2", "S3")
+    ]
+    assert colours[0] != colours[1], colours
+    seat(page, "S1").click()
+    page.click("#hold")
+    expect(page.locator("#message")).to_contain_text("Sales have not opened yet", timeout=5000)
+    page.screenshot(path=f"{SHOTS}/not-on-sale-yet.png", full_page=True)
+    assert not errors, f"page errors: {errors}"
+    ok("a blocked seat reads 'not for sale' in its own colour; the page says when sales open")
+    page.context.close()
+
+
 def main():
     os.makedirs(SHOTS, exist_ok=True)
     with sync_playwright() as p:
@@ -288,6 +327,8 @@ def main():
         c.goto(f"{MAIN}/e/999999")
         expect(c.locator("#message")).to_contain_text("does not exist", timeout=5000)
         ok("an unknown event is explained in words")
+
+        not_on_sale_yet(browser)
 
         # Expiry on both screens (the instance with a 2 s hold TTL).
         short_event = create_event(SHORT, "Browser test: expiry")

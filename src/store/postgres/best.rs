@@ -8,11 +8,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
+use super::channels;
 use super::holds::InsertHold;
+use super::policy::{self, EventPolicyNow};
 use super::{End, PgStore, Transaction};
 use crate::domain::best::{BestChoice, BestFilter, Slot, choose_best};
 use crate::domain::events::EventId;
 use crate::domain::holds::{Caps, HoldAttempt, HoldGroupId};
+use crate::domain::policy::{HoldCaller, SalesWindow};
 use crate::error::Result;
 use crate::telemetry::PgOp;
 
@@ -27,23 +30,41 @@ struct InsertBestHold {
     filter: BestFilter,
     ttl: Duration,
     caps: Caps,
+    caller: HoldCaller,
 }
 
 /// The event's rows in creation order, each its seats in number order, with what is free now.
+/// Only seats the caller may hold now are eligible (blocked seats are never free).
 async fn read_rows(
     tx: &mut PgConnection,
     event: EventId,
     filter: &BestFilter,
+    sales: &EventPolicyNow,
+    caller: &HoldCaller,
 ) -> Result<Vec<Vec<Slot>>> {
-    type RowSeat = (String, String, i32, String, i64, bool);
+    #[derive(sqlx::FromRow)]
+    struct RowSeat {
+        seat_code: String,
+        row_label: String,
+        seat_number: i32,
+        seat_type: String,
+        price_cents: i64,
+        free: bool,
+        channel: Option<String>,
+        sales_start: Option<DateTime<Utc>>,
+        sales_end: Option<DateTime<Utc>>,
+    }
     let seats: Vec<RowSeat> = sqlx::query_as(
         "SELECT s.seat_code, s.row_label, s.seat_number, s.seat_type, s.price_cents, \
-                (b.seat_code IS NULL AND h.seat_code IS NULL) AS free \
+                (b.seat_code IS NULL AND h.seat_code IS NULL AND s.blocked_reason IS NULL) \
+                  AS free, \
+                s.channel, c.sales_start, c.sales_end \
          FROM seats s \
          LEFT JOIN booking_seats b \
            ON b.event_id = s.event_id AND b.seat_code = s.seat_code AND b.active \
          LEFT JOIN held_seats h \
            ON h.event_id = s.event_id AND h.seat_code = s.seat_code AND h.held_until > now() \
+         LEFT JOIN event_channels c ON c.event_id = s.event_id AND c.channel = s.channel \
          WHERE s.event_id = $1 AND s.row_label IS NOT NULL AND s.seat_number IS NOT NULL \
          ORDER BY min(s.position) OVER (PARTITION BY s.row_label), s.seat_number",
     )
@@ -52,13 +73,31 @@ async fn read_rows(
     .await?;
     let mut rows: Vec<Vec<Slot>> = Vec::new();
     let mut current: Option<String> = None;
-    for (code, row, number, seat_type, price_cents, free) in seats {
+    for seat in seats {
+        let RowSeat {
+            seat_code: code,
+            row_label: row,
+            seat_number: number,
+            seat_type,
+            price_cents,
+            free,
+            channel,
+            sales_start: start,
+            sales_end: end,
+        } = seat;
         if current.as_ref() != Some(&row) {
             rows.push(Vec::new());
             current = Some(row);
         }
         if let Some(last) = rows.last_mut() {
-            let eligible = free && filter.accepts(&seat_type, price_cents);
+            let eligible = free
+                && filter.accepts(&seat_type, price_cents)
+                && policy::seat_allowed(
+                    sales,
+                    caller,
+                    channel.as_deref(),
+                    SalesWindow { start, end },
+                );
             last.push(Slot {
                 code,
                 number,
@@ -92,8 +131,25 @@ impl Transaction for InsertBestHold {
             let expires_at_ms = until.timestamp_millis();
             return Ok(End::Commit((HoldAttempt::Held { expires_at_ms }, seats)));
         }
+        let Some(sales) = policy::read_event_policy(tx, self.event).await? else {
+            return Ok(End::Rollback((
+                HoldAttempt::Unknown(Vec::new()),
+                Vec::new(),
+            )));
+        };
+        if !policy::admitted(self.event, &sales, &self.caller) {
+            return Ok(End::Rollback((HoldAttempt::AdmissionRefused, Vec::new())));
+        }
+        let channel_windows = if self.caller.channels.is_empty() {
+            Vec::new()
+        } else {
+            channels::channel_windows(tx, self.event).await?
+        };
+        if let Some(refused) = policy::best_refusal(&sales, &self.caller, &channel_windows) {
+            return Ok(End::Rollback((refused, Vec::new())));
+        }
         for _ in 0..TRIES {
-            let rows = read_rows(tx, self.event, &self.filter).await?;
+            let rows = read_rows(tx, self.event, &self.filter, &sales, &self.caller).await?;
             let seats = match choose_best(&rows, self.count as usize) {
                 BestChoice::NoBlock { available } => {
                     return Ok(End::Rollback((
@@ -114,6 +170,7 @@ impl Transaction for InsertBestHold {
                 tiers: Vec::new(),
                 ttl: self.ttl,
                 caps: self.caps,
+                caller: self.caller.clone(),
             };
             match hold.run(tx).await? {
                 End::Commit(attempt) => return Ok(End::Commit((attempt, seats))),
@@ -149,6 +206,7 @@ impl PgStore {
         filter: &BestFilter,
         ttl: Duration,
         caps: Caps,
+        caller: &HoldCaller,
     ) -> Result<(HoldAttempt, Vec<String>)> {
         self.execute(InsertBestHold {
             event,
@@ -158,6 +216,7 @@ impl PgStore {
             filter: filter.clone(),
             ttl,
             caps,
+            caller: caller.clone(),
         })
         .await
     }

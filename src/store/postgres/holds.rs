@@ -9,11 +9,13 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor, Row};
 
 use super::history::{self, HoldRows};
+use super::policy;
 use super::{End, PgStore, Transaction, caps, tiers};
 use crate::domain::bookings::Freed;
 use crate::domain::events::EventId;
 use crate::domain::history::Change;
 use crate::domain::holds::{Caps, HoldAttempt, HoldGroupId, LiveHold, StoredHold};
+use crate::domain::policy::HoldCaller;
 use crate::domain::tiers::TierLine;
 use crate::error::Result;
 use crate::telemetry::PgOp;
@@ -66,6 +68,7 @@ pub(super) struct InsertHold {
     pub tiers: Vec<TierLine>,
     pub ttl: Duration,
     pub caps: Caps,
+    pub caller: HoldCaller,
 }
 
 impl Transaction for InsertHold {
@@ -89,6 +92,13 @@ impl Transaction for InsertHold {
             let expires_at_ms = until.timestamp_millis();
             return Ok(End::Commit(HoldAttempt::Held { expires_at_ms }));
         }
+        // The admission first (a Queue-it token of another event is refused before anything).
+        let Some(sales) = policy::read_event_policy(tx, self.event).await? else {
+            return Ok(End::Rollback(HoldAttempt::Unknown(seats.clone())));
+        };
+        if !policy::admitted(self.event, &sales, &self.caller) {
+            return Ok(End::Rollback(HoldAttempt::AdmissionRefused));
+        }
         let found: Vec<String> = sqlx::query_scalar(
             "SELECT seat_code FROM seats WHERE event_id = $1 AND seat_code = ANY($2) \
              ORDER BY seat_code FOR UPDATE",
@@ -105,6 +115,14 @@ impl Transaction for InsertHold {
         if !tier_check.unknown.is_empty() {
             return Ok(End::Rollback(HoldAttempt::UnknownTiers(tier_check.unknown)));
         }
+        let tiers_asked = !self.tiers.is_empty();
+        let foreign =
+            match policy::check_hold(tx, self.event, &sales, seats, tiers_asked, &self.caller)
+                .await?
+            {
+                Ok(foreign) => foreign,
+                Err(refused) => return Ok(End::Rollback(refused)),
+            };
         let asked = caps::Asked {
             event: self.event,
             user_id: &self.user_id,
@@ -151,8 +169,9 @@ impl Transaction for InsertHold {
         .fetch_one(&mut *tx)
         .await?;
         let taken: i64 = row.try_get("taken")?;
-        if taken != seats.len() as i64 || !tier_check.short.is_empty() {
-            // Some seats taken, or a tier short: nothing stays (the seats just written roll back).
+        if taken != seats.len() as i64 || !tier_check.short.is_empty() || !foreign.is_empty() {
+            // Some seats taken or another channel's, or a tier short: nothing stays (the seats
+            // just written roll back).
             let (booked, held, blocked) = if taken == seats.len() as i64 {
                 (Vec::new(), Vec::new(), Vec::new())
             } else {
@@ -165,7 +184,11 @@ impl Transaction for InsertHold {
                 held,
                 short,
                 blocked,
+                channel: foreign,
             }));
+        }
+        if let Some(refused) = policy::check_admission(tx, self.event, &self.caller).await? {
+            return Ok(End::Rollback(refused));
         }
         let until: DateTime<Utc> = match row.try_get::<Option<DateTime<Utc>>, _>("held_until")? {
             Some(until) => until,
@@ -183,12 +206,13 @@ impl Transaction for InsertHold {
         let (codes, quantities) = tiers::arrays(&self.tiers);
         sqlx::query(
             "INSERT INTO holds (event_id, hold_group_id, user_id, seat_codes, held_until, \
-                                tier_codes, tier_quantities) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                                tier_codes, tier_quantities, admission) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT ON CONSTRAINT holds_pkey DO UPDATE \
                SET user_id = EXCLUDED.user_id, seat_codes = EXCLUDED.seat_codes, \
                    held_until = EXCLUDED.held_until, tier_codes = EXCLUDED.tier_codes, \
-                   tier_quantities = EXCLUDED.tier_quantities, created_at = now(), renewals = 0",
+                   tier_quantities = EXCLUDED.tier_quantities, created_at = now(), renewals = 0, \
+                   admission = EXCLUDED.admission",
         )
         .bind(event)
         .bind(self.id.0)
@@ -197,6 +221,7 @@ impl Transaction for InsertHold {
         .bind(until)
         .bind(&codes)
         .bind(&quantities)
+        .bind(self.caller.admission.as_ref().map(|a| a.buyer.as_str()))
         .execute(&mut *tx)
         .await?;
         let rows = HoldRows {
@@ -286,6 +311,7 @@ impl PgStore {
         tiers: &[TierLine],
         ttl: Duration,
         caps: Caps,
+        caller: &HoldCaller,
     ) -> Result<HoldAttempt> {
         self.execute(InsertHold {
             event,
@@ -295,6 +321,7 @@ impl PgStore {
             tiers: tiers.to_vec(),
             ttl,
             caps,
+            caller: caller.clone(),
         })
         .await
     }

@@ -2,16 +2,16 @@
 
 use std::time::Duration;
 
-use redis::Value;
-
 use super::RedisStore;
 use super::holds::HoldReply;
+use super::policy::policy_attempt;
 use super::scripts::{self, BEST, int_at, strings_at, tagged};
 use crate::domain::best::BestFilter;
 use crate::domain::events::EventId;
 use crate::domain::holds::{Caps, HoldAttempt, HoldGroupId};
 use crate::domain::limits::{Rate, RateRequest, RateVerdict};
-use crate::error::{Result, UserLimitKind};
+use crate::domain::policy::HoldCaller;
+use crate::error::Result;
 use crate::telemetry::RedisOp;
 
 /// One run of `best.lua`.
@@ -26,6 +26,8 @@ pub struct BestRequest<'a> {
     pub caps: Caps,
     /// The caller's rate limit to count first, with its quota (None: not counted here).
     pub rate: Option<(&'a RateRequest, Rate)>,
+    /// Who holds, as the sales policy sees it.
+    pub caller: &'a HoldCaller,
 }
 
 impl RedisStore {
@@ -44,6 +46,7 @@ impl RedisStore {
             filter,
             caps,
             rate,
+            caller,
         } = *request;
         let k = self.keys(event);
         let mut inv = BEST.prepare_invoke();
@@ -56,6 +59,7 @@ impl RedisStore {
             .arg(filter.seat_type.as_deref().unwrap_or(""))
             .arg(filter.max_price_cents.unwrap_or(-1))
             .arg(k.seat(""));
+        super::policy::policy_tail(&mut inv, &k, event, caller);
         let (tag, all) = tagged(self.invoke(RedisOp::Best, &inv).await?)?;
         if tag == "NOCACHE" {
             return Ok((HoldReply::NoCache, Vec::new()));
@@ -95,17 +99,8 @@ impl RedisStore {
                 0,
                 Vec::new(),
             ),
-            "USER_LIMIT" => {
-                let limit = match scripts::string(rest.first().unwrap_or(&Value::Nil))?.as_str() {
-                    "seats" => UserLimitKind::Seats,
-                    _ => UserLimitKind::LiveHolds,
-                };
-                let attempt = HoldAttempt::UserLimit {
-                    limit,
-                    max: count_at(1)?,
-                    current: count_at(2)?,
-                };
-                (attempt, 0, Vec::new())
+            "USER_LIMIT" | "NOT_OPEN" | "CLOSED" | "ADMISSION" => {
+                (policy_attempt(&tag, rest)?, 0, Vec::new())
             }
             other => return Err(scripts::unexpected("best", other)),
         };

@@ -7,12 +7,14 @@ use redis::Value;
 
 use super::RedisStore;
 use super::keys::Keys;
+use super::policy::{policy_attempt, policy_tail};
 use super::scripts::{self, HOLD, PIN, SETTLE, UNPIN, hold_check, int_at, strings_at, tagged};
 use crate::domain::events::EventId;
 use crate::domain::holds::{Caps, HoldAttempt, HoldCheck, HoldGroupId, HoldRecord, HoldStore};
 use crate::domain::limits::{Rate, RateRequest, RateVerdict};
+use crate::domain::policy::HoldCaller;
 use crate::domain::tiers::{TierLine, units};
-use crate::error::{Result, TierShortage, UserLimitKind};
+use crate::error::{Result, TierShortage};
 use crate::telemetry::RedisOp;
 
 /// What `hold.lua` answered.
@@ -46,6 +48,8 @@ pub struct HoldRequest<'a> {
     /// Whether the hold is recorded in the event's history stream (not for a copy of a
     /// Postgres hold, recorded in Postgres where it was taken).
     pub record: bool,
+    /// Who holds, as the sales policy sees it.
+    pub caller: &'a HoldCaller,
 }
 
 /// How `settle.lua` ends a hold.
@@ -109,6 +113,7 @@ impl RedisStore {
             caps,
             rate,
             record,
+            caller,
         } = *request;
         let k = self.keys(event);
         let mut inv = HOLD.prepare_invoke();
@@ -131,6 +136,7 @@ impl RedisStore {
             inv.arg(&line.code).arg(line.quantity);
         }
         inv.arg(if record { "1" } else { "0" });
+        policy_tail(&mut inv, &k, event, caller);
         let (tag, all) = tagged(self.invoke(RedisOp::Hold, &inv).await?)?;
         if tag == "NOCACHE" {
             return Ok(HoldReply::NoCache);
@@ -173,19 +179,8 @@ impl RedisStore {
             }
             "UNKNOWN" => Ok(decided(HoldAttempt::Unknown(strings_at(rest, 0)?), 0)),
             "UNKNOWN_TIERS" => Ok(decided(HoldAttempt::UnknownTiers(strings_at(rest, 0)?), 0)),
-            "USER_LIMIT" => {
-                let limit = match scripts::string(rest.first().unwrap_or(&Value::Nil))?.as_str() {
-                    "seats" => UserLimitKind::Seats,
-                    _ => UserLimitKind::LiveHolds,
-                };
-                let count = |i| int_at(rest, i).map(|n| n.clamp(0, i64::from(u32::MAX)) as u32);
-                let (max, current) = (count(1)?, count(2)?);
-                let attempt = HoldAttempt::UserLimit {
-                    limit,
-                    max,
-                    current,
-                };
-                Ok(decided(attempt, 0))
+            "USER_LIMIT" | "NOT_OPEN" | "CLOSED" | "ADMISSION" => {
+                Ok(decided(policy_attempt(&tag, rest)?, 0))
             }
             "UNAVAILABLE" => Ok(decided(
                 HoldAttempt::Unavailable {
@@ -194,6 +189,10 @@ impl RedisStore {
                     short: shortages(rest.get(2))?,
                     blocked: match rest.get(3) {
                         Some(_) => strings_at(rest, 3)?,
+                        None => Vec::new(),
+                    },
+                    channel: match rest.get(4) {
+                        Some(_) => strings_at(rest, 4)?,
                         None => Vec::new(),
                     },
                 },

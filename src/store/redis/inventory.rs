@@ -8,6 +8,7 @@ use redis::Value;
 
 use super::RedisStore;
 use super::keys::inventory_pattern;
+use super::policy::policy_args;
 use super::scripts::{HELD, MARK_BOOKED, REBUILD, string, unexpected};
 use crate::domain::bookings::Freed;
 use crate::domain::events::EventId;
@@ -83,6 +84,8 @@ impl RedisStore {
                 .arg(sold.seats);
         }
         inv.arg(inventory.blocked.join("\n"));
+        let (policy, channels) = policy_args(&inventory.policy, true);
+        inv.arg(policy).arg(channels);
         Ok(match self.invoke(RedisOp::Rebuild, &inv).await? {
             Value::Int(1) => Rebuild::Written,
             Value::Int(-1) => Rebuild::Stale,

@@ -22,6 +22,9 @@
 //! | `P:{e:ID}:rebuilding` | STRING | a random token: the instance rebuilding the event's cache from Postgres; the others wait for the cache instead of reading Postgres too | 10 s, deleted by its owner when done |
 //! | `P:{e:ID}:hist` | STREAM | what the hold scripts changed, in order (`k` kind: `H` held, `E` extended, `P` pinned, `R` released, `B` booked, `D` dropped, `C` cancelled; `h` hold or booking id, `a` ms, `u` user, `x` expiry ms, `s` seats, `t` tier lines, `b` seats sold elsewhere), copied into Postgres and trimmed by the history flush | until flushed (not dropped with the inventory) |
 //! | `P:{e:ID}:watched` | STRING | set while some instance streams the event's seat map; the scripts that change seats publish on the channel `P:{e:ID}:changes` only then, with the command it holds (`PUBLISH`, or `SPUBLISH` on a cluster) | 30 s, refreshed every 10 s by each instance with subscribers |
+//! | `P:{e:ID}:policy` | HASH | the event's sales policy (see `lua/policy.lua`): `s`/`e` its window (ms), `s:CH`/`e:CH` a channel's, `c` when seats belong to channels, `q` its Queue-it event id; absent for an event without one | with the inventory |
+//! | `P:{e:ID}:chan` | HASH | seat code -> its channel (only seats allocated to one) | with the inventory |
+//! | `P:{e:ID}:adm:BUYER` | ZSET | an admission's live holds, holdGroupId -> expiry ms (the hold's `adm` field names it, so its end frees the place) | the longest of its holds' TTLs |
 //! | `P:rate:{SCOPE:ID}` | STRING | GCRA theoretical arrival time (µs) of one caller's rate limit | until the burst is whole again |
 
 use crate::domain::events::EventId;
@@ -91,6 +94,19 @@ impl Keys {
 
     pub(super) fn layout(&self) -> String {
         format!("{}:layout", self.0)
+    }
+
+    pub(super) fn policy(&self) -> String {
+        format!("{}:policy", self.0)
+    }
+
+    pub(super) fn channels(&self) -> String {
+        format!("{}:chan", self.0)
+    }
+
+    /// An admission's live holds: `buyer` is the token's `sub` or Queue-it `q`.
+    pub(super) fn admission(&self, buyer: &str) -> String {
+        format!("{}:adm:{buyer}", self.0)
     }
 
     pub(super) fn hist(&self) -> String {

@@ -24,6 +24,7 @@ mod history;
 mod holds;
 mod inventory;
 mod keys;
+mod policy;
 mod pool;
 mod rate;
 mod rebuild_lock;

@@ -44,6 +44,7 @@ pub(super) static HOLD: LazyLock<Script> = LazyLock::new(|| {
         include_str!("../../../lua/gcra.lua"),
         include_str!("../../../lua/rows.lua"),
         include_str!("../../../lua/caps.lua"),
+        include_str!("../../../lua/policy.lua"),
         include_str!("../../../lua/hold.lua")
     ))
 });
@@ -52,6 +53,7 @@ pub(super) static BEST: LazyLock<Script> = LazyLock::new(|| {
         include_str!("../../../lua/gcra.lua"),
         include_str!("../../../lua/rows.lua"),
         include_str!("../../../lua/caps.lua"),
+        include_str!("../../../lua/policy.lua"),
         include_str!("../../../lua/best.lua")
     ))
 });
@@ -63,6 +65,7 @@ row_keeping_script!(REBUILD, "rebuild.lua");
 row_keeping_script!(MARK_BOOKED, "mark_booked.lua");
 row_keeping_script!(BLOCK, "block.lua");
 script!(HELD, "held.lua");
+script!(SET_POLICY, "set_policy.lua");
 script!(HISTORY, "history.lua");
 counting_script!(RATE_LIMIT, "rate_limit.lua");
 
