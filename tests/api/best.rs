@@ -33,6 +33,8 @@ struct Seat {
     seat_type: String,
     price: f64,
     free: bool,
+    /// The seat's sales channel (the seat map shows it to a trusted caller).
+    channel: Option<String>,
 }
 
 async fn seat_map(app: &TestApp, event: i64) -> Vec<Seat> {
@@ -50,17 +52,21 @@ async fn seat_map(app: &TestApp, event: i64) -> Vec<Seat> {
             seat_type: s["type"].as_str().expect("type").into(),
             price: s["price"].as_f64().expect("price"),
             free: s["status"] == "AVAILABLE",
+            channel: s["channel"].as_str().map(str::to_string),
         })
         .collect()
 }
 
 /// The reference: for each row in order, every start number, written by number rather than by
-/// index (a different shape from the service's code on purpose).
+/// index (a different shape from the service's code on purpose). A caller in `channel` may take
+/// open seats and that channel's; another channel's seat is free (it counts for the orphan rule)
+/// but not for this caller. Blocked seats are not free.
 fn reference(
     seats: &[Seat],
     count: i64,
     seat_type: Option<&str>,
     max_price: Option<f64>,
+    channel: Option<&str>,
 ) -> Option<Vec<String>> {
     let mut rows: Vec<String> = Vec::new();
     for s in seats {
@@ -72,6 +78,7 @@ fn reference(
         s.free
             && seat_type.is_none_or(|t| t == s.seat_type)
             && max_price.is_none_or(|p| s.price <= p)
+            && s.channel.as_deref().is_none_or(|c| Some(c) == channel)
     };
     for strict in [true, false] {
         for row in &rows {
@@ -211,8 +218,9 @@ async fn an_orphan_is_avoided_while_a_gap_free_block_remains(pg: PgPool) {
     assert_eq!(body["seatCodes"], json!(["A2", "A3"]));
 }
 
-/// Random rows with aisles, sold and held seats, types and prices; the service's choice against
-/// the reference, many times.
+/// Random rows with aisles, sold, held and blocked seats, types and prices, and in half the
+/// trials seats of a channel asked for by callers in it and outside it; the service's choice
+/// against the reference, many times.
 async fn random_maps_match_the_reference(app: &TestApp, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     for trial in 0..12 {
@@ -275,7 +283,27 @@ async fn random_maps_match_the_reference(app: &TestApp, seed: u64) {
                 );
             } else if roll < 0.4 {
                 app.hold(id, &format!("held{i}"), &[code.as_str()]).await;
+            } else if roll < 0.45 {
+                let (status, body) = app
+                    .post(
+                        &format!("/events/{id}/seats/block"),
+                        json!({"seatCodes": [code], "reason": "x"}),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::OK, "{body}");
             }
+        }
+        let channels = trial % 2 == 1;
+        if channels {
+            let presale: Vec<&String> = codes.iter().filter(|_| rng.random_bool(0.5)).collect();
+            let (status, body) = app
+                .call(
+                    "PUT",
+                    &format!("/events/{id}/channels"),
+                    Some(json!({"channels": [{"code": "pre", "seatCodes": presale}]})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
         }
         if rng.random_bool(0.5) {
             // The cache is dropped: the next choice runs on a layout rebuilt from Postgres (the
@@ -289,8 +317,9 @@ async fn random_maps_match_the_reference(app: &TestApp, seed: u64) {
                 1 => (None, Some(50.0)),
                 _ => (None, None),
             };
+            let channel = (channels && rng.random_bool(0.5)).then_some("pre");
             let map = seat_map(app, id).await;
-            let want = reference(&map, count, seat_type, max_price);
+            let want = reference(&map, count, seat_type, max_price, channel);
             let mut request = json!({"count": count});
             if let Some(t) = seat_type {
                 request["type"] = json!(t);
@@ -298,14 +327,18 @@ async fn random_maps_match_the_reference(app: &TestApp, seed: u64) {
             if let Some(p) = max_price {
                 request["maxPrice"] = json!(p);
             }
-            let (status, body) = best(app, id, &format!("t{trial}a{ask}"), request).await;
+            let mut body = json!({"userId": format!("t{trial}a{ask}"), "bestAvailable": request});
+            if let Some(c) = channel {
+                body["channel"] = json!(c);
+            }
+            let (status, body) = app.post(&format!("/events/{id}/seats/reserve"), body).await;
             match want {
                 Some(want) => {
                     assert_eq!(status, StatusCode::OK, "trial {trial}: {body}");
                     assert_eq!(
                         body["seatCodes"],
                         json!(want),
-                        "trial {trial} ask {ask}: {map:?}"
+                        "trial {trial} ask {ask} as {channel:?}: {map:?}"
                     );
                 }
                 None => assert_eq!(status, StatusCode::CONFLICT, "trial {trial}: {body}"),
