@@ -93,6 +93,9 @@ fi
 # ------------------------------------------------------------------- prometheus config
 step "promtool check config prometheus/prometheus.yml"
 promtool check config prometheus/prometheus.yml
+step "promtool check rules prometheus/alerts.yml; promtool test rules prometheus/alerts_test.yml"
+promtool check rules prometheus/alerts.yml
+promtool test rules prometheus/alerts_test.yml
 
 # ------------------------------------------------------------- run and exercise the service
 step "service: start $SEATLOCK_BIN"

@@ -343,6 +343,53 @@ def range_windows(expr: str) -> list[tuple[str, str]]:
     return out
 
 
+# ---------------------------------------------------------------------------------- alerts
+def heading_anchors(markdown: str) -> set[str]:
+    """GitHub's anchors of a Markdown file's headings."""
+    out = set()
+    for line in markdown.splitlines():
+        m = re.match(r"^#{1,6}\s+(.*)$", line)
+        if m:
+            slug = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-")
+            out.add(slug)
+    return out
+
+
+def check_alerts(r: Report, repo: Path, tel: Telemetry) -> None:
+    """prometheus/alerts.yml: every metric an alert reads is one the service declares (or
+    Prometheus's `up`), every label it matches or groups by exists on it (or is a target label),
+    and every alert links a runbook section that exists."""
+    path = repo / "prometheus" / "alerts.yml"
+    rules = [rule for g in (yaml.safe_load(path.read_text()) or {}).get("groups", []) for rule in g.get("rules", [])]
+    r.check(bool(rules), "alerts: rules present", f"{path.relative_to(repo)} has no rules", f"{len(rules)} alerts")
+    target_labels = {"instance", "job", "le"}
+    problems, runbooks = [], []
+    doc = repo / "docs" / "operating.md"
+    anchors = heading_anchors(doc.read_text()) if doc.exists() else set()
+    for rule in rules:
+        name, expr = rule.get("alert", "?"), rule.get("expr", "")
+        for metric, matchers in selectors(expr):
+            family = metric
+            for suffix in HISTOGRAM_SUFFIXES:
+                if metric.endswith(suffix) and metric.removesuffix(suffix) in tel.names:
+                    family = metric.removesuffix(suffix)
+            if family == "up":
+                continue
+            if family not in tel.names:
+                problems.append(f"{name}: {metric} is not a metric of the service")
+                continue
+            for lname, _, _ in matchers:
+                if lname not in tel.labels.get(family, set()) | target_labels:
+                    problems.append(f"{name}: {metric} has no label {lname!r}")
+        url = (rule.get("annotations") or {}).get("runbook_url", "")
+        file, _, anchor = url.partition("#")
+        if file != "docs/operating.md" or anchor not in anchors:
+            runbooks.append(f"{name}: {url or 'no runbook_url'}")
+    r.check(not problems, "alerts: every metric and label an alert reads is one the service has", "; ".join(problems))
+    r.check(not runbooks, "alerts: every alert links an existing section of docs/operating.md", "; ".join(runbooks),
+            f"{len(rules)} runbook links")
+
+
 # -------------------------------------------------------------------------------- dashboard
 def walk_panels(panels: list[dict]) -> list[dict]:
     out = []
@@ -1008,6 +1055,7 @@ def main() -> int:
 
     fresh = MetricsDump(args.fresh_metrics) if args.fresh_metrics else None
     check_dashboard(r, repo, tel, dump, args.promtool, fresh)
+    check_alerts(r, repo, tel)
     compose = check_compose(r, repo, args.compose_schema if args.compose_schema and args.compose_schema.exists() else None)
     check_wiring(r, repo, compose)
     check_dockerfile(r, repo, compose, args.hadolint)
