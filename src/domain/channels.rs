@@ -14,7 +14,7 @@ pub const MAX_CHANNEL_SEATS: usize = 100_000;
 pub struct RawChannel {
     pub code: String,
     pub seat_codes: Option<Vec<String>>,
-    /// Tier units allocated to the channel: not supported yet (refused, see README).
+    /// Tier units allocated to the channel: not supported yet (refused, see docs/api.md).
     pub tiers: Option<Vec<serde_json::Value>>,
     pub sales_start: Option<String>,
     pub sales_end: Option<String>,

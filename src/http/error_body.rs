@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 pub struct ErrorBody {
     /// A sentence for people.
     pub error: String,
-    /// A stable machine code (see the README's table).
+    /// A stable machine code (see docs/api.md, "Error codes").
     pub code: String,
     /// The seats concerned (`SEATS_UNAVAILABLE`, `SEATS_NOT_FOUND`, `SEATS_ALREADY_BOOKED`).
     pub seats: Option<Vec<String>>,

@@ -56,7 +56,7 @@ pub(super) struct ReserveBody {
     #[schema(max_items = 10)]
     tiers: Option<Vec<TierLineInput>>,
     /// Instead of `seatCodes` and `tiers`: let the service choose `count` seats together, as good
-    /// as possible (see the README's "Best available").
+    /// as possible (see docs/api.md, "Best available").
     best_available: Option<BestAvailableInput>,
     /// `auth.mode = none` only: the sales channel the caller sells for (its seats and units
     /// may be held); in token mode a caller's channels come from its credentials (then 400).

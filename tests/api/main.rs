@@ -21,6 +21,7 @@ mod idempotency;
 mod limits;
 mod observability;
 mod openapi;
+mod readme;
 mod rebuilds;
 mod redis_faults;
 mod release;
