@@ -189,6 +189,8 @@ pub struct EventSummary {
     pub held_seats: i64,
     /// Seats held back from sale.
     pub blocked_seats: i64,
+    /// Whether it has sales channels.
+    pub has_channels: bool,
     /// General-admission tiers in creation order, held units from both stores.
     pub tiers: Vec<TierState>,
 }

@@ -191,6 +191,7 @@ fn available_seats_never_go_negative() {
         confirmed_seats,
         held_seats,
         blocked_seats,
+        has_channels: false,
         tiers: vec![],
     };
     assert_eq!(summary(3, 2, 0).available_seats(), 5);

@@ -187,14 +187,6 @@ impl PolicySnapshot {
         }
         fields
     }
-
-    /// The channel of each seat allocated to one.
-    pub fn channel_of(&self) -> std::collections::HashMap<&str, &str> {
-        self.seats
-            .iter()
-            .map(|(s, c)| (s.as_str(), c.as_str()))
-            .collect()
-    }
 }
 
 /// Whether a channel code is well formed: 1-64 letters, digits, `.`, `_` or `-`.

@@ -18,6 +18,8 @@ pub struct SeatRecord {
     pub postgres_held_ms: Option<i64>,
     /// Why it is held back from sale, when it is.
     pub blocked: Option<String>,
+    /// The sales channel it is allocated to, if any.
+    pub channel: Option<String>,
 }
 
 /// Where a seat stands now.
@@ -85,6 +87,8 @@ pub struct SeatState {
     pub status: SeatStatus,
     /// Why it is blocked (shown to admins and service keys only).
     pub blocked_reason: Option<String>,
+    /// Its sales channel (shown to admins and service keys only).
+    pub channel: Option<String>,
 }
 
 /// What the Redis cache of an event is rebuilt from: one Postgres snapshot of its seat codes,

@@ -101,6 +101,7 @@ pub(super) async fn event_detail(
         .collect();
     let channels = match caller.role {
         Role::Buyer => None,
+        _ if !summary.has_channels => None,
         _ => channel_counts(state, id).await?,
     };
     Ok(Json(EventDetail {
@@ -151,9 +152,8 @@ async fn channel_counts(state: &AppState, id: EventId) -> ApiResult<Option<Vec<C
         })
         .collect();
     if !policy.seats.is_empty() {
-        let of = policy.channel_of();
         for seat in state.seatlock.seat_map(id).await? {
-            let Some(channel) = of.get(seat.code.as_str()) else {
+            let Some(channel) = seat.channel.as_deref() else {
                 continue;
             };
             let Some(c) = counts.iter_mut().find(|c| c.code == *channel) else {

@@ -260,18 +260,13 @@ pub(super) async fn get_seat_map(
     EventPath(id): EventPath,
 ) -> ApiResult<Json<SeatMap>> {
     let privileged = caller.role != Role::Buyer;
-    let policy = match privileged {
-        true => Some(state.seatlock.event_policy(id).await?).filter(|p| !p.seats.is_empty()),
-        false => None,
-    };
-    let of = policy.as_ref().map(|p| p.channel_of()).unwrap_or_default();
     let seats = state
         .seatlock
         .seat_map(id)
         .await?
         .into_iter()
         .map(|s| SeatView {
-            channel: of.get(s.code.as_str()).map(|c| c.to_string()),
+            channel: s.channel.filter(|_| privileged),
             code: s.code,
             seat_type: s.seat_type,
             price: cents_to_amount(s.price_cents),

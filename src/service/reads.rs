@@ -60,6 +60,7 @@ impl Seatlock {
             confirmed_seats: counts.confirmed,
             held_seats,
             blocked_seats: counts.blocked,
+            has_channels: counts.channels > 0,
             tiers,
         })
     }
@@ -128,6 +129,7 @@ impl Seatlock {
                 row: seat.row,
                 number: seat.number,
                 blocked_reason: seat.blocked,
+                channel: seat.channel,
             })
             .collect())
     }

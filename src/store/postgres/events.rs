@@ -53,15 +53,17 @@ struct SeatRow {
     seat_number: Option<i32>,
     booked: bool,
     blocked_reason: Option<String>,
+    channel: Option<String>,
     held_ms: Option<i64>,
 }
 
-/// Seats sold, and seats held by live Postgres holds, of one event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Seats sold, and seats held by live Postgres holds, of one event; and its channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct SeatCounts {
     pub confirmed: i64,
     pub postgres_held: i64,
     pub blocked: i64,
+    pub channels: i64,
 }
 
 /// The columns of an [`EventRow`].
@@ -205,19 +207,18 @@ impl PgStore {
 
     /// Seats in confirmed bookings, and seats held by live Postgres holds.
     pub async fn count_seats(&self, id: EventId) -> Result<SeatCounts> {
-        let counts = sqlx::query_as::<_, (i64, i64, i64)>(
-            "SELECT (SELECT count(*) FROM booking_seats WHERE event_id = $1 AND active), \
-                    (SELECT count(*) FROM held_seats WHERE event_id = $1 AND held_until > now()), \
-                    (SELECT count(*) FROM seats WHERE event_id = $1 AND blocked_reason IS NOT NULL)",
+        let counts = sqlx::query_as::<_, SeatCounts>(
+            "SELECT (SELECT count(*) FROM booking_seats WHERE event_id = $1 AND active) \
+                      AS confirmed, \
+                    (SELECT count(*) FROM held_seats WHERE event_id = $1 AND held_until > now()) \
+                      AS postgres_held, \
+                    (SELECT count(*) FROM seats WHERE event_id = $1 AND blocked_reason IS NOT NULL) \
+                      AS blocked, \
+                    (SELECT count(*) FROM event_channels WHERE event_id = $1) AS channels",
         )
         .bind(id.0)
         .fetch_one(&self.pool);
-        let (confirmed, postgres_held, blocked) = self.timed(PgOp::CountSeats, counts).await?;
-        Ok(SeatCounts {
-            confirmed,
-            postgres_held,
-            blocked,
-        })
+        self.timed(PgOp::CountSeats, counts).await
     }
 
     /// Seat codes held by live Postgres holds of an event.
@@ -239,7 +240,7 @@ impl PgStore {
     ) -> Result<Vec<SeatRecord>> {
         let rows = sqlx::query_as::<_, SeatRow>(
             "SELECT s.seat_code, s.seat_type, s.price_cents, s.row_label, s.seat_number, \
-                    (b.seat_code IS NOT NULL) AS booked, s.blocked_reason, \
+                    (b.seat_code IS NOT NULL) AS booked, s.blocked_reason, s.channel, \
                     (extract(epoch FROM h.held_until - now()) * 1000)::bigint AS held_ms \
              FROM seats s \
              LEFT JOIN booking_seats b \
@@ -264,6 +265,7 @@ impl PgStore {
                 booked: r.booked,
                 postgres_held_ms: r.held_ms,
                 blocked: r.blocked_reason,
+                channel: r.channel,
             })
             .collect())
     }
