@@ -48,7 +48,9 @@ async fn the_readme_curl_flow_runs_as_written(pg: PgPool) {
     );
     let out = tokio::task::spawn_blocking(move || {
         Command::new("bash")
-            .args(["-euo", "pipefail", "-c", &script])
+            // -e and -u, not pipefail: `curl … | head -c 300` may end curl with SIGPIPE, as it
+            // does in a terminal; what the flow printed is checked below.
+            .args(["-eu", "-c", &script])
             .output()
             .expect("bash")
     })
