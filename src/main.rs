@@ -35,7 +35,7 @@ async fn main() -> anyhow::Result<()> {
     if command != Command::Serve {
         std::process::exit(cli::run_keys(command, settings).await);
     }
-    telemetry::init_tracing(&settings.log);
+    let traces = telemetry::init_tracing(&settings.log, &settings.telemetry.otlp);
     raise_open_files_limit();
     let served = async {
         Application::build(settings)
@@ -43,9 +43,11 @@ async fn main() -> anyhow::Result<()> {
             .run_until(shutdown_signal())
             .await
     };
-    if let Err(e) = served.await {
+    let served = served.await;
+    if let Err(e) = &served {
         tracing::error!(error = format!("{e:#}"), "seatlock failed");
-        return Err(e);
     }
-    Ok(())
+    // Blocking (the export thread is joined): off the runtime's worker threads.
+    let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+    served
 }

@@ -9,6 +9,7 @@ mod history;
 mod redact;
 mod redis;
 mod server;
+mod telemetry;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,6 +24,7 @@ pub use admission::{AdmissionJwtSettings, AdmissionMode, AdmissionSettings, Queu
 pub use history::{HistorySettings, WebhookSettings};
 pub use redis::{RedisMode, RedisSettings};
 pub use server::ServerSettings;
+pub use telemetry::{OtlpSettings, TelemetrySettings};
 
 use crate::domain::holds::HoldStore;
 
@@ -46,6 +48,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub history: HistorySettings,
     pub webhooks: WebhookSettings,
+    pub telemetry: TelemetrySettings,
 }
 
 #[derive(Clone, Deserialize)]
@@ -188,6 +191,8 @@ impl Settings {
             .and_then(Config::try_deserialize)
             .map_err(|e| SettingsError(e.to_string()))?;
         settings.log.no_color = env.get("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let otel = env.get("OTEL_EXPORTER_OTLP_ENDPOINT");
+        settings.telemetry.otlp.fill_from_env(otel);
         settings.validate()?;
         Ok(settings)
     }
@@ -303,11 +308,13 @@ impl Settings {
         let server = self.server.checks();
         let history = self.history.checks();
         let webhooks = self.webhooks.checks();
+        let otlp = self.telemetry.otlp.checks();
         if let Some((key, _, why)) = checks
             .iter()
             .chain(&server)
             .chain(&history)
             .chain(&webhooks)
+            .chain(&otlp)
             .find(|(_, ok, _)| !ok)
         {
             return Err(SettingsError(format!("{key} {why}")));

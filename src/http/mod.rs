@@ -49,6 +49,8 @@ use crate::error::Error;
 use crate::telemetry;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// W3C Trace Context: read from the request, and naming the request's span on the response.
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// The whole HTTP API; the server and the tests call this same function.
 pub fn router(state: AppState) -> Router {
@@ -80,7 +82,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Gives every request an id (the client's `x-request-id` if sane, else a new UUID), a span that
-/// every log line of the request carries, a deadline, a closing log line and its HTTP metrics.
+/// every log line of the request carries (continuing the caller's `traceparent`, named by the
+/// response's), a deadline, a closing log line and its HTTP metrics.
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = req
@@ -96,14 +99,26 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
     let method = req.method().clone();
+    // Field names of the OpenTelemetry HTTP semantic conventions; `otel.*` name the exported span.
     let span = tracing::info_span!(
         "request",
+        otel.name = format_args!("{method} {route}"),
+        otel.kind = "server",
         request_id = %request_id,
-        method = %method,
-        route = %route,
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
         event.id = tracing::field::Empty,
         hold.id = tracing::field::Empty,
         booking.id = tracing::field::Empty,
+    );
+    let traceparent = telemetry::continue_trace(
+        &span,
+        req.headers()
+            .get(&TRACEPARENT)
+            .and_then(|v| v.to_str().ok()),
     );
     let deadline = state.settings.server.request_timeout();
     let mut response = async move {
@@ -112,6 +127,7 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
             Err(_) => ApiError::Timeout.into_response(),
         };
         let status = response.status().as_u16();
+        tracing::Span::current().record("http.response.status_code", status);
         let took = started.elapsed();
         if route != "/metrics" {
             tracing::info!(
@@ -127,6 +143,9 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     .await;
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&traceparent) {
+        response.headers_mut().insert(TRACEPARENT, v);
     }
     response
 }

@@ -79,6 +79,7 @@ pub const USER_LIMIT_REFUSALS: &str = "seatlock_user_limit_refusals_total";
 fn describe_metrics() {
     super::live::describe();
     super::outbox::describe();
+    super::otel::describe();
     super::connections::describe();
     describe_counter!(
         HTTP_REQUESTS,
@@ -210,6 +211,7 @@ fn describe_metrics() {
 /// first scrape of a fresh instance against every panel's query.
 fn register_at_zero() {
     super::outbox::register_at_zero();
+    super::otel::register_at_zero();
     for name in [HOLD_SIZE, PG_POOL_ACQUIRE, CACHE_REBUILD_DURATION] {
         let _ = histogram!(name);
     }

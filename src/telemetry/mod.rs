@@ -1,51 +1,83 @@
-//! Logs and metrics. Called by every other module, calls none of them: recorders take plain
-//! numbers and label enums (see [`labels`]), and the metric catalogue is declared once (see
-//! [`catalogue`]).
+//! Logs, metrics and traces. Called by every other module, calls none of them: recorders take
+//! plain numbers and label enums (see [`labels`]), and the metric catalogue is declared once (see
+//! [`catalogue`]). Traces: [`trace`] (W3C trace context, client spans), [`otel`] (the OTLP
+//! export, off unless an endpoint is set).
 
 mod catalogue;
 mod connections;
 mod labels;
 mod live;
+mod otel;
 mod outbox;
+mod trace;
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::EnvFilter;
+use tracing::Subscriber;
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
+use crate::config::{LogFormat, LogSettings, OtlpSettings};
 pub use catalogue::*;
 pub use connections::*;
 pub use labels::*;
 pub use live::*;
+pub use otel::{OTEL_SPANS_DROPPED, TraceExport};
 pub use outbox::*;
-
-use crate::config::{LogFormat, LogSettings};
+pub use trace::*;
 
 /// Installs the global tracing subscriber: human-readable by default, JSON when configured.
-/// `RUST_LOG` overrides the configured level. Safe to call twice (the second call is a no-op).
-pub fn init_tracing(settings: &LogSettings) {
+/// `RUST_LOG` overrides the configured level. With an OTLP endpoint, spans of this crate at info
+/// level and above are exported whatever the log level (the level filters the logs only).
+/// Safe to call twice (the second call is a no-op); the returned handle flushes the export.
+pub fn init_tracing(settings: &LogSettings, otlp: &OtlpSettings) -> TraceExport {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let registry = tracing_subscriber::registry().with(filter);
-    let _ = match settings.format {
-        LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(true),
-            )
-            .try_init(),
-        LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_ansi(text_in_colour(
+    let Some((tracer, export)) = otel::tracer(otlp) else {
+        let _ = tracing_subscriber::registry()
+            .with(filter)
+            .with(log_layer(settings))
+            .try_init();
+        return TraceExport::default();
+    };
+    let spans =
+        tracing_subscriber::filter::Targets::new().with_target("seatlock", tracing::Level::INFO);
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_tracked_inactivity(false)
+        .with_threads(false);
+    let installed = tracing_subscriber::registry()
+        .with(log_layer(settings).with_filter(filter))
+        .with(otel.with_filter(spans))
+        .try_init();
+    if installed.is_ok() {
+        trace::set_exporting();
+    }
+    export
+}
+
+/// The log lines on stdout, text or JSON.
+fn log_layer<S>(settings: &LogSettings) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    match settings.format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(true)
+            .boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(text_in_colour(
                 std::io::stdout().is_terminal(),
                 settings.no_color,
-            )))
-            .try_init(),
-    };
+            ))
+            .boxed(),
+    }
 }
 
 /// Colour codes only for a person at a terminal: never in a file or a pipe (they break `grep`,

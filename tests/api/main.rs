@@ -32,6 +32,7 @@ mod stream;
 mod support;
 mod tier_sales;
 mod tiers;
+mod traces;
 mod web;
 mod webhook_faults;
 mod webhooks;

@@ -5,7 +5,8 @@
 //! [`PgStore::execute`], the one transaction runner: it runs the command on a task of its own (so
 //! a dropped request cannot cut a transaction half-way: it commits or rolls back whole, and its
 //! connection goes back to the pool clean), retries it whole after a serialization failure or a
-//! deadlock (40001, 40P01), and times it under the command's op. Single-statement reads run on
+//! deadlock (40001, 40P01), and times it under the command's op (with trace export on, in a
+//! client span of that op with its retry count). Single-statement reads run on
 //! the pool directly through [`PgStore::timed`].
 //!
 //! - [`events`]: events, seats, the seat map, the inventory snapshot for Redis.
@@ -44,6 +45,7 @@ use std::time::{Duration, Instant};
 use sqlx::migrate::{MigrateDatabase, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres};
+use tracing::Instrument;
 
 pub use blocks::BlockOutcome;
 pub use bookings::ConfirmSource;
@@ -139,12 +141,19 @@ impl PgStore {
     pub(crate) async fn execute<C: Transaction>(&self, command: C) -> Result<C::Output> {
         let pool = self.pool.clone();
         let retries = self.retries;
-        let task = tokio::spawn(async move {
+        let span = telemetry::postgres_span(C::OP);
+        let run = async move {
             let started = Instant::now();
-            let result = with_retries(retries, || attempt(&pool, &command)).await;
+            let mut tries = 0;
+            let result = with_retries(retries, &mut tries, || attempt(&pool, &command)).await;
             telemetry::record_postgres(C::OP, started.elapsed(), result.is_ok());
+            tracing::Span::current().record("seatlock.retries", tries);
             result
-        });
+        };
+        let task = match span {
+            Some(span) => tokio::spawn(run.instrument(span)),
+            None => tokio::spawn(run),
+        };
         task.await
             .map_err(|e| Error::Internal(format!("transaction task failed: {e}")))?
     }
@@ -191,19 +200,18 @@ fn is_transient(e: &Error) -> bool {
 }
 
 /// Runs a whole transaction again after a transient error, at most `retries` more times, with
-/// a short growing pause.
-async fn with_retries<T, F, Fut>(retries: u32, mut attempt: F) -> Result<T>
+/// a short growing pause; `tries` counts the retries taken.
+async fn with_retries<T, F, Fut>(retries: u32, tries: &mut u32, mut attempt: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    let mut tries = 0;
     loop {
         match attempt().await {
-            Err(e) if tries < retries && is_transient(&e) => {
-                tries += 1;
+            Err(e) if *tries < retries && is_transient(&e) => {
+                *tries += 1;
                 tracing::warn!(error = %e, tries, "transient postgres error; retrying the transaction");
-                tokio::time::sleep(Duration::from_millis(5 * u64::from(tries))).await;
+                tokio::time::sleep(Duration::from_millis(5 * u64::from(*tries))).await;
             }
             other => return other,
         }

@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 
 use deadpool::Runtime;
 use redis::{RedisResult, Value};
+use tracing::Instrument;
 
 pub use best::BestRequest;
 pub use changes::{ChangeFeed, FeedMessage, WATCH_TTL};
@@ -153,8 +154,9 @@ impl RedisStore {
         Keys::new(&self.prefix, event)
     }
 
-    /// Runs one call on a pooled connection, timing it under `op`; a connection-level failure
-    /// marks the connection for replacement.
+    /// Runs one call on a pooled connection, timing it under `op` (and, with trace export on,
+    /// in a client span named by `op`); a connection-level failure marks the connection for
+    /// replacement.
     async fn run<T, F>(&self, op: RedisOp, call: F) -> Result<T>
     where
         F: AsyncFnOnce(&mut RedisConnection) -> RedisResult<T>,
@@ -166,7 +168,11 @@ impl RedisStore {
         // Boxed: the redis crate's call futures are large (an EVALSHA with its NOSCRIPT reload is
         // kilobytes), and every future that awaits one would carry that size, copied by each
         // layer that boxes a request's future.
-        let result = Box::pin(call(&mut lease.conn)).await;
+        let call = Box::pin(call(&mut lease.conn));
+        let result = match telemetry::redis_span(op) {
+            Some(span) => call.instrument(span).await,
+            None => call.await,
+        };
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         telemetry::record_redis(op, started.elapsed(), result.is_ok());
         if let Err(e) = &result {

@@ -1,0 +1,150 @@
+//! W3C trace context for every request, and the client spans of Redis and Postgres calls.
+//!
+//! With export on, the request span continues the caller's `traceparent` through the
+//! OpenTelemetry layer and the response names that span. With export off there is no
+//! OpenTelemetry at all: the ids are made here (the caller's trace id kept, a fresh span id) so
+//! a response still carries a `traceparent` that a log line can be matched with, for the cost of
+//! two random numbers and one header. The Redis and Postgres spans exist only with export on.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use super::labels::{PgOp, RedisOp};
+
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// Marks the OpenTelemetry layer installed (at start-up, once).
+pub(super) fn set_exporting() {
+    EXPORTING.store(true, Ordering::Release);
+}
+
+/// Whether spans are exported.
+pub fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
+
+/// Makes `span` (a request span with `trace_id` and `span_id` fields) continue the caller's
+/// `traceparent`, if any and valid, and returns the `traceparent` of the span for the response.
+pub fn continue_trace(span: &Span, traceparent: Option<&str>) -> String {
+    let (trace_id, span_id, flags) = if exporting() {
+        let carrier = Carrier(traceparent);
+        let parent = TraceContextPropagator::new().extract(&carrier);
+        let _ = span.set_parent(parent);
+        let cx = span.context();
+        let own = cx.span().span_context().clone();
+        (
+            u128::from_be_bytes(own.trace_id().to_bytes()),
+            u64::from_be_bytes(own.span_id().to_bytes()),
+            own.trace_flags().to_u8(),
+        )
+    } else {
+        match traceparent.and_then(parse_traceparent) {
+            Some((trace_id, _, flags)) => (trace_id, fresh_span_id(), flags & 1),
+            None => (fresh_trace_id(), fresh_span_id(), 0),
+        }
+    };
+    let trace_id = format!("{trace_id:032x}");
+    let span_id = format!("{span_id:016x}");
+    span.record("trace_id", trace_id.as_str());
+    span.record("span_id", span_id.as_str());
+    format!("00-{trace_id}-{span_id}-{flags:02x}")
+}
+
+/// The `traceparent` extractor's view of one header value.
+struct Carrier<'a>(Option<&'a str>);
+
+impl opentelemetry::propagation::Extractor for Carrier<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        (key == "traceparent").then_some(self.0).flatten()
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec!["traceparent"]
+    }
+}
+
+/// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>` (W3C Trace Context, version 00; a
+/// later version is read by the same fields). None when malformed or an id is all zeros.
+pub fn parse_traceparent(value: &str) -> Option<(u128, u64, u8)> {
+    let mut parts = value.trim().split('-');
+    let version = parts.next().filter(|v| v.len() == 2 && *v != "ff")?;
+    let trace = parts.next().filter(|t| t.len() == 32)?;
+    let parent = parts.next().filter(|p| p.len() == 16)?;
+    let flags = parts.next().filter(|f| f.len() == 2)?;
+    if version == "00" && parts.next().is_some() {
+        return None;
+    }
+    let hex = |s: &str| s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !(hex(version) && hex(trace) && hex(parent) && hex(flags)) {
+        return None;
+    }
+    let trace = u128::from_str_radix(trace, 16).ok().filter(|t| *t != 0)?;
+    let parent = u64::from_str_radix(parent, 16).ok().filter(|p| *p != 0)?;
+    Some((trace, parent, u8::from_str_radix(flags, 16).ok()?))
+}
+
+fn fresh_trace_id() -> u128 {
+    rand::random::<u128>().max(1)
+}
+
+fn fresh_span_id() -> u64 {
+    rand::random::<u64>().max(1)
+}
+
+/// The client span of one Redis call (its op, never its arguments); None with export off.
+pub fn redis_span(op: RedisOp) -> Option<Span> {
+    exporting().then(|| {
+        tracing::info_span!(
+            "redis",
+            otel.name = op.as_str(),
+            otel.kind = "client",
+            db.system.name = "redis",
+            seatlock.script = op.as_str(),
+        )
+    })
+}
+
+/// The client span of one Postgres transaction; None with export off. The runner records
+/// `seatlock.retries` when it ends.
+pub fn postgres_span(op: PgOp) -> Option<Span> {
+    exporting().then(|| {
+        tracing::info_span!(
+            "postgres",
+            otel.name = op.as_str(),
+            otel.kind = "client",
+            db.system.name = "postgresql",
+            db.operation.name = op.as_str(),
+            seatlock.retries = tracing::field::Empty,
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_traceparent;
+
+    #[test]
+    fn a_w3c_traceparent_is_read_and_a_bad_one_refused() {
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(
+            parse_traceparent(tp),
+            Some((0x4bf92f3577b34da6a3ce929d0e0e4736, 0x00f067aa0ba902b7, 1))
+        );
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+        ] {
+            assert_eq!(parse_traceparent(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! Traces: the real binary exports its spans over OTLP/HTTP (protobuf) to a fake collector in
+//! this process, continuing the caller's `traceparent` down to the Redis and Postgres calls;
+//! every response names its span in a `traceparent` header, export or not; and a collector that
+//! cannot be reached never slows a hold.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::support::{Outcome, Seatlock, TestApp, database_url, free_port, http, redis_url};
+
+const CALL: Duration = Duration::from_secs(5);
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT_ID: &str = "00f067aa0ba902b7";
+
+/// One received span with the `service.name` of its resource.
+#[derive(Clone, Debug)]
+struct Received {
+    service: String,
+    span: Span,
+}
+
+/// A fake OTLP/HTTP collector on a port of its own: keeps every span posted to `/v1/traces`.
+async fn collector() -> (u16, Arc<Mutex<Vec<Received>>>) {
+    async fn accept(State(spans): State<Arc<Mutex<Vec<Received>>>>, body: Bytes) -> StatusCode {
+        let Ok(request) = ExportTraceServiceRequest::decode(body) else {
+            return StatusCode::BAD_REQUEST;
+        };
+        let mut spans = spans.lock().expect("lock");
+        for resource_spans in request.resource_spans {
+            let attrs = resource_spans
+                .resource
+                .map(|r| r.attributes)
+                .unwrap_or_default();
+            let service = string_attr(&attrs, "service.name").unwrap_or_default();
+            for scope in resource_spans.scope_spans {
+                for span in scope.spans {
+                    spans.push(Received {
+                        service: service.clone(),
+                        span,
+                    });
+                }
+            }
+        }
+        StatusCode::OK
+    }
+    let spans = Arc::new(Mutex::new(Vec::new()));
+    let app = Router::new()
+        .route("/v1/traces", post(accept))
+        .with_state(spans.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (port, spans)
+}
+
+fn string_attr(attrs: &[KeyValue], key: &str) -> Option<String> {
+    attrs.iter().find(|kv| kv.key == key).and_then(|kv| {
+        match kv.value.as_ref()?.value.as_ref()? {
+            AnyValue::StringValue(s) => Some(s.clone()),
+            AnyValue::IntValue(i) => Some(i.to_string()),
+            _ => None,
+        }
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn env(pg: &PgPool, extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("DATABASE_URL", database_url(pg)),
+        ("REDIS_URL", redis_url()),
+        (
+            "APP__REDIS__KEY_PREFIX",
+            format!("traces-{}", uuid::Uuid::new_v4().simple()),
+        ),
+        // Export does not depend on the log level.
+        ("APP__LOG__LEVEL", "warn".to_string()),
+        // The SDK's batch delay (5 s by default), short for the test.
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_string()),
+    ];
+    env.extend(extra.iter().cloned());
+    env
+}
+
+async fn create_event(port: u16) -> i64 {
+    let body = json!({"name": "Traced", "date": "2030-01-01T20:00:00Z", "location": "Lab",
+                      "totalSeats": 4});
+    match http(port, "POST", "/events", Some(&body), &[], CALL).await {
+        Outcome::Status(201, b) => b["eventId"].as_i64().expect("id"),
+        other => panic!("create event: {other:?}"),
+    }
+}
+
+/// Whether `span`'s parent chain, within `spans`, reaches the span id `root`.
+fn descends_from(span: &Span, spans: &[Span], root: &str) -> bool {
+    let mut parent = hex(&span.parent_span_id);
+    for _ in 0..16 {
+        if parent == root {
+            return true;
+        }
+        match spans.iter().find(|s| hex(&s.span_id) == parent) {
+            Some(p) => parent = hex(&p.parent_span_id),
+            None => return false,
+        }
+    }
+    false
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_hold_and_its_confirm_are_exported_under_the_callers_trace(pg: PgPool) {
+    let (collector_port, received) = collector().await;
+    let instance = Seatlock::start(&env(
+        &pg,
+        &[(
+            "APP__TELEMETRY__OTLP__ENDPOINT",
+            format!("http://127.0.0.1:{collector_port}"),
+        )],
+    ));
+    let event = create_event(instance.port).await;
+    let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
+    let headers = [("traceparent", traceparent.as_str())];
+    let hold = json!({"userId": "u1", "seatCodes": ["S1"]});
+    let path = format!("/events/{event}/seats/reserve");
+    let hold_id = match http(instance.port, "POST", &path, Some(&hold), &headers, CALL).await {
+        Outcome::Status(200, b) => b["holdGroupId"].as_str().expect("hold").to_string(),
+        other => panic!("hold: {other:?}"),
+    };
+    let confirm = json!({"userId": "u1", "holdGroupId": hold_id});
+    let path = format!("/events/{event}/seats/confirm");
+    let outcome = http(instance.port, "POST", &path, Some(&confirm), &headers, CALL).await;
+    assert!(matches!(outcome, Outcome::Status(200, _)), "{outcome:?}");
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let all = received.lock().expect("lock").clone();
+        let ours: Vec<Span> = all
+            .iter()
+            .filter(|r| hex(&r.span.trace_id) == TRACE_ID)
+            .map(|r| r.span.clone())
+            .collect();
+        let attr = |s: &Span, k: &str| string_attr(&s.attributes, k);
+        let of_system = |system: &str| {
+            ours.iter()
+                .filter(|s| attr(s, "db.system.name").as_deref() == Some(system))
+                .filter(|s| descends_from(s, &ours, PARENT_ID))
+                .count()
+        };
+        let requests = ours
+            .iter()
+            .filter(|s| hex(&s.parent_span_id) == PARENT_ID)
+            .filter(|s| attr(s, "http.route").is_some())
+            .count();
+        if requests >= 2 && of_system("redis") >= 1 && of_system("postgresql") >= 1 {
+            assert!(
+                all.iter()
+                    .filter(|r| hex(&r.span.trace_id) == TRACE_ID)
+                    .all(|r| r.service == "seatlock")
+            );
+            let redis = ours
+                .iter()
+                .find(|s| attr(s, "db.system.name").as_deref() == Some("redis"))
+                .expect("redis span");
+            assert!(attr(redis, "seatlock.script").is_some(), "{redis:?}");
+            let pg_span = ours
+                .iter()
+                .find(|s| attr(s, "db.system.name").as_deref() == Some("postgresql"))
+                .expect("postgres span");
+            assert!(attr(pg_span, "db.operation.name").is_some(), "{pg_span:?}");
+            assert_eq!(attr(pg_span, "seatlock.retries").as_deref(), Some("0"));
+            let request = ours
+                .iter()
+                .find(|s| attr(s, "http.route").is_some())
+                .expect("request span");
+            assert_eq!(
+                attr(request, "http.request.method").as_deref(),
+                Some("POST")
+            );
+            assert_eq!(
+                attr(request, "http.response.status_code").as_deref(),
+                Some("200")
+            );
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "spans of the trace not all received: {ours:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn every_response_carries_a_traceparent_without_an_exporter(pg: PgPool) {
+    let app = TestApp::new(pg).await;
+    let event = app.create_event(2).await;
+    let sent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
+    let body = json!({"userId": "u1", "seatCodes": ["S1"]}).to_string();
+    let path = format!("/events/{event}/seats/reserve");
+    let (status, headers, _) = app
+        .call_raw("POST", &path, Some(body), &[("traceparent", &sent)])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let got = headers["traceparent"].to_str().expect("ascii").to_string();
+    assert!(
+        got.starts_with(&format!("00-{TRACE_ID}-")) && got.ends_with("-01"),
+        "{got}"
+    );
+    assert!(
+        !got.contains(PARENT_ID),
+        "the response names its own span: {got}"
+    );
+    for path in ["/healthz", "/no/such/route", &format!("/events/{event}")] {
+        let (_, headers, _) = app.call_raw("GET", path, None, &[]).await;
+        let got = headers["traceparent"].to_str().expect("ascii");
+        let parts: Vec<&str> = got.split('-').collect();
+        assert_eq!(parts.len(), 4, "{path}: {got}");
+        assert_eq!((parts[0], parts[1].len(), parts[2].len()), ("00", 32, 16));
+    }
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn an_unreachable_collector_never_slows_a_hold(pg: PgPool) {
+    let closed = free_port();
+    let instance = Seatlock::start(&env(
+        &pg,
+        &[(
+            "APP__TELEMETRY__OTLP__ENDPOINT",
+            format!("http://127.0.0.1:{closed}"),
+        )],
+    ));
+    let event = create_event(instance.port).await;
+    let path = format!("/events/{event}/seats/reserve");
+    for seat in ["S1", "S2", "S3", "S4"] {
+        let started = Instant::now();
+        let body = json!({"userId": format!("u-{seat}"), "seatCodes": [seat]});
+        let outcome = http(instance.port, "POST", &path, Some(&body), &[], CALL).await;
+        assert!(matches!(outcome, Outcome::Status(200, _)), "{outcome:?}");
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let metrics = metrics_text(instance.port);
+    assert!(
+        metrics.contains("seatlock_otel_spans_dropped_total"),
+        "the drop counter is registered from the start"
+    );
+}
+
+/// The text of `GET /metrics`.
+fn metrics_text(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(CALL)).expect("timeout");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .expect("write");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
