@@ -124,6 +124,22 @@ pub fn postgres_span(op: PgOp) -> Option<Span> {
     })
 }
 
+/// The client span of one webhook delivery attempt (the endpoint and message ids, never the
+/// URL's query or the body); None with export off. The caller records the answer's status.
+pub fn webhook_span(endpoint: &str, message: &str) -> Option<Span> {
+    exporting().then(|| {
+        tracing::info_span!(
+            "webhook",
+            otel.name = "POST webhook",
+            otel.kind = "client",
+            http.request.method = "POST",
+            http.response.status_code = tracing::field::Empty,
+            seatlock.webhook.endpoint = endpoint,
+            seatlock.webhook.message = message,
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_traceparent;

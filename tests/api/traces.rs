@@ -57,8 +57,10 @@ async fn collector() -> (u16, Arc<Mutex<Vec<Received>>>) {
         StatusCode::OK
     }
     let spans = Arc::new(Mutex::new(Vec::new()));
+    // `/hook`: a webhook receiver beside the collector (see the delivery test).
     let app = Router::new()
         .route("/v1/traces", post(accept))
+        .route("/hook", post(|| async { StatusCode::NO_CONTENT }))
         .with_state(spans.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -276,4 +278,56 @@ fn metrics_text(port: u16) -> String {
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out
+}
+
+/// A webhook delivery is a client span of its own, with the endpoint, the message and the
+/// receiver's status (a background delivery: the root of its own trace).
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_webhook_delivery_is_exported_as_a_client_span(pg: PgPool) {
+    let (collector_port, received) = collector().await;
+    let instance = Seatlock::start(&env(
+        &pg,
+        &[
+            (
+                "APP__TELEMETRY__OTLP__ENDPOINT",
+                format!("http://127.0.0.1:{collector_port}"),
+            ),
+            ("APP__WEBHOOKS__ALLOW_PRIVATE_NETWORKS", "true".to_string()),
+            ("APP__HISTORY__FLUSH_MS", "200".to_string()),
+        ],
+    ));
+    let hook = json!({"url": format!("http://127.0.0.1:{collector_port}/hook")});
+    let endpoint = match http(instance.port, "POST", "/webhooks", Some(&hook), &[], CALL).await {
+        Outcome::Status(201, b) => b["id"].as_str().expect("id").to_string(),
+        other => panic!("create webhook: {other:?}"),
+    };
+    let event = create_event(instance.port).await;
+    let hold = json!({"userId": "u1", "seatCodes": ["S1"]});
+    let path = format!("/events/{event}/seats/reserve");
+    let outcome = http(instance.port, "POST", &path, Some(&hold), &[], CALL).await;
+    assert!(matches!(outcome, Outcome::Status(200, _)), "{outcome:?}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let all = received.lock().expect("lock").clone();
+        let delivered = all.iter().map(|r| &r.span).find(|s| {
+            string_attr(&s.attributes, "seatlock.webhook.endpoint").as_deref()
+                == Some(endpoint.as_str())
+        });
+        if let Some(span) = delivered {
+            assert_eq!(span.name, "POST webhook");
+            assert_eq!(
+                string_attr(&span.attributes, "http.response.status_code").as_deref(),
+                Some("204"),
+                "{span:?}"
+            );
+            assert!(string_attr(&span.attributes, "seatlock.webhook.message").is_some());
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no webhook span in {} spans",
+            all.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -15,6 +15,8 @@ use futures_util::stream::FuturesUnordered;
 use tokio::sync::watch;
 use tracing::warn;
 
+use tracing::Instrument;
+
 use super::super::Seatlock;
 use crate::domain::webhooks::{Next, next_step, signature_header};
 use crate::store::postgres::{AttemptOutcome, Claimed};
@@ -153,7 +155,15 @@ impl Seatlock {
             ("webhook-timestamp", timestamp.to_string()),
             ("webhook-signature", signature),
         ];
-        let sent = self.webhook_client.post(&c.url, headers, c.body).await;
+        let span = telemetry::webhook_span(&c.endpoint_id.to_string(), &c.message_id);
+        let post = self.webhook_client.post(&c.url, headers, c.body);
+        let sent = match &span {
+            Some(span) => post.instrument(span.clone()).await,
+            None => post.await,
+        };
+        if let (Some(span), Some(status)) = (&span, sent.status) {
+            span.record("http.response.status_code", status);
+        }
         let jitter = rand::random::<f64>() * 0.1;
         let schedule = &self.settings.webhooks.retry_schedule_seconds;
         let round = u32::try_from(c.round_attempts).unwrap_or(0) + 1;
