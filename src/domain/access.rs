@@ -6,9 +6,8 @@
 mod keys;
 
 pub use keys::{
-    ApiKey, ApiKeyInfo, KEY_PREFIX, KEY_RANDOM_LEN, KeyRole, MAX_CALLER_CHANNELS,
-    MAX_CHANNEL_CODE_LEN, MAX_KEY_NAME_LEN, NewApiKey, check_channels, generate_key, is_api_key,
-    key_digest, validate_key_name,
+    ApiKey, ApiKeyInfo, KEY_PREFIX, KEY_RANDOM_LEN, KeyRole, MAX_KEY_NAME_LEN, NewApiKey,
+    check_channels, generate_key, is_api_key, key_digest, validate_key_name,
 };
 
 use crate::error::{Error, Result};

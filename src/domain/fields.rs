@@ -86,6 +86,14 @@ pub fn validate_seat_codes(codes: &[String], max: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether `s` is 1-`max` letters, digits, `.`, `_` or `-` (ASCII): key names, channel codes,
+/// Queue-it event ids.
+pub fn is_code(s: &str, max: usize) -> bool {
+    (1..=max).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

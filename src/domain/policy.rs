@@ -5,6 +5,8 @@
 
 use chrono::{DateTime, Datelike, Utc};
 
+use super::fields::is_code;
+
 /// Longest channel code.
 pub const MAX_CHANNEL_LEN: usize = 64;
 /// Most channels of one event, and of one caller.
@@ -192,13 +194,6 @@ impl PolicySnapshot {
 /// Whether a channel code is well formed: 1-64 letters, digits, `.`, `_` or `-`.
 pub fn is_channel_code(code: &str) -> bool {
     is_code(code, MAX_CHANNEL_LEN)
-}
-
-/// Whether `s` is 1-`max` letters, digits, `.`, `_` or `-` (ASCII).
-fn is_code(s: &str, max: usize) -> bool {
-    (1..=max).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// What the sales policy needs to know of the caller of a hold.

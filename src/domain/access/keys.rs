@@ -2,6 +2,8 @@
 //! as stored and as created, and the channel codes a key or a JWT may carry. No I/O here.
 
 use super::Role;
+use crate::domain::fields::is_code;
+use crate::domain::policy::{MAX_CHANNEL_LEN, MAX_CHANNELS, is_channel_code};
 
 /// Prefix of every API key.
 pub const KEY_PREFIX: &str = "sl_";
@@ -9,10 +11,6 @@ pub const KEY_PREFIX: &str = "sl_";
 pub const KEY_RANDOM_LEN: usize = 43;
 /// Longest accepted key name.
 pub const MAX_KEY_NAME_LEN: usize = 64;
-/// Longest channel code.
-pub const MAX_CHANNEL_CODE_LEN: usize = 64;
-/// Most channels one caller (an API key, a JWT) may be in.
-pub const MAX_CALLER_CHANNELS: usize = 20;
 
 /// An API key's role, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,26 +87,19 @@ pub struct ApiKeyInfo {
     pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// Whether `s` is 1 to `max` of `A-Z a-z 0-9 . _ -`.
-fn is_code(s: &str, max: usize) -> bool {
-    (1..=max).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
 /// Checks a caller's channel codes (each 1-64 of `A-Z a-z 0-9 . _ -`, at most 20 once
 /// duplicates are dropped); returns them without duplicates, in their first order.
 pub fn check_channels(codes: Vec<String>) -> Result<Vec<String>, String> {
-    let mut out: Vec<String> = Vec::with_capacity(codes.len().min(MAX_CALLER_CHANNELS));
+    let mut out: Vec<String> = Vec::with_capacity(codes.len().min(MAX_CHANNELS));
     for code in codes {
-        if !is_code(&code, MAX_CHANNEL_CODE_LEN) {
+        if !is_channel_code(&code) {
             return Err(format!(
-                "a channel code is 1 to {MAX_CHANNEL_CODE_LEN} of A-Z a-z 0-9 . _ -"
+                "a channel code is 1 to {MAX_CHANNEL_LEN} of A-Z a-z 0-9 . _ -"
             ));
         }
         if !out.contains(&code) {
-            if out.len() == MAX_CALLER_CHANNELS {
-                return Err(format!("at most {MAX_CALLER_CHANNELS} channels"));
+            if out.len() == MAX_CHANNELS {
+                return Err(format!("at most {MAX_CHANNELS} channels"));
             }
             out.push(code);
         }
