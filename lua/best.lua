@@ -78,20 +78,22 @@ end
 local gate = nil
 if F and P.who ~= '*' then
   local s, e = policy_window(F, false)
-  local public = not (s and now < s) and not (e and now >= e)
+  local public = policy_state(s, e, now) == 'open'
   local open, any = {}, public
+  -- Of the windows not open: the first to open, else the last to have closed.
   local opens, closed = nil, nil
   local function note(a, b)
-    if a and now < a then
+    local state = policy_state(a, b, now)
+    if state == 'not' then
       opens = math.min(opens or a, a)
-    elseif b and now >= b then
+    elseif state == 'closed' then
       closed = math.max(closed or b, b)
     end
   end
   note(s, e)
   for ch in string.gmatch(P.who, '[^,]+') do
     local cs, ce = policy_window(F, ch)
-    if not (cs and now < cs) and not (ce and now >= ce) then
+    if policy_state(cs, ce, now) == 'open' then
       open[ch] = true
       any = true
     else

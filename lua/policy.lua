@@ -58,6 +58,17 @@ local function policy_window(f, ch)
   return tonumber(s), tonumber(e)
 end
 
+-- Where `now` stands in a window from `s` (inclusive) to `e` (exclusive), either nil when
+-- open-ended: 'not' (not open yet), 'closed' or 'open'.
+local function policy_state(s, e, now)
+  if s and now < s then
+    return 'not'
+  elseif e and now >= e then
+    return 'closed'
+  end
+  return 'open'
+end
+
 local function policy_in(p, ch)
   return string.find(p.who, ',' .. ch .. ',', 1, true) ~= nil
 end
@@ -77,9 +88,10 @@ local function policy_check(p, f, codes, tiers, now)
   local foreign = {}
   local function judge(ch)
     local s, e = policy_window(f, ch)
-    if s and now < s then
+    local state = policy_state(s, e, now)
+    if state == 'not' then
       opens = math.max(opens or s, s)
-    elseif e and now >= e then
+    elseif state == 'closed' then
       closed = math.min(closed or e, e)
     end
   end
