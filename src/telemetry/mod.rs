@@ -14,6 +14,7 @@ mod trace;
 use std::io::IsTerminal;
 
 use tracing::Subscriber;
+use tracing_subscriber::filter::FilterExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -24,7 +25,7 @@ pub use catalogue::*;
 pub use connections::*;
 pub use labels::*;
 pub use live::*;
-pub use otel::{OTEL_SPANS_DROPPED, TraceExport};
+pub use otel::{OTEL_EXPORT_FAILURES, OTEL_EXPORT_PAUSED, OTEL_SPANS_DROPPED, TraceExport};
 pub use outbox::*;
 pub use trace::*;
 
@@ -43,8 +44,13 @@ pub fn init_tracing(settings: &LogSettings, otlp: &OtlpSettings) -> TraceExport 
             .try_init();
         return TraceExport::default();
     };
-    let spans =
-        tracing_subscriber::filter::Targets::new().with_target("seatlock", tracing::Level::INFO);
+    // This crate's spans, and none while the export cannot take them (see `otel`). A dynamic
+    // filter: asked per span, where `filter_fn` would cache its first answer per callsite.
+    let spans = tracing_subscriber::filter::Targets::new()
+        .with_target("seatlock", tracing::Level::INFO)
+        .and(tracing_subscriber::filter::dynamic_filter_fn(|_, _| {
+            otel::making_spans()
+        }));
     let otel = tracing_opentelemetry::layer()
         .with_tracer(tracer)
         .with_tracked_inactivity(false)

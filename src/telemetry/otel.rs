@@ -8,12 +8,17 @@
 //! instead ([`Gate`]): a span is admitted only while fewer than `queue_size` wait, counted out
 //! again when the exporter takes its batch ([`Counted`]); the SDK's own queue has the same size
 //! and so never overflows first.
+//!
+//! Spans that cannot be delivered are not made either ([`making_spans`]): while the queue is
+//! full, and for a back-off after a failed export (1 s, doubling to 30 s; the first export after
+//! it is the probe), no span is started, so an unreachable collector costs the requests nothing
+//! but the check. Their responses still carry a `traceparent` (made as with no endpoint).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
 
-use metrics::{counter, describe_counter};
+use metrics::{counter, describe_counter, describe_gauge, gauge};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::{Protocol, WithExportConfig};
@@ -27,16 +32,103 @@ use opentelemetry_sdk::trace::{
 use crate::config::OtlpSettings;
 
 pub const OTEL_SPANS_DROPPED: &str = "seatlock_otel_spans_dropped_total";
+pub const OTEL_EXPORT_FAILURES: &str = "seatlock_otel_export_failures_total";
+pub const OTEL_EXPORT_PAUSED: &str = "seatlock_otel_export_paused";
 
 pub(super) fn describe() {
     describe_counter!(
         OTEL_SPANS_DROPPED,
         "Finished spans dropped because the export queue (telemetry.otlp.queue_size) was full: the collector is slow or unreachable."
     );
+    describe_counter!(
+        OTEL_EXPORT_FAILURES,
+        "Span exports that failed (the collector refused, timed out or could not be reached)."
+    );
+    describe_gauge!(
+        OTEL_EXPORT_PAUSED,
+        "1 while no spans are made: the last export failed (back-off) or the export queue is full."
+    );
 }
 
 pub(super) fn register_at_zero() {
     counter!(OTEL_SPANS_DROPPED).absolute(0);
+    counter!(OTEL_EXPORT_FAILURES).absolute(0);
+    gauge!(OTEL_EXPORT_PAUSED).set(0.0);
+}
+
+/// The first back-off after a failed export; each further failure doubles it, up to [`MAX_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_secs(1);
+const MAX_PAUSE: Duration = Duration::from_secs(30);
+
+/// Whether the export can take spans: the queue has room and no back-off is running.
+struct Health {
+    queue_full: AtomicBool,
+    /// End of the running back-off, ms since `epoch` (0: none).
+    paused_until_ms: AtomicU64,
+    /// Failed exports in a row.
+    failures: AtomicU32,
+    epoch: Instant,
+}
+
+static HEALTH: LazyLock<Health> = LazyLock::new(|| Health {
+    queue_full: AtomicBool::new(false),
+    paused_until_ms: AtomicU64::new(0),
+    failures: AtomicU32::new(0),
+    epoch: Instant::now(),
+});
+
+impl Health {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn open(&self) -> bool {
+        if self.queue_full.load(Ordering::Relaxed) {
+            return false;
+        }
+        let until = self.paused_until_ms.load(Ordering::Relaxed);
+        until == 0 || self.now_ms() >= until
+    }
+
+    fn exported(&self, ok: bool) {
+        if ok {
+            self.failures.store(0, Ordering::Relaxed);
+            self.paused_until_ms.store(0, Ordering::Relaxed);
+        } else {
+            let failures = self
+                .failures
+                .fetch_add(1, Ordering::Relaxed)
+                .saturating_add(1);
+            let until = self.now_ms() + backoff(failures).as_millis() as u64;
+            self.paused_until_ms.store(until.max(1), Ordering::Relaxed);
+            counter!(OTEL_EXPORT_FAILURES).increment(1);
+        }
+        self.show();
+    }
+
+    fn set_queue_full(&self, full: bool) {
+        if self.queue_full.swap(full, Ordering::Relaxed) != full {
+            self.show();
+        }
+    }
+
+    fn show(&self) {
+        let paused = self.queue_full.load(Ordering::Relaxed)
+            || self.paused_until_ms.load(Ordering::Relaxed) != 0;
+        gauge!(OTEL_EXPORT_PAUSED).set(if paused { 1.0 } else { 0.0 });
+    }
+}
+
+/// The back-off after `failures` failed exports in a row (1 or more).
+fn backoff(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    FIRST_PAUSE.saturating_mul(1 << doublings).min(MAX_PAUSE)
+}
+
+/// Whether a span made now can be delivered: false while the export queue is full or the export
+/// backs off after a failure. Then no span is started (see the module's documentation).
+pub(super) fn making_spans() -> bool {
+    HEALTH.open()
 }
 
 /// The running exporter; [`TraceExport::shutdown`] sends what is queued before the process
@@ -141,6 +233,7 @@ impl SpanProcessor for Gate {
         if admit(&self.queued, self.limit) {
             self.inner.on_end(span);
         } else {
+            HEALTH.set_queue_full(true);
             counter!(OTEL_SPANS_DROPPED).increment(1);
         }
     }
@@ -182,7 +275,10 @@ impl<E: SpanExporter> SpanExporter for Counted<E> {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
                 Some(q.saturating_sub(n))
             });
-        self.inner.export(batch).await
+        HEALTH.set_queue_full(false);
+        let result = self.inner.export(batch).await;
+        HEALTH.exported(result.is_ok());
+        result
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
@@ -210,5 +306,40 @@ mod tests {
         assert!(!admit(&queued, 2));
         queued.fetch_sub(1, Ordering::AcqRel);
         assert!(admit(&queued, 2));
+    }
+
+    #[test]
+    fn the_back_off_doubles_from_one_second_to_thirty() {
+        let secs: Vec<u64> = (1..=7).map(|f| backoff(f).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 30, 30]);
+        assert_eq!(backoff(u32::MAX), MAX_PAUSE);
+    }
+
+    #[test]
+    fn no_spans_are_made_while_the_queue_is_full_or_during_a_back_off() {
+        let h = Health {
+            queue_full: AtomicBool::new(false),
+            paused_until_ms: AtomicU64::new(0),
+            failures: AtomicU32::new(0),
+            // A process that has run for a minute.
+            epoch: Instant::now() - Duration::from_secs(60),
+        };
+        assert!(h.open());
+        h.set_queue_full(true);
+        assert!(!h.open());
+        h.set_queue_full(false);
+        assert!(h.open());
+        h.exported(false);
+        assert!(!h.open(), "a failed export pauses");
+        assert_eq!(h.failures.load(Ordering::Relaxed), 1);
+        // The back-off over: the next spans are the probe.
+        h.paused_until_ms.store(1, Ordering::Relaxed);
+        assert!(h.open());
+        h.exported(false);
+        let second = h.paused_until_ms.load(Ordering::Relaxed) - h.now_ms();
+        assert!(second > 1000 && second <= 2000, "{second}");
+        h.exported(true);
+        assert!(h.open());
+        assert_eq!(h.failures.load(Ordering::Relaxed), 0);
     }
 }

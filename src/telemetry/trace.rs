@@ -23,9 +23,10 @@ pub(super) fn set_exporting() {
     EXPORTING.store(true, Ordering::Release);
 }
 
-/// Whether spans are exported.
+/// Whether spans are made for export now: an endpoint is set and the export can take them (not
+/// while its queue is full or it backs off after a failure, see `otel`).
 pub fn exporting() -> bool {
-    EXPORTING.load(Ordering::Relaxed)
+    EXPORTING.load(Ordering::Relaxed) && super::otel::making_spans()
 }
 
 /// Makes `span` (a request span with `trace_id` and `span_id` fields) continue the caller's
@@ -37,22 +38,32 @@ pub fn continue_trace(span: &Span, traceparent: Option<&str>) -> String {
         let _ = span.set_parent(parent);
         let cx = span.context();
         let own = cx.span().span_context().clone();
-        (
-            u128::from_be_bytes(own.trace_id().to_bytes()),
-            u64::from_be_bytes(own.span_id().to_bytes()),
-            own.trace_flags().to_u8(),
-        )
-    } else {
-        match traceparent.and_then(parse_traceparent) {
-            Some((trace_id, _, flags)) => (trace_id, fresh_span_id(), flags & 1),
-            None => (fresh_trace_id(), fresh_span_id(), 0),
+        if own.is_valid() {
+            (
+                u128::from_be_bytes(own.trace_id().to_bytes()),
+                u64::from_be_bytes(own.span_id().to_bytes()),
+                own.trace_flags().to_u8(),
+            )
+        } else {
+            // The span was started while export was paused: not exported, ids of its own.
+            unexported_ids(traceparent)
         }
+    } else {
+        unexported_ids(traceparent)
     };
     let trace_id = format!("{trace_id:032x}");
     let span_id = format!("{span_id:016x}");
     span.record("trace_id", trace_id.as_str());
     span.record("span_id", span_id.as_str());
     format!("00-{trace_id}-{span_id}-{flags:02x}")
+}
+
+/// The ids of a span that is not exported: the caller's trace continued, or a new one.
+fn unexported_ids(traceparent: Option<&str>) -> (u128, u64, u8) {
+    match traceparent.and_then(parse_traceparent) {
+        Some((trace_id, _, flags)) => (trace_id, fresh_span_id(), flags & 1),
+        None => (fresh_trace_id(), fresh_span_id(), 0),
+    }
 }
 
 /// The `traceparent` extractor's view of one header value.

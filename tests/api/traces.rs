@@ -34,6 +34,11 @@ struct Received {
 
 /// A fake OTLP/HTTP collector on a port of its own: keeps every span posted to `/v1/traces`.
 async fn collector() -> (u16, Arc<Mutex<Vec<Received>>>) {
+    collector_on(0).await
+}
+
+/// [`collector`] on `port` (0: any free port).
+async fn collector_on(port: u16) -> (u16, Arc<Mutex<Vec<Received>>>) {
     async fn accept(State(spans): State<Arc<Mutex<Vec<Received>>>>, body: Bytes) -> StatusCode {
         let Ok(request) = ExportTraceServiceRequest::decode(body) else {
             return StatusCode::BAD_REQUEST;
@@ -62,7 +67,7 @@ async fn collector() -> (u16, Arc<Mutex<Vec<Received>>>) {
         .route("/v1/traces", post(accept))
         .route("/hook", post(|| async { StatusCode::NO_CONTENT }))
         .with_state(spans.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .expect("bind");
     let port = listener.local_addr().expect("addr").port();
@@ -266,6 +271,115 @@ async fn an_unreachable_collector_never_slows_a_hold(pg: PgPool) {
         metrics.contains("seatlock_otel_spans_dropped_total"),
         "the drop counter is registered from the start"
     );
+}
+
+/// After a failed export no spans are made (a back-off of 1 s, doubling): the requests pay
+/// nothing for a collector that cannot take them, and still answer with a `traceparent`. When
+/// the collector comes back, the first export after the back-off reaches it and spans flow again.
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn export_pauses_while_the_collector_is_down_and_resumes_when_it_is_back(pg: PgPool) {
+    let port = free_port();
+    let instance = Seatlock::start(&env(
+        &pg,
+        &[(
+            "APP__TELEMETRY__OTLP__ENDPOINT",
+            format!("http://127.0.0.1:{port}"),
+        )],
+    ));
+    let event = create_event(instance.port).await;
+    let path = format!("/events/{event}/seats/reserve");
+    let hold = |seat: &str| json!({"userId": format!("u-{seat}"), "seatCodes": [seat]});
+    let (status, tp) = raw(instance.port, "POST", &path, Some(&hold("S1")));
+    assert_eq!((status, tp.len()), (200, 55), "{tp}");
+    // The export of that hold's spans fails (nothing listens): paused, counted.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = metrics_text(instance.port);
+        if metric(&m, "seatlock_otel_export_failures_total") >= 1.0
+            && metric(&m, "seatlock_otel_export_paused") == 1.0
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no failed export seen:\n{m}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Paused: a hold still answers at once with a well-formed traceparent of its own.
+    let started = Instant::now();
+    let (status, tp) = raw(instance.port, "POST", &path, Some(&hold("S2")));
+    assert_eq!(status, 200);
+    assert!(started.elapsed() < Duration::from_millis(500));
+    assert_eq!(
+        tp.split('-').map(str::len).collect::<Vec<_>>(),
+        [2, 32, 16, 2]
+    );
+    // The collector comes up on that port: after the back-off, a hold's spans reach it.
+    let (_, received) = collector_on(port).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seat = 3;
+    loop {
+        if !received.lock().expect("lock").is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no span after the collector came back"
+        );
+        if seat <= 4 {
+            let (status, _) = raw(
+                instance.port,
+                "POST",
+                &path,
+                Some(&hold(&format!("S{seat}"))),
+            );
+            assert_eq!(status, 200);
+            seat += 1;
+        } else {
+            let _ = raw(instance.port, "GET", &format!("/events/{event}"), None);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let m = metrics_text(instance.port);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut paused = metric(&m, "seatlock_otel_export_paused");
+    while paused != 0.0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        paused = metric(&metrics_text(instance.port), "seatlock_otel_export_paused");
+    }
+    assert_eq!(paused, 0.0, "a successful export ends the pause");
+}
+
+/// One request over a fresh connection: the status and the `traceparent` header ("" if none).
+fn raw(port: u16, method: &str, path: &str, body: Option<&serde_json::Value>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(CALL)).expect("timeout");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let tp = out
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("traceparent")
+                .then(|| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    (status, tp)
+}
+
+/// The value of an unlabelled metric in a Prometheus text page (NaN when absent).
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 /// The text of `GET /metrics`.
