@@ -5,7 +5,7 @@
 # interleaved wrk rounds of random one-seat holds of a plain 100,000-seat event each. Prints the
 # holds/s of every round and the median ratio (unreachable / none); bench/README.md has a run.
 #
-# Knobs: ROUNDS (4), DURATION (s per round and side, 5), CONNECTIONS (64), THREADS (2),
+# Knobs: AA=1 (both instances without an endpoint: the noise floor), ROUNDS (4), DURATION (s per round and side, 5), CONNECTIONS (64), THREADS (2),
 # PG_ADMIN_URL (postgres://postgres@127.0.0.1:5432), SKIP_BUILD=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,15 +48,16 @@ psql "$PG_ADMIN_URL/postgres" -qc "CREATE DATABASE $DB" >/dev/null
 # A port nothing listens on: the collector that cannot be reached.
 dead_port="$(free_port)"
 
-# start NAME ENDPOINT -> prints the port
+# start NAME ENDPOINT: sets port and pid (not in a subshell, so that cleanup stops it)
 start() {
-  local port; port="$(free_port)"
+  port="$(free_port)"
   DATABASE_URL="$PG_ADMIN_URL/$DB" REDIS_URL="redis://127.0.0.1:$redis_port" PORT="$port" \
     APP__REDIS__KEY_PREFIX="otlp-$1" APP__LOG__LEVEL=warn APP__HOLDS__TTL_SECONDS=300 \
     APP__TELEMETRY__OTLP__ENDPOINT="$2" "$BIN" >"$tmp/$1.log" 2>&1 &
-  pids+=($!)
+  pid=$!
+  pids+=("$pid")
   for _ in $(seq 1 300); do
-    curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && { echo "$port"; return; }
+    curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return
     sleep 0.1
   done
   die "seatlock ($1) did not start: $(tail -3 "$tmp/$1.log")"
@@ -66,34 +67,59 @@ event() {
     -d "{\"name\":\"otlp\",\"date\":\"2030-01-10T18:00:00Z\",\"location\":\"bench\",\"totalSeats\":$SEATS}" \
     | sed -E 's/.*"eventId":([0-9]+).*/\1/'
 }
-port_none="$(start none "")"
-port_dead="$(start dead "http://127.0.0.1:$dead_port")"
-ev_none="$(event "$port_none")"
-ev_dead="$(event "$port_dead")"
-log "instances: none :$port_none (event $ev_none), unreachable collector :$port_dead (event $ev_dead)"
+start none ""
+port_none=$port pid_none=$pid
+# AA=1: the second instance has no endpoint either (an A/A run: the noise floor of the ratio)
+if [ "${AA:-0}" = 1 ]; then start dead ""; else start dead "http://127.0.0.1:$dead_port"; fi
+port_dead=$port pid_dead=$pid
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+cpu_us() { awk -v t="$TICK_US" '{ print ($14 + $15) * t }' "/proc/$1/stat"; }
+log "instances: none :$port_none, unreachable collector :$port_dead"
 
-# round NAME PORT EVENT -> prints holds/s
+# round NAME PORT EVENT PID -> prints "holds/s CPU-us-per-request" (the instance's own CPU)
 round() {
+  local cpu0; cpu0="$(cpu_us "$4")"
   wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --timeout 5s \
     -s "$ROOT/bench/wrk/hold_random.lua" "http://127.0.0.1:$2" -- "$3" "$SEATS" >"$tmp/$1.txt" 2>&1 \
     || die "wrk $1: $(tail -3 "$tmp/$1.txt")"
-  awk '/Requests\/sec/ {print $2}' "$tmp/$1.txt"
+  local cpu=$(( $(cpu_us "$4") - cpu0 ))
+  awk -v cpu="$cpu" '/requests in/ {n = $1} /Requests\/sec/ {r = $2} END {printf "%s %.1f\n", r, cpu / n}' "$tmp/$1.txt"
 }
-none=(); dead=()
+# Every round holds seats of fresh events (holds last 300 s: a reused event would answer more
+# 409s each round), and the side that goes first alternates.
+none=(); dead=(); cpu_none=(); cpu_dead=()
 for r in $(seq 1 "$ROUNDS"); do
-  a="$(round "none-$r" "$port_none" "$ev_none")"
-  b="$(round "dead-$r" "$port_dead" "$ev_dead")"
-  none+=("$a"); dead+=("$b")
-  log "round $r: no endpoint $a holds/s, unreachable collector $b holds/s"
+  ev_none="$(event "$port_none")"
+  ev_dead="$(event "$port_dead")"
+  if [ $((r % 2)) = 1 ]; then
+    a="$(round "none-$r" "$port_none" "$ev_none" "$pid_none")"
+    b="$(round "dead-$r" "$port_dead" "$ev_dead" "$pid_dead")"
+  else
+    b="$(round "dead-$r" "$port_dead" "$ev_dead" "$pid_dead")"
+    a="$(round "none-$r" "$port_none" "$ev_none" "$pid_none")"
+  fi
+  none+=("${a% *}"); dead+=("${b% *}"); cpu_none+=("${a#* }"); cpu_dead+=("${b#* }")
+  log "round $r: no endpoint ${a% *} holds/s (${a#* } us CPU each), unreachable collector ${b% *} holds/s (${b#* } us)"
 done
-dropped="$(curl -s "http://127.0.0.1:$port_dead/metrics" | awk '/^seatlock_otel_spans_dropped_total/ {print $2}')"
-python3 - "${none[*]}" "${dead[*]}" "${dropped:-0}" <<'EOF'
+metrics_dead="$(curl -s "http://127.0.0.1:$port_dead/metrics")"
+dropped="$(awk '/^seatlock_otel_spans_dropped_total/ {print $2}' <<<"$metrics_dead")"
+failures="$(awk '/^seatlock_otel_export_failures_total/ {print $2}' <<<"$metrics_dead")"
+log "the unreachable side: $failures failed exports (each pauses span making: 1 s doubling to 30 s)"
+python3 - "${none[*]}" "${dead[*]}" "${dropped:-0}" "${cpu_none[*]}" "${cpu_dead[*]}" <<'EOF'
 import statistics, sys
 none = [float(x) for x in sys.argv[1].split()]
 dead = [float(x) for x in sys.argv[2].split()]
+cnone = [float(x) for x in sys.argv[4].split()]
+cdead = [float(x) for x in sys.argv[5].split()]
 ratios = [d / n for n, d in zip(none, dead)]
+cratios = [n / d for n, d in zip(cnone, cdead)]
 print(f"no endpoint: median {statistics.median(none):,.0f} holds/s; "
       f"unreachable collector: median {statistics.median(dead):,.0f} holds/s; "
       f"ratio per round {', '.join(f'{r:.3f}' for r in ratios)}; "
       f"median ratio {statistics.median(ratios):.3f}; spans dropped {sys.argv[3]}")
+print(f"seatlock CPU per hold: no endpoint median {statistics.median(cnone):.1f} us, "
+      f"unreachable collector {statistics.median(cdead):.1f} us; "
+      f"ratio (none / unreachable) per round {', '.join(f'{r:.3f}' for r in cratios)}; "
+      f"median {statistics.median(cratios):.3f} (the throughput ratio of a quiet machine, "
+      f"less the shared Redis)")
 EOF
