@@ -21,26 +21,44 @@ use crate::telemetry;
 
 /// Most stream entries one flush of an event copies (a longer backlog takes several).
 const BATCH: usize = 1000;
-/// How often each instance looks for streams it did not write to (left by an instance that
-/// stopped before flushing them).
-const SCAN_EVERY: Duration = Duration::from_secs(10);
+/// How often each instance reads the registry of events with entries not yet flushed (left by
+/// an instance that stopped before flushing them; see `RedisStore::register_history`).
+const REGISTRY_EVERY: Duration = Duration::from_secs(10);
+/// How often each instance walks the whole key space for history streams (and once at start):
+/// the safety net for entries appended by an instance that stopped before its next flush round
+/// registered them. A SCAN costs Redis CPU in proportion to all its keys (a held seat is a key),
+/// so it is rare: every 10 s it took 9 % of a Redis core at 500,000 keys (bench/README.md).
+const FULL_SCAN_EVERY: Duration = Duration::from_secs(600);
 
-/// When the flush last scanned Redis for streams, as ms since the process's start.
+/// When the flush last read the registry / scanned Redis, as ms since the process's start.
 #[derive(Default)]
-pub(super) struct ScanClock(AtomicU64);
+pub(super) struct ScanClock {
+    registry: AtomicU64,
+    full: AtomicU64,
+}
 
 impl Seatlock {
     /// One round of the flush: every event with something to record.
     pub async fn flush_history(&self) {
         let redis = self.settings.holds.backend == HoldStore::Redis;
-        let mut events: HashSet<EventId> = self.redis.take_touched().into_iter().collect();
+        let touched: Vec<EventId> = self.redis.take_touched().into_iter().collect();
+        let mut events: HashSet<EventId> = touched.iter().copied().collect();
+        if redis && let Some(Err(e)) = self.read_redis(self.redis.register_history(&touched)).await
+        {
+            warn!(error = %e, "history: could not register the events written to");
+        }
         match self.pg.fetch_history_candidates().await {
             Ok(found) => events.extend(found),
             Err(e) => warn!(error = %e, "history: could not look for events to flush"),
         }
         if redis
-            && self.scan_due()
+            && due(&self.history_scan.full, self.started, FULL_SCAN_EVERY)
             && let Some(Ok(found)) = self.read_redis(self.redis.scan_history_events()).await
+        {
+            events.extend(found);
+        } else if redis
+            && due(&self.history_scan.registry, self.started, REGISTRY_EVERY)
+            && let Some(Ok(found)) = self.read_redis(self.redis.registered_history()).await
         {
             events.extend(found);
         }
@@ -48,7 +66,16 @@ impl Seatlock {
             for _ in 0..100 {
                 match self.flush_event(event).await {
                     Ok(true) => continue,
-                    Ok(false) => break,
+                    Ok(false) => {
+                        if redis
+                            && let Some(Err(e)) = self
+                                .read_redis(self.redis.unregister_history_if_empty(event))
+                                .await
+                        {
+                            warn!(error = %e, event.id = %event, "history: could not update the registry");
+                        }
+                        break;
+                    }
                     Err(e) => {
                         warn!(error = %e, event.id = %event, "history flush failed; retrying");
                         break;
@@ -56,17 +83,6 @@ impl Seatlock {
                 }
             }
         }
-    }
-
-    fn scan_due(&self) -> bool {
-        let now = self.started.elapsed().as_millis() as u64;
-        let last = self.history_scan.0.load(Ordering::Relaxed);
-        (last == 0 || now.saturating_sub(last) >= SCAN_EVERY.as_millis() as u64)
-            && self
-                .history_scan
-                .0
-                .compare_exchange(last, now.max(1), Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
     }
 
     /// Flushes one event once; true when its stream has more to copy.
@@ -194,4 +210,14 @@ impl Seatlock {
         }
         Ok(changes)
     }
+}
+
+/// Whether `every` has passed since `last` (never set: due), and this caller takes the turn.
+fn due(last: &AtomicU64, started: Instant, every: Duration) -> bool {
+    let now = started.elapsed().as_millis() as u64;
+    let seen = last.load(Ordering::Relaxed);
+    (seen == 0 || now.saturating_sub(seen) >= every.as_millis() as u64)
+        && last
+            .compare_exchange(seen, now.max(1), Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
 }

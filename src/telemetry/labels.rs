@@ -157,6 +157,7 @@ labels!(
         ReadHistory => "read_history",
         TrimHistory => "trim_history",
         ScanHistory => "scan_history",
+        HistoryRegistry => "history_registry",
         Block => "block",
         SetPolicy => "set_policy",
     }

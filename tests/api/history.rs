@@ -511,3 +511,57 @@ async fn a_refusal_records_nothing_and_a_hold_queries_postgres_never(pg: PgPool)
     );
     drop(app);
 }
+
+/// An instance that registered the events it wrote to and stopped before copying their entries:
+/// another instance, already running (its start-up SCAN long done), finds them through the
+/// registry it reads every 10 s, not a SCAN of the whole key space; an event whose stream it
+/// emptied leaves the registry.
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn entries_left_by_a_stopped_instance_are_found_through_the_registry(pg: PgPool) {
+    let prefix = format!("registry-{}", uuid::Uuid::new_v4().simple());
+    let same = |s: &mut seatlock::config::Settings| {
+        quick(s);
+        s.redis.key_prefix = prefix.clone();
+    };
+    let running = TestApp::with(pg.clone(), &redis_url(), same);
+    let _workers = running.start_workers();
+    // Its start-up SCAN runs at its first round, before anything is written.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopped = TestApp::with(pg, &redis_url(), same);
+    let id = stopped.create_event(4).await;
+    stopped.hold(id, "u1", &["S1"]).await;
+    // What its next flush round would have done first, before it stopped.
+    let event = seatlock::domain::events::EventId(id);
+    stopped
+        .state
+        .seatlock
+        .redis()
+        .register_history(&[event])
+        .await
+        .expect("register");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let changes = all_changes(&running, id).await;
+        if of_seat(&changes, "S1") == [("HELD", "HELD")] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not found: {changes:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let registered = || async {
+        let mut conn = running.redis().await;
+        redis::cmd("SMEMBERS")
+            .arg(format!("{prefix}:hist:events"))
+            .query_async::<Vec<i64>>(&mut conn)
+            .await
+            .expect("smembers")
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while registered().await.contains(&id) {
+        assert!(
+            Instant::now() < deadline,
+            "the flushed event stays registered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use redis::Value;
 
 use super::RedisStore;
-use super::keys::{event_of_history, history_pattern};
+use super::keys::{event_of_history, history_pattern, history_registry};
 use super::scripts::{self, HISTORY};
 use crate::domain::events::EventId;
 use crate::domain::history::merge::{EntryKind, StreamEntry};
@@ -98,6 +98,63 @@ impl RedisStore {
                 .await
         })
         .await?;
+        Ok(())
+    }
+
+    /// Adds `events` to the registry of events whose stream may hold entries not yet flushed.
+    /// Each instance adds the events it wrote to at its next flush round, so that another
+    /// instance finds them without a SCAN of the whole key space if this one stops first.
+    pub async fn register_history(&self, events: &[EventId]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let key = history_registry(&self.prefix);
+        let mut cmd = redis::cmd("SADD");
+        cmd.arg(&key);
+        for event in events {
+            cmd.arg(event.0);
+        }
+        self.run(RedisOp::HistoryRegistry, async |conn| {
+            cmd.query_async::<i64>(conn).await
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// The events of the registry (see [`Self::register_history`]).
+    pub async fn registered_history(&self) -> Result<Vec<EventId>> {
+        let key = history_registry(&self.prefix);
+        let ids: Vec<i64> = self
+            .run(RedisOp::HistoryRegistry, async |conn| {
+                redis::cmd("SMEMBERS").arg(&key).query_async(conn).await
+            })
+            .await?;
+        Ok(ids.into_iter().map(EventId).collect())
+    }
+
+    /// Takes `event` out of the registry once its stream is empty. Not atomic (the registry and
+    /// the stream live in different slots): taken out first, then put back if the stream is not
+    /// empty; an entry appended in between is the writer's, which registers its events again at
+    /// its next flush round.
+    pub async fn unregister_history_if_empty(&self, event: EventId) -> Result<()> {
+        let key = history_registry(&self.prefix);
+        let stream = self.keys(event).hist();
+        self.run(RedisOp::HistoryRegistry, async |conn| {
+            redis::cmd("SREM")
+                .arg(&key)
+                .arg(event.0)
+                .query_async::<i64>(conn)
+                .await
+        })
+        .await?;
+        let left: i64 = self
+            .run(RedisOp::HistoryRegistry, async |conn| {
+                redis::cmd("XLEN").arg(&stream).query_async(conn).await
+            })
+            .await?;
+        if left > 0 {
+            self.register_history(&[event]).await?;
+        }
         Ok(())
     }
 

@@ -141,6 +141,12 @@ pub(super) fn event_of_channel(prefix: &str, channel: &str) -> Option<EventId> {
     id.parse().ok().map(EventId)
 }
 
+/// The SET of events whose history stream may hold entries not yet flushed (see
+/// `RedisStore::register_history`): a key of its own slot, never touched by a script.
+pub(super) fn history_registry(prefix: &str) -> String {
+    format!("{prefix}:hist:events")
+}
+
 /// The SCAN pattern matching every history stream under a prefix.
 pub(super) fn history_pattern(prefix: &str) -> String {
     format!("{prefix}:{{e:*}}:hist")
