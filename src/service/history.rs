@@ -27,7 +27,8 @@ const REGISTRY_EVERY: Duration = Duration::from_secs(10);
 /// How often each instance walks the whole key space for history streams (and once at start):
 /// the safety net for entries appended by an instance that stopped before its next flush round
 /// registered them. A SCAN costs Redis CPU in proportion to all its keys (a held seat is a key),
-/// so it is rare: every 10 s it took 9 % of a Redis core at 500,000 keys (bench/README.md).
+/// so it is rare: every 10 s it took 2-3 % of Redis's time per instance at 100,000-450,000 keys,
+/// growing with the keys and the instances (bench/README.md).
 const FULL_SCAN_EVERY: Duration = Duration::from_secs(600);
 
 /// When the flush last read the registry / scanned Redis, as ms since the process's start.
