@@ -106,6 +106,14 @@ fn env(pg: &PgPool, extra: &[(&'static str, String)]) -> Vec<(&'static str, Stri
     env
 }
 
+/// The setting that exports to a collector on a local port.
+fn endpoint(port: u16) -> (&'static str, String) {
+    (
+        "APP__TELEMETRY__OTLP__ENDPOINT",
+        format!("http://127.0.0.1:{port}"),
+    )
+}
+
 async fn create_event(port: u16) -> i64 {
     let body = json!({"name": "Traced", "date": "2030-01-01T20:00:00Z", "location": "Lab",
                       "totalSeats": 4});
@@ -133,13 +141,7 @@ fn descends_from(span: &Span, spans: &[Span], root: &str) -> bool {
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn a_hold_and_its_confirm_are_exported_under_the_callers_trace(pg: PgPool) {
     let (collector_port, received) = collector().await;
-    let instance = Seatlock::start(&env(
-        &pg,
-        &[(
-            "APP__TELEMETRY__OTLP__ENDPOINT",
-            format!("http://127.0.0.1:{collector_port}"),
-        )],
-    ));
+    let instance = Seatlock::start(&env(&pg, &[endpoint(collector_port)]));
     let event = create_event(instance.port).await;
     let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
     let headers = [("traceparent", traceparent.as_str())];
@@ -245,13 +247,7 @@ async fn every_response_carries_a_traceparent_without_an_exporter(pg: PgPool) {
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn an_unreachable_collector_never_slows_a_hold(pg: PgPool) {
     let closed = free_port();
-    let instance = Seatlock::start(&env(
-        &pg,
-        &[(
-            "APP__TELEMETRY__OTLP__ENDPOINT",
-            format!("http://127.0.0.1:{closed}"),
-        )],
-    ));
+    let instance = Seatlock::start(&env(&pg, &[endpoint(closed)]));
     let event = create_event(instance.port).await;
     let path = format!("/events/{event}/seats/reserve");
     for seat in ["S1", "S2", "S3", "S4"] {
@@ -279,13 +275,7 @@ async fn an_unreachable_collector_never_slows_a_hold(pg: PgPool) {
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn export_pauses_while_the_collector_is_down_and_resumes_when_it_is_back(pg: PgPool) {
     let port = free_port();
-    let instance = Seatlock::start(&env(
-        &pg,
-        &[(
-            "APP__TELEMETRY__OTLP__ENDPOINT",
-            format!("http://127.0.0.1:{port}"),
-        )],
-    ));
+    let instance = Seatlock::start(&env(&pg, &[endpoint(port)]));
     let event = create_event(instance.port).await;
     let path = format!("/events/{event}/seats/reserve");
     let hold = |seat: &str| json!({"userId": format!("u-{seat}"), "seatCodes": [seat]});
@@ -350,18 +340,7 @@ async fn export_pauses_while_the_collector_is_down_and_resumes_when_it_is_back(p
 
 /// One request over a fresh connection: the status and the `traceparent` header ("" if none).
 fn raw(port: u16, method: &str, path: &str, body: Option<&serde_json::Value>) -> (u16, String) {
-    use std::io::{Read, Write};
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(CALL)).expect("timeout");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
+    let out = exchange(port, method, path, body);
     let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
     let tp = out
         .lines()
@@ -375,6 +354,23 @@ fn raw(port: u16, method: &str, path: &str, body: Option<&serde_json::Value>) ->
     (status, tp)
 }
 
+/// One HTTP/1.1 exchange over a fresh connection (blocking): the whole answer, head and body.
+fn exchange(port: u16, method: &str, path: &str, body: Option<&serde_json::Value>) -> String {
+    use std::io::{Read, Write};
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(CALL)).expect("timeout");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
 /// The value of an unlabelled metric in a Prometheus text page (NaN when absent).
 fn metric(text: &str, name: &str) -> f64 {
     text.lines()
@@ -384,14 +380,7 @@ fn metric(text: &str, name: &str) -> f64 {
 
 /// The text of `GET /metrics`.
 fn metrics_text(port: u16) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(CALL)).expect("timeout");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        .expect("write");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
+    exchange(port, "GET", "/metrics", None)
 }
 
 /// A webhook delivery is a client span of its own, with the endpoint, the message and the
@@ -402,10 +391,7 @@ async fn a_webhook_delivery_is_exported_as_a_client_span(pg: PgPool) {
     let instance = Seatlock::start(&env(
         &pg,
         &[
-            (
-                "APP__TELEMETRY__OTLP__ENDPOINT",
-                format!("http://127.0.0.1:{collector_port}"),
-            ),
+            endpoint(collector_port),
             ("APP__WEBHOOKS__ALLOW_PRIVATE_NETWORKS", "true".to_string()),
             ("APP__HISTORY__FLUSH_MS", "200".to_string()),
         ],
