@@ -11,10 +11,12 @@
 -- "tiers":
 --   KEYS     per tier, two keys: {e}:tier:<code> and {e}:tierholds:<code>
 --   ARGV[2..] per tier, a count c and then c members "<quantity>:<holdGroupId>" not to count
---            (copies of Postgres holds, which the caller counts from Postgres)
---   Trims each tier's expired entries off its running total, and returns per tier two numbers:
---   the units held now (less the members named), or -1 when the tier is not cached; and the
---   milliseconds until its next hold ends, or -1 when none is live.
+--            (copies of Postgres holds, which the caller counts from Postgres), then a count k
+--            and k channel codes
+--   Trims each tier's expired entries off its running total, and returns per tier 2 + k
+--   numbers: the units held now (less the members named), or -1 when the tier is not cached;
+--   the milliseconds until its next hold ends, or -1 when none is live; and the units of each
+--   channel's allocation held now (h:<ch>, less the members' channel parts; see pools.lua).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if ARGV[1] == 'count' then
@@ -39,11 +41,16 @@ if ARGV[1] == 'tiers' then
     local tier, holds = KEYS[1 + 2 * j], KEYS[2 + 2 * j]
     local held = redis.call('HGET', tier, 'held')
     local c = tonumber(ARGV[a])
+    local copied = {}
     if held then
       held = tonumber(held)
       local back = 0
+      local split = redis.call('HEXISTS', tier, 'x') == 1
       for _, member in ipairs(redis.call('ZRANGEBYSCORE', holds, '-inf', now)) do
         back = back + tonumber(string.match(member, '^(%d+):'))
+        if split then
+          pools_unhold(tier, string.match(member, '^%d+:(.*)$'))
+        end
       end
       if back > 0 then
         redis.call('ZREMRANGEBYSCORE', holds, '-inf', now)
@@ -54,6 +61,12 @@ if ARGV[1] == 'tiers' then
         local expiry = redis.call('ZSCORE', holds, ARGV[i])
         if expiry and tonumber(expiry) > now then
           held = held - tonumber(string.match(ARGV[i], '^(%d+):'))
+          local part = redis.call('HGET', tier, 'p:' .. string.match(ARGV[i], '^%d+:(.*)$'))
+          if part then
+            pools_each(part, function(ch, q)
+              copied[ch] = (copied[ch] or 0) + q
+            end)
+          end
         end
       end
       out[#out + 1] = math.max(held, 0)
@@ -63,7 +76,12 @@ if ARGV[1] == 'tiers' then
       out[#out + 1] = -1
       out[#out + 1] = -1
     end
-    a = a + c + 1
+    local k = tonumber(ARGV[a + c + 1])
+    for i = a + c + 2, a + c + 1 + k do
+      local h = held and tonumber(redis.call('HGET', tier, 'h:' .. ARGV[i]) or '0') or 0
+      out[#out + 1] = math.max(h - ((held and copied[ARGV[i]]) or 0), 0)
+    end
+    a = a + c + k + 2
   end
   return out
 end

@@ -1,4 +1,5 @@
--- (gcra.lua, rows.lua and caps.lua are prepended to this script; see scripts.rs.)
+-- (gcra.lua, rows.lua, caps.lua, policy.lua, pools.lua and pools_take.lua are prepended to this
+-- script; see scripts.rs.)
 -- hold.lua (after gcra.lua): take an all-or-nothing hold on some seats of one event for one
 -- buyer, counting the request against the buyer's rate limit first when asked to (one round trip
 -- for both; the rate key lives in another hash slot, so only on a standalone Redis). Checks
@@ -8,13 +9,15 @@
 -- KEYS[2]   {e}:booked  SET of booked seat codes
 -- KEYS[3]   {e}:held    ZSET seat code -> hold expiry (ms since epoch, Redis clock)
 -- KEYS[4]   {e}:hold:<holdGroupId>  HASH user, exp, seats (codes joined by "\n"), tiers
---           ("<code> <quantity>" lines joined by "\n")
+--           ("<code> <quantity>" lines joined by "\n"), and pools when some units came from
+--           channels' allocations ("<code> <part>" lines, see pools.lua)
 -- KEYS[5]   {e}:user:<userId>  ZSET "<units>:<holdGroupId>" -> expiry: the buyer's live holds
 -- KEYS[6]   {e}:sold    HASH userId -> seats and units in the buyer's confirmed bookings
 -- KEYS[7]   rate:{<scope>:<identity>}  the caller's rate key (unused when ARGV[6] is 0)
 -- KEYS[8 .. 7+n]  {e}:seat:<code>  one per requested seat, in ARGV order; value = holdGroupId
 -- then per tier line, in ARGV order, two keys:
---           {e}:tier:<code>        HASH cap, sold, held (units held by live holds)
+--           {e}:tier:<code>        HASH cap, sold, held (units held by live holds), and the
+--                                  channel fields of pools.lua
 --           {e}:tierholds:<code>  ZSET "<quantity>:<holdGroupId>" -> hold expiry ms
 -- KEYS[last-2] {e}:rowends and KEYS[last-1] {e}:layout: the seat layout (see rows.lua,
 --           prepended): held seats are marked
@@ -105,7 +108,7 @@ local lines = (#ARGV - tfirst + 1) / 2
 -- One read per tier: its counts, or nothing for a code that is not a tier of the event.
 local counts = {}
 for j = 0, lines - 1 do
-  counts[j] = redis.call('HMGET', KEYS[kfirst + 2 * j], 'cap', 'sold', 'held')
+  counts[j] = redis.call('HMGET', KEYS[kfirst + 2 * j], 'cap', 'sold', 'held', 'x')
   if not counts[j][1] then
     unknown[#unknown + 1] = ARGV[tfirst + 2 * j]
   end
@@ -117,7 +120,15 @@ end
 local foreign = {}
 if F then
   local verdict
-  verdict, foreign = policy_check(P, F, {unpack(ARGV, first, first + n - 1)}, lines > 0, now)
+  local tier_codes = {}
+  for j = 0, lines - 1 do
+    tier_codes[j + 1] = ARGV[tfirst + 2 * j]
+  end
+  -- Tier units are sold in the event's window, unless the caller may take some from its own
+  -- channel's allocation now (then only those count: pools_plan).
+  local tiers_in_event_window = lines > 0 and not pools_window_own(P, F, tier_codes, now)
+  verdict, foreign = policy_check(P, F, {unpack(ARGV, first, first + n - 1)},
+    tiers_in_event_window, now)
   if verdict then
     return {verdict[1], remaining, reset, verdict[2]}
   end
@@ -137,7 +148,8 @@ end
 -- every entry holds at least one unit, so a full batch frees at least 1000 units, more than a
 -- hold may ask for (holds.max_seats_per_hold <= 1000), and what remains is trimmed by later
 -- holds (or a read). Each entry is walked once, by whichever script trims it.
-local function trim(tier, holds)
+-- A tier with channel parts (`split`, its x field) gives each ended hold's part back too.
+local function trim(tier, holds, split)
   local gone = redis.call('ZRANGEBYSCORE', holds, '-inf', now, 'LIMIT', 0, 1000)
   if #gone == 0 then
     return 0
@@ -145,6 +157,9 @@ local function trim(tier, holds)
   local back = 0
   for _, member in ipairs(gone) do
     back = back + tonumber(string.match(member, '^(%d+):'))
+    if split then
+      pools_unhold(tier, string.match(member, '^%d+:(.*)$'))
+    end
   end
   redis.call('ZREMRANGEBYRANK', holds, 0, #gone - 1)
   redis.call('HINCRBY', tier, 'held', -back)
@@ -152,13 +167,16 @@ local function trim(tier, holds)
 end
 local short = {}
 local units = n
+local plans = {}
 for j = 0, lines - 1 do
   local tier, holds = KEYS[kfirst + 2 * j], KEYS[kfirst + 2 * j + 1]
   local c = counts[j]
   local free = tonumber(c[1]) - tonumber(c[2] or '0') - tonumber(c[3] or '0')
-  free = free + trim(tier, holds)
+  free = free + trim(tier, holds, c[4])
   local want = tonumber(ARGV[tfirst + 2 * j + 1])
-  local left = math.max(free, 0)
+  -- Only the units this caller may take: channels' allocations are kept for their callers.
+  local left
+  left, plans[j] = pools_plan(tier, free, F and F['ta:' .. ARGV[tfirst + 2 * j]], P, F, now)
   units = units + want
   if want > left then
     short[#short + 1] = ARGV[tfirst + 2 * j]
@@ -198,15 +216,22 @@ for i = 0, n - 1 do
   rows_mark(KEYS[#KEYS - 1], ARGV[first + i], 'hold', exp, KEYS[#KEYS - 2])
   codes[i + 1] = ARGV[first + i]
 end
-local tiers = {}
+local tiers, pools = {}, {}
 for j = 0, lines - 1 do
   local want = ARGV[tfirst + 2 * j + 1]
   redis.call('ZADD', KEYS[kfirst + 2 * j + 1], exp, want .. ':' .. ARGV[1])
   redis.call('HINCRBY', KEYS[kfirst + 2 * j], 'held', want)
   tiers[j + 1] = ARGV[tfirst + 2 * j] .. ' ' .. want
+  local part = pools_take(KEYS[kfirst + 2 * j], ARGV[1], tonumber(want), plans[j])
+  if part then
+    pools[#pools + 1] = ARGV[tfirst + 2 * j] .. ' ' .. part
+  end
 end
 redis.call('HSET', KEYS[4], 'user', ARGV[2], 'exp', exp, 'seats', table.concat(codes, '\n'),
   'tiers', table.concat(tiers, '\n'), 'taken', now)
+if #pools > 0 then
+  redis.call('HSET', KEYS[4], 'pools', table.concat(pools, '\n'))
+end
 redis.call('PEXPIRE', KEYS[4], ttl)
 caps_record(caps, KEYS[5], ARGV[1], units, exp, now)
 policy_admission_record(P, KEYS[4], ARGV[1], exp, now)

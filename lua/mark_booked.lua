@@ -8,7 +8,8 @@
 -- KEYS[3]  {e}:gen
 -- KEYS[4]  {e}:sold             HASH userId -> confirmed seats and units
 -- KEYS[5]  {e}:sold_by_booking  HASH bookingId -> "<units>:<userId>"
--- KEYS[6..] {e}:tier:<code> for every tier line, in ARGV order
+-- KEYS[6..] {e}:tier:<code> for every tier line, in ARGV order (a cancel gives the channel part
+--           of its units back too: b:<bookingId> there, see pools.lua, prepended)
 -- KEYS[last-1] {e}:layout: the seat layout (see rows.lua, prepended)
 -- KEYS[last] {e}:watched: when set, what changed is published on {e}:changes
 -- and after it (taken off first): {e}:hist, the history stream: a cancel ("remove" with a
@@ -68,6 +69,7 @@ if ARGV[1] == 'remove' and ARGV[2] ~= '' then
     for j = 0, (#ARGV - tfirst + 1) / 2 - 1 do
       if redis.call('EXISTS', KEYS[6 + j]) == 1 then
         redis.call('HINCRBY', KEYS[6 + j], 'sold', -tonumber(ARGV[tfirst + 2 * j + 1]))
+        pools_unsell(KEYS[6 + j], ARGV[2])
         changed = changed + 1
       end
     end

@@ -36,6 +36,9 @@
 -- And after it (taken off before it): the sales policy, as set_policy.lua takes it (its
 -- version then its fields, joined by "\n"), and the seats' channels (code, channel, ...), for
 -- {e}:policy, {e}:policyv and {e}:chan (named after {e}:booked, like {e}:blocked).
+-- And first of all (the very last ARGV): the channel parts of the confirmed bookings' tier
+-- units (see pools.lua, prepended), "<tier code>\t<bookingId>\t<part>" lines joined by "\n".
+local POOLS = table.remove(ARGV)
 local CHANNELS = table.remove(ARGV)
 local POLICY = table.remove(ARGV)
 local BLOCKED = table.remove(ARGV)
@@ -94,16 +97,44 @@ add_range(KEYS[1], 6, n + 5)
 add_range(KEYS[2], n + 6, n + m + 5)
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local tier_keys = {}
 for j = 0, t - 1 do
   local tier, holds = KEYS[6 + 2 * j], KEYS[7 + 2 * j]
   local a = n + m + 6 + 3 * j
+  tier_keys[ARGV[a]] = tier
   redis.call('ZREMRANGEBYSCORE', holds, '-inf', now)
   local held = 0
+  -- The live holds keep their channel parts (and the counts of them are made again).
+  local split = redis.call('HEXISTS', tier, 'x') == 1
+  local keep, held_by = {}, {}
   for _, member in ipairs(redis.call('ZRANGE', holds, 0, -1)) do
     held = held + tonumber(string.match(member, '^(%d+):'))
+    local id = string.match(member, '^%d+:(.*)$')
+    local part = split and redis.call('HGET', tier, 'p:' .. id)
+    if part then
+      keep[#keep + 1] = 'p:' .. id
+      keep[#keep + 1] = part
+      pools_each(part, function(ch, q)
+        held_by[ch] = (held_by[ch] or 0) + q
+      end)
+    end
   end
   redis.call('DEL', tier)
   redis.call('HSET', tier, 'cap', ARGV[a + 1], 'sold', ARGV[a + 2], 'held', held)
+  if #keep > 0 then
+    for ch, q in pairs(held_by) do
+      keep[#keep + 1] = 'h:' .. ch
+      keep[#keep + 1] = q
+    end
+    keep[#keep + 1] = 'x'
+    keep[#keep + 1] = '1'
+    redis.call('HSET', tier, unpack(keep))
+  end
+end
+for code, id, part in string.gmatch(POOLS, '([^\t\n]+)\t([^\t\n]+)\t([^\t\n]+)') do
+  if tier_keys[code] then
+    pools_sell(tier_keys[code], id, part)
+  end
 end
 -- The layout: rows, where each seat is, booked bits from the booked codes above, held bits
 -- from the live holds (written in batches: a 100,000-seat house is one pass, no per-seat call).

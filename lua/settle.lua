@@ -12,7 +12,9 @@
 -- KEYS[8]   {e}:gen             bumped by "book" when the inventory is not cached, so a rebuild
 --                               from a Postgres snapshot older than this booking is refused
 -- KEYS[9 .. 8+n]  {e}:seat:<code> for every seat of the hold, in ARGV order
--- then per tier line of the hold, two keys: {e}:tier:<code> and {e}:tierholds:<code>
+-- then per tier line of the hold, two keys: {e}:tier:<code> and {e}:tierholds:<code> (the
+--           channel part of its units, p:<holdGroupId> there, leaves h:<ch>; booked, it goes to
+--           s:<ch> and b:<bookingId>: see pools.lua, prepended)
 -- KEYS[last-1] {e}:layout: the seat layout (see rows.lua, prepended)
 -- KEYS[last] {e}:watched: when set, what changed is published on {e}:changes
 -- and after it (taken off first): {e}:hist, the history stream
@@ -60,6 +62,7 @@ local tfirst = 5 + n
 local kfirst = 9 + n
 local lines = (#ARGV - tfirst + 1) / 2
 local units = n
+local parts = {}
 for j = 0, lines - 1 do
   local tier, holds = KEYS[kfirst + 2 * j], KEYS[kfirst + 2 * j + 1]
   local q = tonumber(ARGV[tfirst + 2 * j + 1])
@@ -67,6 +70,7 @@ for j = 0, lines - 1 do
   -- An entry already trimmed (expired) or dropped with its cache gave its units back then.
   if redis.call('ZREM', holds, q .. ':' .. ARGV[1]) == 1 and redis.call('EXISTS', tier) == 1 then
     redis.call('HINCRBY', tier, 'held', -q)
+    parts[j] = pools_unhold(tier, ARGV[1])
   end
 end
 -- A hold taken under an admission frees its place there ({e}:adm:<buyer>, see policy.lua).
@@ -91,6 +95,9 @@ if ARGV[2] == 'book' then
       redis.call('HINCRBY', KEYS[6], ARGV[3], units)
       for j = 0, lines - 1 do
         redis.call('HINCRBY', KEYS[kfirst + 2 * j], 'sold', tonumber(ARGV[tfirst + 2 * j + 1]))
+        if parts[j] then
+          pools_sell(KEYS[kfirst + 2 * j], ARGV[1], parts[j])
+        end
       end
     end
   else

@@ -3,19 +3,31 @@
 
 use std::collections::HashSet;
 
-use super::fields::check_seat_code;
+use super::fields::{check_code, check_seat_code};
 use super::policy::{MAX_CHANNELS, SalesWindow, is_channel_code, parse_instant};
+use super::tiers::TierLine;
 
 /// Most seats allocated to channels in one request (a whole house).
 pub const MAX_CHANNEL_SEATS: usize = 100_000;
+
+/// Most tier lines one channel may name.
+pub const MAX_CHANNEL_TIERS: usize = 100;
+
+/// A tier allocation as the client described it: `{code, quantity}`.
+#[derive(Debug, Clone, Default)]
+pub struct RawChannelTier {
+    pub code: String,
+    /// Kept as JSON so a fraction or a negative number is a sentence, not a parse error.
+    pub quantity: serde_json::Value,
+}
 
 /// A channel as the client described it, before validation.
 #[derive(Debug, Clone, Default)]
 pub struct RawChannel {
     pub code: String,
     pub seat_codes: Option<Vec<String>>,
-    /// Tier units allocated to the channel: not supported yet (refused, see docs/api.md).
-    pub tiers: Option<Vec<serde_json::Value>>,
+    /// Tier units allocated to the channel.
+    pub tiers: Option<Vec<RawChannelTier>>,
     pub sales_start: Option<String>,
     pub sales_end: Option<String>,
 }
@@ -25,6 +37,10 @@ pub struct RawChannel {
 pub struct ChannelSpec {
     pub code: String,
     pub seat_codes: Vec<String>,
+    /// Units of each tier only callers in the channel may hold (a tier at most once). Whether
+    /// the codes are tiers of the event, and the allocations fit the capacities, is the
+    /// store's to find.
+    pub tiers: Vec<TierLine>,
     /// Bounds left out are the event's.
     pub window: SalesWindow,
 }
@@ -48,12 +64,7 @@ pub fn validate_channels(raw: Vec<RawChannel>, problems: &mut Vec<String>) -> Ve
         if !codes.insert(c.code.clone()) {
             problems.push(format!("channel {} is named twice", c.code));
         }
-        if c.tiers.as_ref().is_some_and(|t| !t.is_empty()) {
-            problems.push(format!(
-                "channel {}: tier units cannot be allocated to a channel yet (allocate seats)",
-                c.code
-            ));
-        }
+        let tiers = channel_tiers(&c.code, c.tiers.unwrap_or_default(), problems);
         let mut bound = |field: &str, text: Option<&str>| {
             let text = text?;
             let parsed = parse_instant(text);
@@ -91,10 +102,125 @@ pub fn validate_channels(raw: Vec<RawChannel>, problems: &mut Vec<String>) -> Ve
         out.push(ChannelSpec {
             code: c.code,
             seat_codes: list,
+            tiers,
             window,
         });
     }
     out
+}
+
+/// A channel's tier lines: each code well formed and named once, each quantity a whole number
+/// from 1 to 1,000,000.
+fn channel_tiers(
+    channel: &str,
+    raw: Vec<RawChannelTier>,
+    problems: &mut Vec<String>,
+) -> Vec<TierLine> {
+    if raw.len() > MAX_CHANNEL_TIERS {
+        problems.push(format!(
+            "channel {channel}: at most {MAX_CHANNEL_TIERS} tier lines"
+        ));
+        return Vec::new();
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for t in raw {
+        if let Err(why) = check_code("tier", &t.code) {
+            problems.push(format!("channel {channel}: {why}"));
+            continue;
+        }
+        if !seen.insert(t.code.clone()) {
+            problems.push(format!("channel {channel}: tier {} is named twice", t.code));
+            continue;
+        }
+        match t.quantity.as_u64() {
+            Some(q) if (1..=1_000_000).contains(&q) => out.push(TierLine {
+                code: t.code,
+                quantity: q as u32,
+            }),
+            _ => problems.push(format!(
+                "channel {channel}: the quantity of tier {} must be a whole number from 1 to 1000000",
+                t.code
+            )),
+        }
+    }
+    out
+}
+
+/// One channel's allocation of a tier as a hold sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allocation {
+    pub channel: String,
+    /// Units allocated less those of it sold or held now (never negative).
+    pub left: u32,
+    /// Whether this caller may take units of it now (in the channel, in its window; or a box
+    /// office).
+    pub usable: bool,
+}
+
+/// How a hold takes `want` units of a tier with allocations (the rule of `lua/pools_take.lua`):
+/// each allocation keeps back what it has left; the open units are the rest of `free` (the
+/// tier's units left over all). A caller in a channel takes its channels' units first, then
+/// open units (only when `open_usable`: the event's window is open); a box office any, open
+/// units first. Ok(the channel part taken) or Err(the units this caller may take).
+pub fn plan_units(
+    free: u32,
+    allocations: &[Allocation],
+    open_usable: bool,
+    box_office: bool,
+    want: u32,
+) -> Result<Vec<(String, u32)>, u32> {
+    let kept: u32 = allocations.iter().map(|a| a.left).sum();
+    let open = if open_usable || box_office {
+        free.saturating_sub(kept)
+    } else {
+        0
+    };
+    let own: Vec<&Allocation> = allocations.iter().filter(|a| a.usable).collect();
+    let total = open
+        .saturating_add(own.iter().map(|a| a.left).sum::<u32>())
+        .min(free);
+    if want > total {
+        return Err(total);
+    }
+    let mut rest = want;
+    if box_office {
+        rest = rest.saturating_sub(open);
+    }
+    let mut parts = Vec::new();
+    for a in own {
+        let n = rest.min(a.left);
+        if n > 0 {
+            parts.push((a.channel.clone(), n));
+        }
+        rest -= n;
+    }
+    Ok(parts)
+}
+
+/// The channel part of a hold's or booking's units of one tier, as the stores keep it:
+/// `"presale=3,vip=1"` (channel codes have no `=` or `,`); `""` when all were open units.
+pub fn format_units(parts: &[(String, u32)]) -> String {
+    let mut s = String::new();
+    for (ch, q) in parts.iter().filter(|(_, q)| *q > 0) {
+        if !s.is_empty() {
+            s.push(',');
+        }
+        s.push_str(ch);
+        s.push('=');
+        s.push_str(&q.to_string());
+    }
+    s
+}
+
+/// Reads [`format_units`] back (a malformed part is skipped).
+pub fn parse_units(text: &str) -> Vec<(String, u32)> {
+    text.split(',')
+        .filter_map(|part| {
+            let (ch, q) = part.split_once('=')?;
+            Some((ch.to_string(), q.parse().ok()?))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -141,5 +267,89 @@ mod tests {
         let mut problems = Vec::new();
         validate_channels(vec![channel("has space", &[])], &mut problems);
         assert_eq!(problems.len(), 1);
+    }
+
+    fn tier(code: &str, quantity: serde_json::Value) -> RawChannelTier {
+        RawChannelTier {
+            code: code.into(),
+            quantity,
+        }
+    }
+
+    #[test]
+    fn tier_allocations_are_checked() {
+        let mut problems = Vec::new();
+        let mut c = channel("presale", &[]);
+        c.tiers = Some(vec![tier("GA", 4.into()), tier("VIP", 1.into())]);
+        let set = validate_channels(vec![c], &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(set[0].tiers.len(), 2);
+        assert_eq!(
+            (set[0].tiers[0].code.as_str(), set[0].tiers[0].quantity),
+            ("GA", 4)
+        );
+        for bad in [
+            vec![tier("GA", 0.into())],
+            vec![tier("GA", (-1).into())],
+            vec![tier("GA", 1.5.into())],
+            vec![tier("GA", "2".into())],
+            vec![tier("GA", 1.into()), tier("GA", 1.into())],
+            vec![tier("", 1.into())],
+        ] {
+            let mut problems = Vec::new();
+            let mut c = channel("presale", &[]);
+            c.tiers = Some(bad);
+            validate_channels(vec![c], &mut problems);
+            assert_eq!(problems.len(), 1, "{problems:?}");
+        }
+    }
+
+    fn alloc(channel: &str, left: u32, usable: bool) -> Allocation {
+        Allocation {
+            channel: channel.into(),
+            left,
+            usable,
+        }
+    }
+
+    #[test]
+    fn units_come_from_the_callers_channel_first_and_the_public_gets_only_open_ones() {
+        // Capacity 10, presale keeps 4: the public may take 6.
+        let presale_out = [alloc("presale", 4, false)];
+        assert_eq!(plan_units(10, &presale_out, true, false, 6), Ok(vec![]));
+        assert_eq!(plan_units(10, &presale_out, true, false, 7), Err(6));
+        // A presale caller: its 4 first, then open ones.
+        let presale_in = [alloc("presale", 4, true)];
+        assert_eq!(
+            plan_units(10, &presale_in, true, false, 5),
+            Ok(vec![("presale".to_string(), 4)])
+        );
+        assert_eq!(plan_units(10, &presale_in, true, false, 11), Err(10));
+        // Outside the event's window: only its own allocation.
+        assert_eq!(plan_units(10, &presale_in, false, false, 5), Err(4));
+        // A box office: open units first, then the allocations.
+        assert_eq!(plan_units(10, &presale_out, false, true, 6), Ok(vec![]));
+        assert_eq!(
+            plan_units(10, &[alloc("presale", 4, true)], false, true, 8),
+            Ok(vec![("presale".to_string(), 2)])
+        );
+        // Fewer units left over all than the allocations keep: never more than `free`.
+        assert_eq!(plan_units(2, &presale_in, true, false, 3), Err(2));
+        assert_eq!(plan_units(2, &presale_out, true, false, 1), Err(0));
+    }
+
+    #[test]
+    fn channel_units_round_trip() {
+        let parts = vec![
+            ("presale".to_string(), 3),
+            ("vip".to_string(), 0),
+            ("b".to_string(), 1),
+        ];
+        assert_eq!(format_units(&parts), "presale=3,b=1");
+        assert_eq!(
+            parse_units("presale=3,b=1"),
+            vec![("presale".to_string(), 3), ("b".to_string(), 1)]
+        );
+        assert!(parse_units("").is_empty());
     }
 }

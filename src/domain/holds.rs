@@ -215,6 +215,9 @@ pub struct HoldRecord {
     pub user_id: String,
     pub seats: Vec<String>,
     pub tiers: Vec<TierLine>,
+    /// (tier code, channel part) of its units taken from channels' allocations, e.g.
+    /// ("GA", "presale=3"); empty when all were open units (see `lua/pools.lua`).
+    pub pools: Vec<(String, String)>,
 }
 
 /// A hold as Postgres keeps it (alive, or expired and not yet swept).

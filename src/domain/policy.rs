@@ -166,6 +166,8 @@ pub struct PolicySnapshot {
     pub channels: Vec<(String, SalesWindow)>,
     /// (seat code, channel) of every seat allocated to a channel.
     pub seats: Vec<(String, String)>,
+    /// (channel, tier code, units) of every tier allocation, channels in creation order.
+    pub tiers: Vec<(String, String, u32)>,
 }
 
 impl PolicySnapshot {
@@ -183,6 +185,17 @@ impl PolicySnapshot {
         }
         if !self.seats.is_empty() {
             fields.push(("c".into(), "1".into()));
+        }
+        // A tier's allocations in one field, ta:<tier> = "presale=4,vip=2" (lua/pools.lua).
+        let mut allocations: Vec<(String, Vec<(String, u32)>)> = Vec::new();
+        for (channel, tier, units) in &self.tiers {
+            match allocations.iter_mut().find(|(t, _)| t == tier) {
+                Some((_, parts)) => parts.push((channel.clone(), *units)),
+                None => allocations.push((tier.clone(), vec![(channel.clone(), *units)])),
+            }
+        }
+        for (tier, parts) in allocations {
+            fields.push((format!("ta:{tier}"), super::channels::format_units(&parts)));
         }
         if let Some(q) = &self.policy.queueit_event_id {
             fields.push(("q".into(), q.clone()));

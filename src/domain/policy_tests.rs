@@ -114,6 +114,11 @@ fn a_plain_event_has_no_policy_fields() {
             },
         )],
         seats: vec![("A1".into(), "pre".into())],
+        tiers: vec![
+            ("pre".into(), "GA".into(), 4),
+            ("vip".into(), "GA".into(), 2),
+            ("pre".into(), "VIP".into(), 1),
+        ],
         version: 3,
     };
     let fields = snapshot.script_fields();
@@ -123,7 +128,14 @@ fn a_plain_event_has_no_policy_fields() {
         .collect();
     assert_eq!(
         pairs,
-        [("s", "1000"), ("e:pre", "2000"), ("c", "1"), ("q", "q")]
+        [
+            ("s", "1000"),
+            ("e:pre", "2000"),
+            ("c", "1"),
+            ("ta:GA", "pre=4,vip=2"),
+            ("ta:VIP", "pre=1"),
+            ("q", "q")
+        ]
     );
 }
 

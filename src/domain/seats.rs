@@ -106,6 +106,9 @@ pub struct Inventory {
     pub sold: Vec<SoldBooking>,
     /// The sales policy: windows, Queue-it id, channels and their seats.
     pub policy: PolicySnapshot,
+    /// (tier code, booking, channel part) of every confirmed booking's units taken from
+    /// channels' allocations (see `lua/pools.lua`).
+    pub sold_pools: Vec<(String, HoldGroupId, String)>,
 }
 
 /// Every seat code of an event, as a cache rebuild sends them to Redis.

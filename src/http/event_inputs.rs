@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::domain::channels::RawChannel;
+use crate::domain::channels::{RawChannel, RawChannelTier};
 
 /// A whole row of a new event.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -68,9 +68,10 @@ pub(super) struct ChannelInput {
     /// Seats only callers in this channel may hold (a seat in at most one channel).
     #[schema(max_items = 100000)]
     seat_codes: Option<Vec<String>>,
-    /// Tier units allocated to the channel: not supported yet (400 when not empty).
-    #[schema(value_type = Option<Vec<Object>>, max_items = 0)]
-    tiers: Option<Vec<serde_json::Value>>,
+    /// Units of the event's tiers only callers in this channel may hold (a tier at most once;
+    /// a tier's allocations together at most its capacity).
+    #[schema(max_items = 100)]
+    tiers: Option<Vec<ChannelTierInput>>,
     /// RFC 3339; left out: the event's.
     #[schema(format = DateTime)]
     sales_start: Option<String>,
@@ -79,12 +80,29 @@ pub(super) struct ChannelInput {
     sales_end: Option<String>,
 }
 
+/// Units of one tier allocated to a channel.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ChannelTierInput {
+    #[schema(min_length = 1, max_length = 64, example = "GA")]
+    code: String,
+    #[schema(value_type = i64, minimum = 1, maximum = 1000000, example = 20)]
+    quantity: serde_json::Value,
+}
+
 impl From<ChannelInput> for RawChannel {
     fn from(c: ChannelInput) -> Self {
         RawChannel {
             code: c.code,
             seat_codes: c.seat_codes,
-            tiers: c.tiers,
+            tiers: c.tiers.map(|list| {
+                list.into_iter()
+                    .map(|t| RawChannelTier {
+                        code: t.code,
+                        quantity: t.quantity,
+                    })
+                    .collect()
+            }),
             sales_start: c.sales_start,
             sales_end: c.sales_end,
         }

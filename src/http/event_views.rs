@@ -12,6 +12,7 @@ use super::state::AppState;
 use crate::domain::access::{Caller, Role};
 use crate::domain::events::{Event, EventId, cents_to_amount};
 use crate::domain::seats::SeatStatus;
+use crate::domain::tiers::TierState;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -102,7 +103,7 @@ pub(super) async fn event_detail(
     let channels = match caller.role {
         Role::Buyer => None,
         _ if !summary.has_channels => None,
-        _ => channel_counts(state, id).await?,
+        _ => channel_counts(state, id, &summary.tiers).await?,
     };
     Ok(Json(EventDetail {
         available_seats: summary.available_seats(),
@@ -129,14 +130,35 @@ pub(super) struct ChannelCounts {
     held: i64,
     blocked: i64,
     available: i64,
+    /// The channel's tier allocations and their use.
+    tiers: Vec<ChannelTierCounts>,
 }
 
-/// Each channel's seat counts from the seat map (None: the event has no channels).
-async fn channel_counts(state: &AppState, id: EventId) -> ApiResult<Option<Vec<ChannelCounts>>> {
+/// Units of a tier allocated to a channel: sold and held from the allocation, and what is left
+/// of it (never more than the tier has left).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ChannelTierCounts {
+    code: String,
+    /// Units allocated.
+    quantity: u32,
+    confirmed: u32,
+    held: u32,
+    available: u32,
+}
+
+/// Each channel's seat counts from the seat map, and its tier allocations' use (None: the event
+/// has no channels).
+async fn channel_counts(
+    state: &AppState,
+    id: EventId,
+    tiers: &[TierState],
+) -> ApiResult<Option<Vec<ChannelCounts>>> {
     let policy = state.seatlock.event_policy(id).await?;
     if policy.channels.is_empty() {
         return Ok(None);
     }
+    let tier_use = state.seatlock.channel_tier_use(id, &policy.tiers).await?;
     let mut counts: Vec<ChannelCounts> = policy
         .channels
         .iter()
@@ -149,6 +171,27 @@ async fn channel_counts(state: &AppState, id: EventId) -> ApiResult<Option<Vec<C
             held: 0,
             blocked: 0,
             available: 0,
+            tiers: tier_use
+                .iter()
+                .filter(|u| u.channel == *code)
+                .map(|u| {
+                    let tier_left = tiers
+                        .iter()
+                        .find(|t| t.code == u.tier)
+                        .map_or(0, TierState::available);
+                    ChannelTierCounts {
+                        code: u.tier.clone(),
+                        quantity: u.allocated,
+                        confirmed: u.confirmed,
+                        held: u.held,
+                        available: u
+                            .allocated
+                            .saturating_sub(u.confirmed)
+                            .saturating_sub(u.held)
+                            .min(tier_left),
+                    }
+                })
+                .collect(),
         })
         .collect();
     if !policy.seats.is_empty() {

@@ -108,11 +108,20 @@ pub(super) struct ChannelsBody {
 pub(super) struct ChannelView {
     code: String,
     seat_codes: Vec<String>,
+    /// Tier units allocated to the channel.
+    tiers: Vec<ChannelTierView>,
     /// The channel's own bounds (null: the event's).
     #[schema(format = DateTime)]
     sales_start: Option<String>,
     #[schema(format = DateTime)]
     sales_end: Option<String>,
+}
+
+/// Units of one tier allocated to a channel.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct ChannelTierView {
+    code: String,
+    quantity: u32,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -133,6 +142,15 @@ pub(super) fn channel_set(snapshot: &PolicySnapshot) -> Vec<ChannelView> {
                 .filter(|(_, c)| c == code)
                 .map(|(s, _)| s.clone())
                 .collect(),
+            tiers: snapshot
+                .tiers
+                .iter()
+                .filter(|(c, _, _)| c == code)
+                .map(|(_, tier, quantity)| ChannelTierView {
+                    code: tier.clone(),
+                    quantity: *quantity,
+                })
+                .collect(),
             sales_start: w.start.map(rfc3339),
             sales_end: w.end.map(rfc3339),
         })
@@ -145,10 +163,10 @@ pub(super) fn channel_set(snapshot: &PolicySnapshot) -> Vec<ChannelView> {
     params(("event_id" = i64, Path, description = "Event id", minimum = 1, example = 1)),
     responses(
         (status = 200, description = "The channel set now", body = ChannelSet),
-        (status = 400, description = "Invalid JSON, a bad code or window, a seat in two channels", body = ErrorBody),
+        (status = 400, description = "Invalid JSON, a bad code or window, a seat in two channels, a tier's allocations over its capacity", body = ErrorBody),
         (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
         (status = 403, description = "The token may not do this", body = ErrorBody),
-        (status = 404, description = "No such event, or seats that are not in it", body = ErrorBody),
+        (status = 404, description = "No such event, or seats or tiers that are not in it", body = ErrorBody),
         (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
         (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
         (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)

@@ -100,6 +100,7 @@ impl Seatlock {
         let source = ConfirmSource::Redis {
             seats: hold.seats.clone(),
             tiers: hold.tiers.clone(),
+            pools: hold.pools.clone(),
         };
         let max_seats = self.limits.max_seats_per_user;
         let outcome = match self

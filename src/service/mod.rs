@@ -48,6 +48,7 @@ pub use auth::{
     MAX_ADMISSION_TOKEN_BYTES,
 };
 pub use health::{HoldsGo, Readiness, ReadyStatus};
+pub use reads::ChannelTierUse;
 pub use reserve::Wanted;
 pub use stream::{LiveSeat, LiveTier, Snapshot, Streams, Subscription};
 

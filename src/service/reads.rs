@@ -14,6 +14,16 @@ use crate::domain::seats::{SeatState, SeatStatus};
 use crate::domain::tiers::TierState;
 use crate::error::{Error, Result};
 
+/// A channel's allocation of a tier and its use now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelTierUse {
+    pub channel: String,
+    pub tier: String,
+    pub allocated: u32,
+    pub confirmed: u32,
+    pub held: u32,
+}
+
 impl Seatlock {
     /// Events, newest first.
     pub async fn list_events(&self, limit: i64, offset: i64) -> Result<Vec<Event>> {
@@ -86,7 +96,7 @@ impl Seatlock {
             }
         }
         let held = match self
-            .read_redis(self.redis.held_tiers(event, &codes, &excluded))
+            .read_redis(self.redis.held_tiers(event, &codes, &excluded, &[]))
             .await
         {
             Some(Ok(held)) => held,
@@ -101,6 +111,68 @@ impl Seatlock {
             tier.held = tier.held.saturating_add(redis_held.map_or(0, |h| h.units));
         }
         Ok((tiers, next_end))
+    }
+
+    /// Each channel's tier allocations with the units of them sold and held now (Postgres holds
+    /// and Redis holds, a copy of a Postgres hold counted once): (channel, tier, allocated,
+    /// confirmed, held), in the order of `allocations`.
+    pub async fn channel_tier_use(
+        &self,
+        event: EventId,
+        allocations: &[(String, String, u32)],
+    ) -> Result<Vec<ChannelTierUse>> {
+        if allocations.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pg_use = self.pg.fetch_channel_tier_use(event).await?;
+        let mut codes: Vec<String> = Vec::new();
+        let mut chans: Vec<Vec<String>> = Vec::new();
+        for (channel, tier, _) in allocations {
+            match codes.iter().position(|c| c == tier) {
+                Some(i) => chans[i].push(channel.clone()),
+                None => {
+                    codes.push(tier.clone());
+                    chans.push(vec![channel.clone()]);
+                }
+            }
+        }
+        let mut excluded = vec![Vec::new(); codes.len()];
+        for (code, member) in self.pg.fetch_held_tier_members(event).await? {
+            if let Some(i) = codes.iter().position(|c| *c == code) {
+                excluded[i].push(member);
+            }
+        }
+        let redis_held = match self
+            .read_redis(self.redis.held_tiers(event, &codes, &excluded, &chans))
+            .await
+        {
+            Some(Ok(held)) => held,
+            Some(Err(e)) => {
+                warn!(error = %e, "could not read redis tier holds; showing postgres holds only");
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        Ok(allocations
+            .iter()
+            .map(|(channel, tier, allocated)| {
+                let (confirmed, pg_held) = pg_use
+                    .iter()
+                    .find(|u| u.0 == *tier && u.1 == *channel)
+                    .map_or((0, 0), |u| (u.2, u.3));
+                let redis = codes.iter().position(|c| c == tier).and_then(|i| {
+                    let j = chans[i].iter().position(|c| c == channel)?;
+                    redis_held.get(i)?.as_ref()?.channels.get(j).copied()
+                });
+                ChannelTierUse {
+                    channel: channel.clone(),
+                    tier: tier.clone(),
+                    allocated: *allocated,
+                    confirmed,
+                    held: pg_held.saturating_add(redis.unwrap_or(0)),
+                }
+            })
+            .collect())
     }
 
     /// The seat map: every seat with its status now, in the order the event was created with.

@@ -7,6 +7,7 @@ mod auth;
 mod best;
 mod blocks;
 mod bookings;
+mod channel_tiers;
 mod cluster;
 mod cluster_slots;
 mod concurrency;

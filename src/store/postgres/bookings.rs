@@ -22,6 +22,8 @@ pub enum ConfirmSource {
     Redis {
         seats: Vec<String>,
         tiers: Vec<TierLine>,
+        /// (tier code, channel part) of units taken from channels' allocations.
+        pools: Vec<(String, String)>,
     },
     /// A Postgres hold: checked, locked and consumed inside the transaction.
     Postgres,
@@ -56,15 +58,23 @@ impl Transaction for InsertBooking {
         if self.max_seats.is_some() {
             caps::lock_buyer(tx, event, &self.user_id).await?;
         }
-        let (seats, tier_lines) = match &self.source {
-            ConfirmSource::Redis { seats, tiers } => (seats.clone(), tiers.clone()),
+        let (seats, tier_lines, pools) = match &self.source {
+            ConfirmSource::Redis {
+                seats,
+                tiers,
+                pools,
+            } => (seats.clone(), tiers.clone(), pools.clone()),
             ConfirmSource::Postgres => match read_hold(&mut *tx, event, id, true).await? {
                 Some(hold) if !hold.alive => return Ok(End::Rollback(ConfirmOutcome::HoldGone)),
                 None => return Ok(End::Rollback(ConfirmOutcome::HoldGone)),
                 Some(hold) if hold.user_id != self.user_id => {
                     return Ok(End::Rollback(ConfirmOutcome::NotOwner));
                 }
-                Some(hold) => (hold.seats, hold.tiers),
+                Some(hold) => (
+                    hold.seats,
+                    hold.tiers,
+                    tiers::held_pools(&mut *tx, event, id).await?,
+                ),
             },
         };
         sqlx::query(
@@ -150,7 +160,7 @@ impl Transaction for InsertBooking {
         .bind(&seats)
         .execute(&mut *tx)
         .await?;
-        tiers::sell_tiers(tx, event, id, &tier_lines).await?;
+        tiers::sell_tiers(tx, event, id, &tier_lines, &pools).await?;
         history::insert_booking_rows(tx, event, id, &self.user_id, Change::Booked).await?;
         if self.source == ConfirmSource::Postgres {
             delete_held_seats(tx, event, id).await?;

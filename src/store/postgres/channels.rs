@@ -13,14 +13,36 @@ use crate::domain::policy::{EventPolicy, EventPolicyPatch, PolicySnapshot, Sales
 use crate::error::{Error, Result};
 use crate::telemetry::PgOp;
 
+/// Why a channel set could not be stored (the caller rolls back).
+#[derive(Debug)]
+pub(super) enum ChannelRefusal {
+    /// Seat codes that are not seats of the event.
+    UnknownSeats(Vec<String>),
+    /// Tier codes that are not tiers of the event.
+    UnknownTiers(Vec<String>),
+    /// Tiers whose allocations over all channels pass their capacity.
+    OverCapacity(Vec<String>),
+}
+
+impl ChannelRefusal {
+    /// The refusal as an error: a 404 for unknown codes, else a 400.
+    pub(super) fn into_error(self) -> Error {
+        match self {
+            ChannelRefusal::UnknownSeats(seats) => Error::SeatsNotFound { seats },
+            ChannelRefusal::UnknownTiers(tiers) => Error::TiersNotFound { tiers },
+            ChannelRefusal::OverCapacity(problems) => Error::Validation(problems.join("; ")),
+        }
+    }
+}
+
 /// Replaces an event's channels (inside its creation or a `PUT`): seats leave their old channel
-/// and join their new one; live holds and bookings are not touched. Err: seat codes that are not
-/// seats of the event (then the caller rolls back).
+/// and join their new one, tier allocations are replaced; live holds and bookings are not
+/// touched (units a hold or booking took from an allocation stay counted against its channel).
 pub(super) async fn replace_channels(
     tx: &mut PgConnection,
     event: EventId,
     channels: &[ChannelSpec],
-) -> Result<Result<(), Vec<String>>> {
+) -> Result<Result<(), ChannelRefusal>> {
     sqlx::query("UPDATE seats SET channel = NULL WHERE event_id = $1 AND channel IS NOT NULL")
         .bind(event.0)
         .execute(&mut *tx)
@@ -56,10 +78,103 @@ pub(super) async fn replace_channels(
         if found.len() != c.seat_codes.len() {
             let found: std::collections::HashSet<&String> = found.iter().collect();
             let unknown = c.seat_codes.iter().filter(|s| !found.contains(s));
-            return Ok(Err(unknown.cloned().collect()));
+            return Ok(Err(ChannelRefusal::UnknownSeats(
+                unknown.cloned().collect(),
+            )));
         }
     }
+    allocate_tiers(tx, event, channels).await
+}
+
+/// Writes the channels' tier allocations (the channels' rows are in place): every code a tier
+/// of the event, and each tier's allocations together within its capacity.
+async fn allocate_tiers(
+    tx: &mut PgConnection,
+    event: EventId,
+    channels: &[ChannelSpec],
+) -> Result<Result<(), ChannelRefusal>> {
+    let mut chans = Vec::new();
+    let mut codes = Vec::new();
+    let mut units = Vec::new();
+    for c in channels {
+        for line in &c.tiers {
+            chans.push(c.code.clone());
+            codes.push(line.code.clone());
+            units.push(i32::try_from(line.quantity).unwrap_or(i32::MAX));
+        }
+    }
+    if codes.is_empty() {
+        return Ok(Ok(()));
+    }
+    let capacities: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT tier_code, capacity FROM tiers WHERE event_id = $1 AND tier_code = ANY($2)",
+    )
+    .bind(event.0)
+    .bind(&codes)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut unknown: Vec<String> = Vec::new();
+    let mut over = Vec::new();
+    for code in &codes {
+        match capacities.iter().find(|(c, _)| c == code) {
+            None => {
+                if !unknown.contains(code) {
+                    unknown.push(code.clone());
+                }
+            }
+            Some((_, capacity)) => {
+                let total: i64 = codes
+                    .iter()
+                    .zip(&units)
+                    .filter(|(c, _)| *c == code)
+                    .map(|(_, q)| i64::from(*q))
+                    .sum();
+                let sentence = format!(
+                    "tier {code}: channels are allocated {total} units, more than its capacity {capacity}"
+                );
+                if total > i64::from(*capacity) && !over.contains(&sentence) {
+                    over.push(sentence);
+                }
+            }
+        }
+    }
+    if !unknown.is_empty() {
+        return Ok(Err(ChannelRefusal::UnknownTiers(unknown)));
+    }
+    if !over.is_empty() {
+        return Ok(Err(ChannelRefusal::OverCapacity(over)));
+    }
+    sqlx::query(
+        "INSERT INTO channel_tiers (event_id, channel, tier_code, quantity) \
+         SELECT $1, ch, c, q FROM unnest($2::text[], $3::text[], $4::int[]) AS u(ch, c, q)",
+    )
+    .bind(event.0)
+    .bind(&chans)
+    .bind(&codes)
+    .bind(&units)
+    .execute(&mut *tx)
+    .await?;
     Ok(Ok(()))
+}
+
+/// Every tier allocation of the event: (channel, tier code, units), channels in creation order.
+async fn read_allocations(
+    tx: &mut PgConnection,
+    event: EventId,
+) -> Result<Vec<(String, String, u32)>> {
+    let rows: Vec<(String, String, i32)> = sqlx::query_as(
+        "SELECT a.channel, a.tier_code, a.quantity FROM channel_tiers a \
+         JOIN event_channels c ON c.event_id = a.event_id AND c.channel = a.channel \
+         JOIN tiers t ON t.event_id = a.event_id AND t.tier_code = a.tier_code \
+         WHERE a.event_id = $1 ORDER BY c.position, t.position",
+    )
+    .bind(event.0)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(ch, code, q)| (ch, code, q.max(0) as u32))
+        .collect())
 }
 
 /// The event's whole policy as the cache holds it (see [`PolicySnapshot`]).
@@ -92,6 +207,7 @@ pub(super) async fn read_snapshot(
     .bind(event.0)
     .fetch_all(&mut *tx)
     .await?;
+    let tiers = read_allocations(tx, event).await?;
     Ok(Some(PolicySnapshot {
         version: row.policy_version,
         policy: EventPolicy {
@@ -103,6 +219,7 @@ pub(super) async fn read_snapshot(
         },
         channels,
         seats,
+        tiers,
     }))
 }
 
@@ -179,11 +296,10 @@ impl Transaction for PatchPolicy {
     }
 }
 
-/// Replaces the channel set: Ok(the new snapshot), Err(unknown seat codes) for a 404, None for
-/// an unknown event.
+/// Replaces the channel set: Ok(the new snapshot), Err(why not), None for an unknown event.
 struct PutChannels(EventId, Vec<ChannelSpec>);
 
-type Replaced = Option<std::result::Result<PolicySnapshot, Vec<String>>>;
+type Replaced = Option<std::result::Result<PolicySnapshot, ChannelRefusal>>;
 
 impl Transaction for PutChannels {
     type Output = Replaced;
@@ -201,8 +317,8 @@ impl Transaction for PutChannels {
         if updated.is_none() {
             return Ok(End::Rollback(None));
         }
-        if let Err(unknown) = replace_channels(tx, event, &self.1).await? {
-            return Ok(End::Rollback(Some(Err(unknown))));
+        if let Err(refusal) = replace_channels(tx, event, &self.1).await? {
+            return Ok(End::Rollback(Some(Err(refusal))));
         }
         Ok(End::Commit(read_snapshot(tx, event).await?.map(Ok)))
     }
@@ -242,7 +358,7 @@ impl PgStore {
     ) -> Result<PolicySnapshot> {
         match self.execute(PutChannels(event, channels)).await? {
             None => Err(Error::EventNotFound),
-            Some(Err(seats)) => Err(Error::SeatsNotFound { seats }),
+            Some(Err(refusal)) => Err(refusal.into_error()),
             Some(Ok(snapshot)) => Ok(snapshot),
         }
     }

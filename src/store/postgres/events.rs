@@ -162,11 +162,19 @@ impl Transaction for InsertEvent {
             .execute(&mut *tx)
             .await?;
         }
-        if let Err(unknown) = channels::replace_channels(tx, EventId(id), &event.channels).await? {
-            return Err(Error::Validation(format!(
-                "channels name seats that are not in the event: {}",
-                unknown.join(", ")
-            )));
+        if let Err(refusal) = channels::replace_channels(tx, EventId(id), &event.channels).await? {
+            // At creation every refusal is a 400: the body names codes it does not create.
+            return Err(Error::Validation(match refusal {
+                channels::ChannelRefusal::UnknownSeats(seats) => format!(
+                    "channels name seats that are not in the event: {}",
+                    seats.join(", ")
+                ),
+                channels::ChannelRefusal::UnknownTiers(tiers) => format!(
+                    "channels name tiers that are not in the event: {}",
+                    tiers.join(", ")
+                ),
+                channels::ChannelRefusal::OverCapacity(problems) => problems.join("; "),
+            }));
         }
         Ok(End::Commit(EventId(id)))
     }

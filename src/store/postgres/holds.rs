@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor, Row};
 
 use super::history::{self, HoldRows};
-use super::policy;
 use super::{End, PgStore, Transaction, caps, tiers};
+use super::{policy, pools};
 use crate::domain::bookings::Freed;
 use crate::domain::events::EventId;
 use crate::domain::history::Change;
@@ -115,7 +115,23 @@ impl Transaction for InsertHold {
         if !tier_check.unknown.is_empty() {
             return Ok(End::Rollback(HoldAttempt::UnknownTiers(tier_check.unknown)));
         }
-        let tiers_asked = !self.tiers.is_empty();
+        // Units of channels' allocations: only their callers take them, each in its window.
+        let pools = pools::plan(
+            tx,
+            self.event,
+            self.id,
+            &sales,
+            &self.caller,
+            &self.tiers,
+            &tier_check.left,
+        )
+        .await?;
+        let mut tier_check = tier_check;
+        tier_check
+            .short
+            .retain(|s| !pools.decided.contains(&s.code));
+        tier_check.short.extend(pools.short);
+        let tiers_asked = !self.tiers.is_empty() && !pools.own_open;
         let foreign =
             match policy::check_hold(tx, self.event, &sales, seats, tiers_asked, &self.caller)
                 .await?
@@ -202,7 +218,7 @@ impl Transaction for InsertHold {
                 .await?
             }
         };
-        tiers::insert_held_tiers(tx, self.event, self.id, &self.tiers, until).await?;
+        tiers::insert_held_tiers(tx, self.event, self.id, &self.tiers, &pools.parts, until).await?;
         let (codes, quantities) = tiers::arrays(&self.tiers);
         sqlx::query(
             "INSERT INTO holds (event_id, hold_group_id, user_id, seat_codes, held_until, \

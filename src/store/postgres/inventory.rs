@@ -89,7 +89,19 @@ impl Transaction for FetchInventory {
         let policy = channels::read_snapshot(tx, self.0)
             .await?
             .unwrap_or_default();
+        let sold_pools: Vec<(String, uuid::Uuid, String)> = sqlx::query_as(
+            "SELECT tier_code, booking_group_id, channel_units FROM booking_tiers \
+             WHERE event_id = $1 AND active AND channel_units <> ''",
+        )
+        .bind(self.0.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        let sold_pools = sold_pools
+            .into_iter()
+            .map(|(code, booking, part)| (code, HoldGroupId(booking), part))
+            .collect();
         Ok(End::Commit(Some(Inventory {
+            sold_pools,
             seats,
             booked,
             blocked,

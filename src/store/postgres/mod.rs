@@ -33,6 +33,7 @@ mod holds;
 mod idempotency;
 mod inventory;
 mod policy;
+mod pools;
 mod sweeps;
 mod tiers;
 mod webhook_deliveries;

@@ -24,6 +24,8 @@ pub(super) struct TierCheck {
     pub short: Vec<TierShortage>,
     /// Unit price of every known requested tier.
     pub prices: HashMap<String, i64>,
+    /// Units left over all of every known requested tier, for this hold or booking.
+    pub left: HashMap<String, i64>,
 }
 
 /// A tier row as a request for units sees it: its price, capacity, units sold, and units held by
@@ -122,6 +124,7 @@ pub(super) async fn lock_tiers(
                 check.prices.insert(row.tier_code.clone(), row.price_cents);
                 let left =
                     (i64::from(row.capacity) - i64::from(row.sold) - row.held_by_others).max(0);
+                check.left.insert(row.tier_code.clone(), left);
                 if i64::from(line.quantity) > left {
                     check.short.push(TierShortage {
                         code: row.tier_code.clone(),
@@ -135,29 +138,34 @@ pub(super) async fn lock_tiers(
     Ok(check)
 }
 
-/// Writes the `held_tiers` rows of a Postgres hold.
+/// Writes the `held_tiers` rows of a Postgres hold, with the channel part of each line.
 pub(super) async fn insert_held_tiers(
     tx: &mut PgConnection,
     event: EventId,
     id: HoldGroupId,
     wanted: &[TierLine],
+    pools: &[(String, String)],
     held_until: DateTime<Utc>,
 ) -> Result<()> {
     if wanted.is_empty() {
         return Ok(());
     }
     let (codes, quantities) = arrays(wanted);
+    let parts = parts_of(wanted, pools);
     sqlx::query(
-        "INSERT INTO held_tiers (event_id, hold_group_id, tier_code, quantity, held_until) \
-         SELECT $1, $2, c, q, $5 FROM unnest($3::text[], $4::int[]) AS u(c, q) \
+        "INSERT INTO held_tiers \
+           (event_id, hold_group_id, tier_code, quantity, held_until, channel_units) \
+         SELECT $1, $2, c, q, $5, p FROM unnest($3::text[], $4::int[], $6::text[]) AS u(c, q, p) \
          ON CONFLICT ON CONSTRAINT held_tiers_pkey DO UPDATE \
-           SET quantity = EXCLUDED.quantity, held_until = EXCLUDED.held_until",
+           SET quantity = EXCLUDED.quantity, held_until = EXCLUDED.held_until, \
+               channel_units = EXCLUDED.channel_units",
     )
     .bind(event.0)
     .bind(id.0)
     .bind(&codes)
     .bind(&quantities)
     .bind(held_until)
+    .bind(&parts)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -177,28 +185,63 @@ pub(super) async fn delete_held_tiers(
     Ok(())
 }
 
-/// Sells the units of a booking: its lines, and `sold` of each tier (rows locked by
-/// [`lock_tiers`]; the capacity check of the table is the last word).
+/// The channel parts of a Postgres hold's tier units: (tier code, part).
+pub(super) async fn held_pools(
+    tx: &mut PgConnection,
+    event: EventId,
+    id: HoldGroupId,
+) -> Result<Vec<(String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT tier_code, channel_units FROM held_tiers \
+         WHERE event_id = $1 AND hold_group_id = $2 AND channel_units <> ''",
+    )
+    .bind(event.0)
+    .bind(id.0)
+    .fetch_all(&mut *tx)
+    .await?)
+}
+
+/// The channel part of each line (`""` for open units only), in line order.
+fn parts_of(lines: &[TierLine], pools: &[(String, String)]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| {
+            pools
+                .iter()
+                .find(|(code, _)| *code == l.code)
+                .map(|(_, part)| part.clone())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Sells the units of a booking: its lines (with the channel part of each, `pools`), and
+/// `sold` of each tier (rows locked by [`lock_tiers`]; the capacity check of the table is the
+/// last word).
 pub(super) async fn sell_tiers(
     tx: &mut PgConnection,
     event: EventId,
     id: HoldGroupId,
     sold: &[TierLine],
+    pools: &[(String, String)],
 ) -> Result<()> {
     if sold.is_empty() {
         return Ok(());
     }
     let (codes, quantities) = arrays(sold);
+    let parts = parts_of(sold, pools);
     sqlx::query(
-        "INSERT INTO booking_tiers (event_id, booking_group_id, tier_code, quantity, price_cents) \
-         SELECT $1, $2, u.c, u.q, t.price_cents \
-         FROM unnest($3::text[], $4::int[]) AS u(c, q) \
+        "INSERT INTO booking_tiers \
+           (event_id, booking_group_id, tier_code, quantity, price_cents, channel_units) \
+         SELECT $1, $2, u.c, u.q, t.price_cents, u.p \
+         FROM unnest($3::text[], $4::int[], $5::text[]) AS u(c, q, p) \
          JOIN tiers t ON t.event_id = $1 AND t.tier_code = u.c",
     )
     .bind(event.0)
     .bind(id.0)
     .bind(&codes)
     .bind(&quantities)
+    .bind(&parts)
     .execute(&mut *tx)
     .await?;
     sqlx::query(
@@ -273,6 +316,35 @@ pub(super) async fn read_booking_tiers(
 }
 
 impl PgStore {
+    /// Units of channels' allocations sold and held by live Postgres holds: (tier code,
+    /// channel, confirmed, held).
+    pub async fn fetch_channel_tier_use(
+        &self,
+        event: EventId,
+    ) -> Result<Vec<(String, String, u32, u32)>> {
+        let rows = sqlx::query_as::<_, (String, String, i64, i64)>(
+            "SELECT tier_code, split_part(part, '=', 1), \
+                    COALESCE(sum(split_part(part, '=', 2)::bigint) FILTER (WHERE sold), 0)::bigint, \
+                    COALESCE(sum(split_part(part, '=', 2)::bigint) FILTER (WHERE NOT sold), 0)::bigint \
+             FROM (SELECT tier_code, TRUE AS sold, \
+                          unnest(string_to_array(channel_units, ',')) AS part \
+                     FROM booking_tiers WHERE event_id = $1 AND active AND channel_units <> '' \
+                   UNION ALL \
+                   SELECT tier_code, FALSE, unnest(string_to_array(channel_units, ',')) \
+                     FROM held_tiers \
+                    WHERE event_id = $1 AND held_until > now() AND channel_units <> '') AS u \
+             GROUP BY 1, 2",
+        )
+        .bind(event.0)
+        .fetch_all(&self.pool);
+        let rows = self.timed(PgOp::FetchTiers, rows).await?;
+        let count = |n: i64| n.clamp(0, i64::from(u32::MAX)) as u32;
+        Ok(rows
+            .into_iter()
+            .map(|(tier, channel, sold, held)| (tier, channel, count(sold), count(held)))
+            .collect())
+    }
+
     /// Tier lines of live Postgres holds of an event: (tier code, Redis member
     /// `"<quantity>:<holdGroupId>"`), so a copy of one in Redis is not counted twice.
     pub async fn fetch_held_tier_members(&self, event: EventId) -> Result<Vec<(String, String)>> {

@@ -216,12 +216,25 @@ impl RedisStore {
                     .arg("user")
                     .arg("seats")
                     .arg("tiers")
-                    .query_async::<(Option<String>, Option<String>, Option<String>)>(conn)
+                    .arg("pools")
+                    .query_async::<(
+                        Option<String>,
+                        Option<String>,
+                        Option<String>,
+                        Option<String>,
+                    )>(conn)
                     .await
             })
             .await?;
         Ok(match fields {
-            (Some(user_id), Some(seats), tiers) => Some(HoldRecord {
+            (Some(user_id), Some(seats), tiers, pools) => Some(HoldRecord {
+                pools: pools
+                    .as_deref()
+                    .unwrap_or_default()
+                    .split('\n')
+                    .filter_map(|l| l.split_once(' '))
+                    .map(|(code, part)| (code.to_string(), part.to_string()))
+                    .collect(),
                 user_id,
                 seats: seats
                     .split('\n')

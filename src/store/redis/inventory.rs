@@ -86,6 +86,11 @@ impl RedisStore {
         inv.arg(inventory.blocked.join("\n"));
         let (policy, channels) = policy_args(&inventory.policy, true);
         inv.arg(policy).arg(channels);
+        let mut pools = String::new();
+        for (code, booking, part) in &inventory.sold_pools {
+            let _ = writeln!(pools, "{code}\t{booking}\t{part}");
+        }
+        inv.arg(pools);
         Ok(match self.invoke(RedisOp::Rebuild, &inv).await? {
             Value::Int(1) => Rebuild::Written,
             Value::Int(-1) => Rebuild::Stale,
@@ -217,12 +222,13 @@ impl RedisStore {
 
     /// Units of each tier held in Redis now and when its next hold ends (None for a tier not
     /// cached), leaving out the members of `excluded[i]` (`"<quantity>:<holdGroupId>"`, copies
-    /// of Postgres holds).
+    /// of Postgres holds); and the units of each of `channels[i]`'s allocations held.
     pub async fn held_tiers(
         &self,
         event: EventId,
         codes: &[String],
         excluded: &[Vec<String>],
+        channels: &[Vec<String>],
     ) -> Result<Vec<Option<TierHeld>>> {
         if codes.is_empty() {
             return Ok(Vec::new());
@@ -237,21 +243,39 @@ impl RedisStore {
             for member in members {
                 inv.arg(member);
             }
+            let chans = channels.get(i).map(Vec::as_slice).unwrap_or_default();
+            inv.arg(chans.len());
+            for ch in chans {
+                inv.arg(ch);
+            }
         }
         let Value::Array(items) = self.invoke(RedisOp::HeldTiers, &inv).await? else {
             return Err(unexpected("held", "not an array"));
         };
-        items
-            .chunks(2)
-            .map(|pair| match pair {
-                [Value::Int(held), Value::Int(next)] if *held >= 0 => Ok(Some(TierHeld {
-                    units: (*held).min(i64::from(u32::MAX)) as u32,
-                    next_end_ms: (*next >= 0).then_some(*next),
-                })),
-                [Value::Int(_), Value::Int(_)] => Ok(None),
-                other => Err(unexpected("held", &format!("{other:?}"))),
-            })
-            .collect()
+        let count = |v: &Value| match v {
+            Value::Int(n) => Ok(*n),
+            other => Err(unexpected("held", &format!("{other:?}"))),
+        };
+        let mut out = Vec::with_capacity(codes.len());
+        let mut at = 0;
+        for i in 0..codes.len() {
+            let k = channels.get(i).map_or(0, Vec::len);
+            let Some(chunk) = items.get(at..at + 2 + k) else {
+                return Err(unexpected("held", "a short reply"));
+            };
+            at += 2 + k;
+            let (held, next) = (count(&chunk[0])?, count(&chunk[1])?);
+            let channels = chunk[2..]
+                .iter()
+                .map(|v| count(v).map(|n| n.clamp(0, i64::from(u32::MAX)) as u32))
+                .collect::<Result<Vec<u32>>>()?;
+            out.push((held >= 0).then(|| TierHeld {
+                units: held.min(i64::from(u32::MAX)) as u32,
+                next_end_ms: (next >= 0).then_some(next),
+                channels,
+            }));
+        }
+        Ok(out)
     }
 
     /// For each of `codes`, the milliseconds its Redis hold has left (None: not held in Redis).
@@ -278,10 +302,12 @@ impl RedisStore {
 }
 
 /// A tier's units held in Redis now, and the milliseconds until its next hold ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TierHeld {
     pub units: u32,
     pub next_end_ms: Option<i64>,
+    /// Units of each channel's allocation held, in the order asked.
+    pub channels: Vec<u32>,
 }
 
 /// A row as `{e}:layout` keeps it (see `lua/rows.lua`): the one line

@@ -27,6 +27,20 @@ macro_rules! counting_script {
     };
 }
 
+/// A script that keeps the per-row availability of the seat layout and the channel parts of tier
+/// units: `lua/rows.lua` and `lua/pools.lua` prepended.
+macro_rules! pool_keeping_script {
+    ($name:ident, $file:literal) => {
+        pub(super) static $name: LazyLock<Script> = LazyLock::new(|| {
+            Script::new(concat!(
+                include_str!("../../../lua/rows.lua"),
+                include_str!("../../../lua/pools.lua"),
+                include_str!(concat!("../../../lua/", $file))
+            ))
+        });
+    };
+}
+
 /// A script that keeps the per-row availability of the seat layout: `lua/rows.lua` prepended.
 macro_rules! row_keeping_script {
     ($name:ident, $file:literal) => {
@@ -45,6 +59,8 @@ pub(super) static HOLD: LazyLock<Script> = LazyLock::new(|| {
         include_str!("../../../lua/rows.lua"),
         include_str!("../../../lua/caps.lua"),
         include_str!("../../../lua/policy.lua"),
+        include_str!("../../../lua/pools.lua"),
+        include_str!("../../../lua/pools_take.lua"),
         include_str!("../../../lua/hold.lua")
     ))
 });
@@ -60,11 +76,16 @@ pub(super) static BEST: LazyLock<Script> = LazyLock::new(|| {
 script!(PIN, "pin.lua");
 script!(EXTEND, "extend.lua");
 script!(UNPIN, "unpin.lua");
-row_keeping_script!(SETTLE, "settle.lua");
-row_keeping_script!(REBUILD, "rebuild.lua");
-row_keeping_script!(MARK_BOOKED, "mark_booked.lua");
+pool_keeping_script!(SETTLE, "settle.lua");
+pool_keeping_script!(REBUILD, "rebuild.lua");
+pool_keeping_script!(MARK_BOOKED, "mark_booked.lua");
 row_keeping_script!(BLOCK, "block.lua");
-script!(HELD, "held.lua");
+pub(super) static HELD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("../../../lua/pools.lua"),
+        include_str!("../../../lua/held.lua")
+    ))
+});
 script!(SET_POLICY, "set_policy.lua");
 script!(HISTORY, "history.lua");
 counting_script!(RATE_LIMIT, "rate_limit.lua");
