@@ -46,10 +46,11 @@ if ARGV[1] == 'tiers' then
       held = tonumber(held)
       local back = 0
       local split = redis.call('HEXISTS', tier, 'x') == 1
+      local pl = split and pools_lib()
       for _, member in ipairs(redis.call('ZRANGEBYSCORE', holds, '-inf', now)) do
         back = back + tonumber(string.match(member, '^(%d+):'))
         if split then
-          pools_unhold(tier, string.match(member, '^%d+:(.*)$'))
+          pl.unhold(tier, string.match(member, '^%d+:(.*)$'))
         end
       end
       if back > 0 then
@@ -63,7 +64,7 @@ if ARGV[1] == 'tiers' then
           held = held - tonumber(string.match(ARGV[i], '^(%d+):'))
           local part = redis.call('HGET', tier, 'p:' .. string.match(ARGV[i], '^%d+:(.*)$'))
           if part then
-            pools_each(part, function(ch, q)
+            pools_lib().each(part, function(ch, q)
               copied[ch] = (copied[ch] or 0) + q
             end)
           end

@@ -63,6 +63,8 @@
 -- trims its expired entries (a range read by score: O(log n + expired), never a scan of the live
 -- holds; at most 1000 of them per hold, see trim below) and subtracts their quantities.
 local P = policy_args()
+-- The channel functions for tier units (pools.lua, pools_take.lua), built when first needed.
+local PC
 local HIST = table.remove(KEYS)
 local RECORD = table.remove(ARGV)
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -126,7 +128,14 @@ if F then
   end
   -- Tier units are sold in the event's window, unless the caller may take some from its own
   -- channel's allocation now (then only those count: pools_plan).
-  local tiers_in_event_window = lines > 0 and not pools_window_own(P, F, tier_codes, now)
+  local tiers_in_event_window = lines > 0
+  for _, code in ipairs(tier_codes) do
+    if F['ta:' .. code] then
+      PC = PC or pools_choice(pools_lib())
+      tiers_in_event_window = not PC.window_own(P, F, tier_codes, now)
+      break
+    end
+  end
   verdict, foreign = policy_check(P, F, {unpack(ARGV, first, first + n - 1)},
     tiers_in_event_window, now)
   if verdict then
@@ -158,7 +167,8 @@ local function trim(tier, holds, split)
   for _, member in ipairs(gone) do
     back = back + tonumber(string.match(member, '^(%d+):'))
     if split then
-      pools_unhold(tier, string.match(member, '^%d+:(.*)$'))
+      PC = PC or pools_choice(pools_lib())
+      PC.lib.unhold(tier, string.match(member, '^%d+:(.*)$'))
     end
   end
   redis.call('ZREMRANGEBYRANK', holds, 0, #gone - 1)
@@ -175,8 +185,12 @@ for j = 0, lines - 1 do
   free = free + trim(tier, holds, c[4])
   local want = tonumber(ARGV[tfirst + 2 * j + 1])
   -- Only the units this caller may take: channels' allocations are kept for their callers.
-  local left
-  left, plans[j] = pools_plan(tier, free, F and F['ta:' .. ARGV[tfirst + 2 * j]], P, F, now)
+  local alloc = F and F['ta:' .. ARGV[tfirst + 2 * j]]
+  local left = math.max(free, 0)
+  if alloc then
+    PC = PC or pools_choice(pools_lib())
+    left, plans[j] = PC.plan(tier, free, alloc, P, F, now)
+  end
   units = units + want
   if want > left then
     short[#short + 1] = ARGV[tfirst + 2 * j]
@@ -222,7 +236,7 @@ for j = 0, lines - 1 do
   redis.call('ZADD', KEYS[kfirst + 2 * j + 1], exp, want .. ':' .. ARGV[1])
   redis.call('HINCRBY', KEYS[kfirst + 2 * j], 'held', want)
   tiers[j + 1] = ARGV[tfirst + 2 * j] .. ' ' .. want
-  local part = pools_take(KEYS[kfirst + 2 * j], ARGV[1], tonumber(want), plans[j])
+  local part = plans[j] and PC.take(KEYS[kfirst + 2 * j], ARGV[1], tonumber(want), plans[j])
   if part then
     pools[#pools + 1] = ARGV[tfirst + 2 * j] .. ' ' .. part
   end

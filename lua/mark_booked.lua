@@ -69,7 +69,7 @@ if ARGV[1] == 'remove' and ARGV[2] ~= '' then
     for j = 0, (#ARGV - tfirst + 1) / 2 - 1 do
       if redis.call('EXISTS', KEYS[6 + j]) == 1 then
         redis.call('HINCRBY', KEYS[6 + j], 'sold', -tonumber(ARGV[tfirst + 2 * j + 1]))
-        pools_unsell(KEYS[6 + j], ARGV[2])
+        pools_lib().unsell(KEYS[6 + j], ARGV[2])
         changed = changed + 1
       end
     end

@@ -114,7 +114,7 @@ for j = 0, t - 1 do
     if part then
       keep[#keep + 1] = 'p:' .. id
       keep[#keep + 1] = part
-      pools_each(part, function(ch, q)
+      pools_lib().each(part, function(ch, q)
         held_by[ch] = (held_by[ch] or 0) + q
       end)
     end
@@ -133,7 +133,7 @@ for j = 0, t - 1 do
 end
 for code, id, part in string.gmatch(POOLS, '([^\t\n]+)\t([^\t\n]+)\t([^\t\n]+)') do
   if tier_keys[code] then
-    pools_sell(tier_keys[code], id, part)
+    pools_lib().sell(tier_keys[code], id, part)
   end
 end
 -- The layout: rows, where each seat is, booked bits from the booked codes above, held bits

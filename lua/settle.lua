@@ -70,7 +70,7 @@ for j = 0, lines - 1 do
   -- An entry already trimmed (expired) or dropped with its cache gave its units back then.
   if redis.call('ZREM', holds, q .. ':' .. ARGV[1]) == 1 and redis.call('EXISTS', tier) == 1 then
     redis.call('HINCRBY', tier, 'held', -q)
-    parts[j] = pools_unhold(tier, ARGV[1])
+    parts[j] = pools_lib().unhold(tier, ARGV[1])
   end
 end
 -- A hold taken under an admission frees its place there ({e}:adm:<buyer>, see policy.lua).
@@ -96,7 +96,7 @@ if ARGV[2] == 'book' then
       for j = 0, lines - 1 do
         redis.call('HINCRBY', KEYS[kfirst + 2 * j], 'sold', tonumber(ARGV[tfirst + 2 * j + 1]))
         if parts[j] then
-          pools_sell(KEYS[kfirst + 2 * j], ARGV[1], parts[j])
+          pools_lib().sell(KEYS[kfirst + 2 * j], ARGV[1], parts[j])
         end
       end
     end

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use super::fields::{check_code, check_seat_code};
 use super::policy::{MAX_CHANNELS, SalesWindow, is_channel_code, parse_instant};
+pub use super::policy::{format_units, parse_units};
 use super::tiers::TierLine;
 
 /// Most seats allocated to channels in one request (a whole house).
@@ -196,31 +197,6 @@ pub fn plan_units(
         rest -= n;
     }
     Ok(parts)
-}
-
-/// The channel part of a hold's or booking's units of one tier, as the stores keep it:
-/// `"presale=3,vip=1"` (channel codes have no `=` or `,`); `""` when all were open units.
-pub fn format_units(parts: &[(String, u32)]) -> String {
-    let mut s = String::new();
-    for (ch, q) in parts.iter().filter(|(_, q)| *q > 0) {
-        if !s.is_empty() {
-            s.push(',');
-        }
-        s.push_str(ch);
-        s.push('=');
-        s.push_str(&q.to_string());
-    }
-    s
-}
-
-/// Reads [`format_units`] back (a malformed part is skipped).
-pub fn parse_units(text: &str) -> Vec<(String, u32)> {
-    text.split(',')
-        .filter_map(|part| {
-            let (ch, q) = part.split_once('=')?;
-            Some((ch.to_string(), q.parse().ok()?))
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -195,13 +195,38 @@ impl PolicySnapshot {
             }
         }
         for (tier, parts) in allocations {
-            fields.push((format!("ta:{tier}"), super::channels::format_units(&parts)));
+            fields.push((format!("ta:{tier}"), format_units(&parts)));
         }
         if let Some(q) = &self.policy.queueit_event_id {
             fields.push(("q".into(), q.clone()));
         }
         fields
     }
+}
+
+/// The channel part of a hold's or booking's units of one tier, as the stores keep it:
+/// `"presale=3,vip=1"` (channel codes have no `=` or `,`); `""` when all were open units.
+pub fn format_units(parts: &[(String, u32)]) -> String {
+    let mut s = String::new();
+    for (ch, q) in parts.iter().filter(|(_, q)| *q > 0) {
+        if !s.is_empty() {
+            s.push(',');
+        }
+        s.push_str(ch);
+        s.push('=');
+        s.push_str(&q.to_string());
+    }
+    s
+}
+
+/// Reads [`format_units`] back (a malformed part is skipped).
+pub fn parse_units(text: &str) -> Vec<(String, u32)> {
+    text.split(',')
+        .filter_map(|part| {
+            let (ch, q) = part.split_once('=')?;
+            Some((ch.to_string(), q.parse().ok()?))
+        })
+        .collect()
 }
 
 /// Whether a channel code is well formed: 1-64 letters, digits, `.`, `_` or `-`.

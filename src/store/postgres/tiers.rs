@@ -322,10 +322,19 @@ impl PgStore {
         &self,
         event: EventId,
     ) -> Result<Vec<(String, String, u32, u32)>> {
-        let rows = sqlx::query_as::<_, (String, String, i64, i64)>(
-            "SELECT tier_code, split_part(part, '=', 1), \
-                    COALESCE(sum(split_part(part, '=', 2)::bigint) FILTER (WHERE sold), 0)::bigint, \
+        #[derive(sqlx::FromRow)]
+        struct UseRow {
+            tier_code: String,
+            channel: String,
+            sold: i64,
+            held: i64,
+        }
+        let rows = sqlx::query_as::<_, UseRow>(
+            "SELECT tier_code, split_part(part, '=', 1) AS channel, \
+                    COALESCE(sum(split_part(part, '=', 2)::bigint) FILTER (WHERE sold), 0)::bigint \
+                      AS sold, \
                     COALESCE(sum(split_part(part, '=', 2)::bigint) FILTER (WHERE NOT sold), 0)::bigint \
+                      AS held \
              FROM (SELECT tier_code, TRUE AS sold, \
                           unnest(string_to_array(channel_units, ',')) AS part \
                      FROM booking_tiers WHERE event_id = $1 AND active AND channel_units <> '' \
@@ -341,7 +350,7 @@ impl PgStore {
         let count = |n: i64| n.clamp(0, i64::from(u32::MAX)) as u32;
         Ok(rows
             .into_iter()
-            .map(|(tier, channel, sold, held)| (tier, channel, count(sold), count(held)))
+            .map(|r| (r.tier_code, r.channel, count(r.sold), count(r.held)))
             .collect())
     }
 

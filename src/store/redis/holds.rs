@@ -6,6 +6,7 @@ use std::time::Duration;
 use redis::Value;
 
 use super::RedisStore;
+use super::hold_fields::{parse_pools, parse_tier_lines, shortages};
 use super::keys::Keys;
 use super::policy::{policy_attempt, policy_tail};
 use super::scripts::{self, HOLD, PIN, SETTLE, UNPIN, hold_check, int_at, strings_at, tagged};
@@ -14,7 +15,7 @@ use crate::domain::holds::{Caps, HoldAttempt, HoldCheck, HoldGroupId, HoldRecord
 use crate::domain::limits::{Rate, RateRequest, RateVerdict};
 use crate::domain::policy::HoldCaller;
 use crate::domain::tiers::{TierLine, units};
-use crate::error::{Result, TierShortage};
+use crate::error::Result;
 use crate::telemetry::RedisOp;
 
 /// What `hold.lua` answered.
@@ -217,24 +218,13 @@ impl RedisStore {
                     .arg("seats")
                     .arg("tiers")
                     .arg("pools")
-                    .query_async::<(
-                        Option<String>,
-                        Option<String>,
-                        Option<String>,
-                        Option<String>,
-                    )>(conn)
+                    .query_async::<[Option<String>; 4]>(conn)
                     .await
             })
             .await?;
         Ok(match fields {
-            (Some(user_id), Some(seats), tiers, pools) => Some(HoldRecord {
-                pools: pools
-                    .as_deref()
-                    .unwrap_or_default()
-                    .split('\n')
-                    .filter_map(|l| l.split_once(' '))
-                    .map(|(code, part)| (code.to_string(), part.to_string()))
-                    .collect(),
+            [Some(user_id), Some(seats), tiers, pools] => Some(HoldRecord {
+                pools: pools.as_deref().map(parse_pools).unwrap_or_default(),
                 user_id,
                 seats: seats
                     .split('\n')
@@ -357,54 +347,5 @@ impl RedisStore {
             self.touch(event);
         }
         hold_check("settle", reply)
-    }
-}
-
-/// The short tiers of an UNAVAILABLE reply: a flat array of (code, requested, available).
-fn shortages(v: Option<&Value>) -> Result<Vec<TierShortage>> {
-    let Some(Value::Array(flat)) = v else {
-        return Ok(Vec::new());
-    };
-    let count = |i| int_at(flat, i).map(|n| n.clamp(0, i64::from(u32::MAX)) as u32);
-    (0..flat.len() / 3)
-        .map(|j| {
-            Ok(TierShortage {
-                code: scripts::string(&flat[3 * j])?,
-                requested: count(3 * j + 1)?,
-                available: count(3 * j + 2)?,
-            })
-        })
-        .collect()
-}
-
-/// The `tiers` field of a hold HASH: `"<code> <quantity>"` lines joined by `\n` (codes have no
-/// whitespace).
-fn parse_tier_lines(text: &str) -> Result<Vec<TierLine>> {
-    text.split('\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let (code, quantity) = l
-                .rsplit_once(' ')
-                .and_then(|(c, q)| Some((c, q.parse::<u32>().ok()?)))
-                .ok_or_else(|| scripts::unexpected("hold", "a bad tier line"))?;
-            Ok(TierLine {
-                code: code.to_string(),
-                quantity,
-            })
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tier_lines_of_a_hold_round_trip() {
-        let lines = parse_tier_lines("GA 2\nVIP:1 1").expect("two lines");
-        assert_eq!(lines.len(), 2);
-        assert_eq!((lines[1].code.as_str(), lines[1].quantity), ("VIP:1", 1));
-        assert!(parse_tier_lines("").expect("none").is_empty());
-        assert!(parse_tier_lines("GA").is_err());
     }
 }

@@ -21,6 +21,7 @@ mod extend;
 mod feed;
 mod feed_cluster;
 mod history;
+mod hold_fields;
 mod holds;
 mod inventory;
 mod keys;
