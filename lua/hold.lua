@@ -35,6 +35,7 @@
 -- ARGV[8]   n, the number of seat codes
 -- ARGV[9 .. 8+n]  seat codes (distinct)
 -- then pairs tier code, quantity (distinct codes, quantity >= 1)
+-- then the channel parts a copy of a Postgres hold must take (see GIVEN below)
 -- and last (taken off first): "1" to record the hold in {e}:hist, "0" not to (a copy of a
 -- Postgres hold, recorded where it was taken)
 -- and after all of these (taken off before them): the sales policy's keys and arguments, see
@@ -67,6 +68,9 @@ local P = policy_args()
 local PC
 local HIST = table.remove(KEYS)
 local RECORD = table.remove(ARGV)
+-- Before RECORD (taken off after it): the channel parts a copy of a Postgres hold must take,
+-- "<code> <part>" lines ("" for a new hold: chosen by pools_take.lua).
+local GIVEN = table.remove(ARGV)
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'NOCACHE'}
 end
@@ -126,13 +130,17 @@ if F then
   for j = 0, lines - 1 do
     tier_codes[j + 1] = ARGV[tfirst + 2 * j]
   end
-  -- Tier units are sold in the event's window, unless the caller may take some from its own
-  -- channel's allocation now (then only those count: pools_plan).
-  local tiers_in_event_window = lines > 0
+  -- Tier units are sold in the event's window, unless the caller may take units of every tier
+  -- asked from its own channels' allocations now (then only those count: pools_plan).
+  local tiers_in_event_window = false
   for _, code in ipairs(tier_codes) do
-    if F['ta:' .. code] then
-      PC = PC or pools_choice(pools_lib())
-      tiers_in_event_window = not PC.window_own(P, F, tier_codes, now)
+    if not F['ta:' .. code] then
+      tiers_in_event_window = true
+      break
+    end
+    PC = PC or pools_choice(pools_lib())
+    if not PC.window_own(P, F, {code}, now) then
+      tiers_in_event_window = true
       break
     end
   end
@@ -187,7 +195,17 @@ for j = 0, lines - 1 do
   -- Only the units this caller may take: channels' allocations are kept for their callers.
   local alloc = F and F['ta:' .. ARGV[tfirst + 2 * j]]
   local left = math.max(free, 0)
-  if alloc then
+  local given = GIVEN ~= '' and string.match('\n' .. GIVEN .. '\n',
+    '\n' .. string.gsub(ARGV[tfirst + 2 * j], '%p', '%%%0') .. ' ([^\n]+)\n')
+  if given then
+    -- A copy of a Postgres hold: the allocations it was taken from, then open units.
+    PC = PC or pools_choice(pools_lib())
+    plans[j] = {}
+    PC.lib.each(given, function(ch, q)
+      plans[j][#plans[j] + 1] = {ch, q}
+    end)
+    plans[j][#plans[j] + 1] = {false, math.huge}
+  elseif alloc then
     PC = PC or pools_choice(pools_lib())
     left, plans[j] = PC.plan(tier, free, alloc, P, F, now)
   end

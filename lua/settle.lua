@@ -28,7 +28,7 @@
 -- ARGV[3]   userId (the hold's buyer)
 -- ARGV[4]   n, the number of seat codes
 -- ARGV[5 .. 4+n]  seat codes of the hold
--- then pairs tier code, quantity: the hold's tier lines
+-- then pairs tier code, quantity: the hold's tier lines, then SOLD (below)
 -- and last (taken off first): "" not to record (a copy of a Postgres hold, recorded in
 --           Postgres), else "1" followed by the seats another booking had sold, each after a
 --           "\n" ("drop" only): the hold's end is appended to {e}:hist as R (released), B
@@ -37,6 +37,9 @@
 -- Returns {"OK"} | {"GONE"} | {"NOT_OWNER"} | {"PINNED"} (the last three only in "release" mode)
 local HIST = table.remove(KEYS)
 local RECORD = table.remove(ARGV)
+-- Before RECORD (taken off after it): the channel parts of the hold's units, "<code> <part>"
+-- lines, as the caller read them from the hold ("" : those p:<holdGroupId> still has).
+local SOLD = table.remove(ARGV)
 if ARGV[2] == 'release' then
   if redis.call('EXISTS', KEYS[1]) == 0 then
     return {'GONE'}
@@ -70,7 +73,16 @@ for j = 0, lines - 1 do
   -- An entry already trimmed (expired) or dropped with its cache gave its units back then.
   if redis.call('ZREM', holds, q .. ':' .. ARGV[1]) == 1 and redis.call('EXISTS', tier) == 1 then
     redis.call('HINCRBY', tier, 'held', -q)
-    parts[j] = pools_lib().unhold(tier, ARGV[1])
+    if redis.call('HEXISTS', tier, 'x') == 1 then
+      parts[j] = pools_lib().unhold(tier, ARGV[1])
+    end
+  end
+  -- Sold by the part the caller read from the hold when it has one (the hold's own p: may have
+  -- been trimmed already, if the confirm outlived it).
+  local given = SOLD ~= '' and string.match('\n' .. SOLD .. '\n',
+    '\n' .. string.gsub(ARGV[tfirst + 2 * j], '%p', '%%%0') .. ' ([^\n]+)\n')
+  if given then
+    parts[j] = given
   end
 end
 -- A hold taken under an admission frees its place there ({e}:adm:<buyer>, see policy.lua).

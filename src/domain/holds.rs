@@ -237,6 +237,8 @@ pub struct LiveHold {
     pub user_id: String,
     pub seats: Vec<String>,
     pub tiers: Vec<TierLine>,
+    /// (tier code, channel part) of its units taken from channels' allocations.
+    pub pools: Vec<(String, String)>,
     /// Time it has left.
     pub ttl: Duration,
 }

@@ -174,6 +174,8 @@ impl Seatlock {
                         Settle::Book,
                         (&seats, &tiers),
                         &[],
+                        // The copy's own channel parts (taken as the Postgres hold had them).
+                        &[],
                     );
                     let _ = self.with_redis(book).await;
                 }
@@ -220,6 +222,7 @@ impl Seatlock {
                 how,
                 contents,
                 booked_elsewhere.as_deref().unwrap_or_default(),
+                &hold.pools,
             )
             .await
         {

@@ -121,6 +121,7 @@ impl Seatlock {
             // Recorded in Postgres where it was taken.
             record: false,
             caller: &office,
+            pools: &hold.pools,
         };
         let mut reply = self.redis.acquire_hold(&copy).await?;
         if reply == HoldReply::NoCache {
@@ -147,6 +148,7 @@ impl Seatlock {
                     &hold.user_id,
                     Settle::Drop,
                     (&hold.seats, &hold.tiers),
+                    &[],
                     &[],
                 )
                 .await?;

@@ -43,7 +43,7 @@ impl Seatlock {
             let contents = (freed.seats.as_slice(), freed.tiers.as_slice());
             let drop = self
                 .redis
-                .settle_hold(event, id, user_id, Settle::Drop, contents, &[]);
+                .settle_hold(event, id, user_id, Settle::Drop, contents, &[], &[]);
             let _ = self.with_redis(drop).await;
             return Ok(());
         }
@@ -75,6 +75,7 @@ impl Seatlock {
                 user_id,
                 Settle::Release,
                 (&hold.seats, &hold.tiers),
+                &[],
                 &[],
             )
             .await?;

@@ -154,6 +154,7 @@ impl Seatlock {
                         rate: quota,
                         record: true,
                         caller,
+                        pools: &[],
                     };
                     (self.redis.acquire_hold(&request).await?, codes.to_vec())
                 }

@@ -930,3 +930,106 @@ async fn a_storm_never_gives_the_public_channel_units(pg: PgPool) {
         assert_eq!(held, line(10, 0, 10, 0), "{backend:?}: presale's all held");
     }
 }
+
+/// The event's window is waived only for tiers the caller may take from its own channel's
+/// allocation: with presale open and the event not yet, a presale caller asking for GA (which
+/// presale has units of) and VIP (which it has none of) is refused `SALES_NOT_OPEN`, and nothing
+/// is held; GA alone is held.
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn the_event_window_still_guards_tiers_without_an_allocation(pg: PgPool) {
+    for backend in backends() {
+        let app = TestApp::with(pg.clone(), &redis_url(), |s| s.holds.backend = backend);
+        let opens = in_ms(3_600_000);
+        let id = create_tier_event(
+            &app,
+            json!({"tiers": [{"code": "GA", "capacity": 10}, {"code": "VIP", "capacity": 50}],
+                "salesStart": at(opens)}),
+        )
+        .await;
+        let (status, body) = put_channels(
+            &app,
+            id,
+            json!([{"code": "presale", "tiers": [{"code": "GA", "quantity": 4}],
+                "salesStart": at(in_ms(-3_600_000))}]),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = app
+            .post(
+                &format!("/events/{id}/seats/reserve"),
+                json!({"userId": "fan", "channel": "presale",
+                    "tiers": [{"code": "GA", "quantity": 1}, {"code": "VIP", "quantity": 5}]}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::CONFLICT, Some("SALES_NOT_OPEN")),
+            "{backend:?} {body}"
+        );
+        assert_eq!(parse(&body["opensAt"]), opens);
+        assert_eq!(
+            tier_counts(&app, id, "VIP").await,
+            (0, 0, 50),
+            "{backend:?}"
+        );
+        hold_ga(&app, id, "fan", Some("presale"), 1).await;
+    }
+}
+
+/// A presale hold taken in Postgres during a Redis outage keeps its allocation when it is copied
+/// into Redis after it: presale's allocation counts it as held, and the public still gets only
+/// the open units (a copy that took open units instead would leave the public 2 and presale 7).
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_channel_hold_taken_during_an_outage_keeps_its_allocation_after_it(pg: PgPool) {
+    let mut server = RedisServer::start();
+    let app = TestApp::with(pg.clone(), &server.url(), |s| {
+        s.breaker.failure_threshold = 2;
+        s.breaker.open_seconds = 1;
+    });
+    let id = ga_event(&app, 10).await;
+    allocate_presale(&app, id, 4).await;
+    server.kill();
+    // During the outage: held in Postgres, from presale's allocation.
+    let during = hold_ga(&app, id, "fan", Some("presale"), 3).await;
+    server.restart();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Back on Redis: the first hold closes the breaker, which copies the Postgres hold.
+    let probe = hold_ga(&app, id, "public1", None, 1).await;
+    let holds_key = format!("{}:{{e:{id}}}:tierholds:GA", app.prefix());
+    let mut conn = app.redis().await;
+    for _ in 0..100 {
+        let n: i64 = redis::cmd("ZCARD")
+            .arg(&holds_key)
+            .query_async(&mut conn)
+            .await
+            .expect("zcard");
+        if n == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // 10 - 3 (presale's hold) - 1 (the probe) - 1 (presale keeps its last unit) = 5 open.
+    assert_short(
+        reserve_ga(&app, id, "public2", None, 6).await,
+        6,
+        5,
+        "the copy took presale's units",
+    );
+    assert_short(
+        reserve_ga(&app, id, "fan2", Some("presale"), 7).await,
+        7,
+        6,
+        "presale: its last unit and the open ones",
+    );
+    assert_eq!(channel_tier(&app, id, "presale").await, line(4, 0, 3, 1));
+    // Confirmed from the copy: sold from presale's allocation.
+    assert_eq!(app.confirm(id, "fan", &during).await.0, StatusCode::OK);
+    assert_eq!(channel_tier(&app, id, "presale").await, line(4, 3, 0, 1));
+    assert_eq!(app.release(id, "public1", &probe).await.0, StatusCode::OK);
+    assert_short(
+        reserve_ga(&app, id, "public3", None, 7).await,
+        7,
+        6,
+        "presale's sold units stay its own",
+    );
+}

@@ -14,7 +14,7 @@ use super::{policy, pools};
 use crate::domain::bookings::Freed;
 use crate::domain::events::EventId;
 use crate::domain::history::Change;
-use crate::domain::holds::{Caps, HoldAttempt, HoldGroupId, LiveHold, StoredHold};
+use crate::domain::holds::{Caps, HoldAttempt, HoldGroupId, StoredHold};
 use crate::domain::policy::HoldCaller;
 use crate::domain::tiers::TierLine;
 use crate::error::Result;
@@ -358,39 +358,5 @@ impl PgStore {
     ) -> Result<Option<Freed>> {
         let user_id = user_id.to_string();
         self.execute(DeleteHold { event, id, user_id }).await
-    }
-
-    /// Live Postgres holds with more than a second left, for copying into Redis after an
-    /// outage.
-    pub async fn fetch_live_holds(&self) -> Result<Vec<LiveHold>> {
-        type LiveRow = (
-            i64,
-            uuid::Uuid,
-            String,
-            Vec<String>,
-            Vec<String>,
-            Vec<i32>,
-            f64,
-        );
-        let rows = sqlx::query_as::<_, LiveRow>(
-            "SELECT event_id, hold_group_id, user_id, seat_codes, tier_codes, tier_quantities, \
-                    (extract(epoch FROM held_until - now()) * 1000)::float8 \
-             FROM holds WHERE held_until > now() + interval '1 second' LIMIT 100000",
-        )
-        .fetch_all(&self.pool);
-        let rows = self.timed(PgOp::FetchLiveHolds, rows).await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(event, id, user_id, seats, codes, quantities, ms)| LiveHold {
-                    event: EventId(event),
-                    id: HoldGroupId(id),
-                    user_id,
-                    seats,
-                    tiers: tiers::lines(codes, quantities),
-                    ttl: Duration::from_millis(ms.max(1.0) as u64),
-                },
-            )
-            .collect())
     }
 }

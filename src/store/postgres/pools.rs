@@ -39,8 +39,8 @@ pub(super) struct PoolPlan {
     pub short: Vec<TierShortage>,
     /// Tiers whose units are decided here (they have allocations).
     pub decided: Vec<String>,
-    /// Whether the caller may take some requested units from its own channel's allocation now
-    /// (then the event's window is not asked of the hold's tier units).
+    /// Whether the caller may take units of every requested tier from its own channels'
+    /// allocations now (then the event's window is not asked of the hold's tier units).
     pub own_open: bool,
 }
 
@@ -91,6 +91,7 @@ pub(super) async fn plan(
         return Ok(out);
     }
     let open_usable = sales.window.state(sales.now) == WindowState::Open;
+    let mut all_own = !caller.box_office;
     for line in wanted {
         let allocations: Vec<Allocation> = rows
             .iter()
@@ -111,10 +112,10 @@ pub(super) async fn plan(
                 }
             })
             .collect();
+        all_own &= allocations.iter().any(|a| a.usable);
         if allocations.is_empty() {
             continue;
         }
-        out.own_open |= !caller.box_office && allocations.iter().any(|a| a.usable);
         out.decided.push(line.code.clone());
         let free = left
             .get(&line.code)
@@ -139,5 +140,6 @@ pub(super) async fn plan(
             }),
         }
     }
+    out.own_open = all_own;
     Ok(out)
 }

@@ -1,10 +1,14 @@
 //! The sweep of expired Postgres holds: a hold whose `held_until` passed is ignored at once (the
 //! Postgres clock decides) and its rows deleted here later, in batches that never wait for a
-//! lock.
+//! lock. And the live ones, read for copying into Redis after an outage.
 
 use sqlx::PgConnection;
 
-use super::{End, PgStore, Transaction};
+use std::time::Duration;
+
+use super::{End, PgStore, Transaction, tiers};
+use crate::domain::events::EventId;
+use crate::domain::holds::{HoldGroupId, LiveHold};
 use crate::error::{Error, Result};
 use crate::telemetry::PgOp;
 
@@ -66,5 +70,51 @@ impl PgStore {
             }
             other => other,
         }
+    }
+}
+
+impl PgStore {
+    /// Live Postgres holds with more than a second left, for copying into Redis after an
+    /// outage.
+    pub async fn fetch_live_holds(&self) -> Result<Vec<LiveHold>> {
+        #[derive(sqlx::FromRow)]
+        struct LiveRow {
+            event_id: i64,
+            hold_group_id: uuid::Uuid,
+            user_id: String,
+            seat_codes: Vec<String>,
+            tier_codes: Vec<String>,
+            tier_quantities: Vec<i32>,
+            pools: Vec<String>,
+            ms: f64,
+        }
+        let rows = sqlx::query_as::<_, LiveRow>(
+            "SELECT event_id, hold_group_id, user_id, seat_codes, tier_codes, tier_quantities, \
+                    (SELECT COALESCE(array_agg(t.tier_code || ' ' || t.channel_units), '{}') \
+                       FROM held_tiers t WHERE t.event_id = h.event_id \
+                        AND t.hold_group_id = h.hold_group_id AND t.channel_units <> '') \
+                      AS pools, \
+                    (extract(epoch FROM held_until - now()) * 1000)::float8 AS ms \
+             FROM holds h WHERE held_until > now() + interval '1 second' LIMIT 100000",
+        )
+        .fetch_all(&self.pool);
+        let rows = self.timed(PgOp::FetchLiveHolds, rows).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| LiveHold {
+                event: EventId(r.event_id),
+                id: HoldGroupId(r.hold_group_id),
+                user_id: r.user_id,
+                seats: r.seat_codes,
+                tiers: tiers::lines(r.tier_codes, r.tier_quantities),
+                pools: r
+                    .pools
+                    .iter()
+                    .filter_map(|l| l.split_once(' '))
+                    .map(|(c, p)| (c.to_string(), p.to_string()))
+                    .collect(),
+                ttl: Duration::from_millis(r.ms.max(1.0) as u64),
+            })
+            .collect())
     }
 }

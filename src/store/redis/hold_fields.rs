@@ -33,6 +33,12 @@ pub(super) fn parse_pools(text: &str) -> Vec<(String, String)> {
     text.split('\n').filter_map(line).collect()
 }
 
+/// Channel parts as the scripts take them: `"<code> <part>"` lines joined by `\n`.
+pub(super) fn pool_lines(pools: &[(String, String)]) -> String {
+    let lines: Vec<String> = pools.iter().map(|(c, p)| format!("{c} {p}")).collect();
+    lines.join("\n")
+}
+
 /// The `tiers` field of a hold HASH: `"<code> <quantity>"` lines joined by `\n` (codes have no
 /// whitespace).
 pub(super) fn parse_tier_lines(text: &str) -> Result<Vec<TierLine>> {

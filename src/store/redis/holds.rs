@@ -6,7 +6,7 @@ use std::time::Duration;
 use redis::Value;
 
 use super::RedisStore;
-use super::hold_fields::{parse_pools, parse_tier_lines, shortages};
+use super::hold_fields::{parse_pools, parse_tier_lines, pool_lines, shortages};
 use super::keys::Keys;
 use super::policy::{policy_attempt, policy_tail};
 use super::scripts::{self, HOLD, PIN, SETTLE, UNPIN, hold_check, int_at, strings_at, tagged};
@@ -51,6 +51,9 @@ pub struct HoldRequest<'a> {
     pub record: bool,
     /// Who holds, as the sales policy sees it.
     pub caller: &'a HoldCaller,
+    /// The channel parts its units must take, (tier code, part): a copy of a Postgres hold
+    /// keeps the allocations it was taken from. Empty: chosen by the script.
+    pub pools: &'a [(String, String)],
 }
 
 /// How `settle.lua` ends a hold.
@@ -115,6 +118,7 @@ impl RedisStore {
             rate,
             record,
             caller,
+            pools,
         } = *request;
         let k = self.keys(event);
         let mut inv = HOLD.prepare_invoke();
@@ -136,6 +140,7 @@ impl RedisStore {
         for line in tiers {
             inv.arg(&line.code).arg(line.quantity);
         }
+        inv.arg(pool_lines(pools));
         inv.arg(if record { "1" } else { "0" });
         policy_tail(&mut inv, &k, event, caller);
         let (tag, all) = tagged(self.invoke(RedisOp::Hold, &inv).await?)?;
@@ -287,6 +292,7 @@ impl RedisStore {
     /// Ends a hold of `user_id` (see `lua/settle.lua`); `taken`: of a dropped hold, the seats
     /// another booking had sold (its history says so). The end of a Redis hold is recorded in
     /// the event's history stream; a copy of a Postgres hold's is not (Postgres records it).
+    #[allow(clippy::too_many_arguments)]
     pub async fn settle_hold(
         &self,
         event: EventId,
@@ -295,6 +301,7 @@ impl RedisStore {
         how: Settle,
         contents: (&[String], &[TierLine]),
         taken: &[String],
+        pools: &[(String, String)],
     ) -> Result<HoldCheck> {
         let (seats, tiers) = contents;
         let k = self.keys(event);
@@ -336,6 +343,7 @@ impl RedisStore {
         for line in tiers {
             inv.arg(&line.code).arg(line.quantity);
         }
+        inv.arg(pool_lines(pools));
         let record = hold.store() == HoldStore::Redis;
         inv.arg(if record {
             taken.iter().fold("1".to_string(), |s, c| s + "\n" + c)
