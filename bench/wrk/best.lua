@@ -4,12 +4,12 @@
 -- it (as hold_confirm.lua pairs them: per thread, one user per thread). So the house stays as
 -- sold as it was set up (0% or 80%) for the whole run, plus at most a few blocks per connection,
 -- instead of filling up in a second and measuring refusals.
--- usage: wrk ... -s bench/wrk/best.lua URL -- EVENT_ID
+-- usage: wrk ... -s bench/wrk/best.lua URL -- EVENT_ID [COUNT]   (COUNT left out: 2-4 at random)
 -- Counters (summed over threads): held, released, no_block (409 NO_ADJACENT_SEATS),
 -- status_<code> for anything else.
 dofile(os.getenv("BENCH_WRK_DIR") .. "/common.lua")
 
-local reserve_path, release_path, user
+local reserve_path, release_path, user, count
 local headers = { ["Content-Type"] = "application/json" }
 local queue = {}
 
@@ -17,6 +17,7 @@ function init(args)
   reserve_path = "/events/" .. args[1] .. "/seats/reserve"
   release_path = "/events/" .. args[1] .. "/seats/release"
   user = "best-" .. tostring(tid)
+  count = tonumber(args[2])
   seed_random()
 end
 
@@ -29,7 +30,7 @@ function request()
       '{"userId":"' .. user .. '","holdGroupId":"' .. id .. '"}')
   end
   return wrk.format("POST", reserve_path, headers,
-    string.format('{"userId":"%s","bestAvailable":{"count":%d}}', user, math.random(2, 4)))
+    string.format('{"userId":"%s","bestAvailable":{"count":%d}}', user, count or math.random(2, 4)))
 end
 
 function response(status, hdrs, body)
