@@ -20,7 +20,8 @@
 #
 # Knobs: DURATION (s per row and round, 5), ROUNDS (3), CONNECTIONS (64), THREADS (2),
 # SEATS (100000), TTL_SECONDS (10), STREAMS (500), SKIP_BUILD=1, ONLY="ref plain ..." (a subset;
-# ref is always run), PG_ADMIN_URL (postgres://postgres@127.0.0.1:5432).
+# ref is always run), BIN (target/release/seatlock: another build to compare), PG_ADMIN_URL
+# (postgres://postgres@127.0.0.1:5432).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -64,7 +65,7 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
   log "cargo build --release (seatlock, bench_reference, webhook_sink)"
   cargo build --release --quiet --bin seatlock --example bench_reference --example webhook_sink
 fi
-BIN="$ROOT/target/release/seatlock"
+BIN="${BIN:-$ROOT/target/release/seatlock}"
 REF_BIN="$ROOT/target/release/examples/bench_reference"
 SINK_BIN="$ROOT/target/release/examples/webhook_sink"
 for b in "$BIN" "$REF_BIN" "$SINK_BIN"; do [ -x "$b" ] || die "no $b"; done

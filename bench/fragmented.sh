@@ -15,7 +15,8 @@
 # Writes bench/results/fragmented.md and .json.
 #
 # Knobs: DURATION (s, 8), ROUNDS (2), CONNECTIONS (64), THREADS (2), FILLS ("80 90 95"),
-# SKIP_BUILD=1, PG_ADMIN_URL (postgres://postgres@127.0.0.1:5432).
+# SKIP_BUILD=1, BIN (target/release/seatlock: another build to compare), PG_ADMIN_URL
+# (postgres://postgres@127.0.0.1:5432).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -25,6 +26,7 @@ CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-2}"
 FILLS="${FILLS:-80 90 95}"
 PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432}"
+BIN="${BIN:-$ROOT/target/release/seatlock}"
 DB="seatlock_bench_frag_$$"
 RAW="$ROOT/bench/results/raw-fragmented"
 export BENCH_WRK_DIR="$ROOT/bench/wrk"
@@ -63,7 +65,7 @@ env MIMALLOC_PURGE_DELAY=0 MIMALLOC_ARENA_EAGER_COMMIT=0 \
   PORT="$PORT_SL" APP__SERVER__HOST=127.0.0.1 DATABASE_URL="$PG_ADMIN_URL/$DB" \
   REDIS_URL="redis://127.0.0.1:$REDIS_PORT" APP__LOG__LEVEL=warn APP__HOLDS__TTL_SECONDS=1800 \
   APP__HOLDS__MAX_LIFETIME_SECONDS=3600 APP__DATABASE__MAX_CONNECTIONS=8 \
-  target/release/seatlock >"$RAW/seatlock.log" 2>&1 &
+  "$BIN" >"$RAW/seatlock.log" 2>&1 &
 PIDS+=($!)
 BASE="http://127.0.0.1:$PORT_SL"
 for _ in $(seq 600); do curl -sf "$BASE/readyz" >/dev/null 2>&1 && break; sleep 0.1; done

@@ -206,6 +206,43 @@ local function row_at(i)
   return row
 end
 
+-- The runs of free seats of rows from `from` on, 64 rows to a read: s:<i> and e:<i> only, so a
+-- scan past full rows costs one HMGET per 64 rows, not one per row. A row whose runs are not
+-- known that way (s:<i> absent, or a hold in it ended) gets false: row_at reads it whole.
+local prefetched = {}
+local function prefetch(from)
+  local last = math.min(from + 63, rows - 1)
+  local fields = {}
+  for i = from, last do
+    fields[#fields + 1] = 's:' .. i
+    fields[#fields + 1] = 'e:' .. i
+  end
+  local v = redis.call('HMGET', layout, unpack(fields))
+  for i = from, last do
+    local s, e = v[2 * (i - from) + 1], tonumber(v[2 * (i - from) + 2] or '0')
+    if s and not (e > 0 and e <= now) then
+      local runs = {}
+      for k, len in string.gmatch(s, '(%d+):(%d+)') do
+        runs[#runs + 1] = {tonumber(k), tonumber(len)}
+      end
+      prefetched[i] = runs
+    else
+      prefetched[i] = false
+    end
+  end
+end
+
+-- Row i's runs of free seats, read with its neighbours when they are known without the row.
+local function runs_of(i)
+  if seen[i] then
+    return seen[i].runs
+  end
+  if prefetched[i] == nil then
+    prefetch(i)
+  end
+  return prefetched[i] or row_at(i).runs
+end
+
 -- Whether the caller may hold seat k of a row now (see `gate`); a row's channels are read once.
 local function gate_ok(row, k)
   if not gate.chan then
@@ -303,13 +340,14 @@ for _ = 1, 3 do
     local strict = pass == 1
     local moving = strict
     for i = hint, rows - 1 do
-      local row = row_at(i)
-      if moving and not fits(row.runs, false) then
+      local runs = runs_of(i)
+      if moving and not fits(runs, false) then
         hint = i + 1
       else
         moving = false
       end
-      if fits(row.runs, strict) then
+      if fits(runs, strict) then
+        local row = row_at(i)
         local k = best_in_row(row, strict)
         if k then
           chosen, at = row, k
@@ -336,6 +374,7 @@ for _ = 1, 3 do
     break
   end
   seen = {}
+  prefetched = {}
   chosen = nil
 end
 hints = hints_get(layout)
@@ -353,15 +392,23 @@ if not chosen then
     return {'NO_BLOCK', remaining, reset, tonumber(string.sub(cached, #filter + 1))}
   end
   local available = 0
+  local any_seat = not gate and want_type == '' and max_price < 0
   for i = 0, rows - 1 do
-    local row = row_at(i)
-    for _, run in ipairs(row.runs) do
-      if row.plain and not gate then
-        available = available + (row.ok and run[2] or 0)
-      else
-        for k = run[1], run[1] + run[2] - 1 do
-          if eligible(row, k) then
-            available = available + 1
+    if any_seat then
+      -- Without a filter every free seat counts: the runs are enough (read 64 rows at a time).
+      for _, run in ipairs(runs_of(i)) do
+        available = available + run[2]
+      end
+    else
+      local row = row_at(i)
+      for _, run in ipairs(row.runs) do
+        if row.plain and not gate then
+          available = available + (row.ok and run[2] or 0)
+        else
+          for k = run[1], run[1] + run[2] - 1 do
+            if eligible(row, k) then
+              available = available + 1
+            end
           end
         end
       end
