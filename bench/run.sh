@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# seatlock benchmark: one command, ~3-4 minutes. See bench/README.md.
+# seatlock benchmark: one command, ~15 minutes (~5 with SKIP_COSTS=1 SKIP_FRAGMENTED=1
+# SKIP_CLUSTER=1). See bench/README.md.
 #
 # Builds seatlock (release), starts a private redis-server on a free port, creates a fresh
 # database on the local Postgres, starts seatlock on a free port, then measures in one run:
@@ -21,6 +22,9 @@
 #   (s1/k1/k3/ks) bench/cluster.sh: holds/s across many events in cluster mode vs standalone,
 #              three instances on a cluster, and the rebuild storm (FLUSHALL on every master);
 #              SKIP_CLUSTER=1 leaves it out
+#   costs      bench/costs.sh: the cost table, each feature against the reference (SKIP_COSTS=1)
+#   fragmented bench/fragmented.sh: best-available 2 and 4 against manual holds on houses
+#              80/90/95% taken the way an on-sale leaves them (SKIP_FRAGMENTED=1)
 # and prints a table (also bench/results/latest.md and latest.json). Everything it started is
 # stopped on exit, and its database dropped (KEEP_DB=1 keeps it).
 #
@@ -572,6 +576,32 @@ if [ "${SKIP_CLUSTER:-0}" != 1 ]; then
     { echo; cat "$RESULTS/cluster.md"; } >>"$RESULTS/latest.md"
   else
     log "the cluster phases failed (see above); latest.md has no cluster table"
+  fi
+fi
+# ------------------------------------------------------------------------------------------
+# 7. The cost table (bench/costs.sh: every feature against the bare reference in one run) and
+# best-available on fragmented houses (bench/fragmented.sh); each with its own Redis, database
+# and instances. SKIP_COSTS=1 / SKIP_FRAGMENTED=1 leave them out.
+if [ "${SKIP_COSTS:-0}" != 1 ]; then
+  cleanup_main
+  PIDS=()
+  log "the cost table (bench/costs.sh)"
+  if SKIP_BUILD=1 BIN="$BIN" CONNECTIONS="$CONNECTIONS" THREADS="$THREADS" \
+      PG_ADMIN_URL="$PG_ADMIN_URL" bash "$BENCH/costs.sh"; then
+    { echo; echo "### The cost table (bench/costs.sh)"; echo; cat "$RESULTS/costs.md"; } >>"$RESULTS/latest.md"
+  else
+    log "the cost table failed (see above)"
+  fi
+fi
+if [ "${SKIP_FRAGMENTED:-0}" != 1 ]; then
+  cleanup_main
+  PIDS=()
+  log "best-available on fragmented houses (bench/fragmented.sh)"
+  if SKIP_BUILD=1 BIN="$BIN" CONNECTIONS="$CONNECTIONS" THREADS="$THREADS" \
+      PG_ADMIN_URL="$PG_ADMIN_URL" bash "$BENCH/fragmented.sh"; then
+    { echo; echo "### Best-available on fragmented houses (bench/fragmented.sh)"; echo; cat "$RESULTS/fragmented.md"; } >>"$RESULTS/latest.md"
+  else
+    log "the fragmented-house phases failed (see above)"
   fi
 fi
 log "written $RESULTS/latest.md and $RESULTS/latest.json (raw outputs in $RAW)"

@@ -43,7 +43,8 @@
 // Any failing threshold makes k6 exit 99; handleSummary writes the verdict and the numbers to
 // ${RESULTS_DIR}/best-available.json.
 //
-// Knobs (env): BUYERS (1000), VUS (50), ROWS (200), ROW_SEATS (100), COUNT_MIN (2), COUNT_MAX (6;
+// Knobs (env): BUYERS (1000), VUS (50), ROWS (200), ROW_SEATS (100), FILL (0, see below),
+// COUNT_MIN (2), COUNT_MAX (6;
 // at most holds.max_seats_per_hold), CONFIRM_RATIO (0.7), RELEASE_RATIO (0.25), THINK_MAX_S (0:
 // a random pause up to this long between hold and decision), RESERVE_P95_MS (300), RESERVE_P99_MS
 // (500), CONFIRM_P95_MS (500), MAX_REFUSED_RATE (0), MAX_ORPHANS (0; -1 = no threshold),
@@ -82,8 +83,15 @@ const THINK_MAX_S = envFloat('THINK_MAX_S', 0);
 const RESERVE_P95_MS = envInt('RESERVE_P95_MS', 300);
 const RESERVE_P99_MS = envInt('RESERVE_P99_MS', 500);
 const CONFIRM_P95_MS = envInt('CONFIRM_P95_MS', 500);
-const MAX_REFUSED_RATE = envFloat('MAX_REFUSED_RATE', 0);
-const MAX_ORPHANS = envInt('MAX_ORPHANS', 0);
+// FILL (0..99, default 0): the house as an on-sale leaves it before the buyers come: the front
+// rows full and every later row with seats taken at random, every taken seat HELD by a live hold
+// (issue 24's fragmented house; e.g. ROWS=1000 FILL=80). From 50 on, the front half is full and
+// each later row has (FILL-50)*2 % of its seats taken; below 50, the first FILL % of the rows are
+// full. A filled house has orphans and may have no block left: the orphan and refusal thresholds
+// are off unless set.
+const FILL = Math.max(0, Math.min(99, envInt('FILL', 0)));
+const MAX_REFUSED_RATE = envFloat('MAX_REFUSED_RATE', FILL > 0 ? 1 : 0);
+const MAX_ORPHANS = envInt('MAX_ORPHANS', FILL > 0 ? -1 : 0);
 const MAX_DURATION = envStr('MAX_DURATION', '2m');
 const TOTAL_SEATS = ROWS * ROW_SEATS;
 
@@ -203,11 +211,53 @@ export function setup() {
   const ttl = probe.expiresIn;
   const worstRun = durationSeconds(MAX_DURATION) + 60;
   const mode = worstRun < ttl ? 'live' : 'none';
+  const filled = fillHouse(eventId);
+  // The fill's holds are HELD seats the buyers did not abandon: the ledger starts with them.
+  if (mode === 'live' && filled > 0) heldLedger.add(filled);
   console.log(
     `best-available: event ${eventId}, ${ROWS} rows x ${ROW_SEATS} seats; ${BUYERS} buyers on ${VUS} VUs ask for ` +
       `${COUNT_MIN}..${COUNT_MAX} together; hold TTL ${ttl}s -> abandoned holds ${mode === 'live' ? 'reconciled' : 'not reconciled'} ("${mode}")`,
   );
   return { eventId, ttl, mode, started };
+}
+
+/**
+ * Holds FILL % of the house (see FILL), 10 seats of one row per hold; returns the seats held.
+ */
+function fillHouse(eventId) {
+  if (FILL <= 0) return 0;
+  const fullRows = FILL >= 50 ? Math.floor(ROWS / 2) : Math.round((ROWS * FILL) / 100);
+  const later = FILL >= 50 ? Math.round((ROW_SEATS * (FILL - 50)) / 50) : 0;
+  const groups = [];
+  for (let r = 1; r <= ROWS; r++) {
+    let numbers = [];
+    if (r <= fullRows) {
+      for (let n = 1; n <= ROW_SEATS; n++) numbers.push(n);
+    } else if (later > 0) {
+      const all = [];
+      for (let n = 1; n <= ROW_SEATS; n++) all.push(n);
+      for (let i = all.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [all[i], all[j]] = [all[j], all[i]];
+      }
+      numbers = all.slice(0, later).sort((a, b) => a - b);
+    }
+    for (let i = 0; i < numbers.length; i += 10) {
+      groups.push(numbers.slice(i, i + 10).map((n) => `${rowName(r)}${n}`));
+    }
+  }
+  let held = 0;
+  groups.forEach((codes, i) => {
+    const res = post(
+      `/events/${eventId}/seats/reserve`,
+      { userId: `k6-fill-${i}`, seatCodes: codes },
+      req('POST reserve (fill)', 200),
+    );
+    if (res.status !== 200) throw new Error(`setup: fill hold failed: ${res.status} ${res.body}`);
+    held += codes.length;
+  });
+  console.log(`best-available: the house filled to ${FILL}% (${held} seats held) before the buyers`);
+  return held;
 }
 
 /**

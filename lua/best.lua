@@ -121,13 +121,16 @@ local function matches(typ, price)
   return (want_type == '' or typ == want_type) and (max_price < 0 or price <= max_price)
 end
 
--- Runs of free seats, {k, length} (k: the first seat's index in the row, from 0), as s:<i>.
+-- Runs of free seats, {k, length} (k: the first seat's index in the row, from 0), as s:<i>:
+-- the longest run's length, "|", then "k:length,..." (so a scan tells a row too full for a
+-- block from the first number, without reading its runs).
 local function runs_string(runs)
-  local parts = {}
+  local parts, longest = {}, 0
   for _, run in ipairs(runs) do
     parts[#parts + 1] = run[1] .. ':' .. run[2]
+    longest = math.max(longest, run[2])
   end
-  return table.concat(parts, ',')
+  return longest .. '|' .. table.concat(parts, ',')
 end
 
 -- Row i: its spec (rows.lua's row_spec), bits, earliest hold end and runs of free seats. The
@@ -206,12 +209,15 @@ local function row_at(i)
   return row
 end
 
--- The runs of free seats of rows from `from` on, 64 rows to a read: s:<i> and e:<i> only, so a
--- scan past full rows costs one HMGET per 64 rows, not one per row. A row whose runs are not
+-- The runs of free seats of rows from `from` on: s:<i> and e:<i> only, so a scan past full rows
+-- costs one HMGET per batch of rows, not one per row. The batches grow (2, 8, 32, then 64
+-- rows): a block found in the first rows reads no more than it needs. A row whose runs are not
 -- known that way (s:<i> absent, or a hold in it ended) gets false: row_at reads it whole.
 local prefetched = {}
+local batch = 2
 local function prefetch(from)
-  local last = math.min(from + 63, rows - 1)
+  local last = math.min(from + batch - 1, rows - 1)
+  batch = math.min(batch * 4, 64)
   local fields = {}
   for i = from, last do
     fields[#fields + 1] = 's:' .. i
@@ -221,11 +227,7 @@ local function prefetch(from)
   for i = from, last do
     local s, e = v[2 * (i - from) + 1], tonumber(v[2 * (i - from) + 2] or '0')
     if s and not (e > 0 and e <= now) then
-      local runs = {}
-      for k, len in string.gmatch(s, '(%d+):(%d+)') do
-        runs[#runs + 1] = {tonumber(k), tonumber(len)}
-      end
-      prefetched[i] = runs
+      prefetched[i] = {text = s, longest = tonumber(string.match(s, '^(%d+)|'))}
     else
       prefetched[i] = false
     end
@@ -240,7 +242,17 @@ local function runs_of(i)
   if prefetched[i] == nil then
     prefetch(i)
   end
-  return prefetched[i] or row_at(i).runs
+  local p = prefetched[i]
+  if not p then
+    return row_at(i).runs
+  end
+  if not p.runs then
+    p.runs = {}
+    for k, len in string.gmatch(p.text, '(%d+):(%d+)') do
+      p.runs[#p.runs + 1] = {tonumber(k), tonumber(len)}
+    end
+  end
+  return p.runs
 end
 
 -- Whether the caller may hold seat k of a row now (see `gate`); a row's channels are read once.
@@ -284,6 +296,27 @@ local function fits(runs, strict)
     end
   end
   return false
+end
+
+-- Whether row i's runs can hold a block (see fits), told from its longest run when that is
+-- enough: shorter than the block, or (with the orphan rule) two or more seats longer.
+local function row_fits(i, strict)
+  if not seen[i] then
+    if prefetched[i] == nil then
+      prefetch(i)
+    end
+    local p = prefetched[i]
+    local longest = p and p.longest
+    if longest then
+      if longest < count then
+        return false
+      end
+      if not strict or longest >= count + 2 then
+        return true
+      end
+    end
+  end
+  return fits(runs_of(i), strict)
 end
 
 -- The best block's first seat index in a row, or nil. Inside a run of free seats from k0 of
@@ -340,13 +373,12 @@ for _ = 1, 3 do
     local strict = pass == 1
     local moving = strict
     for i = hint, rows - 1 do
-      local runs = runs_of(i)
-      if moving and not fits(runs, false) then
+      if moving and not row_fits(i, false) then
         hint = i + 1
       else
         moving = false
       end
-      if fits(runs, strict) then
+      if row_fits(i, strict) then
         local row = row_at(i)
         local k = best_in_row(row, strict)
         if k then
