@@ -582,26 +582,20 @@ fi
 # 7. The cost table (bench/costs.sh: every feature against the bare reference in one run) and
 # best-available on fragmented houses (bench/fragmented.sh); each with its own Redis, database
 # and instances. SKIP_COSTS=1 / SKIP_FRAGMENTED=1 leave them out.
-if [ "${SKIP_COSTS:-0}" != 1 ]; then
+# extra_phase SCRIPT TITLE TABLE: bench/SCRIPT alone (the instances above stopped first), its
+# TABLE (in $RESULTS) appended to latest.md under TITLE
+extra_phase() {
+  local script="$1" title="$2" table="$3"
   cleanup_main
   PIDS=()
-  log "the cost table (bench/costs.sh)"
+  log "$title (bench/$script)"
   if SKIP_BUILD=1 BIN="$BIN" CONNECTIONS="$CONNECTIONS" THREADS="$THREADS" \
-      PG_ADMIN_URL="$PG_ADMIN_URL" bash "$BENCH/costs.sh"; then
-    { echo; echo "### The cost table (bench/costs.sh)"; echo; cat "$RESULTS/costs.md"; } >>"$RESULTS/latest.md"
+      PG_ADMIN_URL="$PG_ADMIN_URL" bash "$BENCH/$script"; then
+    { echo; echo "### $title (bench/$script)"; echo; cat "$RESULTS/$table"; } >>"$RESULTS/latest.md"
   else
-    log "the cost table failed (see above)"
+    log "$title failed (see above)"
   fi
-fi
-if [ "${SKIP_FRAGMENTED:-0}" != 1 ]; then
-  cleanup_main
-  PIDS=()
-  log "best-available on fragmented houses (bench/fragmented.sh)"
-  if SKIP_BUILD=1 BIN="$BIN" CONNECTIONS="$CONNECTIONS" THREADS="$THREADS" \
-      PG_ADMIN_URL="$PG_ADMIN_URL" bash "$BENCH/fragmented.sh"; then
-    { echo; echo "### Best-available on fragmented houses (bench/fragmented.sh)"; echo; cat "$RESULTS/fragmented.md"; } >>"$RESULTS/latest.md"
-  else
-    log "the fragmented-house phases failed (see above)"
-  fi
-fi
+}
+[ "${SKIP_COSTS:-0}" = 1 ] || extra_phase costs.sh "The cost table" costs.md
+[ "${SKIP_FRAGMENTED:-0}" = 1 ] || extra_phase fragmented.sh "Best-available on fragmented houses" fragmented.md
 log "written $RESULTS/latest.md and $RESULTS/latest.json (raw outputs in $RAW)"

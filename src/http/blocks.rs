@@ -92,6 +92,7 @@ fn actor(caller: &Caller) -> String {
         (status = 403, description = "Admins only", body = ErrorBody),
         (status = 404, description = "No such event, or seats (SEATS_NOT_FOUND)", body = ErrorBody),
         (status = 409, description = "Some seats are held or booked (SEATS_UNAVAILABLE lists them); nothing blocked", body = ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
         (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
         (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
     ))]
@@ -128,6 +129,7 @@ pub(super) async fn block_seats(
         (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
         (status = 403, description = "Admins only", body = ErrorBody),
         (status = 404, description = "No such event, or seats (SEATS_NOT_FOUND)", body = ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
         (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
         (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
     ))]

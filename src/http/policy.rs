@@ -58,6 +58,7 @@ pub(super) struct PatchEventBody {
         (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
         (status = 403, description = "The token may not do this", body = ErrorBody),
         (status = 404, description = "No such event", body = ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
         (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
         (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
     ))]

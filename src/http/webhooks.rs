@@ -99,6 +99,7 @@ fn webhook_id(path: Option<Path<String>>) -> Result<uuid::Uuid, Error> {
         (status = 400, description = "A field out of range, or the URL points at a non-public address (WEBHOOK_URL_FORBIDDEN)", body = ErrorBody),
         (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
         (status = 403, description = "Admins only", body = ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
         (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
         (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
     ))]
@@ -176,6 +177,7 @@ pub(super) async fn get_webhook(
         (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
         (status = 403, description = "Admins only", body = ErrorBody),
         (status = 404, description = "No such endpoint", body = ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
         (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
         (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
     ))]
@@ -242,6 +244,7 @@ pub(super) async fn delete_webhook(
         (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
         (status = 403, description = "Admins only", body = ErrorBody),
         (status = 404, description = "No such endpoint", body = ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
         (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
         (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
     ))]
@@ -315,6 +318,7 @@ pub(super) async fn list_deliveries(
         (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
         (status = 403, description = "Admins only", body = ErrorBody),
         (status = 404, description = "No such endpoint", body = ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
         (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
         (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
     ))]

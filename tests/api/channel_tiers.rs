@@ -21,6 +21,7 @@ use sqlx::PgPool;
 
 use crate::sales::{at, in_ms, patch, put_channels};
 use crate::support::{RedisServer, TestApp, jwt, redis_url, token_mode};
+use crate::tier_sales::wait_for_tier_holds;
 use crate::tiers::{create_tier_event, event_body, ga_event, tier_counts};
 
 fn backends() -> [HoldStore; 2] {
@@ -995,19 +996,7 @@ async fn a_channel_hold_taken_during_an_outage_keeps_its_allocation_after_it(pg:
     tokio::time::sleep(Duration::from_millis(1100)).await;
     // Back on Redis: the first hold closes the breaker, which copies the Postgres hold.
     let probe = hold_ga(&app, id, "public1", None, 1).await;
-    let holds_key = format!("{}:{{e:{id}}}:tierholds:GA", app.prefix());
-    let mut conn = app.redis().await;
-    for _ in 0..100 {
-        let n: i64 = redis::cmd("ZCARD")
-            .arg(&holds_key)
-            .query_async(&mut conn)
-            .await
-            .expect("zcard");
-        if n == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_tier_holds(&app, id, "GA", 2).await;
     // 10 - 3 (presale's hold) - 1 (the probe) - 1 (presale keeps its last unit) = 5 open.
     assert_short(
         reserve_ga(&app, id, "public2", None, 6).await,

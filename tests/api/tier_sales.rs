@@ -63,6 +63,24 @@ async fn confirm_all(
     (acked.iter().sum(), acked.len())
 }
 
+/// Waits (up to 2 s) until the Redis holds of tier `code` are `n` entries: the breaker closing
+/// copies Postgres holds into Redis in the background.
+pub async fn wait_for_tier_holds(app: &TestApp, event: i64, code: &str, n: i64) {
+    let holds_key = format!("{}:{{e:{event}}}:tierholds:{code}", app.prefix());
+    let mut conn = app.redis().await;
+    for _ in 0..100 {
+        let count: i64 = redis::cmd("ZCARD")
+            .arg(&holds_key)
+            .query_async(&mut conn)
+            .await
+            .expect("zcard");
+        if count == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn held(
     results: &[(i64, StatusCode, Value)],
     user_of: impl Fn(usize) -> String,
@@ -289,19 +307,7 @@ async fn tier_holds_taken_in_postgres_during_an_outage_are_respected_after_it(pg
     // Back on Redis: the first hold closes the breaker, which copies the live Postgres hold into
     // Redis; the Redis hold of 2 was lost with the restarted Redis.
     let probe = hold_units(&app, id, "u5", "GA", 1).await;
-    let holds_key = format!("{}:{{e:{id}}}:tierholds:GA", app.prefix());
-    let mut conn = app.redis().await;
-    for _ in 0..100 {
-        let n: i64 = redis::cmd("ZCARD")
-            .arg(&holds_key)
-            .query_async(&mut conn)
-            .await
-            .expect("zcard");
-        if n == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_for_tier_holds(&app, id, "GA", 2).await;
     // Redis itself now counts the 3 sold, the probe's 1 and the copied 1.
     let (status, body) = reserve_units(&app, id, "u4", &[], &[("GA", 2)]).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
