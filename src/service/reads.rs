@@ -13,6 +13,7 @@ use crate::domain::holds::HoldGroupId;
 use crate::domain::seats::{SeatState, SeatStatus};
 use crate::domain::tiers::TierState;
 use crate::error::{Error, Result};
+use crate::store::redis::TierHeld;
 
 /// A channel's allocation of a tier and its use now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,30 +88,46 @@ impl Seatlock {
             return Ok((tiers, None));
         }
         let codes: Vec<String> = tiers.iter().map(|t| t.code.clone()).collect();
-        let mut excluded = vec![Vec::new(); tiers.len()];
-        if tiers.iter().any(|t| t.held > 0) {
+        let copies = tiers.iter().any(|t| t.held > 0);
+        let held = self.redis_tier_holds(event, &codes, &[], copies).await?;
+        let next_end = held.iter().flatten().filter_map(|h| h.next_end_ms).min();
+        for (tier, redis_held) in tiers.iter_mut().zip(held) {
+            tier.held = tier.held.saturating_add(redis_held.map_or(0, |h| h.units));
+        }
+        Ok((tiers, next_end))
+    }
+
+    /// The Redis holds of each of `codes` (and of `channels[i]`'s allocations of it), leaving out
+    /// copies of live Postgres holds when `copies` may exist (Postgres counts those); empty when
+    /// Redis cannot be asked (reads then show Postgres holds only).
+    async fn redis_tier_holds(
+        &self,
+        event: EventId,
+        codes: &[String],
+        channels: &[Vec<String>],
+        copies: bool,
+    ) -> Result<Vec<Option<TierHeld>>> {
+        let mut excluded = vec![Vec::new(); codes.len()];
+        if copies {
             for (code, member) in self.pg.fetch_held_tier_members(event).await? {
                 if let Some(i) = codes.iter().position(|c| *c == code) {
                     excluded[i].push(member);
                 }
             }
         }
-        let held = match self
-            .read_redis(self.redis.held_tiers(event, &codes, &excluded, &[]))
-            .await
-        {
-            Some(Ok(held)) => held,
-            Some(Err(e)) => {
-                warn!(error = %e, "could not read redis tier holds; showing postgres holds only");
-                Vec::new()
-            }
-            None => Vec::new(),
-        };
-        let next_end = held.iter().flatten().filter_map(|h| h.next_end_ms).min();
-        for (tier, redis_held) in tiers.iter_mut().zip(held) {
-            tier.held = tier.held.saturating_add(redis_held.map_or(0, |h| h.units));
-        }
-        Ok((tiers, next_end))
+        Ok(
+            match self
+                .read_redis(self.redis.held_tiers(event, codes, &excluded, channels))
+                .await
+            {
+                Some(Ok(held)) => held,
+                Some(Err(e)) => {
+                    warn!(error = %e, "could not read redis tier holds; showing postgres holds only");
+                    Vec::new()
+                }
+                None => Vec::new(),
+            },
+        )
     }
 
     /// Each channel's tier allocations with the units of them sold and held now (Postgres holds
@@ -136,23 +153,7 @@ impl Seatlock {
                 }
             }
         }
-        let mut excluded = vec![Vec::new(); codes.len()];
-        for (code, member) in self.pg.fetch_held_tier_members(event).await? {
-            if let Some(i) = codes.iter().position(|c| *c == code) {
-                excluded[i].push(member);
-            }
-        }
-        let redis_held = match self
-            .read_redis(self.redis.held_tiers(event, &codes, &excluded, &chans))
-            .await
-        {
-            Some(Ok(held)) => held,
-            Some(Err(e)) => {
-                warn!(error = %e, "could not read redis tier holds; showing postgres holds only");
-                Vec::new()
-            }
-            None => Vec::new(),
-        };
+        let redis_held = self.redis_tier_holds(event, &codes, &chans, true).await?;
         Ok(allocations
             .iter()
             .map(|(channel, tier, allocated)| {
