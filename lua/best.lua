@@ -33,6 +33,7 @@
 -- ARGV[6]   rate-limit interval us (0 = not here)           ARGV[7]  rate-limit burst
 -- ARGV[8]   count   ARGV[9] seat type ("" = any)   ARGV[10] max price in cents (-1 = any)
 -- ARGV[11]  the seat key prefix "{e}:seat:"
+-- ARGV[12]  "1" to record the hold in KEYS[11], "0" not to (history.enabled = false)
 -- and after these (taken off first): the sales policy's keys and arguments, see policy.lua
 -- (prepended). A seat is chosen only if the caller may hold it now: an open seat while the
 -- event's window is open, a seat of one of the caller's channels while that channel's is.
@@ -501,8 +502,10 @@ redis.call('HSET', KEYS[4], 'user', ARGV[2], 'exp', exp, 'seats', table.concat(c
 redis.call('PEXPIRE', KEYS[4], ttl)
 caps_record(caps, KEYS[5], ARGV[1], count, exp, now)
 policy_admission_record(P, KEYS[4], ARGV[1], exp, now)
-redis.call('XADD', KEYS[11], '*', 'k', 'H', 'h', ARGV[1], 'a', now, 'u', ARGV[2], 'x', exp,
-  's', table.concat(codes, '\n'), 't', '')
+if ARGV[12] == '1' then
+  redis.call('XADD', KEYS[11], '*', 'k', 'H', 'h', ARGV[1], 'a', now, 'u', ARGV[2], 'x', exp,
+    's', table.concat(codes, '\n'), 't', '')
+end
 local trimmed = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 -- The watched key holds the command its watchers listen with: SPUBLISH on a cluster.
 local publish_cmd = redis.call('GET', KEYS[9])

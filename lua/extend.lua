@@ -17,6 +17,9 @@
 -- in progress) | {"LOST", {codes}} (Redis lost some of its seats or units) | {"LIMIT", "renewals"
 -- or "lifetime"}
 local HIST = table.remove(KEYS)
+-- Last of ARGV (taken off first): "1" to record the change in HIST, "0" not to
+-- (history.enabled = false).
+local RECORD = table.remove(ARGV) == '1'
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'GONE'}
 end
@@ -76,7 +79,9 @@ for j = 0, lines - 1 do
   redis.call('ZADD', KEYS[4 + n + j], 'XX', exp, ARGV[9 + n + 2 * j])
   tiers[#tiers + 1] = ARGV[8 + n + 2 * j]
 end
-redis.call('XADD', HIST, '*', 'k', 'E', 'h', ARGV[1], 'a', now, 'x', exp)
+if RECORD then
+  redis.call('XADD', HIST, '*', 'k', 'E', 'h', ARGV[1], 'a', now, 'x', exp)
+end
 local member = ARGV[7] .. ':' .. ARGV[1]
 if redis.call('ZADD', KEYS[3], 'XX', 'CH', exp, member) == 1 and redis.call('PTTL', KEYS[3]) < ttl then
   redis.call('PEXPIRE', KEYS[3], ttl)

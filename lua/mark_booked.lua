@@ -23,7 +23,10 @@
 -- Returns the number of codes changed. When the inventory is not cached it changes nothing but
 -- bumps {e}:gen, so a rebuild whose Postgres snapshot predates this change refuses to write it.
 local HIST = table.remove(KEYS)
-if ARGV[1] == 'remove' and ARGV[2] ~= '' then
+-- Last of ARGV (taken off first): "1" to record the change in HIST, "0" not to
+-- (history.enabled = false).
+local RECORD = table.remove(ARGV) == '1'
+if RECORD and ARGV[1] == 'remove' and ARGV[2] ~= '' then
   redis.call('XADD', HIST, '*', 'k', 'C', 'h', ARGV[2])
 end
 local n = tonumber(ARGV[3])

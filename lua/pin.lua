@@ -19,6 +19,9 @@
 --
 -- Returns {"OK"} | {"GONE"} (expired, released or unknown) | {"NOT_OWNER"}
 local HIST = table.remove(KEYS)
+-- Last of ARGV (taken off first): "1" to record the change in HIST, "0" not to
+-- (history.enabled = false).
+local RECORD = table.remove(ARGV) == '1'
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'GONE'}
 end
@@ -44,7 +47,9 @@ redis.call('HSET', KEYS[1], 'pinned', ARGV[4])
 local grace = tonumber(ARGV[3])
 if redis.call('PTTL', KEYS[1]) < grace then
   local exp = now + grace
-  redis.call('XADD', HIST, '*', 'k', 'P', 'h', ARGV[1], 'a', now, 'x', exp)
+  if RECORD then
+    redis.call('XADD', HIST, '*', 'k', 'P', 'h', ARGV[1], 'a', now, 'x', exp)
+  end
   redis.call('PEXPIRE', KEYS[1], grace)
   redis.call('HSET', KEYS[1], 'exp', exp)
   for i = 4, 3 + n do

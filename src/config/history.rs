@@ -7,6 +7,11 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HistorySettings {
+    /// Whether changes are recorded at all. Off, no hold script writes the history stream, no
+    /// transaction writes history rows, no flush runs, and the history and webhook routes answer
+    /// 404 `HISTORY_DISABLED`: for deployments that need neither, whose holds then pay nothing
+    /// for them.
+    pub enabled: bool,
     /// Every change is recorded within this long of the service going quiet (the flush runs
     /// every quarter of it).
     pub flush_ms: u64,

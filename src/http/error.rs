@@ -35,6 +35,8 @@ pub enum ApiError {
     IdempotencyInFlight,
     #[error("a valid bearer token is required")]
     Unauthenticated { token_sent: bool },
+    #[error("the history is turned off on this deployment (history.enabled = false)")]
+    HistoryDisabled,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -59,6 +61,7 @@ impl ApiError {
             ApiError::IdempotencyMismatch => "IDEMPOTENCY_KEY_MISMATCH",
             ApiError::IdempotencyInFlight => "IDEMPOTENCY_KEY_IN_FLIGHT",
             ApiError::Unauthenticated { .. } => "UNAUTHENTICATED",
+            ApiError::HistoryDisabled => "HISTORY_DISABLED",
         }
     }
 
@@ -73,6 +76,7 @@ impl ApiError {
             ApiError::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::IdempotencyInFlight => StatusCode::CONFLICT,
             ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::HistoryDisabled => StatusCode::NOT_FOUND,
         }
     }
 
@@ -279,6 +283,7 @@ mod tests {
             ),
             (Error::BookingNotFound.into(), 404, "BOOKING_NOT_FOUND"),
             (ApiError::RouteNotFound, 404, "NOT_FOUND"),
+            (ApiError::HistoryDisabled, 404, "HISTORY_DISABLED"),
             (ApiError::MethodNotAllowed, 405, "METHOD_NOT_ALLOWED"),
             (
                 Error::SeatsUnavailable {

@@ -137,7 +137,7 @@ fn number(
         (status = 400, description = "A parameter out of range", body = ErrorBody),
         (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
         (status = 403, description = "The token may not do this (buyers)", body = ErrorBody),
-        (status = 404, description = "No such event", body = ErrorBody),
+        (status = 404, description = "No such event, or history.enabled is false (HISTORY_DISABLED)", body = ErrorBody),
         (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
         (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
     ))]
@@ -171,7 +171,7 @@ pub(super) async fn list_changes(
         (status = 400, description = "A parameter out of range", body = ErrorBody),
         (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
         (status = 403, description = "The token may not do this (buyers)", body = ErrorBody),
-        (status = 404, description = "No such event or seat", body = ErrorBody),
+        (status = 404, description = "No such event or seat, or history.enabled is false (HISTORY_DISABLED)", body = ErrorBody),
         (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
         (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
     ))]

@@ -61,8 +61,11 @@ pub fn router(state: AppState) -> Router {
         .merge(holds::router(state.clone()))
         .merge(bookings::router(state.clone()))
         .merge(stream::router())
-        .merge(history::router())
-        .merge(webhooks::router())
+        .merge(
+            history::router()
+                .merge(webhooks::router())
+                .route_layer(middleware::from_fn_with_state(state.clone(), history_on)),
+        )
         .merge(blocks::router())
         .merge(policy::router())
         .layer(middleware::from_fn_with_state(state.clone(), auth::gate));
@@ -79,6 +82,16 @@ pub fn router(state: AppState) -> Router {
             Error::Internal("handler panicked".into()).into_response()
         }))
         .with_state(state)
+}
+
+/// The history and webhook routes answer 404 `HISTORY_DISABLED` on a deployment that records no
+/// history (`history.enabled = false`), after the auth gate.
+async fn history_on(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if state.settings.history.enabled {
+        next.run(req).await
+    } else {
+        ApiError::HistoryDisabled.into_response()
+    }
 }
 
 /// Gives every request an id (the client's `x-request-id` if sane, else a new UUID), a span that

@@ -99,6 +99,7 @@ fn webhook_id(path: Option<Path<String>>) -> Result<uuid::Uuid, Error> {
         (status = 400, description = "A field out of range, or the URL points at a non-public address (WEBHOOK_URL_FORBIDDEN)", body = ErrorBody),
         (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
         (status = 403, description = "Admins only", body = ErrorBody),
+        (status = 404, description = "history.enabled is false (HISTORY_DISABLED)", body = ErrorBody),
         (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
         (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
         (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
@@ -133,6 +134,7 @@ pub(super) async fn create_webhook(
         (status = 200, description = "The endpoints", body = WebhookList),
         (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
         (status = 403, description = "Admins only", body = ErrorBody),
+        (status = 404, description = "history.enabled is false (HISTORY_DISABLED)", body = ErrorBody),
         (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
         (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
     ))]
@@ -154,7 +156,7 @@ pub(super) async fn list_webhooks(
         (status = 200, description = "The endpoint", body = WebhookView),
         (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
         (status = 403, description = "Admins only", body = ErrorBody),
-        (status = 404, description = "No such endpoint", body = ErrorBody),
+        (status = 404, description = "No such endpoint, or history.enabled is false (HISTORY_DISABLED)", body = ErrorBody),
         (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
         (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
     ))]
@@ -176,7 +178,7 @@ pub(super) async fn get_webhook(
         (status = 400, description = "A field out of range, or the URL points at a non-public address (WEBHOOK_URL_FORBIDDEN)", body = ErrorBody),
         (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
         (status = 403, description = "Admins only", body = ErrorBody),
-        (status = 404, description = "No such endpoint", body = ErrorBody),
+        (status = 404, description = "No such endpoint, or history.enabled is false (HISTORY_DISABLED)", body = ErrorBody),
         (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
         (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
         (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
@@ -222,7 +224,7 @@ pub(super) async fn update_webhook(
         (status = 204, description = "Deleted"),
         (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
         (status = 403, description = "Admins only", body = ErrorBody),
-        (status = 404, description = "No such endpoint", body = ErrorBody),
+        (status = 404, description = "No such endpoint, or history.enabled is false (HISTORY_DISABLED)", body = ErrorBody),
         (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
         (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
     ))]
@@ -243,7 +245,7 @@ pub(super) async fn delete_webhook(
         (status = 200, description = "The endpoint with its new secret", body = WebhookWithSecret),
         (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
         (status = 403, description = "Admins only", body = ErrorBody),
-        (status = 404, description = "No such endpoint", body = ErrorBody),
+        (status = 404, description = "No such endpoint, or history.enabled is false (HISTORY_DISABLED)", body = ErrorBody),
         (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
         (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
         (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
@@ -274,7 +276,7 @@ pub(super) async fn rotate_secret(
         (status = 400, description = "A parameter out of range", body = ErrorBody),
         (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
         (status = 403, description = "Admins only", body = ErrorBody),
-        (status = 404, description = "No such endpoint", body = ErrorBody),
+        (status = 404, description = "No such endpoint, or history.enabled is false (HISTORY_DISABLED)", body = ErrorBody),
         (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
         (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)
     ))]
@@ -317,7 +319,7 @@ pub(super) async fn list_deliveries(
         (status = 400, description = "since is missing or not RFC 3339", body = ErrorBody),
         (status = 401, description = "No valid bearer token (token mode)", body = ErrorBody),
         (status = 403, description = "Admins only", body = ErrorBody),
-        (status = 404, description = "No such endpoint", body = ErrorBody),
+        (status = 404, description = "No such endpoint, or history.enabled is false (HISTORY_DISABLED)", body = ErrorBody),
         (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
         (status = 429, description = "Rate limit of the caller reached", body = ErrorBody),
         (status = 503, description = "A store is unavailable; retry after Retry-After", body = ErrorBody)

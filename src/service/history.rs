@@ -41,6 +41,9 @@ pub(super) struct ScanClock {
 impl Seatlock {
     /// One round of the flush: every event with something to record.
     pub async fn flush_history(&self) {
+        if !self.settings.history.enabled {
+            return;
+        }
         let redis = self.settings.holds.backend == HoldStore::Redis;
         let touched: Vec<EventId> = self.redis.take_touched().into_iter().collect();
         let mut events: HashSet<EventId> = touched.iter().copied().collect();

@@ -106,7 +106,9 @@ impl Seatlock {
 
     fn with_store(settings: Settings, pg: PgStore) -> anyhow::Result<Self> {
         let redis = RedisStore::new(&settings.redis)
-            .context("building the redis pool (redis.url / REDIS_URL)")?;
+            .context("building the redis pool (redis.url / REDIS_URL)")?
+            .recording(settings.history.enabled);
+        let pg = pg.recording(settings.history.enabled);
         telemetry::record_backend(match settings.holds.backend {
             HoldStore::Redis => Backend::Redis,
             HoldStore::Postgres => Backend::Postgres,

@@ -17,6 +17,7 @@ mod events;
 mod extend;
 mod faults;
 mod history;
+mod history_off;
 mod holds;
 mod idempotency;
 mod limits;

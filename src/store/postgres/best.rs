@@ -31,6 +31,7 @@ struct InsertBestHold {
     ttl: Duration,
     caps: Caps,
     caller: HoldCaller,
+    record: bool,
 }
 
 /// The event's rows in creation order, each its seats in number order, with what is free now.
@@ -171,6 +172,7 @@ impl Transaction for InsertBestHold {
                 ttl: self.ttl,
                 caps: self.caps,
                 caller: self.caller.clone(),
+                record: self.record,
             };
             match hold.run(tx).await? {
                 End::Commit(attempt) => return Ok(End::Commit((attempt, seats))),
@@ -217,6 +219,7 @@ impl PgStore {
             ttl,
             caps,
             caller: caller.clone(),
+            record: self.record,
         })
         .await
     }

@@ -29,6 +29,8 @@ struct BlockSeats {
     /// Some: block, with this reason; None: unblock.
     reason: Option<String>,
     actor: String,
+    /// Whether the history rows are written (`history.enabled`).
+    record: bool,
 }
 
 impl Transaction for BlockSeats {
@@ -96,7 +98,7 @@ impl Transaction for BlockSeats {
             }
         };
         let changed = in_order(&changed);
-        if !changed.is_empty() {
+        if self.record && !changed.is_empty() {
             let rows = HoldRows {
                 change: if self.reason.is_some() {
                     Change::Blocked
@@ -130,6 +132,7 @@ impl PgStore {
             codes: codes.to_vec(),
             reason: reason.map(str::to_string),
             actor: actor.to_string(),
+            record: self.record,
         })
         .await
     }

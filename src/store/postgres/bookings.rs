@@ -47,6 +47,8 @@ struct InsertBooking {
     /// `limits.max_seats_per_user`: confirmed seats of the buyer in the event, this hold's
     /// included.
     max_seats: Option<u32>,
+    /// Whether the history rows are written (`history.enabled`).
+    record: bool,
 }
 
 impl Transaction for InsertBooking {
@@ -161,7 +163,9 @@ impl Transaction for InsertBooking {
         .execute(&mut *tx)
         .await?;
         tiers::sell_tiers(tx, event, id, &tier_lines, &pools).await?;
-        history::insert_booking_rows(tx, event, id, &self.user_id, Change::Booked).await?;
+        if self.record {
+            history::insert_booking_rows(tx, event, id, &self.user_id, Change::Booked).await?;
+        }
         if self.source == ConfirmSource::Postgres {
             delete_held_seats(tx, event, id).await?;
             tiers::delete_held_tiers(tx, event, id).await?;
@@ -183,6 +187,7 @@ struct CancelBooking {
     event: EventId,
     id: HoldGroupId,
     user_id: String,
+    record: bool,
 }
 
 impl Transaction for CancelBooking {
@@ -224,14 +229,16 @@ impl Transaction for CancelBooking {
                 .fetch_all(&mut *tx)
                 .await?;
                 let tiers = tiers::unsell_tiers(tx, self.event, self.id).await?;
-                history::insert_booking_rows(
-                    tx,
-                    self.event,
-                    self.id,
-                    &self.user_id,
-                    Change::Cancelled,
-                )
-                .await?;
+                if self.record {
+                    history::insert_booking_rows(
+                        tx,
+                        self.event,
+                        self.id,
+                        &self.user_id,
+                        Change::Cancelled,
+                    )
+                    .await?;
+                }
                 CancelOutcome::Cancelled(Freed { seats, tiers })
             }
         };
@@ -307,6 +314,7 @@ impl PgStore {
             user_id: user_id.to_string(),
             source,
             max_seats,
+            record: self.record,
         };
         let source = command.source.clone();
         match self.execute(command).await {
@@ -350,6 +358,12 @@ impl PgStore {
         user_id: &str,
     ) -> Result<CancelOutcome> {
         let user_id = user_id.to_string();
-        self.execute(CancelBooking { event, id, user_id }).await
+        self.execute(CancelBooking {
+            event,
+            id,
+            user_id,
+            record: self.record,
+        })
+        .await
     }
 }

@@ -21,6 +21,8 @@ struct ExtendHold {
     user_id: String,
     ttl: Duration,
     limits: ExtendLimits,
+    /// Whether the history rows are written (`history.enabled`).
+    record: bool,
 }
 
 impl Transaction for ExtendHold {
@@ -97,7 +99,9 @@ impl Transaction for ExtendHold {
             tiers: &tiers::lines(codes, quantities),
             expires_at: Some(next),
         };
-        history::insert_hold_rows(tx, self.event, rows).await?;
+        if self.record {
+            history::insert_hold_rows(tx, self.event, rows).await?;
+        }
         Ok(End::Commit(ExtendOutcome::Extended {
             expires_at_ms: next.timestamp_millis(),
             renewals_left: self.limits.max_renewals - renewals - 1,
@@ -121,6 +125,7 @@ impl PgStore {
             user_id: user_id.to_string(),
             ttl,
             limits,
+            record: self.record,
         })
         .await
     }

@@ -69,6 +69,8 @@ pub(super) struct InsertHold {
     pub ttl: Duration,
     pub caps: Caps,
     pub caller: HoldCaller,
+    /// Whether the history rows are written (`history.enabled`).
+    pub record: bool,
 }
 
 impl Transaction for InsertHold {
@@ -248,7 +250,9 @@ impl Transaction for InsertHold {
             tiers: &self.tiers,
             expires_at: Some(until),
         };
-        history::insert_hold_rows(tx, self.event, rows).await?;
+        if self.record {
+            history::insert_hold_rows(tx, self.event, rows).await?;
+        }
         let expires_at_ms = until.timestamp_millis();
         Ok(End::Commit(HoldAttempt::Held { expires_at_ms }))
     }
@@ -260,6 +264,7 @@ struct DeleteHold {
     event: EventId,
     id: HoldGroupId,
     user_id: String,
+    record: bool,
 }
 
 impl Transaction for DeleteHold {
@@ -293,7 +298,9 @@ impl Transaction for DeleteHold {
             tiers: &freed.tiers,
             expires_at: None,
         };
-        history::insert_hold_rows(tx, self.event, rows).await?;
+        if self.record {
+            history::insert_hold_rows(tx, self.event, rows).await?;
+        }
         Ok(End::Commit(Some(freed)))
     }
 }
@@ -338,6 +345,7 @@ impl PgStore {
             ttl,
             caps,
             caller: caller.clone(),
+            record: self.record,
         })
         .await
     }
@@ -357,6 +365,12 @@ impl PgStore {
         user_id: &str,
     ) -> Result<Option<Freed>> {
         let user_id = user_id.to_string();
-        self.execute(DeleteHold { event, id, user_id }).await
+        self.execute(DeleteHold {
+            event,
+            id,
+            user_id,
+            record: self.record,
+        })
+        .await
     }
 }

@@ -68,6 +68,8 @@ pub const ONE_ACTIVE_PER_SEAT: &str = "booking_seats_one_active_per_seat";
 pub struct PgStore {
     pool: PgPool,
     retries: u32,
+    /// Whether transactions write their history rows (`history.enabled`).
+    record: bool,
 }
 
 /// The pool's connections now.
@@ -118,7 +120,17 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgStore> {
 impl PgStore {
     /// A store over an existing pool (the tests bring their own database).
     pub fn new(pool: PgPool, retries: u32) -> Self {
-        PgStore { pool, retries }
+        PgStore {
+            pool,
+            retries,
+            record: true,
+        }
+    }
+
+    /// Whether the transactions write their history rows (on unless `history.enabled` is
+    /// false).
+    pub fn recording(self, record: bool) -> Self {
+        Self { record, ..self }
     }
 
     pub fn pool_stats(&self) -> PgPoolStats {

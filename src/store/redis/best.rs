@@ -58,7 +58,8 @@ impl RedisStore {
         inv.arg(count)
             .arg(filter.seat_type.as_deref().unwrap_or(""))
             .arg(filter.max_price_cents.unwrap_or(-1))
-            .arg(k.seat(""));
+            .arg(k.seat(""))
+            .arg(self.record_arg());
         super::policy::policy_tail(&mut inv, &k, event, caller);
         let (tag, all) = tagged(self.invoke(RedisOp::Best, &inv).await?)?;
         if tag == "NOCACHE" {
@@ -84,6 +85,10 @@ impl RedisStore {
         });
         let rest = &all[2..];
         let count_at = |i| int_at(rest, i).map(|n| n.clamp(0, i64::from(u32::MAX)) as u32);
+        if tag == "OK" {
+            // The hold is in the history stream: the next flush looks at this event.
+            self.touch(event);
+        }
         let (attempt, trimmed, seats) = match tag.as_str() {
             "OK" => (
                 HoldAttempt::Held {

@@ -45,6 +45,7 @@ impl RedisStore {
         for line in &record.tiers {
             inv.arg(&line.code).arg(format!("{}:{hold}", line.quantity));
         }
+        inv.arg(self.record_arg());
         let (tag, rest) = tagged(self.invoke(RedisOp::Extend, &inv).await?)?;
         if tag == "OK" {
             self.touch(event);

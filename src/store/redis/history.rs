@@ -29,6 +29,9 @@ pub struct HistoryRead {
 impl RedisStore {
     /// Notes that `event`'s stream got an entry (the next flush of this instance looks at it).
     pub fn touch(&self, event: EventId) {
+        if !self.record {
+            return;
+        }
         self.touched
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -141,7 +141,7 @@ impl RedisStore {
             inv.arg(&line.code).arg(line.quantity);
         }
         inv.arg(pool_lines(pools));
-        inv.arg(if record { "1" } else { "0" });
+        inv.arg(if record && self.record { "1" } else { "0" });
         policy_tail(&mut inv, &k, event, caller);
         let (tag, all) = tagged(self.invoke(RedisOp::Hold, &inv).await?)?;
         if tag == "NOCACHE" {
@@ -276,6 +276,7 @@ impl RedisStore {
         for line in tiers {
             inv.arg(format!("{}:{hold}", line.quantity));
         }
+        inv.arg(self.record_arg());
         self.touch(event);
         hold_check("pin", self.invoke(RedisOp::Pin, &inv).await?)
     }
@@ -344,7 +345,7 @@ impl RedisStore {
             inv.arg(&line.code).arg(line.quantity);
         }
         inv.arg(pool_lines(pools));
-        let record = hold.store() == HoldStore::Redis;
+        let record = hold.store() == HoldStore::Redis && self.record;
         inv.arg(if record {
             taken.iter().fold("1".to_string(), |s, c| s + "\n" + c)
         } else {

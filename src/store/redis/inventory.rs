@@ -160,6 +160,7 @@ impl RedisStore {
         for line in tiers {
             inv.arg(&line.code).arg(line.quantity);
         }
+        inv.arg(self.record_arg());
         self.invoke(RedisOp::MarkBooked, &inv).await?;
         Ok(())
     }

@@ -65,6 +65,8 @@ pub struct RedisStore {
     settings: Arc<RedisSettings>,
     /// Events whose history stream this instance appended to since the last flush.
     touched: Arc<std::sync::Mutex<std::collections::HashSet<EventId>>>,
+    /// Whether the scripts append to the history streams (`history.enabled`).
+    record: bool,
 }
 
 /// A Redis Cluster's state (`CLUSTER INFO`).
@@ -129,7 +131,19 @@ impl RedisStore {
             in_flight: Arc::default(),
             settings: Arc::new(settings.clone()),
             touched: Arc::default(),
+            record: true,
         })
+    }
+
+    /// Whether the scripts record their changes in the events' history streams (on unless
+    /// `history.enabled` is false).
+    pub fn recording(self, record: bool) -> Self {
+        Self { record, ..self }
+    }
+
+    /// The scripts' last argument: "1" to append to the history stream, "0" not to.
+    pub(super) fn record_arg(&self) -> &'static str {
+        if self.record { "1" } else { "0" }
     }
 
     /// Whether this is a Redis Cluster.
