@@ -7,7 +7,9 @@
 #
 # One private redis-server, one fresh database, and these release-built processes on it:
 #   ref   the reference handler
-#   n     seatlock, none mode, defaults (history on; webhooks to loopback allowed)
+#   n     seatlock, none mode, defaults but history.enabled = false (every instance below too,
+#         but h: the history is a row of its own)
+#   h     seatlock, none mode, defaults (history on; webhooks to loopback allowed)
 #   caps  n + per-buyer caps (max seats and live holds per buyer, high enough to refuse nothing)
 #   rate  n + the per-buyer rate limit (high enough to refuse nothing)
 #   tok   token mode: a service key (the body names the buyer), and buyers' JWTs
@@ -15,8 +17,8 @@
 #   adm   token mode with admission (jwt), each request with its buyer's admission token
 # Rows (each on a fresh event in every round; every request holds 1 random seat, or 1 tier
 # unit, of a 100,000-seat event for a random buyer; 3 rounds in a shuffled order, medians):
-#   ref, plain, listed, rows, tiers, caps, rate, apikey, jwt, all, stream1, stream500, webhook,
-#   policy, admission
+#   ref, plain, listed, rows, tiers, caps, rate, apikey, jwt, all, stream1, stream500, history
+#   (plain with the history recorded), webhook (and one endpoint subscribed), policy, admission
 #
 # Knobs: DURATION (s per row and round, 5), ROUNDS (3), CONNECTIONS (64), THREADS (2),
 # SEATS (100000), TTL_SECONDS (10), STREAMS (500), SKIP_BUILD=1, ONLY="ref plain ..." (a subset;
@@ -33,7 +35,7 @@ SEATS="${SEATS:-100000}"
 TTL_SECONDS="${TTL_SECONDS:-10}"
 STREAMS="${STREAMS:-500}"
 PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432}"
-ALL_ROWS="ref plain listed rows tiers caps rate apikey jwt all stream1 stream500 webhook policy admission"
+ALL_ROWS="ref plain listed rows tiers caps rate apikey jwt all stream1 stream500 history webhook policy admission"
 ONLY="${ONLY:-$ALL_ROWS}"
 DB="seatlock_bench_costs_$$"
 DB_URL="$PG_ADMIN_URL/$DB"
@@ -105,21 +107,24 @@ TOKEN_ENV=(APP__AUTH__MODE=token APP__AUTH__JWT__HS256_SECRET="$SECRET"
   APP__LIMITS__RATE__KEY_PER_SECOND=10000000)
 CAPS_ENV=(APP__LIMITS__MAX_SEATS_PER_USER=1000 APP__LIMITS__MAX_LIVE_HOLDS_PER_USER=1000)
 RATE_ENV=(APP__LIMITS__RATE__USER_PER_SECOND=100000 APP__LIMITS__RATE__USER_BURST=100000)
+# Every row but history and webhook: a deployment that records no history.
+OFF=(APP__HISTORY__ENABLED=false)
 # The first instance creates the schema; the others start after it is ready.
-start n
+start n "${OFF[@]}"
 for _ in $(seq 600); do curl -sf "${BASES[n]}/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -sf "${BASES[n]}/readyz" >/dev/null || die "seatlock n did not start (see $RAW/seatlock-n.log)"
-start caps "${CAPS_ENV[@]}"
-start rate "${RATE_ENV[@]}"
-start tok "${TOKEN_ENV[@]}"
-start all "${TOKEN_ENV[@]}" "${CAPS_ENV[@]}" "${RATE_ENV[@]}"
-start adm "${TOKEN_ENV[@]}" APP__ADMISSION__MODE=jwt APP__ADMISSION__JWT__HS256_SECRET="$ADM_SECRET" \
+start h
+start caps "${OFF[@]}" "${CAPS_ENV[@]}"
+start rate "${OFF[@]}" "${RATE_ENV[@]}"
+start tok "${OFF[@]}" "${TOKEN_ENV[@]}"
+start all "${OFF[@]}" "${TOKEN_ENV[@]}" "${CAPS_ENV[@]}" "${RATE_ENV[@]}"
+start adm "${OFF[@]}" "${TOKEN_ENV[@]}" APP__ADMISSION__MODE=jwt APP__ADMISSION__JWT__HS256_SECRET="$ADM_SECRET" \
   APP__ADMISSION__MAX_LIVE_HOLDS=1000
 REF_PORT="$(free_port)"
 PORT="$REF_PORT" REDIS_URL="$REDIS_URL_B" KEY_PREFIX="costs-$$-ref" "$REF_BIN" >"$RAW/ref.log" 2>&1 &
 PIDS+=($!)
 BASES[ref]="http://127.0.0.1:$REF_PORT"
-for name in caps rate tok all adm; do
+for name in h caps rate tok all adm; do
   for _ in $(seq 300); do curl -sf "${BASES[$name]}/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
   curl -sf "${BASES[$name]}/readyz" >/dev/null || die "seatlock $name did not start (see $RAW/seatlock-$name.log)"
 done
@@ -229,14 +234,15 @@ prepare() {
       done
       sleep 2
       echo "n hold_random.lua $ev $SEATS" ;;
+    history) ev="$(new_event h "$(numbered costs-history)")"; echo "h hold_random.lua $ev $SEATS" ;;
     webhook)
-      ev="$(new_event n "$(numbered costs-webhook)")"
-      curl -sf -XPOST "${BASES[n]}/webhooks" -H 'content-type: application/json' \
+      ev="$(new_event h "$(numbered costs-webhook)")"
+      curl -sf -XPOST "${BASES[h]}/webhooks" -H 'content-type: application/json' \
         -d "{\"url\":\"http://127.0.0.1:$SINK_PORT/hooks\",\"eventIds\":[$ev]}" >"$RAW/webhook-$round.json" \
         || die "webhook endpoint"
       python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$RAW/webhook-$round.json" \
         >"$RAW/current.webhook"
-      echo "n hold_random.lua $ev $SEATS" ;;
+      echo "h hold_random.lua $ev $SEATS" ;;
     policy)
       ev="$(new_event n "$(numbered costs-policy)")"
       curl -sf -XPATCH "${BASES[n]}/events/$ev" -H 'content-type: application/json' \
@@ -281,7 +287,7 @@ quiet() {
 BASELINE_IDLE="$(idle_share 3)"
 log "the machine is ${BASELINE_IDLE} idle with every instance started (the baseline for quiet)"
 log "warm-up"
-for name in n caps rate tok all adm ref; do
+for name in n h caps rate tok all adm ref; do
   wrk -t1 -c4 -d1s -s bench/wrk/healthz.lua "${BASES[$name]}" >/dev/null 2>&1 || true
 done
 
@@ -324,7 +330,7 @@ PY
       kill -KILL "$pid" 2>/dev/null || true
     fi
     if [ -s "$RAW/current.webhook" ]; then
-      curl -sf -XDELETE "${BASES[n]}/webhooks/$(cat "$RAW/current.webhook")" >/dev/null \
+      curl -sf -XDELETE "${BASES[h]}/webhooks/$(cat "$RAW/current.webhook")" >/dev/null \
         || log "could not delete the webhook endpoint"
     fi
     rm -f "$RAW/current.streams" "$RAW/current.webhook"
@@ -337,7 +343,7 @@ raw, rounds, rows, out = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys
 rows = list(dict.fromkeys(rows))
 why = {
     "ref": "axum, one JSON parse, one EVALSHA (SET NX PX), one JSON answer",
-    "plain": "a numbered event in none mode: hold.lua with caps, rate, policy and history checks that find nothing to do, the history stream entry, the metrics and middleware",
+    "plain": "a numbered event in none mode, history.enabled = false (as every row but history and webhook): hold.lua with caps, rate and policy checks that find nothing to do, the metrics and middleware",
     "listed": "listed seats with types and prices: the same script (types and prices are Postgres's), a bigger inventory set",
     "rows": "rows: hold.lua also marks the seat in the row layout (rows_mark: one HGET and HSET of the row's bits)",
     "tiers": "1 unit of a tier: the tier's HMGET and its holds ZSET (ZADD, trim by score) instead of a seat key",
@@ -348,7 +354,8 @@ why = {
     "all": "token mode (JWT), caps and the rate limit together (the issue's >= 0.6x row)",
     "stream1": "one live-map subscriber: each hold is also PUBLISHed, and the hub reads the changes (coalesced)",
     "stream500": "500 subscribers: one PUBLISH per hold as with one; the hub fans each coalesced update out 500 times",
-    "webhook": "one endpoint subscribed to the event: every hold becomes a hold.created message in the outbox (Postgres) and a delivery",
+    "history": "plain with the history recorded (the default): a stream entry per hold in hold.lua, and the flush copying each hold (and its expiry) into Postgres",
+    "webhook": "the history and one endpoint subscribed to the event: every hold becomes a hold.created message in the outbox (Postgres) and a delivery",
     "policy": "a sales window, 1,000 channel seats and 100 blocked seats: the policy HASH read and a channel lookup per hold",
     "admission": "admission tokens (jwt): a second HS256 verification per request and the admission's live holds counted in hold.lua",
 }

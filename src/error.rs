@@ -19,6 +19,8 @@ pub enum Error {
     BookingNotFound,
     #[error("webhook endpoint not found")]
     WebhookNotFound,
+    #[error("the history is turned off on this deployment (history.enabled = false)")]
+    HistoryDisabled,
     #[error("{0}")]
     WebhookUrlForbidden(String),
     #[error("the hold belongs to another user")]

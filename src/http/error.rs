@@ -35,8 +35,6 @@ pub enum ApiError {
     IdempotencyInFlight,
     #[error("a valid bearer token is required")]
     Unauthenticated { token_sent: bool },
-    #[error("the history is turned off on this deployment (history.enabled = false)")]
-    HistoryDisabled,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -61,7 +59,6 @@ impl ApiError {
             ApiError::IdempotencyMismatch => "IDEMPOTENCY_KEY_MISMATCH",
             ApiError::IdempotencyInFlight => "IDEMPOTENCY_KEY_IN_FLIGHT",
             ApiError::Unauthenticated { .. } => "UNAUTHENTICATED",
-            ApiError::HistoryDisabled => "HISTORY_DISABLED",
         }
     }
 
@@ -76,7 +73,6 @@ impl ApiError {
             ApiError::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::IdempotencyInFlight => StatusCode::CONFLICT,
             ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
-            ApiError::HistoryDisabled => StatusCode::NOT_FOUND,
         }
     }
 
@@ -91,7 +87,9 @@ impl ApiError {
         let mut body = json!({ "error": message, "code": self.code() });
         match self {
             ApiError::Service(
-                Error::SeatsNotFound { seats } | Error::SeatsAlreadyBooked { seats },
+                Error::SeatsNotFound { seats }
+                | Error::SeatsAlreadyBooked { seats }
+                | Error::HoldSeatsLost { seats },
             ) => body["seats"] = json!(seats),
             ApiError::Service(Error::SeatsUnavailable { seats, tiers }) => {
                 body["seats"] = json!(seats);
@@ -119,7 +117,6 @@ impl ApiError {
                     HoldCap::Lifetime => "max_lifetime_seconds",
                 });
             }
-            ApiError::Service(Error::HoldSeatsLost { seats }) => body["seats"] = json!(seats),
             ApiError::PayloadTooLarge { limit } => body["limitBytes"] = json!(limit),
             ApiError::Service(Error::UserLimit {
                 limit,
@@ -167,6 +164,7 @@ fn service_code(e: &Error) -> &'static str {
         Error::HoldSeatsLost { .. } => "HOLD_EXPIRED",
         Error::BookingNotFound => "BOOKING_NOT_FOUND",
         Error::WebhookNotFound => "WEBHOOK_NOT_FOUND",
+        Error::HistoryDisabled => "HISTORY_DISABLED",
         Error::WebhookUrlForbidden(_) => "WEBHOOK_URL_FORBIDDEN",
         Error::NotHoldOwner => "NOT_HOLD_OWNER",
         Error::Forbidden => "FORBIDDEN",
@@ -194,6 +192,7 @@ fn service_status(e: &Error) -> StatusCode {
         }
         Error::EventNotFound
         | Error::WebhookNotFound
+        | Error::HistoryDisabled
         | Error::SeatsNotFound { .. }
         | Error::TiersNotFound { .. }
         | Error::BookingNotFound => StatusCode::NOT_FOUND,
@@ -263,142 +262,5 @@ impl IntoResponse for Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_error_has_its_status_and_code() {
-        let seats = || vec!["S1".to_string()];
-        let cases: Vec<(ApiError, u16, &str)> = vec![
-            (ApiError::InvalidJson("x".into()), 400, "INVALID_JSON"),
-            (ApiError::validation("x"), 400, "VALIDATION_FAILED"),
-            (Error::HoldEventMismatch.into(), 400, "HOLD_EVENT_MISMATCH"),
-            (Error::NotHoldOwner.into(), 403, "NOT_HOLD_OWNER"),
-            (Error::NotBookingOwner.into(), 403, "NOT_BOOKING_OWNER"),
-            (Error::EventNotFound.into(), 404, "EVENT_NOT_FOUND"),
-            (
-                Error::SeatsNotFound { seats: seats() }.into(),
-                404,
-                "SEATS_NOT_FOUND",
-            ),
-            (Error::BookingNotFound.into(), 404, "BOOKING_NOT_FOUND"),
-            (ApiError::RouteNotFound, 404, "NOT_FOUND"),
-            (ApiError::HistoryDisabled, 404, "HISTORY_DISABLED"),
-            (ApiError::MethodNotAllowed, 405, "METHOD_NOT_ALLOWED"),
-            (
-                Error::SeatsUnavailable {
-                    seats: seats(),
-                    tiers: None,
-                }
-                .into(),
-                409,
-                "SEATS_UNAVAILABLE",
-            ),
-            (
-                Error::TiersNotFound {
-                    tiers: vec!["GA".into()],
-                }
-                .into(),
-                404,
-                "TIERS_NOT_FOUND",
-            ),
-            (
-                Error::SeatsAlreadyBooked { seats: seats() }.into(),
-                409,
-                "SEATS_ALREADY_BOOKED",
-            ),
-            (
-                Error::HoldAlreadyConfirmed.into(),
-                409,
-                "HOLD_ALREADY_CONFIRMED",
-            ),
-            (
-                ApiError::IdempotencyInFlight,
-                409,
-                "IDEMPOTENCY_KEY_IN_FLIGHT",
-            ),
-            (Error::HoldGone.into(), 410, "HOLD_EXPIRED"),
-            (
-                ApiError::PayloadTooLarge { limit: 1 },
-                413,
-                "PAYLOAD_TOO_LARGE",
-            ),
-            (
-                ApiError::IdempotencyMismatch,
-                422,
-                "IDEMPOTENCY_KEY_MISMATCH",
-            ),
-            (Error::Internal("x".into()).into(), 500, "INTERNAL"),
-            (
-                Error::Postgres(sqlx::Error::RowNotFound).into(),
-                500,
-                "INTERNAL",
-            ),
-            (
-                Error::Postgres(sqlx::Error::PoolTimedOut).into(),
-                503,
-                "SERVICE_UNAVAILABLE",
-            ),
-            (
-                Error::Unavailable { what: "redis" }.into(),
-                503,
-                "SERVICE_UNAVAILABLE",
-            ),
-            (ApiError::Timeout, 503, "REQUEST_TIMEOUT"),
-            (
-                ApiError::Unauthenticated { token_sent: true },
-                401,
-                "UNAUTHENTICATED",
-            ),
-            (Error::Forbidden.into(), 403, "FORBIDDEN"),
-            (Error::UserMismatch.into(), 403, "USER_MISMATCH"),
-            (
-                Error::UserLimit {
-                    limit: UserLimitKind::Seats,
-                    max: 10,
-                    current: 9,
-                }
-                .into(),
-                409,
-                "USER_LIMIT_REACHED",
-            ),
-            (
-                Error::RateLimited {
-                    retry_after_s: 1,
-                    policy: String::new(),
-                    state: String::new(),
-                }
-                .into(),
-                429,
-                "RATE_LIMITED",
-            ),
-        ];
-        for (err, status, code) in cases {
-            assert_eq!(
-                (err.status().as_u16(), err.code()),
-                (status, code),
-                "{err:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn server_errors_do_not_leak_their_cause() {
-        let body = ApiError::from(Error::Internal("secret detail".into())).body();
-        assert_eq!(body["error"], "internal error");
-        let body = ApiError::from(Error::SeatsUnavailable {
-            seats: vec!["S2".into()],
-            tiers: None,
-        })
-        .body();
-        assert_eq!(body["seats"], json!(["S2"]));
-        assert!(body.get("tiers").is_none());
-    }
-
-    #[test]
-    fn unavailable_answers_say_when_to_retry() {
-        assert!(ApiError::Timeout.retry_after());
-        assert!(ApiError::IdempotencyInFlight.retry_after());
-        assert!(!ApiError::from(Error::HoldGone).retry_after());
-    }
-}
+#[path = "error_tests.rs"]
+mod tests;

@@ -90,7 +90,7 @@ async fn history_on(State(state): State<AppState>, req: Request, next: Next) -> 
     if state.settings.history.enabled {
         next.run(req).await
     } else {
-        ApiError::HistoryDisabled.into_response()
+        Error::HistoryDisabled.into_response()
     }
 }
 

@@ -94,10 +94,10 @@ async fn nothing_recorded(app: &TestApp, id: i64) {
         ),
     ] {
         let rows: i64 = sqlx::query_scalar(sql)
-        .bind(id)
-        .fetch_one(&app.pg)
-        .await
-        .expect("count");
+            .bind(id)
+            .fetch_one(&app.pg)
+            .await
+            .expect("count");
         assert_eq!(rows, 0, "no rows in {table}");
     }
 }
@@ -115,7 +115,11 @@ async fn routes_say_disabled(app: &TestApp, id: i64) {
             Some(json!({"url": "https://example.com/hook"})),
         ),
         ("GET", format!("/webhooks/{some_id}"), None),
-        ("POST", format!("/webhooks/{some_id}/replay"), Some(json!({}))),
+        (
+            "POST",
+            format!("/webhooks/{some_id}/replay"),
+            Some(json!({})),
+        ),
     ];
     for (method, path, body) in calls {
         let (status, answer) = app.call(method, &path, body).await;
@@ -124,7 +128,11 @@ async fn routes_say_disabled(app: &TestApp, id: i64) {
             (StatusCode::NOT_FOUND, Some("HISTORY_DISABLED")),
             "{method} {path}: {answer}"
         );
-        assert!(answer["error"].as_str().is_some_and(|e| e.contains("history.enabled")));
+        assert!(
+            answer["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("history.enabled"))
+        );
     }
 }
 
