@@ -347,3 +347,81 @@ async fn in_token_mode_a_stream_takes_its_token_from_the_header_or_the_query(pg:
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+/// The reads a stream's hub made so far (Postgres seat-map reads, Redis hold reads).
+async fn hub_reads(app: &TestApp) -> (f64, f64) {
+    let (_, _, body) = app.call_raw("GET", "/metrics", None, &[]).await;
+    let text = String::from_utf8(body).expect("utf8");
+    let count = |name: &str, label: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name) && l.contains(label))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    (
+        count(
+            "seatlock_postgres_query_duration_seconds_count",
+            "op=\"fetch_seat_map\"",
+        ),
+        count(
+            "seatlock_redis_command_duration_seconds_count",
+            "op=\"held_list\"",
+        ),
+    )
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_hold_or_an_extension_reaches_a_stream_without_a_read_and_a_release_is_read(pg: PgPool) {
+    let app = TestApp::with(pg, &redis_url(), |s| s.holds.ttl_seconds = 60);
+    let id = app.create_event(30).await;
+    let mut stream = SseReader::open(&app, id).await;
+    assert_eq!(stream.next(WAIT).await.expect("snapshot").name, "snapshot");
+    let before = hub_reads(&app).await;
+    // Holds and an extension: each seat shown held, with the time its hold has left.
+    let mut holds = Vec::new();
+    for i in 1..=20 {
+        holds.push(app.hold(id, &format!("u{i}"), &[&format!("S{i}")]).await);
+    }
+    let (status, body) = app
+        .post(
+            &format!("/events/{id}/seats/extend"),
+            json!({"userId": "u1", "holdGroupId": holds[0]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut shown = std::collections::HashMap::new();
+    stream
+        .until(WAIT, |d| {
+            for s in d["seats"].as_array().into_iter().flatten() {
+                shown.insert(s["code"].as_str().unwrap_or("").to_string(), s.clone());
+            }
+            (1..=20).all(|i| {
+                shown
+                    .get(&format!("S{i}"))
+                    .is_some_and(|s| s["status"] == "HELD")
+            })
+        })
+        .await;
+    for i in 1..=20 {
+        let left = shown[&format!("S{i}")]["secondsRemaining"].as_i64();
+        assert!(
+            left.is_some_and(|s| (55..=60).contains(&s)),
+            "S{i}: {left:?}"
+        );
+    }
+    assert_eq!(
+        hub_reads(&app).await,
+        before,
+        "holds and extensions are shown from their messages alone"
+    );
+    // A release names no end: the seat is read, and shown free.
+    assert_eq!(app.release(id, "u2", &holds[1]).await.0, StatusCode::OK);
+    stream
+        .until(WAIT, |d| status_of(d, "S2") == Some("AVAILABLE"))
+        .await;
+    let after = hub_reads(&app).await;
+    assert!(
+        after.0 > before.0 && after.1 > before.1,
+        "{after:?} {before:?}"
+    );
+}

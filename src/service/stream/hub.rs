@@ -128,7 +128,9 @@ impl Hub {
     pub(super) fn notify(&self, change: Change) {
         {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            p.seats.extend(change.seats);
+            // Its time left as the message gives it, from now on this instance's clock.
+            let held_until = change.expires_at_ms.map(|x| now_ms() + (x - change.at_ms));
+            p.seats_changed(change.seats, held_until);
             p.tiers |= !change.tiers.is_empty();
             p.note(change.at_ms);
         }
@@ -292,6 +294,11 @@ impl Hub {
             (Err(e), _) | (_, Err(e)) => {
                 // Read again next time.
                 let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                for (code, until) in pending.held {
+                    if !p.seats.contains(&code) {
+                        p.held.entry(code).or_insert(until);
+                    }
+                }
                 p.seats.extend(pending.seats);
                 p.tiers |= pending.tiers;
                 p.reload |= pending.reload;
@@ -307,6 +314,25 @@ impl Hub {
             changed_at_ms: pending.since_ms,
             ..Delta::default()
         };
+        if !pending.reload {
+            // Holds taken or extended: shown as their messages say, without a read.
+            let held: Vec<(&str, LiveStatus)> = pending
+                .held
+                .iter()
+                .filter(|(code, _)| state.index.contains_key(code.as_str()))
+                .map(|(code, until)| {
+                    let until_ms = if *until <= now { now + 250 } else { *until };
+                    (code.as_str(), LiveStatus::Held { until_ms })
+                })
+                .collect();
+            let shown = |code: &str| state.index.get(code).map(|&i| state.seats[i].status);
+            delta.seats = seat_changes(shown, held.iter().copied());
+            for (code, status) in held {
+                if let Some(&i) = state.index.get(code) {
+                    state.seats[i].status = status;
+                }
+            }
+        }
         if let Some(mut seats) = seats {
             for seat in &mut seats {
                 // A hold this clock sees ended that Redis still counts (clock skew): look again
@@ -318,7 +344,8 @@ impl Hub {
                 }
             }
             let shown = |code: &str| state.index.get(code).map(|&i| state.seats[i].status);
-            delta.seats = seat_changes(shown, seats.iter().map(|s| (s.code.as_str(), s.status)));
+            let read = seat_changes(shown, seats.iter().map(|s| (s.code.as_str(), s.status)));
+            delta.seats.extend(read);
             if pending.reload {
                 state.index = index_of(&seats);
                 state.seats = seats;

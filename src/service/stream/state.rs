@@ -61,6 +61,9 @@ impl State {
 #[derive(Default)]
 pub(super) struct Pending {
     pub seats: HashSet<String>,
+    /// Seats whose only news since the last flush is a hold taken or extended (the message
+    /// says until when, in this instance's clock): shown held without a read.
+    pub held: HashMap<String, i64>,
     pub tiers: bool,
     pub reload: bool,
     /// The oldest change waiting (ms since the epoch), for the lag metric.
@@ -69,7 +72,24 @@ pub(super) struct Pending {
 
 impl Pending {
     pub(super) fn is_empty(&self) -> bool {
-        self.seats.is_empty() && !self.tiers && !self.reload
+        self.seats.is_empty() && self.held.is_empty() && !self.tiers && !self.reload
+    }
+
+    /// A change message's seats: a hold taken or extended until `held_until` (ms, this
+    /// instance's clock) is shown as it says, unless the seat has other news to read since the
+    /// last flush; any other change is read.
+    pub(super) fn seats_changed(&mut self, codes: Vec<String>, held_until: Option<i64>) {
+        for code in codes {
+            match held_until {
+                Some(until) if !self.seats.contains(&code) => {
+                    self.held.insert(code, until);
+                }
+                _ => {
+                    self.held.remove(&code);
+                    self.seats.insert(code);
+                }
+            }
+        }
     }
 
     pub(super) fn note(&mut self, at_ms: i64) {
