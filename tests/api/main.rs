@@ -23,6 +23,7 @@ mod idempotency;
 mod limits;
 mod observability;
 mod openapi;
+mod plain_path;
 mod readme;
 mod rebuilds;
 mod redis_faults;

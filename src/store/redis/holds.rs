@@ -106,44 +106,20 @@ impl RedisStore {
         };
     }
 
+    /// Takes a hold: `hold_plain.lua` when it can, else `hold.lua` (the same replies).
     pub async fn acquire_hold(&self, request: &HoldRequest<'_>) -> Result<HoldReply> {
         let HoldRequest {
             event,
-            hold,
-            user_id,
-            ttl,
-            codes,
-            tiers,
-            caps,
             rate,
             record,
-            caller,
-            pools,
+            ..
         } = *request;
         let k = self.keys(event);
-        let mut inv = HOLD.prepare_invoke();
-        self.hold_head(&mut inv, &k, hold, user_id, ttl, caps, rate);
-        for code in codes {
-            inv.key(k.seat(code));
-        }
-        for line in tiers {
-            inv.key(k.tier(&line.code)).key(k.tier_holds(&line.code));
-        }
-        inv.key(k.row_ends())
-            .key(k.layout())
-            .key(k.watched())
-            .key(k.hist());
-        inv.arg(codes.len());
-        for code in codes {
-            inv.arg(code);
-        }
-        for line in tiers {
-            inv.arg(&line.code).arg(line.quantity);
-        }
-        inv.arg(pool_lines(pools));
-        inv.arg(if record && self.record { "1" } else { "0" });
-        policy_tail(&mut inv, &k, event, caller);
-        let (tag, all) = tagged(self.invoke(RedisOp::Hold, &inv).await?)?;
+        let reply = match self.hold_plain(request, &k).await? {
+            Some(reply) => reply,
+            None => self.hold_full(request, &k).await?,
+        };
+        let (tag, all) = tagged(reply)?;
         if tag == "NOCACHE" {
             return Ok(HoldReply::NoCache);
         }
@@ -206,6 +182,46 @@ impl RedisStore {
             )),
             other => Err(scripts::unexpected("hold", other)),
         }
+    }
+
+    /// Runs `hold.lua`: any hold, on any event.
+    async fn hold_full(&self, request: &HoldRequest<'_>, k: &Keys) -> Result<Value> {
+        let HoldRequest {
+            event,
+            hold,
+            user_id,
+            ttl,
+            codes,
+            tiers,
+            caps,
+            rate,
+            record,
+            caller,
+            pools,
+        } = *request;
+        let mut inv = HOLD.prepare_invoke();
+        self.hold_head(&mut inv, k, hold, user_id, ttl, caps, rate);
+        for code in codes {
+            inv.key(k.seat(code));
+        }
+        for line in tiers {
+            inv.key(k.tier(&line.code)).key(k.tier_holds(&line.code));
+        }
+        inv.key(k.row_ends())
+            .key(k.layout())
+            .key(k.watched())
+            .key(k.hist());
+        inv.arg(codes.len());
+        for code in codes {
+            inv.arg(code);
+        }
+        for line in tiers {
+            inv.arg(&line.code).arg(line.quantity);
+        }
+        inv.arg(pool_lines(pools));
+        inv.arg(if record && self.record { "1" } else { "0" });
+        policy_tail(&mut inv, k, event, caller);
+        self.invoke(RedisOp::Hold, &inv).await
     }
 
     /// Reads a live hold, or None when it expired, was settled or never existed.

@@ -5,7 +5,8 @@
 //!
 //! - [`keys`]: the key layout (one hash tag per event).
 //! - [`scripts`]: the Lua scripts and their replies.
-//! - [`holds`]: take, read, pin, unpin and settle a hold; [`best`]: a best-available hold.
+//! - [`holds`]: take, read, pin, unpin and settle a hold ([`hold_plain`]: the plain path of a
+//!   take); [`best`]: a best-available hold.
 //! - [`inventory`]: rebuild the cached inventory, mark seats booked, read the held seats.
 //! - [`blocks`]: blocked seats in the cache.
 //! - [`rate`]: the shared rate limit (GCRA).
@@ -22,6 +23,7 @@ mod feed;
 mod feed_cluster;
 mod history;
 mod hold_fields;
+mod hold_plain;
 mod holds;
 mod inventory;
 mod keys;
@@ -67,6 +69,8 @@ pub struct RedisStore {
     touched: Arc<std::sync::Mutex<std::collections::HashSet<EventId>>>,
     /// Whether the scripts append to the history streams (`history.enabled`).
     record: bool,
+    /// Events whose holds need `hold.lua` rather than `hold_plain.lua`.
+    full_events: hold_plain::FullEvents,
 }
 
 /// A Redis Cluster's state (`CLUSTER INFO`).
@@ -132,6 +136,7 @@ impl RedisStore {
             settings: Arc::new(settings.clone()),
             touched: Arc::default(),
             record: true,
+            full_events: Default::default(),
         })
     }
 

@@ -64,6 +64,14 @@ pub(super) static HOLD: LazyLock<Script> = LazyLock::new(|| {
         include_str!("../../../lua/hold.lua")
     ))
 });
+/// `hold.lua`'s path for plain events (see `hold_plain.rs`): `gcra.lua` and `caps.lua` prepended.
+pub(super) static HOLD_PLAIN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("../../../lua/gcra.lua"),
+        include_str!("../../../lua/caps.lua"),
+        include_str!("../../../lua/hold_plain.lua")
+    ))
+});
 pub(super) static BEST: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         include_str!("../../../lua/gcra.lua"),

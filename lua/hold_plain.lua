@@ -1,0 +1,107 @@
+-- (gcra.lua and caps.lua are prepended to this script; see scripts.rs.)
+-- hold_plain.lua: hold.lua's path for a hold of seats only (no tier units) by a caller without an
+-- admission, on an event without a sales policy and without rows (its layout has none): the same
+-- checks, writes and replies as hold.lua for such a hold, in fewer Redis calls (one SMISMEMBER
+-- for all the seats, one MGET of their holders, no policy, tier, channel or row bookkeeping) and
+-- without hold.lua's libraries. An event that has a policy or a layout is answered {"FULL"},
+-- before anything is counted or written: the caller then runs hold.lua.
+--
+-- KEYS[1 .. 7] and ARGV[1 .. 7] as in hold.lua (seats, booked, held, the hold, the buyer's holds,
+-- sold, the rate key; the hold id, the buyer, the TTL in ms, the two caps, the rate quota), then
+-- KEYS[8]   {e}:policy  KEYS[9] {e}:layout  KEYS[10] {e}:watched  KEYS[11] {e}:hist
+-- KEYS[12 .. 11+n]  {e}:seat:<code>, one per requested seat, in ARGV order
+-- ARGV[8]   "1" to record the hold in {e}:hist, "0" not to
+-- ARGV[9 .. 8+n]  seat codes (distinct, n >= 1)
+-- (Every cached event has a layout hash; n is its number of rows.)
+if redis.call('EXISTS', KEYS[8]) == 1 or tonumber(redis.call('HGET', KEYS[9], 'n') or '0') > 0 then
+  return {'FULL'}
+end
+local codes = {unpack(ARGV, 9)}
+local n = #codes
+local known = redis.call('SMISMEMBER', KEYS[1], unpack(codes))
+local unknown = {}
+for i = 1, n do
+  if known[i] == 0 then
+    unknown[#unknown + 1] = codes[i]
+  end
+end
+if #unknown > 0 and redis.call('EXISTS', KEYS[1]) == 0 then
+  return {'NOCACHE'}
+end
+-- The clock is read once, when first needed: at once to count the rate, else for the writes.
+local clock
+local remaining, reset = 0, 0
+if tonumber(ARGV[6]) > 0 then
+  clock = now_us()
+  local allowed, retry
+  allowed, remaining, retry, reset = gcra(KEYS[7], tonumber(ARGV[6]), tonumber(ARGV[7]), clock)
+  if allowed == 0 then
+    return {'RATE_LIMITED', 0, reset, retry}
+  end
+end
+if #unknown > 0 then
+  return {'UNKNOWN', remaining, reset, unknown}
+end
+local seat_keys = {unpack(KEYS, 12, 11 + n)}
+local holders = redis.call('MGET', unpack(seat_keys))
+-- The same hold id again (a keyed retry re-executing): its seats name it; acknowledge the hold
+-- it already has. (A hold of known seats only, so the seats are known.)
+for i = 1, n do
+  if holders[i] == ARGV[1] and redis.call('HGET', KEYS[4], 'user') == ARGV[2] then
+    return {'OK', remaining, reset, tonumber(redis.call('HGET', KEYS[4], 'exp')), 0}
+  end
+end
+local sold = redis.call('SMISMEMBER', KEYS[2], unpack(codes))
+local booked, held = {}, {}
+for i = 1, n do
+  if sold[i] == 1 then
+    booked[#booked + 1] = codes[i]
+  elseif holders[i] then
+    held[#held + 1] = codes[i]
+  end
+end
+if #booked + #held > 0 then
+  -- Which of the "booked" seats are blocked ({e}:blocked beside {e}:booked).
+  local blocked = {}
+  if #booked > 0 then
+    local flags = redis.call('SMISMEMBER', string.sub(KEYS[2], 1, -7) .. 'blocked', unpack(booked))
+    for i, code in ipairs(booked) do
+      if flags[i] == 1 then
+        blocked[#blocked + 1] = code
+      end
+    end
+  end
+  return {'UNAVAILABLE', remaining, reset, booked, held, {}, blocked, {}}
+end
+clock = clock or now_us()
+local now = math.floor(clock / 1000)
+local refusal, caps = caps_check(KEYS[5], KEYS[6], ARGV[2], n, tonumber(ARGV[4]),
+  tonumber(ARGV[5]), now)
+if refusal then
+  return {'USER_LIMIT', remaining, reset, refusal[1], refusal[2], refusal[3]}
+end
+local ttl = tonumber(ARGV[3])
+local exp = now + ttl
+local scored = {}
+for i = 1, n do
+  redis.call('SET', seat_keys[i], ARGV[1], 'NX', 'PX', ttl)
+  scored[2 * i - 1] = exp
+  scored[2 * i] = codes[i]
+end
+redis.call('ZADD', KEYS[3], unpack(scored))
+local joined = table.concat(codes, '\n')
+redis.call('HSET', KEYS[4], 'user', ARGV[2], 'exp', exp, 'seats', joined, 'tiers', '', 'taken', now)
+redis.call('PEXPIRE', KEYS[4], ttl)
+caps_record(caps, KEYS[5], ARGV[1], n, exp, now)
+if ARGV[8] == '1' then
+  redis.call('XADD', KEYS[11], '*', 'k', 'H', 'h', ARGV[1], 'a', now, 'u', ARGV[2], 'x', exp,
+    's', joined, 't', '')
+end
+-- Entries of holds that ended by expiry are trimmed here (see hold.lua).
+local trimmed = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+local publish_cmd = redis.call('GET', KEYS[10])
+if publish_cmd then
+  redis.call(publish_cmd == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', string.sub(KEYS[10], 1, -8) .. 'changes',
+    cjson.encode({s = codes, t = {}, at = now, x = exp}))
+end
+return {'OK', remaining, reset, exp, trimmed}
