@@ -106,11 +106,9 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
+    // The matched path is shared (an Arc), not copied.
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = req.method().clone();
     // Field names of the OpenTelemetry HTTP semantic conventions; `otel.*` name the exported span.
     let span = tracing::info_span!(
@@ -149,7 +147,7 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
                 "request finished"
             );
         }
-        telemetry::record_http(&route, method.as_str(), status, took);
+        telemetry::record_http(route, method.as_str(), status, took);
         response
     }
     .instrument(span)

@@ -23,6 +23,11 @@ const SEAT_BUCKETS: &[f64] = &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 20.0, 50
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// Whether [`metrics_handle`] has installed the recorder (and registered every series at zero).
+pub(super) fn recorder_installed() -> bool {
+    HANDLE.get().is_some()
+}
+
 /// Installs the Prometheus recorder once per process and returns its handle. A process that
 /// builds several apps (the tests) shares one recorder.
 pub fn metrics_handle() -> PrometheusHandle {
@@ -263,13 +268,6 @@ fn register_at_zero() {
     }
 }
 
-pub fn record_redis(op: RedisOp, took: Duration, ok: bool) {
-    histogram!(REDIS_DURATION, "op" => op.as_str()).record(took.as_secs_f64());
-    if !ok {
-        counter!(REDIS_ERRORS, "op" => op.as_str()).increment(1);
-    }
-}
-
 pub fn record_postgres(op: PgOp, took: Duration, ok: bool) {
     histogram!(PG_DURATION, "op" => op.as_str()).record(took.as_secs_f64());
     if !ok {
@@ -301,28 +299,6 @@ pub fn record_pools(stats: PoolStats) {
     gauge!(REDIS_POOL_CONNECTIONS, "state" => "open").set(stats.redis_open as f64);
     gauge!(REDIS_POOL_MAX).set(stats.redis_max as f64);
     gauge!(REDIS_IN_FLIGHT).set(stats.redis_in_flight as f64);
-}
-
-/// A hold request of `units` (seats plus tier units), `tier_units` of them tier units.
-pub fn record_hold_attempt(units: u64, tier_units: u64) {
-    counter!(HOLDS_ATTEMPTED).increment(1);
-    histogram!(HOLD_SIZE).record(units as f64);
-    if tier_units > 0 {
-        counter!(TIER_HOLDS_ATTEMPTED).increment(1);
-        counter!(TIER_UNITS_REQUESTED).increment(tier_units);
-    }
-}
-
-/// A hold taken, `tier_units` of its units tier units.
-pub fn record_hold_acquired(tier_units: u64) {
-    counter!(HOLDS_ACQUIRED).increment(1);
-    if tier_units > 0 {
-        counter!(TIER_UNITS_HELD).increment(tier_units);
-    }
-}
-
-pub fn record_hold_refused(reason: HoldRefusal) {
-    counter!(HOLDS_REFUSED, "reason" => reason.as_str()).increment(1);
 }
 
 pub fn record_seats_expired(n: u64) {
@@ -365,18 +341,4 @@ pub fn record_backend(active: Backend) {
         let on = if *backend == active { 1.0 } else { 0.0 };
         gauge!(HOLD_BACKEND, "backend" => backend.as_str()).set(on);
     }
-}
-
-pub fn record_http(route: &str, method: &str, status: u16, took: Duration) {
-    let class = match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    };
-    counter!(HTTP_REQUESTS, "route" => route.to_string(), "method" => method.to_string(), "status" => class)
-        .increment(1);
-    histogram!(HTTP_DURATION, "route" => route.to_string(), "method" => method.to_string())
-        .record(took.as_secs_f64());
 }

@@ -5,6 +5,7 @@
 
 mod catalogue;
 mod connections;
+mod hot;
 mod labels;
 mod live;
 mod otel;
@@ -23,6 +24,9 @@ use tracing_subscriber::{EnvFilter, Layer};
 use crate::config::{LogFormat, LogSettings, OtlpSettings};
 pub use catalogue::*;
 pub use connections::*;
+pub use hot::{
+    record_hold_acquired, record_hold_attempt, record_hold_refused, record_http, record_redis,
+};
 pub use labels::*;
 pub use live::*;
 pub use otel::{OTEL_EXPORT_FAILURES, OTEL_EXPORT_PAUSED, OTEL_SPANS_DROPPED, TraceExport};
