@@ -55,13 +55,19 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
             return ApiError::Unauthenticated { token_sent }.into_response();
         }
     };
+    let scope = match (&caller.key_name, &caller.subject) {
+        (Some(_), _) => RateScope::Key,
+        (None, Some(_)) => RateScope::User,
+        // A trusted caller (`none` mode) is known by its address.
+        (None, None) => RateScope::Address,
+    };
+    if !state.seatlock.is_rate_limited(scope) {
+        // No limit applies to the caller: nothing to count, no headers.
+        req.extensions_mut().insert(caller);
+        return next.run(req).await;
+    }
     let counted = RateRequest {
-        scope: match (&caller.key_name, &caller.subject) {
-            (Some(_), _) => RateScope::Key,
-            (None, Some(_)) => RateScope::User,
-            // A trusted caller (`none` mode) is known by its address.
-            (None, None) => RateScope::Address,
-        },
+        scope,
         identity: match (&caller.key_name, &caller.subject) {
             (Some(name), _) => name.clone(),
             (None, Some(sub)) => sub.clone(),

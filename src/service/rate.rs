@@ -77,6 +77,11 @@ impl Seatlock {
         }
     }
 
+    /// Whether a rate limit applies to callers of this scope.
+    pub fn is_rate_limited(&self, scope: RateScope) -> bool {
+        self.quota(scope).is_some()
+    }
+
     /// Counts one request of a caller; None when no limit applies to its scope.
     pub async fn check_rate(&self, caller: &RateRequest) -> Option<RateCheck> {
         let rate = self.quota(caller.scope)?;
