@@ -347,21 +347,21 @@ raw, rounds, rows, out = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys
 rows = list(dict.fromkeys(rows))
 why = {
     "ref": "axum, one JSON parse, one EVALSHA (SET NX PX), one JSON answer",
-    "plain": "a numbered event in none mode, history.enabled = false (as every row but history and webhook): hold.lua with caps, rate and policy checks that find nothing to do, the metrics and middleware",
+    "plain": "a numbered event in none mode, history.enabled = false (as every row but history and webhook): hold_plain.lua (the policy and rows check, one SMISMEMBER of the seats, one MGET of their holders, the writes), the metrics and middleware",
     "listed": "listed seats with types and prices: the same script (types and prices are Postgres's), a bigger inventory set",
-    "rows": "rows: hold.lua also marks the seat in the row layout (rows_mark: one HGET and HSET of the row's bits)",
+    "rows": "rows: hold.lua (the plain path answers FULL once per instance and event), which also marks the seat in the row layout (rows_mark: one HGET and HSET of the row's bits)",
     "tiers": "1 unit of a tier: the tier's HMGET and its holds ZSET (ZADD, trim by score) instead of a seat key",
-    "caps": "per-buyer caps: the buyer's ZSET of live holds read, written and expired in hold.lua",
+    "caps": "per-buyer caps: the buyer's ZSET of live holds read, written and expired in the hold script",
     "rate": "the per-buyer rate limit: a GCRA key read and written in the same script",
     "apikey": "token mode with a service key: the key looked up (cached) and its rate limit counted per request",
     "jwt": "token mode with buyers' JWTs: an HS256 verification and the buyer's rate limit (token mode's default, 5/s) per request",
     "all": "token mode (JWT), caps and the rate limit together (the issue's >= 0.6x row)",
-    "stream1": "one live-map subscriber: each hold is also PUBLISHed, and the hub reads the changes (coalesced)",
+    "stream1": "one live-map subscriber: each hold is also PUBLISHed; the hub shows a hold from its message and reads releases, sales and expiries (coalesced)",
     "stream500": "500 subscribers: one PUBLISH per hold as with one; the hub fans each coalesced update out 500 times",
-    "history": "plain with the history recorded (the default): a stream entry per hold in hold.lua, and the flush copying each hold (and its expiry) into Postgres",
+    "history": "plain with the history recorded (the default): a stream entry per hold in the hold script, and the flush copying each hold (and its expiry) into Postgres",
     "webhook": "the history and one endpoint subscribed to the event: every hold becomes a hold.created message in the outbox (Postgres) and a delivery",
-    "policy": "a sales window, 1,000 channel seats and 100 blocked seats: the policy HASH read and a channel lookup per hold",
-    "admission": "admission tokens (jwt): a second HS256 verification per request and the admission's live holds counted in hold.lua",
+    "policy": "a sales window, 1,000 channel seats and 100 blocked seats: hold.lua (as rows), the policy HASH read and a channel lookup per hold",
+    "admission": "admission tokens (jwt): a second HS256 verification per request, and hold.lua (an admission takes the full path) counts the admission's live holds",
 }
 table = []
 for row in rows:
