@@ -3,7 +3,7 @@
 -- admission, on an event without a sales policy and without rows (its layout has none): the same
 -- checks, writes and replies as hold.lua for such a hold, in fewer Redis calls (one SMISMEMBER
 -- for all the seats, one MGET of their holders, no policy, tier, channel or row bookkeeping) and
--- without hold.lua's libraries. An event that has a policy or a layout is answered {"FULL"},
+-- without hold.lua's libraries. An event that has a policy or rows is answered {"FULL"},
 -- before anything is counted or written: the caller then runs hold.lua.
 --
 -- KEYS[1 .. 7] and ARGV[1 .. 7] as in hold.lua (seats, booked, held, the hold, the buyer's holds,
@@ -45,7 +45,7 @@ end
 local seat_keys = {unpack(KEYS, 12, 11 + n)}
 local holders = redis.call('MGET', unpack(seat_keys))
 -- The same hold id again (a keyed retry re-executing): its seats name it; acknowledge the hold
--- it already has. (A hold of known seats only, so the seats are known.)
+-- it already has (its seats are known: they were checked above).
 for i = 1, n do
   if holders[i] == ARGV[1] and redis.call('HGET', KEYS[4], 'user') == ARGV[2] then
     return {'OK', remaining, reset, tonumber(redis.call('HGET', KEYS[4], 'exp')), 0}
