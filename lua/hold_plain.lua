@@ -6,14 +6,18 @@
 -- without hold.lua's libraries. An event that has a policy or rows is answered {"FULL"},
 -- before anything is counted or written: the caller then runs hold.lua.
 --
--- KEYS[1 .. 7] and ARGV[1 .. 7] as in hold.lua (seats, booked, held, the hold, the buyer's holds,
--- sold, the rate key; the hold id, the buyer, the TTL in ms, the two caps, the rate quota), then
--- KEYS[8]   {e}:policy  KEYS[9] {e}:layout  KEYS[10] {e}:watched  KEYS[11] {e}:hist
--- KEYS[12 .. 11+n]  {e}:seat:<code>, one per requested seat, in ARGV order
--- ARGV[8]   "1" to record the hold in {e}:hist, "0" not to
+-- One key per event: the event's other keys are named from KEYS[1]'s prefix here (they share
+-- its hash tag, so its Redis Cluster slot), instead of being sent as 11 + n keys.
+-- KEYS[1]   {e}:seats
+-- KEYS[2]   the caller's rate key (only when ARGV[6] > 0)
+-- ARGV[1]   holdGroupId  ARGV[2] userId  ARGV[3] TTL ms  ARGV[4] max seats per buyer (0 = none)
+-- ARGV[5]   max live holds per buyer (0 = none)  ARGV[6] rate interval us (0 = not counted)
+-- ARGV[7]   rate burst  ARGV[8] "1" to record the hold in {e}:hist, "0" not to
 -- ARGV[9 .. 8+n]  seat codes (distinct, n >= 1)
 -- (Every cached event has a layout hash; n is its number of rows.)
-if redis.call('EXISTS', KEYS[8]) == 1 or tonumber(redis.call('HGET', KEYS[9], 'n') or '0') > 0 then
+local base = string.sub(KEYS[1], 1, -6)
+if redis.call('EXISTS', base .. 'policy') == 1
+    or tonumber(redis.call('HGET', base .. 'layout', 'n') or '0') > 0 then
   return {'FULL'}
 end
 local codes = {unpack(ARGV, 9)}
@@ -34,7 +38,7 @@ local remaining, reset = 0, 0
 if tonumber(ARGV[6]) > 0 then
   clock = now_us()
   local allowed, retry
-  allowed, remaining, retry, reset = gcra(KEYS[7], tonumber(ARGV[6]), tonumber(ARGV[7]), clock)
+  allowed, remaining, retry, reset = gcra(KEYS[2], tonumber(ARGV[6]), tonumber(ARGV[7]), clock)
   if allowed == 0 then
     return {'RATE_LIMITED', 0, reset, retry}
   end
@@ -42,16 +46,19 @@ end
 if #unknown > 0 then
   return {'UNKNOWN', remaining, reset, unknown}
 end
-local seat_keys = {unpack(KEYS, 12, 11 + n)}
+local seat_keys = {}
+for i = 1, n do
+  seat_keys[i] = base .. 'seat:' .. codes[i]
+end
 local holders = redis.call('MGET', unpack(seat_keys))
 -- The same hold id again (a keyed retry re-executing): its seats name it; acknowledge the hold
 -- it already has (its seats are known: they were checked above).
 for i = 1, n do
-  if holders[i] == ARGV[1] and redis.call('HGET', KEYS[4], 'user') == ARGV[2] then
-    return {'OK', remaining, reset, tonumber(redis.call('HGET', KEYS[4], 'exp')), 0}
+  if holders[i] == ARGV[1] and redis.call('HGET', base .. 'hold:' .. ARGV[1], 'user') == ARGV[2] then
+    return {'OK', remaining, reset, tonumber(redis.call('HGET', base .. 'hold:' .. ARGV[1], 'exp')), 0}
   end
 end
-local sold = redis.call('SMISMEMBER', KEYS[2], unpack(codes))
+local sold = redis.call('SMISMEMBER', base .. 'booked', unpack(codes))
 local booked, held = {}, {}
 for i = 1, n do
   if sold[i] == 1 then
@@ -64,7 +71,7 @@ if #booked + #held > 0 then
   -- Which of the "booked" seats are blocked ({e}:blocked beside {e}:booked).
   local blocked = {}
   if #booked > 0 then
-    local flags = redis.call('SMISMEMBER', string.sub(KEYS[2], 1, -7) .. 'blocked', unpack(booked))
+    local flags = redis.call('SMISMEMBER', base .. 'blocked', unpack(booked))
     for i, code in ipairs(booked) do
       if flags[i] == 1 then
         blocked[#blocked + 1] = code
@@ -75,8 +82,12 @@ if #booked + #held > 0 then
 end
 clock = clock or now_us()
 local now = math.floor(clock / 1000)
-local refusal, caps = caps_check(KEYS[5], KEYS[6], ARGV[2], n, tonumber(ARGV[4]),
-  tonumber(ARGV[5]), now)
+local max_seats, max_holds = tonumber(ARGV[4]), tonumber(ARGV[5])
+-- The buyer's keys are named only when a cap is on (caps_check reads nothing otherwise).
+local capped = max_seats > 0 or max_holds > 0
+local user_key = capped and base .. 'user:' .. ARGV[2] or ''
+local refusal, caps = caps_check(user_key, capped and base .. 'sold' or '', ARGV[2], n, max_seats,
+  max_holds, now)
 if refusal then
   return {'USER_LIMIT', remaining, reset, refusal[1], refusal[2], refusal[3]}
 end
@@ -88,20 +99,22 @@ for i = 1, n do
   scored[2 * i - 1] = exp
   scored[2 * i] = codes[i]
 end
-redis.call('ZADD', KEYS[3], unpack(scored))
+local held_key = base .. 'held'
+redis.call('ZADD', held_key, unpack(scored))
 local joined = table.concat(codes, '\n')
-redis.call('HSET', KEYS[4], 'user', ARGV[2], 'exp', exp, 'seats', joined, 'tiers', '', 'taken', now)
-redis.call('PEXPIRE', KEYS[4], ttl)
-caps_record(caps, KEYS[5], ARGV[1], n, exp, now)
+local hold_key = base .. 'hold:' .. ARGV[1]
+redis.call('HSET', hold_key, 'user', ARGV[2], 'exp', exp, 'seats', joined, 'tiers', '', 'taken', now)
+redis.call('PEXPIRE', hold_key, ttl)
+caps_record(caps, user_key, ARGV[1], n, exp, now)
 if ARGV[8] == '1' then
-  redis.call('XADD', KEYS[11], '*', 'k', 'H', 'h', ARGV[1], 'a', now, 'u', ARGV[2], 'x', exp,
+  redis.call('XADD', base .. 'hist', '*', 'k', 'H', 'h', ARGV[1], 'a', now, 'u', ARGV[2], 'x', exp,
     's', joined, 't', '')
 end
 -- Entries of holds that ended by expiry are trimmed here (see hold.lua).
-local trimmed = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-local publish_cmd = redis.call('GET', KEYS[10])
+local trimmed = redis.call('ZREMRANGEBYSCORE', held_key, '-inf', now)
+local publish_cmd = redis.call('GET', base .. 'watched')
 if publish_cmd then
-  redis.call(publish_cmd == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', string.sub(KEYS[10], 1, -8) .. 'changes',
+  redis.call(publish_cmd == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', base .. 'changes',
     cjson.encode({s = codes, t = {}, at = now, x = exp}))
 end
 return {'OK', remaining, reset, exp, trimmed}

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use redis::Value;
 
 use super::RedisStore;
-use super::holds::HoldRequest;
+use super::holds::{HoldRequest, hold_args};
 use super::keys::Keys;
 use super::scripts::HOLD_PLAIN;
 use crate::domain::events::EventId;
@@ -60,15 +60,20 @@ impl RedisStore {
         {
             return Ok(None);
         }
+        // One key of the event (the script names the others from it), the rate key when counted.
         let mut inv = HOLD_PLAIN.prepare_invoke();
-        self.hold_head(&mut inv, k, r.hold, r.user_id, r.ttl, r.caps, r.rate);
-        inv.key(k.policy())
-            .key(k.layout())
-            .key(k.watched())
-            .key(k.hist());
-        for code in r.codes {
-            inv.key(k.seat(code));
+        inv.key(k.seats());
+        if let Some((caller, _)) = r.rate {
+            inv.key(self.rate_key(caller));
         }
+        hold_args(
+            &mut inv,
+            r.hold,
+            r.user_id,
+            r.ttl,
+            r.caps,
+            r.rate.map(|(_, quota)| quota),
+        );
         inv.arg(if r.record && self.record { "1" } else { "0" });
         for code in r.codes {
             inv.arg(code);

@@ -67,6 +67,27 @@ pub enum Settle {
     Drop,
 }
 
+/// ARGV[1..7] of the hold scripts (`hold.lua`, `best.lua`, `hold_plain.lua`): the hold id, the
+/// buyer, the TTL in ms, the two caps (0 = none), the rate quota (0 0 = not counted).
+pub(super) fn hold_args(
+    inv: &mut redis::ScriptInvocation<'_>,
+    hold: HoldGroupId,
+    user_id: &str,
+    ttl: Duration,
+    caps: Caps,
+    quota: Option<Rate>,
+) {
+    inv.arg(hold.to_string())
+        .arg(user_id)
+        .arg(ttl.as_millis() as u64)
+        .arg(caps.max_seats.unwrap_or(0))
+        .arg(caps.max_live_holds.unwrap_or(0));
+    match quota {
+        Some(quota) => inv.arg(quota.interval_us()).arg(quota.burst.max(1)),
+        None => inv.arg(0).arg(0),
+    };
+}
+
 impl RedisStore {
     /// Takes an all-or-nothing hold under the buyer's caps (see `lua/hold.lua`).
     /// KEYS[1..7] and ARGV[1..7], the same in `hold.lua` and `best.lua` (and read by `gcra.lua`
@@ -95,15 +116,7 @@ impl RedisStore {
             Some((caller, _)) => inv.key(self.rate_key(caller)),
             None => inv.key(&hold_key),
         };
-        inv.arg(hold.to_string())
-            .arg(user_id)
-            .arg(ttl.as_millis() as u64)
-            .arg(caps.max_seats.unwrap_or(0))
-            .arg(caps.max_live_holds.unwrap_or(0));
-        match rate {
-            Some((_, quota)) => inv.arg(quota.interval_us()).arg(quota.burst.max(1)),
-            None => inv.arg(0).arg(0),
-        };
+        hold_args(inv, hold, user_id, ttl, caps, rate.map(|(_, quota)| quota));
     }
 
     /// Takes a hold: `hold_plain.lua` when it can, else `hold.lua` (the same replies).
