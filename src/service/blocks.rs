@@ -70,9 +70,10 @@ impl Seatlock {
             .await;
         let refused = match outcome {
             Ok(BlockOutcome::Done(_)) => {
-                if !marked {
-                    self.announce(event, &fresh, &[]).await;
-                }
+                // Announced after the commit even when block.lua published: its message went
+                // out before Postgres had the block, and a stream reads a change's seats from
+                // Postgres (the seat would have stayed AVAILABLE on every live map).
+                self.announce(event, &fresh, &[]).await;
                 return Ok(codes.to_vec());
             }
             Ok(BlockOutcome::Unknown(u)) => Error::SeatsNotFound { seats: u },

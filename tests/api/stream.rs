@@ -425,3 +425,57 @@ async fn a_hold_or_an_extension_reaches_a_stream_without_a_read_and_a_release_is
         "{after:?} {before:?}"
     );
 }
+
+/// The other scripts that change seats publish too (`lua/publish.lua`, shared by all of them):
+/// a best-available hold (`best.lua`), a block and an unblock (`block.lua`).
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_best_available_hold_and_a_block_reach_a_stream(pg: PgPool) {
+    let app = TestApp::with(pg, &redis_url(), |s| s.holds.ttl_seconds = 60);
+    let id = crate::sales::create_rows_event(&app, 4, json!({})).await;
+    let mut stream = SseReader::open(&app, id).await;
+    assert_eq!(stream.next(WAIT).await.expect("snapshot").name, "snapshot");
+    let (status, body) = crate::best::best(&app, id, "u1", json!({"count": 2})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let chosen: Vec<String> = body["seatCodes"]
+        .as_array()
+        .expect("seatCodes")
+        .iter()
+        .map(|c| c.as_str().expect("code").to_string())
+        .collect();
+    assert_eq!(chosen.len(), 2, "{body}");
+    let mut shown = std::collections::HashMap::new();
+    stream
+        .until(WAIT, |d| {
+            for s in d["seats"].as_array().into_iter().flatten() {
+                shown.insert(s["code"].as_str().unwrap_or("").to_string(), s.clone());
+            }
+            chosen
+                .iter()
+                .all(|c| shown.get(c).is_some_and(|s| s["status"] == "HELD"))
+        })
+        .await;
+    let free = (1..=4)
+        .map(|i| format!("B{i}"))
+        .find(|c| !chosen.contains(c))
+        .expect("a free seat in row B");
+    let (status, body) = app
+        .post(
+            &format!("/events/{id}/seats/block"),
+            json!({"seatCodes": [free], "reason": "camera"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    stream
+        .until(WAIT, |d| status_of(d, &free) == Some("BLOCKED"))
+        .await;
+    let (status, body) = app
+        .post(
+            &format!("/events/{id}/seats/unblock"),
+            json!({"seatCodes": [free]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    stream
+        .until(WAIT, |d| status_of(d, &free) == Some("AVAILABLE"))
+        .await;
+}
