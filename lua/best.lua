@@ -1,4 +1,5 @@
--- (gcra.lua, rows.lua and caps.lua are prepended to this script; see scripts.rs.)
+-- (gcra.lua, rows.lua, caps.lua, policy.lua and publish.lua are prepended to this script; see
+-- scripts.rs.)
 -- best.lua (after gcra.lua and rows.lua): choose `count` seats together, as good as possible,
 -- and hold them, in one step (so two requests never get overlapping seats). The choice, among
 -- the seats free now that match the type and price limit (src/domain/best.rs is the same rule
@@ -507,10 +508,7 @@ if ARGV[12] == '1' then
     's', table.concat(codes, '\n'), 't', '')
 end
 local trimmed = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
--- The watched key holds the command its watchers listen with: SPUBLISH on a cluster.
-local publish_cmd = redis.call('GET', KEYS[9])
-if publish_cmd then
-  redis.call(publish_cmd == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', string.sub(KEYS[9], 1, -8) .. 'changes',
-    cjson.encode({s = codes, t = {}, at = now, x = exp}))
-end
+publish_change(KEYS[9], function()
+  return {s = codes, t = {}, at = now, x = exp}
+end)
 return {'OK', remaining, reset, exp, trimmed, codes}

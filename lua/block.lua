@@ -1,4 +1,4 @@
--- (rows.lua is prepended to this script; see scripts.rs.)
+-- (rows.lua and publish.lua are prepended to this script; see scripts.rs.)
 -- block.lua: hold seats back from sale, or put them on sale again, in the event's cache. A
 -- blocked seat is refused as a booked one is (it is in {e}:booked and its layout bit is set, so
 -- neither a hold nor best-available takes it) and is also in {e}:blocked.
@@ -43,15 +43,12 @@ else
     end
   end
 end
--- The watched key holds the command its watchers listen with: SPUBLISH on a cluster.
-local publish_cmd = redis.call('GET', KEYS[#KEYS])
-if publish_cmd then
+publish_change(KEYS[#KEYS], function()
+  -- (a loop, not unpack: a block may name more seats than Lua's stack holds)
   local seats = {}
   for i = 1, n do
     seats[i] = ARGV[1 + i]
   end
-  local t = redis.call('TIME')
-  redis.call(publish_cmd == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', string.sub(KEYS[#KEYS], 1, -8) .. 'changes',
-    cjson.encode({s = seats, t = {}, at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)}))
-end
+  return {s = seats, t = {}, at = clock_ms()}
+end)
 return {'OK'}

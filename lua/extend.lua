@@ -86,10 +86,7 @@ local member = ARGV[7] .. ':' .. ARGV[1]
 if redis.call('ZADD', KEYS[3], 'XX', 'CH', exp, member) == 1 and redis.call('PTTL', KEYS[3]) < ttl then
   redis.call('PEXPIRE', KEYS[3], ttl)
 end
--- The watched key holds the command its watchers listen with: SPUBLISH on a cluster.
-local publish_cmd = redis.call('GET', KEYS[#KEYS])
-if publish_cmd then
-  redis.call(publish_cmd == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', string.sub(KEYS[#KEYS], 1, -8) .. 'changes',
-    cjson.encode({s = seats, t = tiers, at = now, x = exp}))
-end
+publish_change(KEYS[#KEYS], function()
+  return {s = seats, t = tiers, at = now, x = exp}
+end)
 return {'OK', exp, tonumber(ARGV[5]) - renewals - 1}

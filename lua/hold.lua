@@ -1,5 +1,5 @@
--- (gcra.lua, rows.lua, caps.lua, policy.lua, pools.lua and pools_take.lua are prepended to this
--- script; see scripts.rs.)
+-- (gcra.lua, rows.lua, caps.lua, policy.lua, pools.lua, pools_take.lua and publish.lua are
+-- prepended to this script; see scripts.rs.)
 -- hold.lua (after gcra.lua): take an all-or-nothing hold on some seats of one event for one
 -- buyer, counting the request against the buyer's rate limit first when asked to (one round trip
 -- for both; the rate key lives in another hash slot, so only on a standalone Redis). Checks
@@ -278,14 +278,11 @@ local trimmed = 0
 if n > 0 then
   trimmed = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 end
--- The watched key holds the command its watchers listen with: SPUBLISH on a cluster.
-local publish_cmd = redis.call('GET', KEYS[#KEYS])
-if publish_cmd then
+publish_change(KEYS[#KEYS], function()
   local tier_codes = {}
   for j = 0, lines - 1 do
     tier_codes[j + 1] = ARGV[tfirst + 2 * j]
   end
-  redis.call(publish_cmd == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', string.sub(KEYS[#KEYS], 1, -8) .. 'changes',
-    cjson.encode({s = codes, t = tier_codes, at = now, x = exp}))
-end
+  return {s = codes, t = tier_codes, at = now, x = exp}
+end)
 return {'OK', remaining, reset, exp, trimmed}

@@ -1,4 +1,4 @@
--- (gcra.lua and caps.lua are prepended to this script; see scripts.rs.)
+-- (gcra.lua, caps.lua and publish.lua are prepended to this script; see scripts.rs.)
 -- hold_plain.lua: hold.lua's path for a hold of seats only (no tier units) by a caller without an
 -- admission, on an event without a sales policy and without rows (its layout has none): the same
 -- checks, writes and replies as hold.lua for such a hold, in fewer Redis calls (one SMISMEMBER
@@ -112,9 +112,7 @@ if ARGV[8] == '1' then
 end
 -- Entries of holds that ended by expiry are trimmed here (see hold.lua).
 local trimmed = redis.call('ZREMRANGEBYSCORE', held_key, '-inf', now)
-local publish_cmd = redis.call('GET', base .. 'watched')
-if publish_cmd then
-  redis.call(publish_cmd == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', base .. 'changes',
-    cjson.encode({s = codes, t = {}, at = now, x = exp}))
-end
+publish_change(base .. 'watched', function()
+  return {s = codes, t = {}, at = now, x = exp}
+end)
 return {'OK', remaining, reset, exp, trimmed}

@@ -31,9 +31,7 @@ if RECORD and ARGV[1] == 'remove' and ARGV[2] ~= '' then
 end
 local n = tonumber(ARGV[3])
 local tfirst = 4 + n
--- The watched key holds the command its watchers listen with: SPUBLISH on a cluster.
-local publish_cmd = redis.call('GET', KEYS[#KEYS])
-if publish_cmd then
+publish_change(KEYS[#KEYS], function()
   local seats, tiers = {}, {}
   for i = 4, 3 + n do
     seats[#seats + 1] = ARGV[i]
@@ -41,10 +39,8 @@ if publish_cmd then
   for j = 0, (#ARGV - tfirst + 1) / 2 - 1 do
     tiers[j + 1] = ARGV[tfirst + 2 * j]
   end
-  local t = redis.call('TIME')
-  redis.call(publish_cmd == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', string.sub(KEYS[#KEYS], 1, -8) .. 'changes', cjson.encode({s = seats,
-    t = tiers, at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)}))
-end
+  return {s = seats, t = tiers, at = clock_ms()}
+end)
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('INCR', KEYS[3])
   return 0

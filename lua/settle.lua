@@ -116,9 +116,7 @@ if ARGV[2] == 'book' then
     redis.call('INCR', KEYS[8])
   end
 end
--- The watched key holds the command its watchers listen with: SPUBLISH on a cluster.
-local publish_cmd = redis.call('GET', KEYS[#KEYS])
-if publish_cmd then
+publish_change(KEYS[#KEYS], function()
   local seats, tiers = {}, {}
   for i = 0, n - 1 do
     seats[i + 1] = ARGV[5 + i]
@@ -126,8 +124,6 @@ if publish_cmd then
   for j = 0, lines - 1 do
     tiers[j + 1] = ARGV[tfirst + 2 * j]
   end
-  local t = redis.call('TIME')
-  redis.call(publish_cmd == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', string.sub(KEYS[#KEYS], 1, -8) .. 'changes', cjson.encode({s = seats,
-    t = tiers, at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)}))
-end
+  return {s = seats, t = tiers, at = clock_ms()}
+end)
 return {'OK'}

@@ -22,6 +22,7 @@ fn full_hold() -> String {
         include_str!("../../lua/policy.lua"),
         include_str!("../../lua/pools.lua"),
         include_str!("../../lua/pools_take.lua"),
+        include_str!("../../lua/publish.lua"),
         include_str!("../../lua/hold.lua")
     ))
 }
@@ -30,6 +31,7 @@ fn plain_hold() -> String {
     sha(concat!(
         include_str!("../../lua/gcra.lua"),
         include_str!("../../lua/caps.lua"),
+        include_str!("../../lua/publish.lua"),
         include_str!("../../lua/hold_plain.lua")
     ))
 }

@@ -28,25 +28,30 @@ macro_rules! counting_script {
 }
 
 /// A script that keeps the per-row availability of the seat layout and the channel parts of tier
-/// units: `lua/rows.lua` and `lua/pools.lua` prepended.
+/// units, and publishes its changes to the live map: `lua/rows.lua`, `lua/pools.lua` and
+/// `lua/publish.lua` prepended (`rebuild.lua` publishes nothing; the library's two functions
+/// cost it nothing unless called).
 macro_rules! pool_keeping_script {
     ($name:ident, $file:literal) => {
         pub(super) static $name: LazyLock<Script> = LazyLock::new(|| {
             Script::new(concat!(
                 include_str!("../../../lua/rows.lua"),
                 include_str!("../../../lua/pools.lua"),
+                include_str!("../../../lua/publish.lua"),
                 include_str!(concat!("../../../lua/", $file))
             ))
         });
     };
 }
 
-/// A script that keeps the per-row availability of the seat layout: `lua/rows.lua` prepended.
+/// A script that keeps the per-row availability of the seat layout and publishes its changes to
+/// the live map: `lua/rows.lua` and `lua/publish.lua` prepended.
 macro_rules! row_keeping_script {
     ($name:ident, $file:literal) => {
         pub(super) static $name: LazyLock<Script> = LazyLock::new(|| {
             Script::new(concat!(
                 include_str!("../../../lua/rows.lua"),
+                include_str!("../../../lua/publish.lua"),
                 include_str!(concat!("../../../lua/", $file))
             ))
         });
@@ -61,14 +66,17 @@ pub(super) static HOLD: LazyLock<Script> = LazyLock::new(|| {
         include_str!("../../../lua/policy.lua"),
         include_str!("../../../lua/pools.lua"),
         include_str!("../../../lua/pools_take.lua"),
+        include_str!("../../../lua/publish.lua"),
         include_str!("../../../lua/hold.lua")
     ))
 });
-/// `hold.lua`'s path for plain events (see `hold_plain.rs`): `gcra.lua` and `caps.lua` prepended.
+/// `hold.lua`'s path for plain events (see `hold_plain.rs`): `gcra.lua`, `caps.lua` and
+/// `publish.lua` prepended.
 pub(super) static HOLD_PLAIN: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         include_str!("../../../lua/gcra.lua"),
         include_str!("../../../lua/caps.lua"),
+        include_str!("../../../lua/publish.lua"),
         include_str!("../../../lua/hold_plain.lua")
     ))
 });
@@ -78,11 +86,18 @@ pub(super) static BEST: LazyLock<Script> = LazyLock::new(|| {
         include_str!("../../../lua/rows.lua"),
         include_str!("../../../lua/caps.lua"),
         include_str!("../../../lua/policy.lua"),
+        include_str!("../../../lua/publish.lua"),
         include_str!("../../../lua/best.lua")
     ))
 });
 script!(PIN, "pin.lua");
-script!(EXTEND, "extend.lua");
+/// `extend.lua` publishes the new expiry to the live map: `lua/publish.lua` prepended.
+pub(super) static EXTEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("../../../lua/publish.lua"),
+        include_str!("../../../lua/extend.lua")
+    ))
+});
 script!(UNPIN, "unpin.lua");
 pool_keeping_script!(SETTLE, "settle.lua");
 pool_keeping_script!(REBUILD, "rebuild.lua");
