@@ -13,7 +13,7 @@ use tracing::warn;
 use super::Seatlock;
 use crate::domain::events::EventId;
 use crate::domain::history::ChangeRecord;
-use crate::domain::history::merge::{FlushInput, merge};
+use crate::domain::history::merge::{EntryKind, FlushInput, Pending, StreamEntry, merge};
 use crate::domain::holds::HoldStore;
 use crate::domain::webhooks::message_of;
 use crate::error::{Error, Result};
@@ -125,7 +125,12 @@ impl Seatlock {
         let mut holds: Vec<uuid::Uuid> = entries.iter().map(|(_, e)| e.hold.0).collect();
         holds.extend(pending.iter().map(|p| p.group.hold.0));
         let until = redis_now_ms.unwrap_or(pg_now_ms).max(pg_now_ms);
-        let open = flush.read_open(&holds, until).await?;
+        // A flush that drains the stream records every expiry its clock passed, so it reads
+        // every expired open hold; one that does not (a backlog) records no Redis hold's expiry
+        // and needs only the expired holds whose seats its entries and rows take (their end is
+        // recorded first), and the Postgres holds.
+        let taking = (!drained).then(|| seats_taken(&entries, &pending));
+        let open = flush.read_open(&holds, until, taking.as_deref()).await?;
         let last_id = entries.last().map(|(id, _)| id.clone());
         let more = !drained && last_id.is_some();
         let output = merge(FlushInput {
@@ -224,4 +229,24 @@ fn due(last: &AtomicU64, started: Instant, every: Duration) -> bool {
         && last
             .compare_exchange(seen, now.max(1), Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
+}
+
+/// The seats a flush's held entries and rows name (see `read_open`).
+fn seats_taken(entries: &[(String, StreamEntry)], pending: &[Pending]) -> Vec<String> {
+    let mut seats: Vec<String> = entries
+        .iter()
+        .filter_map(|(_, e)| match &e.kind {
+            EntryKind::Held { seats, .. } => Some(seats.iter().cloned()),
+            _ => None,
+        })
+        .flatten()
+        .chain(
+            pending
+                .iter()
+                .flat_map(|p| p.group.seats.iter().map(|(code, _)| code.clone())),
+        )
+        .collect();
+    seats.sort_unstable();
+    seats.dedup();
+    seats
 }

@@ -565,3 +565,54 @@ async fn entries_left_by_a_stopped_instance_are_found_through_the_registry(pg: P
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A flush that meets a backlog (more than one batch of stream entries) reads, of the expired
+/// holds, only those whose seats its batch takes, and still records each one's expiry before
+/// the hold that took its seat; the batch that drains the stream records the others.
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_backlog_records_each_expiry_before_the_hold_that_took_its_seat(pg: PgPool) {
+    let app = TestApp::with(pg, &redis_url(), |s| {
+        s.holds.ttl_seconds = 3;
+        s.events.max_seats = 2000;
+    });
+    let id = app.create_event(1400).await;
+    // 500 holds, recorded (open), then left to expire.
+    let first: Vec<String> = futures::future::join_all((1..=500).map(|i| {
+        let app = &app;
+        async move { app.hold(id, &format!("a{i}"), &[&format!("S{i}")]).await }
+    }))
+    .await;
+    app.state.seatlock.flush_history().await;
+    tokio::time::sleep(Duration::from_millis(3300)).await;
+    // 1,200 more in one backlog: the first 500 take the expired holds' seats again, so the
+    // first batch of 1,000 entries (not the end of the stream) takes seats of expired holds.
+    futures::future::join_all((1..=1200).map(|i| {
+        let app = &app;
+        async move { app.hold(id, &format!("b{i}"), &[&format!("S{i}")]).await }
+    }))
+    .await;
+    app.state.seatlock.flush_history().await;
+    let changes = replayed_exactly(&app, id).await;
+    for i in [1, 250, 500] {
+        let seat = format!("S{i}");
+        assert_eq!(
+            of_seat(&changes, &seat),
+            vec![("HELD", "HELD"), ("EXPIRED", "AVAILABLE"), ("HELD", "HELD")],
+            "{seat}"
+        );
+        let holders: Vec<&str> = changes
+            .iter()
+            .filter(|c| c["seatCode"] == seat.as_str() && c["change"] == "HELD")
+            .map(|c| c["holdGroupId"].as_str().expect("holdGroupId"))
+            .collect();
+        assert_eq!(holders.first().copied(), Some(first[i - 1].as_str()));
+    }
+    assert_eq!(
+        changes.iter().filter(|c| c["change"] == "EXPIRED").count(),
+        500
+    );
+    assert_eq!(
+        changes.iter().filter(|c| c["change"] == "HELD").count(),
+        1700
+    );
+}
