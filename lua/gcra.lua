@@ -1,5 +1,5 @@
 -- gcra.lua: the shared rate limit, prepended to the scripts that count a request (rate_limit.lua,
--- hold.lua); not a script of its own. GCRA (generic cell rate algorithm): the key holds the
+-- hold.lua, hold_plain.lua, best.lua); not a script of its own. GCRA (generic cell rate algorithm): the key holds the
 -- theoretical arrival time (TAT) in microseconds of the Redis clock; a request is allowed when it
 -- comes no earlier than TAT - burst * interval.
 --
@@ -23,4 +23,20 @@ end
 local function now_us()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+-- hold_rate(key, now_us): counts a hold script's request (hold.lua, hold_plain.lua, best.lua:
+-- ARGV[6] the interval in us, 0 = not counted; ARGV[7] the burst). Returns the refusal
+-- {"RATE_LIMITED", 0, reset, retry} or nil, then the remaining requests and the reset (0, 0 when
+-- not counted); now_us may be nil when ARGV[6] is 0.
+local function hold_rate(key, now)
+  local interval = tonumber(ARGV[6])
+  if interval == 0 then
+    return nil, 0, 0
+  end
+  local allowed, remaining, retry, reset = gcra(key, interval, tonumber(ARGV[7]), now)
+  if allowed == 0 then
+    return {'RATE_LIMITED', 0, reset, retry}, 0, 0
+  end
+  return nil, remaining, reset
 end

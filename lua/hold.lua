@@ -78,13 +78,9 @@ end
 local clock = now_us()
 local now = math.floor(clock / 1000)
 -- The rate limit, counted once per request (a NOCACHE retry has not been counted yet).
-local remaining, reset = 0, 0
-if tonumber(ARGV[6]) > 0 then
-  local allowed, retry
-  allowed, remaining, retry, reset = gcra(KEYS[7], tonumber(ARGV[6]), tonumber(ARGV[7]), clock)
-  if allowed == 0 then
-    return {'RATE_LIMITED', 0, reset, retry}
-  end
+local rate_refusal, remaining, reset = hold_rate(KEYS[7], clock)
+if rate_refusal then
+  return rate_refusal
 end
 -- The same hold id again (a keyed retry re-executing): acknowledge the hold it already has.
 if redis.call('HGET', KEYS[4], 'user') == ARGV[2] then

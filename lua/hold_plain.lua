@@ -33,15 +33,10 @@ if #unknown > 0 and redis.call('EXISTS', KEYS[1]) == 0 then
   return {'NOCACHE'}
 end
 -- The clock is read once, when first needed: at once to count the rate, else for the writes.
-local clock
-local remaining, reset = 0, 0
-if tonumber(ARGV[6]) > 0 then
-  clock = now_us()
-  local allowed, retry
-  allowed, remaining, retry, reset = gcra(KEYS[2], tonumber(ARGV[6]), tonumber(ARGV[7]), clock)
-  if allowed == 0 then
-    return {'RATE_LIMITED', 0, reset, retry}
-  end
+local clock = tonumber(ARGV[6]) > 0 and now_us() or nil
+local rate_refusal, remaining, reset = hold_rate(KEYS[2], clock)
+if rate_refusal then
+  return rate_refusal
 end
 if #unknown > 0 then
   return {'UNKNOWN', remaining, reset, unknown}

@@ -24,6 +24,16 @@ pub async fn best(app: &TestApp, event: i64, user: &str, request: Value) -> (Sta
     .await
 }
 
+/// The seats a best-available answer chose, in its order.
+pub fn chosen(body: &Value) -> Vec<String> {
+    body["seatCodes"]
+        .as_array()
+        .expect("seatCodes")
+        .iter()
+        .map(|c| c.as_str().expect("code").to_string())
+        .collect()
+}
+
 /// A seat as the seat map shows it.
 #[derive(Debug, Clone)]
 struct Seat {
@@ -206,11 +216,7 @@ async fn an_orphan_is_avoided_while_a_gap_free_block_remains(pg: PgPool) {
     // Two more pairs fill B's orphan-free spots (B1-B2 and B5-B6, leaving nothing alone).
     let (_, b) = best(&app, id, "u2", json!({"count": 2})).await;
     let (_, c) = best(&app, id, "u3", json!({"count": 2})).await;
-    let taken: HashSet<String> = [&b, &c]
-        .iter()
-        .flat_map(|v| v["seatCodes"].as_array().expect("codes").iter())
-        .map(|c| c.as_str().expect("code").to_string())
-        .collect();
+    let taken: HashSet<String> = [&b, &c].iter().flat_map(|v| chosen(v)).collect();
     assert_eq!(taken, ["B1", "B2", "B5", "B6"].map(String::from).into());
     // Now only A's three seats are left: a pair must strand one; of 2-3 and 3-4, equally near
     // the middle, the lower numbers.

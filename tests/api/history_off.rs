@@ -11,7 +11,7 @@ use seatlock::domain::holds::HoldStore;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::best::best;
+use crate::best::{best, chosen};
 use crate::history::replayed_exactly;
 use crate::support::{TestApp, redis_url};
 use crate::tiers::create_tier_event;
@@ -47,12 +47,7 @@ async fn every_change(app: &TestApp, id: i64) -> Vec<String> {
     assert_eq!(app.release(id, "u2", &h2).await.0, StatusCode::OK);
     let (status, body) = best(app, id, "u3", json!({"count": 2})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let chosen: Vec<String> = body["seatCodes"]
-        .as_array()
-        .expect("seatCodes")
-        .iter()
-        .map(|c| c.as_str().expect("code").to_string())
-        .collect();
+    let chosen = chosen(&body);
     let (status, body) = app
         .post(
             &format!("/events/{id}/seats/reserve"),

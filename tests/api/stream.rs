@@ -436,12 +436,7 @@ async fn a_best_available_hold_and_a_block_reach_a_stream(pg: PgPool) {
     assert_eq!(stream.next(WAIT).await.expect("snapshot").name, "snapshot");
     let (status, body) = crate::best::best(&app, id, "u1", json!({"count": 2})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let chosen: Vec<String> = body["seatCodes"]
-        .as_array()
-        .expect("seatCodes")
-        .iter()
-        .map(|c| c.as_str().expect("code").to_string())
-        .collect();
+    let chosen = crate::best::chosen(&body);
     assert_eq!(chosen.len(), 2, "{body}");
     let mut shown = std::collections::HashMap::new();
     stream
