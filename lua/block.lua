@@ -10,7 +10,7 @@
 --                        snapshot older than this change is refused
 -- KEYS[5 .. 4+n]  {e}:seat:<code> for every seat, in ARGV order
 -- KEYS[last-1] {e}:layout (see rows.lua, prepended)
--- KEYS[last]   {e}:watched: when set, the change is published on {e}:changes
+-- KEYS[last]   {e}:watched: when set, an unblock is published on {e}:changes
 -- ARGV[1]   "block" or "unblock"
 -- ARGV[2 .. 1+n]  seat codes
 --
@@ -43,12 +43,17 @@ else
     end
   end
 end
-publish_change(KEYS[#KEYS], function()
-  -- (a loop, not unpack: a block may name more seats than Lua's stack holds)
-  local seats = {}
-  for i = 1, n do
-    seats[i] = ARGV[1 + i]
-  end
-  return {s = seats, t = {}, at = clock_ms()}
-end)
+-- An unblock is published here (Postgres committed it first). A block is not: it reaches Redis
+-- before Postgres commits it, and a stream reads a change's seats from Postgres, so the service
+-- announces it once committed.
+if ARGV[1] == 'unblock' then
+  publish_change(KEYS[#KEYS], function()
+    -- (a loop, not unpack: an unblock may name more seats than Lua's stack holds)
+    local seats = {}
+    for i = 1, n do
+      seats[i] = ARGV[1 + i]
+    end
+    return {s = seats, t = {}, at = clock_ms()}
+  end)
+end
 return {'OK'}

@@ -1,7 +1,7 @@
 -- gcra.lua: the shared rate limit, prepended to the scripts that count a request (rate_limit.lua,
--- hold.lua, hold_plain.lua, best.lua); not a script of its own. GCRA (generic cell rate algorithm): the key holds the
--- theoretical arrival time (TAT) in microseconds of the Redis clock; a request is allowed when it
--- comes no earlier than TAT - burst * interval.
+-- hold.lua, hold_plain.lua, best.lua); not a script of its own. GCRA (generic cell rate
+-- algorithm): the key holds the theoretical arrival time (TAT) in microseconds of the Redis clock;
+-- a request is allowed when it comes no earlier than TAT - burst * interval.
 --
 -- gcra(key, interval_us, burst, now_us) returns allowed (1|0), remaining requests of the burst,
 -- how long until one request is allowed (us, when refused), how long until the burst is whole

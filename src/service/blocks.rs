@@ -70,9 +70,9 @@ impl Seatlock {
             .await;
         let refused = match outcome {
             Ok(BlockOutcome::Done(_)) => {
-                // Announced after the commit even when block.lua published: its message went
-                // out before Postgres had the block, and a stream reads a change's seats from
-                // Postgres (the seat would have stayed AVAILABLE on every live map).
+                // Announced here, after the commit (block.lua publishes only unblocks): a stream
+                // reads a change's seats from Postgres, and would show the seat AVAILABLE if told
+                // before the block was committed.
                 self.announce(event, &fresh, &[]).await;
                 return Ok(codes.to_vec());
             }
