@@ -125,21 +125,21 @@ impl Seatlock {
         let mut holds: Vec<uuid::Uuid> = entries.iter().map(|(_, e)| e.hold.0).collect();
         holds.extend(pending.iter().map(|p| p.group.hold.0));
         let until = redis_now_ms.unwrap_or(pg_now_ms).max(pg_now_ms);
-        // A flush that drains the stream records every expiry its clock passed, so it reads
-        // every expired open hold; one that does not (a backlog) records no Redis hold's expiry
-        // and needs only the expired holds whose seats its entries and rows take (their end is
-        // recorded first), and the Postgres holds.
-        let taking = (!drained).then(|| seats_taken(&entries, &pending));
-        let open = flush.read_open(&holds, until, taking.as_deref()).await?;
+        // The expired holds it reads: a page of the oldest, when it drained the stream (it
+        // records them), and those whose seats its entries and rows take (their end is
+        // recorded first).
+        let taking = seats_taken(&entries, &pending);
+        let read = flush.read_open(&holds, until, &taking, drained).await?;
         let last_id = entries.last().map(|(id, _)| id.clone());
-        let more = !drained && last_id.is_some();
+        let more = (!drained && last_id.is_some()) || read.expire_through.is_some();
         let output = merge(FlushInput {
             entries: entries.into_iter().map(|(_, e)| e).collect(),
             drained,
             redis_now_ms,
             pg_now_ms,
             pending,
-            open,
+            open: read.open,
+            expire_through: read.expire_through,
         });
         let recorded: usize = output.groups.iter().map(|g| g.len()).sum();
         let numbered = flush

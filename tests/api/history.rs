@@ -616,3 +616,63 @@ async fn a_backlog_records_each_expiry_before_the_hold_that_took_its_seat(pg: Pg
         1700
     );
 }
+
+/// A wave of expiries larger than one flush reads (2,000, the service's `EXPIRY_PAGE`) is
+/// recorded page by page, oldest first, and a hold that took a seat of the wave's tail (not in
+/// the first page) still comes after that seat's expiry.
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_wave_of_expiries_is_recorded_page_by_page_oldest_first(pg: PgPool) {
+    let app = TestApp::with(pg, &redis_url(), |s| {
+        s.holds.ttl_seconds = 3;
+        s.events.max_seats = 2500;
+    });
+    let id = app.create_event(2300).await;
+    let mut held: Vec<(String, String)> = futures::future::join_all((1..=2300).map(|i| {
+        let app = &app;
+        async move {
+            let seat = format!("S{i}");
+            let (status, body) = app.reserve(id, &format!("a{i}"), &[&seat]).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let ends = body["expiresAt"].as_str().expect("expiresAt").to_string();
+            (ends, seat)
+        }
+    }))
+    .await;
+    app.state.seatlock.flush_history().await;
+    tokio::time::sleep(Duration::from_millis(3300)).await;
+    // The 40 holds that end last (past the first page) see their seats taken again.
+    held.sort();
+    let tail: Vec<String> = held[held.len() - 40..]
+        .iter()
+        .map(|(_, s)| s.clone())
+        .collect();
+    for (i, seat) in tail.iter().enumerate() {
+        app.hold(id, &format!("b{i}"), &[seat]).await;
+    }
+    app.state.seatlock.flush_history().await;
+    let changes = replayed_exactly(&app, id).await;
+    for seat in &tail {
+        assert_eq!(
+            of_seat(&changes, seat),
+            vec![("HELD", "HELD"), ("EXPIRED", "AVAILABLE"), ("HELD", "HELD")],
+            "{seat}"
+        );
+    }
+    let expired: Vec<&Value> = changes
+        .iter()
+        .filter(|c| c["change"] == "EXPIRED")
+        .collect();
+    assert_eq!(expired.len(), 2300);
+    // The other expiries are numbered in the order the holds ended (RFC 3339 in ms, UTC:
+    // text order is time order).
+    let ends: Vec<&str> = expired
+        .iter()
+        .filter(|c| !tail.iter().any(|s| c["seatCode"] == s.as_str()))
+        .map(|c| c["at"].as_str().expect("at"))
+        .collect();
+    assert_eq!(ends.len(), 2260);
+    assert!(
+        ends.windows(2).all(|w| w[0] <= w[1]),
+        "expiries out of order"
+    );
+}

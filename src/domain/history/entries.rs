@@ -63,6 +63,9 @@ pub struct FlushInput {
     /// In the order Postgres numbered its rows.
     pub pending: Vec<Pending>,
     pub open: Vec<OpenHold>,
+    /// Record no expiry past this hold (end in ms, id): the open holds read are a page of the
+    /// expired ones, oldest first, and the later ones are the next flush's. None: every one.
+    pub expire_through: Option<(i64, uuid::Uuid)>,
 }
 
 /// What the flush records, in order, and how the open holds change.

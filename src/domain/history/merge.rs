@@ -54,7 +54,12 @@ pub fn merge(input: FlushInput) -> FlushOutput {
         f.apply(entry);
     }
     f.post_pass(input.drained, input.pg_now_ms);
-    f.expire(input.drained, input.redis_now_ms, input.pg_now_ms);
+    f.expire(
+        input.drained,
+        input.redis_now_ms,
+        input.pg_now_ms,
+        input.expire_through,
+    );
     let mut open_upserts: Vec<OpenHold> = f
         .changed
         .iter()
@@ -310,8 +315,15 @@ impl Flush {
     }
 
     /// Records the expiry of every open hold whose store's clock passed its end: a Redis hold
-    /// only when the stream was read to its end at that clock (so no pin is unseen).
-    fn expire(&mut self, drained: bool, redis_now: Option<i64>, pg_now: i64) {
+    /// only when the stream was read to its end at that clock (so no pin is unseen); none past
+    /// `through` (the later ones were not all read).
+    fn expire(
+        &mut self,
+        drained: bool,
+        redis_now: Option<i64>,
+        pg_now: i64,
+        through: Option<(i64, uuid::Uuid)>,
+    ) {
         let mut due: Vec<(i64, HoldGroupId)> = self
             .open
             .values()
@@ -322,6 +334,7 @@ impl Flush {
                     HoldStore::Postgres => Some(pg_now),
                 };
                 now.is_some_and(|now| h.expires_at_ms <= now)
+                    && through.is_none_or(|t| (h.expires_at_ms, h.hold.0) <= t)
             })
             .map(|h| (h.expires_at_ms, h.hold))
             .collect();

@@ -73,6 +73,7 @@ fn input(
         pg_now_ms: now,
         pending,
         open,
+        expire_through: None,
     }
 }
 
@@ -121,6 +122,18 @@ fn a_hold_stays_open_until_the_redis_clock_passes_its_end_then_expires_at_that_t
     let mut partial = input(vec![], vec![], open, 5000);
     partial.drained = false;
     assert!(merge(partial).groups.is_empty());
+}
+
+#[test]
+fn a_page_of_expiries_records_none_past_its_last_hold() {
+    let (x, y) = (redis_hold(), redis_hold());
+    let taken = vec![held(x, 10, 900, &["A1"]), held(y, 20, 1000, &["A2"])];
+    let open = merge(input(taken, vec![], vec![], 100)).open_upserts;
+    let mut paged = input(vec![], vec![], open, 5000);
+    paged.expire_through = Some((900, x.0));
+    let out = merge(paged);
+    assert_eq!(changes(&out), vec![(Change::Expired, vec!["A1"])]);
+    assert_eq!(out.open_deletes, vec![x]);
 }
 
 #[test]

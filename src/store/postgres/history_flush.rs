@@ -14,12 +14,15 @@ use super::PgStore;
 use super::history::from_ms;
 use crate::domain::events::EventId;
 use crate::domain::history::merge::{FlushOutput, Pending};
-use crate::domain::history::{Change, Group, OpenHold, Status};
+use crate::domain::history::{Change, Group, Status};
 use crate::domain::holds::HoldGroupId;
 use crate::domain::tiers::TierLine;
 use crate::domain::webhooks::Message;
 use crate::error::{Error, Result};
 use crate::telemetry::{self, PgOp};
+
+#[path = "history_open.rs"]
+mod open;
 
 /// A flush in progress: the open transaction holding the event's head row.
 pub struct HistoryFlush {
@@ -46,17 +49,6 @@ struct PendingRow {
     user_id: String,
     expires_at: Option<DateTime<Utc>>,
     price_cents: i64,
-}
-
-/// An open-hold row.
-#[derive(sqlx::FromRow)]
-struct OpenRow {
-    hold_group_id: uuid::Uuid,
-    user_id: String,
-    seat_codes: Vec<String>,
-    tier_codes: Vec<String>,
-    tier_quantities: Vec<i32>,
-    expires_at: DateTime<Utc>,
 }
 
 impl PgStore {
@@ -99,48 +91,6 @@ impl HistoryFlush {
             .fetch_one(&mut *self.tx)
             .await?;
         Ok((pending, now.timestamp_millis()))
-    }
-
-    /// The open holds this flush can touch: those named, and those whose end is at or before
-    /// `until_ms` (every hold whose seat a new hold may take: Redis lets a seat go only once its
-    /// hold ran out). No other flush changes them meanwhile: this one holds the head.
-    ///
-    /// `taking`: when given (a flush that did not drain the stream, and so records no Redis
-    /// hold's expiry), of the expired holds only those holding one of these seats (the seats its
-    /// entries and rows take) and the Postgres holds (a hold id with version 8 and its lowest
-    /// flag bit set, see `HoldGroupId::store`), not every one: under a backlog each batch read
-    /// them all again, tens of thousands of rows per 1,000 entries.
-    pub async fn read_open(
-        &mut self,
-        holds: &[uuid::Uuid],
-        until_ms: i64,
-        taking: Option<&[String]>,
-    ) -> Result<Vec<OpenHold>> {
-        let open = sqlx::query_as::<_, OpenRow>(
-            "SELECT hold_group_id, user_id, seat_codes, tier_codes, tier_quantities, expires_at \
-             FROM history_open_holds WHERE event_id = $1 AND hold_group_id = ANY($2) \
-             UNION \
-             SELECT hold_group_id, user_id, seat_codes, tier_codes, tier_quantities, expires_at \
-             FROM history_open_holds WHERE event_id = $1 AND expires_at <= $3 \
-               AND ($4::text[] IS NULL OR seat_codes && $4 \
-                    OR get_byte(uuid_send(hold_group_id), 6) & 241 = 129)",
-        )
-        .bind(self.event.0)
-        .bind(holds)
-        .bind(from_ms(until_ms))
-        .bind(taking)
-        .fetch_all(&mut *self.tx)
-        .await?
-        .into_iter()
-        .map(|r| OpenHold {
-            hold: HoldGroupId(r.hold_group_id),
-            user_id: r.user_id,
-            seats: r.seat_codes,
-            tiers: super::tiers::lines(r.tier_codes, r.tier_quantities),
-            expires_at_ms: r.expires_at.timestamp_millis(),
-        })
-        .collect();
-        Ok(open)
     }
 
     /// The rows committed since [`read_before_stream`](Self::read_before_stream).
