@@ -131,7 +131,6 @@ impl Seatlock {
         let taking = seats_taken(&entries, &pending);
         let read = flush.read_open(&holds, until, &taking, drained).await?;
         let last_id = entries.last().map(|(id, _)| id.clone());
-        let more = (!drained && last_id.is_some()) || read.expire_through.is_some();
         let output = merge(FlushInput {
             entries: entries.into_iter().map(|(_, e)| e).collect(),
             drained,
@@ -142,6 +141,10 @@ impl Seatlock {
             expire_through: read.expire_through,
         });
         let recorded: usize = output.groups.iter().map(|g| g.len()).sum();
+        // More to copy, or more expiries past this page (when this one ended some: a page of
+        // Redis holds that only Postgres's clock passed waits for the Redis clock).
+        let more = (!drained && last_id.is_some())
+            || (read.expire_through.is_some() && !output.open_deletes.is_empty());
         let numbered = flush
             .finish(&output, last_id.as_deref(), |g, seq| {
                 message_of(event, g, seq)
