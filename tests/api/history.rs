@@ -566,9 +566,9 @@ async fn entries_left_by_a_stopped_instance_are_found_through_the_registry(pg: P
     }
 }
 
-/// A flush that meets a backlog (more than one batch of stream entries) reads, of the expired
-/// holds, only those whose seats its batch takes, and still records each one's expiry before
-/// the hold that took its seat; the batch that drains the stream records the others.
+/// A flush that meets a backlog (more than one batch of stream entries) records the expiries
+/// its batch's entries passed (by the last one's Redis time), each before the hold that took
+/// its seat again.
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn a_backlog_records_each_expiry_before_the_hold_that_took_its_seat(pg: PgPool) {
     let app = TestApp::with(pg, &redis_url(), |s| {

@@ -57,8 +57,11 @@ pub struct FlushInput {
     pub entries: Vec<StreamEntry>,
     /// The stream was read to its end (false: more to read, or Redis could not be read).
     pub drained: bool,
-    /// Redis's clock when the stream was read (None: Redis not read).
-    pub redis_now_ms: Option<i64>,
+    /// A Redis time by which every entry the stream has is in `entries` (None: no such time,
+    /// Redis was not read): the stream's clock when it was drained, else the time of the last
+    /// entry taken. A Redis hold that ended by then is recorded as expired: no entry not read
+    /// can extend or pin it (Redis lets a hold be changed only while it runs).
+    pub redis_clock_ms: Option<i64>,
     pub pg_now_ms: i64,
     /// In the order Postgres numbered its rows.
     pub pending: Vec<Pending>,

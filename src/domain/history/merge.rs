@@ -54,12 +54,7 @@ pub fn merge(input: FlushInput) -> FlushOutput {
         f.apply(entry);
     }
     f.post_pass(input.drained, input.pg_now_ms);
-    f.expire(
-        input.drained,
-        input.redis_now_ms,
-        input.pg_now_ms,
-        input.expire_through,
-    );
+    f.expire(input.redis_clock_ms, input.pg_now_ms, input.expire_through);
     let mut open_upserts: Vec<OpenHold> = f
         .changed
         .iter()
@@ -314,13 +309,12 @@ impl Flush {
         })
     }
 
-    /// Records the expiry of every open hold whose store's clock passed its end: a Redis hold
-    /// only when the stream was read to its end at that clock (so no pin is unseen); none past
-    /// `through` (the later ones were not all read).
+    /// Records the expiry of every open hold whose store's clock passed its end (a Redis hold's:
+    /// `redis_clock`, see [`FlushInput::redis_clock_ms`]), none past `through` (the later ones
+    /// were not all read).
     fn expire(
         &mut self,
-        drained: bool,
-        redis_now: Option<i64>,
+        redis_clock: Option<i64>,
         pg_now: i64,
         through: Option<(i64, uuid::Uuid)>,
     ) {
@@ -329,8 +323,7 @@ impl Flush {
             .values()
             .filter(|h| {
                 let now = match h.hold.store() {
-                    HoldStore::Redis if drained => redis_now,
-                    HoldStore::Redis => None,
+                    HoldStore::Redis => redis_clock,
                     HoldStore::Postgres => Some(pg_now),
                 };
                 now.is_some_and(|now| h.expires_at_ms <= now)

@@ -69,7 +69,7 @@ fn input(
     FlushInput {
         entries,
         drained: true,
-        redis_now_ms: Some(now),
+        redis_clock_ms: Some(now),
         pg_now_ms: now,
         pending,
         open,
@@ -118,9 +118,11 @@ fn a_hold_stays_open_until_the_redis_clock_passes_its_end_then_expires_at_that_t
     assert_eq!(changes(&out), vec![(Change::Expired, vec!["A1"])]);
     assert_eq!(out.groups[0].at_ms, 1000);
     assert_eq!(out.open_deletes, vec![x]);
-    // Without a full read of the stream (a pin may be unseen), a Redis hold is not expired.
+    // Without a Redis time by which every entry was read (a pin may be unseen), a Redis hold
+    // is not expired.
     let mut partial = input(vec![], vec![], open, 5000);
     partial.drained = false;
+    partial.redis_clock_ms = None;
     assert!(merge(partial).groups.is_empty());
 }
 
@@ -326,7 +328,7 @@ fn postgres_holds_follow_their_rows_and_the_postgres_clock() {
     assert_eq!(open[0].expires_at_ms, 1010);
     let mut later = input(vec![], vec![], open, 1010);
     later.drained = false;
-    later.redis_now_ms = None;
+    later.redis_clock_ms = None;
     assert_eq!(changes(&merge(later)), vec![(Change::Expired, vec!["A1"])]);
 }
 

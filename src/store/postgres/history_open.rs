@@ -11,9 +11,9 @@ use crate::domain::holds::HoldGroupId;
 use crate::error::Result;
 use crate::store::postgres::history::from_ms;
 
-/// Most expired holds one flush that drains the stream reads to record, oldest first. A wave of
-/// 60,000 holds ending within seconds was read and recorded in one flush, and the service's
-/// peak RSS went from 34 to 92 MiB; the rest of a wave is the next flush's (bench/README.md).
+/// Most expired holds one flush reads to record, oldest first. A wave of 60,000 holds ending
+/// within seconds was read and recorded in one flush, and the service's peak RSS went from 34 to
+/// 92 MiB; the rest of a wave is the next flush's (bench/README.md).
 pub const EXPIRY_PAGE: i64 = 2000;
 
 /// An open-hold row.
@@ -31,7 +31,8 @@ struct OpenRow {
 pub struct OpenRead {
     pub open: Vec<OpenHold>,
     /// When the page of expired holds was full: its last hold (end in ms, id). The flush records
-    /// the expiries up to it, in that order; the later ones are the next flush's.
+    /// the expiries up to it, in that order, and takes only the entries before its end; the
+    /// rest are the next flush's.
     pub expire_through: Option<(i64, uuid::Uuid)>,
 }
 
@@ -39,44 +40,42 @@ impl HistoryFlush {
     /// The open holds this flush can touch (no other flush changes them meanwhile: this one
     /// holds the head):
     /// - those named (`holds`: its entries' and rows' holds);
-    /// - when it drained the stream (`drained`), the oldest [`EXPIRY_PAGE`] whose end is at or
-    ///   before `until_ms`, the expiries it records;
-    /// - of the other expired holds, those holding one of `taking` (the seats its entries and
-    ///   rows take: Redis let such a seat go only once its hold ran out, and that end is recorded
-    ///   first), and, when it did not drain the stream (it then records no Redis hold's
-    ///   expiry), the Postgres holds (version 8 with its lowest flag bit set, see
-    ///   `HoldGroupId::store`). Reading every expired hold here made each batch of a backlog
-    ///   read tens of thousands of rows.
+    /// - the oldest [`EXPIRY_PAGE`] of those it can record as expired: a Redis hold whose end is
+    ///   at or before `redis_until` (see `FlushInput::redis_clock_ms`; None: none), a Postgres
+    ///   hold (version 8 with its lowest flag bit set, see `HoldGroupId::store`) whose end is at
+    ///   or before `pg_until`. An entry taken by then takes a seat only from one of these (Redis
+    ///   lets a seat go only once its hold ran out);
+    /// - the holds, ended by either clock, of the seats in `taking` (the seats its Postgres
+    ///   rows take: stamped with Postgres's clock, they may take a seat of a Redis hold that
+    ///   ended after `redis_until`, or after the page).
     pub async fn read_open(
         &mut self,
         holds: &[uuid::Uuid],
-        until_ms: i64,
+        redis_until: Option<i64>,
+        pg_until: i64,
         taking: &[String],
-        drained: bool,
     ) -> Result<OpenRead> {
-        let mut rows = Vec::new();
-        let mut expire_through = None;
-        if drained {
-            // Ordered as the flush orders expiries: by end (written in whole ms), then id.
-            rows = sqlx::query_as::<_, OpenRow>(
-                "SELECT hold_group_id, user_id, seat_codes, tier_codes, tier_quantities, \
-                        expires_at FROM history_open_holds \
-                 WHERE event_id = $1 AND expires_at <= $2 \
-                 ORDER BY expires_at, hold_group_id LIMIT $3",
-            )
-            .bind(self.event.0)
-            .bind(from_ms(until_ms))
-            .bind(EXPIRY_PAGE)
-            .fetch_all(&mut *self.tx)
-            .await?;
-            if rows.len() as i64 == EXPIRY_PAGE {
-                expire_through = rows
-                    .last()
-                    .map(|r| (r.expires_at.timestamp_millis(), r.hold_group_id));
-            }
-        }
-        // Every expired hold is in the page when it was not full.
-        let all_expired = drained && expire_through.is_none();
+        let redis_until = redis_until.unwrap_or(0);
+        let until = redis_until.max(pg_until);
+        // Ordered as the flush orders expiries: by end (written in whole ms), then id.
+        let page = sqlx::query_as::<_, OpenRow>(
+            "SELECT hold_group_id, user_id, seat_codes, tier_codes, tier_quantities, expires_at \
+             FROM history_open_holds WHERE event_id = $1 AND expires_at <= $2 \
+               AND (expires_at <= $3 OR get_byte(uuid_send(hold_group_id), 6) & 241 = 129) \
+             ORDER BY expires_at, hold_group_id LIMIT $4",
+        )
+        .bind(self.event.0)
+        .bind(from_ms(until))
+        .bind(from_ms(redis_until))
+        .bind(EXPIRY_PAGE)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let expire_through = (page.len() as i64 == EXPIRY_PAGE)
+            .then(|| {
+                page.last()
+                    .map(|r| (r.expires_at.timestamp_millis(), r.hold_group_id))
+            })
+            .flatten();
         // The seats' holds by a hash join (`seat_codes && $4` compares every seat of every
         // expired hold with every seat taken: 0.47 s at 60,000 expired holds and 1,000 seats,
         // against 30 ms).
@@ -89,22 +88,16 @@ impl HistoryFlush {
              FROM history_open_holds h \
              CROSS JOIN LATERAL unnest(h.seat_codes) AS s(code) \
              JOIN unnest($4::text[]) AS t(code) ON t.code = s.code \
-             WHERE h.event_id = $1 AND h.expires_at <= $3 AND NOT $5 AND cardinality($4) > 0 \
-             UNION \
-             SELECT hold_group_id, user_id, seat_codes, tier_codes, tier_quantities, expires_at \
-             FROM history_open_holds WHERE event_id = $1 AND expires_at <= $3 AND NOT $6 \
-               AND get_byte(uuid_send(hold_group_id), 6) & 241 = 129",
+             WHERE h.event_id = $1 AND h.expires_at <= $3 AND cardinality($4) > 0",
         )
         .bind(self.event.0)
         .bind(holds)
-        .bind(from_ms(until_ms))
+        .bind(from_ms(until))
         .bind(taking)
-        .bind(all_expired)
-        .bind(drained)
         .fetch_all(&mut *self.tx)
         .await?;
         let mut seen = HashSet::new();
-        let open = rows
+        let open = page
             .into_iter()
             .chain(more)
             .filter(|r| seen.insert(r.hold_group_id))
