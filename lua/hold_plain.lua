@@ -1,10 +1,12 @@
 -- (gcra.lua, caps.lua and publish.lua are prepended to this script; see scripts.rs.)
 -- hold_plain.lua: hold.lua's path for a hold of seats only (no tier units) by a caller without an
 -- admission, on an event without a sales policy and without rows (its layout has none): the same
--- checks, writes and replies as hold.lua for such a hold, in fewer Redis calls (one SMISMEMBER
--- for all the seats, one MGET of their holders, no policy, tier, channel or row bookkeeping) and
--- without hold.lua's libraries. An event that has a policy or rows is answered {"FULL"},
--- before anything is counted or written: the caller then runs hold.lua.
+-- checks, writes and replies as hold.lua for such a hold, in fewer Redis calls (one HMGET of
+-- the layout's rows count and policy flag, one MGET of the seats' holders, one SMISMEMBER for
+-- all the seats; no policy, tier, channel or row bookkeeping) and without hold.lua's libraries.
+-- Seats all held by other holds are refused after the MGET, two calls in all. An event that
+-- has a policy or rows is answered {"FULL"}, before anything is counted or written: the caller
+-- then runs hold.lua.
 --
 -- One key per event: the event's other keys are named from KEYS[1]'s prefix here (they share
 -- its hash tag, so its Redis Cluster slot), instead of being sent as 11 + n keys.
@@ -14,14 +16,40 @@
 -- ARGV[5]   max live holds per buyer (0 = none)  ARGV[6] rate interval us (0 = not counted)
 -- ARGV[7]   rate burst  ARGV[8] "1" to record the hold in {e}:hist, "0" not to
 -- ARGV[9 .. 8+n]  seat codes (distinct, n >= 1)
--- (Every cached event has a layout hash; n is its number of rows.)
+-- (Every cached event has a layout hash: n is its number of rows, policy its policy flag.)
 local base = string.sub(KEYS[1], 1, -6)
-if redis.call('EXISTS', base .. 'policy') == 1
-    or tonumber(redis.call('HGET', base .. 'layout', 'n') or '0') > 0 then
+-- The rows count and the policy flag of the layout (see rebuild.lua and set_policy.lua) in one
+-- call; a cache from before the flag existed has none, and then the policy key is looked at.
+local layout = redis.call('HMGET', base .. 'layout', 'n', 'policy')
+if tonumber(layout[1] or '0') > 0 or layout[2] == '1'
+    or (not layout[2] and redis.call('EXISTS', base .. 'policy') == 1) then
   return {'FULL'}
 end
 local codes = {unpack(ARGV, 9)}
 local n = #codes
+local seat_keys = {}
+for i = 1, n do
+  seat_keys[i] = base .. 'seat:' .. codes[i]
+end
+local holders = redis.call('MGET', unpack(seat_keys))
+-- Every seat held by another hold (the hot seat's crowd): refused before anything else is read.
+-- A seat with a live hold is known (a hold is taken only of a known seat) and not booked (a
+-- sale deletes the seat key with the hold, a block is refused on a held seat), so the checks
+-- below would find the same; the rate is counted as below.
+local others = true
+for i = 1, n do
+  if not holders[i] or holders[i] == ARGV[1] then
+    others = false
+    break
+  end
+end
+if others then
+  local rate_refusal, remaining, reset = hold_rate(KEYS[2], tonumber(ARGV[6]) > 0 and now_us() or nil)
+  if rate_refusal then
+    return rate_refusal
+  end
+  return {'UNAVAILABLE', remaining, reset, {}, codes, {}}
+end
 local known = redis.call('SMISMEMBER', KEYS[1], unpack(codes))
 local unknown = {}
 for i = 1, n do
@@ -41,11 +69,6 @@ end
 if #unknown > 0 then
   return {'UNKNOWN', remaining, reset, unknown}
 end
-local seat_keys = {}
-for i = 1, n do
-  seat_keys[i] = base .. 'seat:' .. codes[i]
-end
-local holders = redis.call('MGET', unpack(seat_keys))
 -- The same hold id again (a keyed retry re-executing): its seats name it; acknowledge the hold
 -- it already has (its seats are known: they were checked above).
 for i = 1, n do

@@ -52,6 +52,9 @@ local blocked_key = string.sub(KEYS[2], 1, -7) .. 'blocked'
 local policy_key = string.sub(KEYS[2], 1, -7) .. 'policy'
 local chan_key = string.sub(KEYS[2], 1, -7) .. 'chan'
 redis.call('DEL', KEYS[2], KEYS[4], KEYS[5], blocked_key, policy_key, chan_key)
+-- Whether the event has a sales policy, also kept as the layout's field `policy` (below), so
+-- hold_plain.lua reads it with the rows count in one call.
+local has_policy = false
 do
   local parts = {}
   for part in string.gmatch(POLICY, '[^\n]+') do
@@ -63,6 +66,7 @@ do
   end
   if #parts > 1 then
     redis.call('HSET', policy_key, unpack(parts, 2))
+    has_policy = true
   end
   local seats = {}
   for part in string.gmatch(CHANNELS, '[^\n]+') do
@@ -150,7 +154,7 @@ local live = redis.call('ZRANGEBYSCORE', held_key, '(' .. now, '+inf', 'WITHSCOR
 for i = 1, #live, 2 do
   held[live[i]] = tonumber(live[i + 1])
 end
-local fields = {'n', r}
+local fields = {'n', r, 'policy', has_policy and '1' or '0'}
 local function flush()
   if #fields > 0 then
     redis.call('HSET', layout, unpack(fields))

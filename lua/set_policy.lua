@@ -6,6 +6,7 @@
 --                       snapshot older than this change is refused
 -- KEYS[3]  {e}:policy   the policy fields (see policy.lua); its version is {e}:policyv
 -- KEYS[4]  {e}:chan     seat code -> channel
+--          and {e}:layout (named after KEYS[3]; its field `policy`, see below)
 -- ARGV[1]  the policy: its version, then field, value, ... all joined by "\n"
 -- ARGV[2]  "1" to replace the seats' channels with ARGV[3], "0" to keep them
 -- ARGV[3]  seat code, channel, ... joined by "\n"
@@ -22,7 +23,16 @@ if tonumber(redis.call('GET', version_key) or '-1') >= version then
   return 0
 end
 redis.call('SET', version_key, version)
-if redis.call('EXISTS', KEYS[1]) == 0 then
+-- The layout's field `policy` (written by rebuild.lua): "1" while the event has a policy, "0"
+-- while it has none; hold_plain.lua reads it instead of the policy key. A cold cache's policy
+-- is the next rebuild's to write; until then the field says "1", so holds take hold.lua, which
+-- answers NOCACHE and so rebuilds, rather than hold_plain.lua refusing a held seat as plain.
+local cached = redis.call('EXISTS', KEYS[1]) == 1
+local layout = string.sub(KEYS[3], 1, -7) .. 'layout'
+if redis.call('EXISTS', layout) == 1 then
+  redis.call('HSET', layout, 'policy', (not cached or #parts > 1) and '1' or '0')
+end
+if not cached then
   redis.call('INCR', KEYS[2])
   return 1
 end

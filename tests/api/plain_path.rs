@@ -118,3 +118,134 @@ async fn a_plain_events_holds_take_the_plain_path_with_the_same_answers(pg: PgPo
     assert_eq!(status, StatusCode::OK, "{body}");
     app.hold(id, "u2", &["S6"]).await;
 }
+
+/// The theoretical arrival time (us) of the test's one rate bucket (none mode counts a caller
+/// by its address, and every call of a test comes from one).
+async fn rate_tat(app: &TestApp) -> i64 {
+    let mut conn = app.redis().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:rate:*", app.prefix()))
+        .query_async(&mut conn)
+        .await
+        .expect("KEYS");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let tat: String = redis::cmd("GET")
+        .arg(&keys[0])
+        .query_async(&mut conn)
+        .await
+        .expect("GET");
+    tat.parse().expect("a number")
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn seats_all_held_by_others_are_refused_at_once_and_the_refusal_is_counted(pg: PgPool) {
+    let redis = RedisServer::start();
+    let app = TestApp::with(pg, &redis.url(), |s| {
+        s.limits.rate.user_per_second = Some(1);
+        s.limits.rate.user_burst = Some(1_000);
+    });
+    let id = app.create_event(6).await;
+    app.hold(id, "u1", &["S1", "S2"]).await;
+    app.hold(id, "u3", &["S3"]).await;
+    // Every seat asked is held by someone else (two holds): 409 naming them all, in order,
+    // and counted against the caller's rate (one interval, 1 s, on its bucket).
+    let before = rate_tat(&app).await;
+    let (status, body) = app.reserve(id, "u2", &["S3", "S1", "S2"]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(
+        (body["code"].as_str(), body["seats"].clone()),
+        (Some("SEATS_UNAVAILABLE"), json!(["S3", "S1", "S2"]))
+    );
+    assert!(rate_tat(&app).await - before >= 1_000_000, "counted");
+    // A free seat among them: the whole check, the held ones named.
+    let (status, body) = app.reserve(id, "u2", &["S2", "S4"]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["seats"], json!(["S2"]));
+    // A held seat and an unknown one: the unknown is what is wrong.
+    let (status, body) = app.reserve(id, "u2", &["S2", "Z9"]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["seats"], json!(["Z9"]));
+    // Nothing of u2 was written; u1 and u3 keep their seats.
+    let statuses = app.seat_statuses(id).await;
+    assert_eq!(
+        ["S1", "S2", "S3", "S4"].map(|s| statuses[s].as_str()),
+        ["HELD", "HELD", "HELD", "AVAILABLE"]
+    );
+    assert_eq!(app.redis_hold_count().await, 2);
+    assert_eq!(
+        loaded(&app, &[plain_hold(), full_hold()]).await,
+        [true, false]
+    );
+}
+
+/// The layout's `policy` field, as hold_plain.lua reads it.
+async fn policy_flag(app: &TestApp, event: i64) -> Option<String> {
+    let mut conn = app.redis().await;
+    redis::cmd("HGET")
+        .arg(format!("{}:{{e:{event}}}:layout", app.prefix()))
+        .arg("policy")
+        .query_async(&mut conn)
+        .await
+        .expect("HGET")
+}
+
+async fn refused_for_the_window(app: &TestApp, event: i64) {
+    // S1 is held by u1, so a plain refusal would say SEATS_UNAVAILABLE.
+    let (status, body) = app.reserve(event, "u2", &["S1"]).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("SALES_NOT_OPEN")),
+        "{body}"
+    );
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_policy_reaches_the_plain_check_warm_cold_or_from_an_older_cache(pg: PgPool) {
+    // Instances that share one cache (the same Redis and key prefix), each asked once, so each
+    // starts without the plain path's memory of events that need hold.lua.
+    let redis = RedisServer::start();
+    let prefix = format!("test:{}", uuid::Uuid::new_v4().simple());
+    let fresh = || {
+        let prefix = prefix.clone();
+        TestApp::with(pg.clone(), &redis.url(), move |s| {
+            s.redis.key_prefix = prefix
+        })
+    };
+    let app = fresh();
+    // (kept to the end: a TestApp dropped removes its prefix's keys)
+    let others = [fresh(), fresh(), fresh(), fresh()];
+    let id = app.create_event(4).await;
+    app.hold(id, "u1", &["S1"]).await;
+    assert_eq!(policy_flag(&app, id).await.as_deref(), Some("0"));
+    let later = json!({"salesStart": at(in_ms(3_600_000))});
+
+    // Set on a warm cache: the flag says so, and a held seat is refused for the window.
+    assert_eq!(patch(&app, id, later.clone()).await.0, StatusCode::OK);
+    assert_eq!(policy_flag(&app, id).await.as_deref(), Some("1"));
+    refused_for_the_window(&others[0], id).await;
+
+    // A cache written before the flag existed: the policy key is looked at instead.
+    let mut conn = app.redis().await;
+    let _: () = redis::cmd("HDEL")
+        .arg(format!("{}:{{e:{id}}}:layout", app.prefix()))
+        .arg("policy")
+        .query_async(&mut conn)
+        .await
+        .expect("HDEL");
+    refused_for_the_window(&others[1], id).await;
+
+    // Removed: plain again.
+    let (status, body) = patch(&app, id, json!({"salesStart": null})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(policy_flag(&app, id).await.as_deref(), Some("0"));
+    let (status, body) = others[2].reserve(id, "u2", &["S1"]).await;
+    assert_eq!(body["code"], "SEATS_UNAVAILABLE", "{status} {body}");
+
+    // Set while the cache is cold: the next hold rebuilds it, policy included, rather than
+    // refusing the held seat as a plain event's.
+    app.drop_cache(id).await;
+    assert_eq!(patch(&app, id, later).await.0, StatusCode::OK);
+    assert_eq!(policy_flag(&app, id).await.as_deref(), Some("1"));
+    refused_for_the_window(&others[3], id).await;
+    assert_eq!(policy_flag(&app, id).await.as_deref(), Some("1"), "rebuilt");
+}

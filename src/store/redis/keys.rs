@@ -17,7 +17,7 @@
 //! | `P:{e:ID}:user:USER` | ZSET | the buyer's live holds, `"<units>:<holdGroupId>"` -> expiry ms (units: seats plus tier quantities); kept only while caps are on | the longest of its holds' TTLs |
 //! | `P:{e:ID}:sold` | HASH | userId -> seats and tier units in the buyer's confirmed bookings (a cache of Postgres) | with the inventory |
 //! | `P:{e:ID}:sold_by_booking` | HASH | bookingId -> `"<units>:<userId>"`, so a booking counts once | with the inventory |
-//! | `P:{e:ID}:layout` | HASH | the seat layout for best-available: rows, seats per row, booked and held bits per row, where each seat is (see `lua/rows.lua`) | with the inventory |
+//! | `P:{e:ID}:layout` | HASH | the seat layout for best-available: rows, seats per row, booked and held bits per row, where each seat is (see `lua/rows.lua`); and `policy`, whether the event has a sales policy, read with the rows count by `hold_plain.lua` | with the inventory |
 //! | `P:{e:ID}:rowends` | ZSET | row index -> the earliest end (ms) of a hold marked in the row's bits: best.lua looks at rows whose entry passed again | with the inventory |
 //! | `P:{e:ID}:rebuilding` | STRING | a random token: the instance rebuilding the event's cache from Postgres; the others wait for the cache instead of reading Postgres too | 10 s, deleted by its owner when done |
 //! | `P:{e:ID}:hist` | STREAM | what the hold scripts changed, in order (`k` kind: `H` held, `E` extended, `P` pinned, `R` released, `B` booked, `D` dropped, `C` cancelled; `h` hold or booking id, `a` ms, `u` user, `x` expiry ms, `s` seats, `t` tier lines, `b` seats sold elsewhere), copied into Postgres and trimmed by the history flush | until flushed (not dropped with the inventory) |
