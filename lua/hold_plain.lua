@@ -35,7 +35,9 @@ local holders = redis.call('MGET', unpack(seat_keys))
 -- Every seat held by another hold (the hot seat's crowd): refused before anything else is read.
 -- A seat with a live hold is known (a hold is taken only of a known seat) and not booked (a
 -- sale deletes the seat key with the hold, a block is refused on a held seat), so the checks
--- below would find the same; the rate is counted as below.
+-- below would find the same. (Were one booked too, after a failed settle, the client's answer
+-- would still be the same 409 naming the seats; only the refusal metric's reason differs.)
+-- The rate is counted as below.
 local others = true
 for i = 1, n do
   if not holders[i] or holders[i] == ARGV[1] then
