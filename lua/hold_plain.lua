@@ -32,18 +32,18 @@ for i = 1, n do
   seat_keys[i] = base .. 'seat:' .. codes[i]
 end
 local holders = redis.call('MGET', unpack(seat_keys))
--- Every seat held by another hold (the hot seat's crowd): refused before anything else is read.
+-- Every seat held by another hold (the hot seat's crowd), on a cached event whose flag says it
+-- has no policy: refused before anything else is read. (A cache dropped, or without the flag,
+-- takes the checks below, which rebuild it, so the answer follows the policy as it is now.)
 -- A seat with a live hold is known (a hold is taken only of a known seat) and not booked (a
 -- sale deletes the seat key with the hold, a block is refused on a held seat), so the checks
 -- below would find the same. (Were one booked too, after a failed settle, the client's answer
 -- would still be the same 409 naming the seats; only the refusal metric's reason differs.)
 -- The rate is counted as below.
-local others = true
-for i = 1, n do
-  if not holders[i] or holders[i] == ARGV[1] then
-    others = false
-    break
-  end
+local others, i = layout[2] == '0', 1
+while others and i <= n do
+  others = holders[i] and holders[i] ~= ARGV[1]
+  i = i + 1
 end
 if others then
   local rate_refusal, remaining, reset = hold_rate(KEYS[2], tonumber(ARGV[6]) > 0 and now_us() or nil)

@@ -4,8 +4,9 @@
 --
 -- The layout is one HASH, {e}:layout (written by rebuild.lua from Postgres):
 --   n        number of rows (0 for an event whose seats have no rows)
---   policy   "1" while the event has a sales policy (or one waits for the next rebuild), "0"
---            while it has none (rebuild.lua, set_policy.lua); read by hold_plain.lua with n
+--   policy   "1" while the event has a sales policy, "0" while it has none (rebuild.lua,
+--            set_policy.lua); absent while the inventory is not cached (a dropped cache, a policy
+--            changed meanwhile) until the next rebuild; read by hold_plain.lua with n
 --   r:<i>    row i's seats in number order, either "code\tnumber\ttype\tprice_cents" lines, or
 --            for a plain row (numbers first..last without a gap, codes <name><number>, one type
 --            and price) the one line "=\tname\tfirst\tlast\ttype\tprice_cents"

@@ -25,20 +25,20 @@ end
 redis.call('SET', version_key, version)
 -- The layout's field `policy` (written by rebuild.lua): "1" while the event has a policy, "0"
 -- while it has none; hold_plain.lua reads it instead of the policy key. A cold cache's policy
--- is the next rebuild's to write; until then the field says "1", so holds take hold.lua, which
--- answers NOCACHE and so rebuilds, rather than hold_plain.lua refusing a held seat as plain.
-local cached = redis.call('EXISTS', KEYS[1]) == 1
+-- is the next rebuild's to write: the field goes until then (as when the cache is dropped), so
+-- hold_plain.lua neither trusts it nor refuses a held seat as a plain event's.
 local layout = string.sub(KEYS[3], 1, -7) .. 'layout'
-if redis.call('EXISTS', layout) == 1 then
-  redis.call('HSET', layout, 'policy', (not cached or #parts > 1) and '1' or '0')
-end
-if not cached then
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HDEL', layout, 'policy')
   redis.call('INCR', KEYS[2])
   return 1
 end
 redis.call('DEL', KEYS[3])
 if #parts > 1 then
   redis.call('HSET', KEYS[3], unpack(parts, 2))
+end
+if redis.call('EXISTS', layout) == 1 then
+  redis.call('HSET', layout, 'policy', #parts > 1 and '1' or '0')
 end
 if ARGV[2] == '1' then
   redis.call('DEL', KEYS[4])

@@ -213,7 +213,7 @@ async fn a_policy_reaches_the_plain_check_warm_cold_or_from_an_older_cache(pg: P
     };
     let app = fresh();
     // (kept to the end: a TestApp dropped removes its prefix's keys)
-    let others = [fresh(), fresh(), fresh(), fresh()];
+    let others = [fresh(), fresh(), fresh(), fresh(), fresh()];
     let id = app.create_event(4).await;
     app.hold(id, "u1", &["S1"]).await;
     assert_eq!(policy_flag(&app, id).await.as_deref(), Some("0"));
@@ -241,11 +241,38 @@ async fn a_policy_reaches_the_plain_check_warm_cold_or_from_an_older_cache(pg: P
     let (status, body) = others[2].reserve(id, "u2", &["S1"]).await;
     assert_eq!(body["code"], "SEATS_UNAVAILABLE", "{status} {body}");
 
-    // Set while the cache is cold: the next hold rebuilds it, policy included, rather than
-    // refusing the held seat as a plain event's.
+    // Set while the cache is cold: the flag goes until the next rebuild, so the next hold
+    // rebuilds the cache, policy included, rather than refusing the held seat as plain.
     app.drop_cache(id).await;
     assert_eq!(patch(&app, id, later).await.0, StatusCode::OK);
-    assert_eq!(policy_flag(&app, id).await.as_deref(), Some("1"));
+    assert_eq!(policy_flag(&app, id).await, None);
     refused_for_the_window(&others[3], id).await;
+    assert_eq!(policy_flag(&app, id).await.as_deref(), Some("1"), "rebuilt");
+
+    // The service drops a cache (after a Redis outage, in which a policy change could not be
+    // written): the flag goes with it. Here the window is lifted, the cache dropped and a window
+    // set in Postgres alone: the held seat is refused for the window, not as a plain event's.
+    assert_eq!(
+        patch(&app, id, json!({"salesStart": null})).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(policy_flag(&app, id).await.as_deref(), Some("0"));
+    app.state
+        .seatlock
+        .redis()
+        .drop_inventory(seatlock::domain::events::EventId(id))
+        .await
+        .expect("drop");
+    assert_eq!(policy_flag(&app, id).await, None);
+    sqlx::query(
+        "UPDATE events SET sales_start = $2, policy_version = policy_version + 1 \
+         WHERE event_id = $1",
+    )
+    .bind(id)
+    .bind(in_ms(3_600_000))
+    .execute(&app.pg)
+    .await
+    .expect("a window in Postgres alone");
+    refused_for_the_window(&others[4], id).await;
     assert_eq!(policy_flag(&app, id).await.as_deref(), Some("1"), "rebuilt");
 }

@@ -168,17 +168,25 @@ impl RedisStore {
     /// Drops the cached inventory of one event, so its next hold rebuilds it from Postgres (after
     /// the Postgres guard found Redis's counts of the event behind).
     pub async fn drop_inventory(&self, event: EventId) -> Result<()> {
-        let key = self.keys(event).seats();
+        self.drop_cache(&self.keys(event).seats()).await
+    }
+
+    /// Drops one cache by its inventory key (`{e}:seats`). The layout's `policy` flag goes
+    /// first: `hold_plain.lua` trusts it only beside a cached inventory, and the rebuild that
+    /// follows writes it anew (with any policy changed meanwhile).
+    async fn drop_cache(&self, seats: &str) -> Result<()> {
+        let layout = format!("{}layout", seats.strip_suffix("seats").unwrap_or(seats));
+        let mut pipe = redis::pipe();
+        pipe.hdel(&layout, "policy").ignore().del(seats).ignore();
         self.run(RedisOp::DropInventory, async |conn| {
-            redis::cmd("DEL").arg(&key).query_async::<i64>(conn).await
+            pipe.query_async::<()>(conn).await
         })
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Drops every cached event inventory under this prefix, so each rebuilds from Postgres on
-    /// its next hold. Returns how many were dropped. Not a script: SCAN, then one DEL per cache
-    /// (each DEL is atomic alone, and a half-dropped set of caches is still correct).
+    /// its next hold. Returns how many were dropped. Not a script: SCAN, then one drop per cache
+    /// (each is correct alone, and a half-dropped set of caches is still correct).
     pub async fn drop_inventories(&self) -> Result<usize> {
         let pattern = inventory_pattern(&self.prefix);
         let keys: Vec<String> = self
@@ -187,10 +195,7 @@ impl RedisStore {
             })
             .await?;
         for key in &keys {
-            self.run(RedisOp::DropInventory, async |conn| {
-                redis::cmd("DEL").arg(key).query_async::<i64>(conn).await
-            })
-            .await?;
+            self.drop_cache(key).await?;
         }
         Ok(keys.len())
     }
