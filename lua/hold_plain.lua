@@ -19,7 +19,8 @@
 -- (Every cached event has a layout hash: n is its number of rows, policy its policy flag.)
 local base = string.sub(KEYS[1], 1, -6)
 -- The rows count and the policy flag of the layout (see rebuild.lua and set_policy.lua) in one
--- call; a cache from before the flag existed has none, and then the policy key is looked at.
+-- call; a cache without the flag (dropped, cold, or from before the flag) has the policy key
+-- looked at instead.
 local layout = redis.call('HMGET', base .. 'layout', 'n', 'policy')
 if tonumber(layout[1] or '0') > 0 or layout[2] == '1'
     or (not layout[2] and redis.call('EXISTS', base .. 'policy') == 1) then

@@ -6,7 +6,7 @@
 --                       snapshot older than this change is refused
 -- KEYS[3]  {e}:policy   the policy fields (see policy.lua); its version is {e}:policyv
 -- KEYS[4]  {e}:chan     seat code -> channel
---          and {e}:layout (named after KEYS[3]; its field `policy`, see below)
+-- KEYS[5]  {e}:layout   its field `policy` (see below)
 -- ARGV[1]  the policy: its version, then field, value, ... all joined by "\n"
 -- ARGV[2]  "1" to replace the seats' channels with ARGV[3], "0" to keep them
 -- ARGV[3]  seat code, channel, ... joined by "\n"
@@ -27,7 +27,7 @@ redis.call('SET', version_key, version)
 -- while it has none; hold_plain.lua reads it instead of the policy key. A cold cache's policy
 -- is the next rebuild's to write: the field goes until then (as when the cache is dropped), so
 -- hold_plain.lua neither trusts it nor refuses a held seat as a plain event's.
-local layout = string.sub(KEYS[3], 1, -7) .. 'layout'
+local layout = KEYS[5]
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HDEL', layout, 'policy')
   redis.call('INCR', KEYS[2])

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use redis::Value;
 
 use super::RedisStore;
-use super::keys::inventory_pattern;
+use super::keys::{inventory_pattern, layout_of_inventory};
 use super::policy::policy_args;
 use super::scripts::{HELD, MARK_BOOKED, REBUILD, string, unexpected};
 use crate::domain::bookings::Freed;
@@ -175,7 +175,7 @@ impl RedisStore {
     /// first: `hold_plain.lua` trusts it only beside a cached inventory, and the rebuild that
     /// follows writes it anew (with any policy changed meanwhile).
     async fn drop_cache(&self, seats: &str) -> Result<()> {
-        let layout = format!("{}layout", seats.strip_suffix("seats").unwrap_or(seats));
+        let layout = layout_of_inventory(seats);
         let mut pipe = redis::pipe();
         pipe.hdel(&layout, "policy").ignore().del(seats).ignore();
         self.run(RedisOp::DropInventory, async |conn| {

@@ -166,6 +166,11 @@ pub(super) fn inventory_pattern(prefix: &str) -> String {
     format!("{prefix}:{{e:*}}:seats")
 }
 
+/// The layout key of the event whose inventory key (`{e}:seats`) is `seats`.
+pub(super) fn layout_of_inventory(seats: &str) -> String {
+    format!("{}layout", seats.strip_suffix("seats").unwrap_or(seats))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +201,7 @@ mod tests {
             assert!(key.starts_with("P:{e:42}:"), "{key}");
         }
         assert_eq!(k.seat("A1"), "P:{e:42}:seat:A1");
+        assert_eq!(layout_of_inventory(&k.seats()), k.layout());
         assert_eq!(inventory_pattern("P"), "P:{e:*}:seats");
         assert_eq!(k.changes(), "P:{e:42}:changes");
         assert_eq!(event_of_channel("P", &k.changes()), Some(EventId(42)));

@@ -28,7 +28,8 @@ impl RedisStore {
         inv.key(k.seats())
             .key(k.generation())
             .key(k.policy())
-            .key(k.channels());
+            .key(k.channels())
+            .key(k.layout());
         let (policy, seats) = policy_args(snapshot, channels);
         inv.arg(policy)
             .arg(if channels { "1" } else { "0" })
