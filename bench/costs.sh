@@ -7,6 +7,7 @@
 #
 # One private redis-server, one fresh database, and these release-built processes on it:
 #   ref   the reference handler
+#   floor the reference's handler with the contract's floor script (REFERENCE=floor)
 #   n     seatlock, none mode, defaults but history.enabled = false (every instance below too,
 #         but h: the history is a row of its own)
 #   h     seatlock, none mode, defaults (history on; webhooks to loopback allowed)
@@ -17,8 +18,10 @@
 #   adm   token mode with admission (jwt), each request with its buyer's admission token
 # Rows (each on a fresh event in every round; every request holds 1 random seat, or 1 tier
 # unit, of a 100,000-seat event for a random buyer; 3 rounds in a shuffled order, medians):
-#   ref, plain, listed, rows, tiers, caps, rate, apikey, jwt, all, stream1, stream500, history
-#   (plain with the history recorded), webhook (and one endpoint subscribed), policy, admission
+#   ref, floor, plain, listed, rows, tiers, caps, rate, apikey, jwt, all, stream1, stream500,
+#   history (plain with the history recorded), webhook (and one endpoint subscribed), policy,
+#   admission; and the hot refusal: ref_storm, floor_storm, plain_storm (every request the same
+#   two seats of a fresh event, nearly all 409; their ratios are to ref_storm)
 #
 # Knobs: DURATION (s per row and round, 5), ROUNDS (3), CONNECTIONS (64), THREADS (2),
 # SEATS (100000), TTL_SECONDS (10), STREAMS (500), SKIP_BUILD=1, ONLY="ref plain ..." (a subset;
@@ -35,7 +38,7 @@ SEATS="${SEATS:-100000}"
 TTL_SECONDS="${TTL_SECONDS:-10}"
 STREAMS="${STREAMS:-500}"
 PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432}"
-ALL_ROWS="ref plain listed rows tiers caps rate apikey jwt all stream1 stream500 history webhook policy admission"
+ALL_ROWS="ref floor plain ref_storm floor_storm plain_storm listed rows tiers caps rate apikey jwt all stream1 stream500 history webhook policy admission"
 ONLY="${ONLY:-$ALL_ROWS}"
 DB="seatlock_bench_costs_$$"
 DB_URL="$PG_ADMIN_URL/$DB"
@@ -124,11 +127,20 @@ REF_PORT="$(free_port)"
 PORT="$REF_PORT" REDIS_URL="$REDIS_URL_B" KEY_PREFIX="costs-$$-ref" "$REF_BIN" >"$RAW/ref.log" 2>&1 &
 PIDS+=($!)
 BASES[ref]="http://127.0.0.1:$REF_PORT"
+# The contract's floor: the reference's handler with the least script that keeps seatlock's
+# contract for a hold of named seats (see examples/bench_reference.rs), seatlock's TTL.
+FLOOR_PORT="$(free_port)"
+REFERENCE=floor PORT="$FLOOR_PORT" REDIS_URL="$REDIS_URL_B" KEY_PREFIX="costs-$$-floor" \
+  TTL_SECONDS="$TTL_SECONDS" "$REF_BIN" >"$RAW/floor.log" 2>&1 &
+PIDS+=($!)
+BASES[floor]="http://127.0.0.1:$FLOOR_PORT"
 for name in h caps rate tok all adm; do
   for _ in $(seq 300); do curl -sf "${BASES[$name]}/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
   curl -sf "${BASES[$name]}/readyz" >/dev/null || die "seatlock $name did not start (see $RAW/seatlock-$name.log)"
 done
-for _ in $(seq 100); do curl -sf "${BASES[ref]}/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+for name in ref floor; do
+  for _ in $(seq 100); do curl -sf "${BASES[$name]}/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+done
 
 ADMIN_KEY="$(DATABASE_URL="$DB_URL" "$BIN" keys create --name "costs-admin-$$" --role admin 2>/dev/null)" \
   || die "admin key"
@@ -203,11 +215,21 @@ PY
   echo $!
 }
 
+# floor_event ID SEATS: the floor reference's inventory of event ID, seats S1..SEATS
+floor_event() {
+  redis-cli -p "$REDIS_PORT" EVAL "for i = 1, tonumber(ARGV[1]) do redis.call('SADD', KEYS[1], 'S' .. i) end" \
+    1 "costs-$$-floor:{e:$1}:seats" "$2" >/dev/null || die "floor inventory"
+}
+
 # prepare ROW ROUND -> "INSTANCE SCRIPT ARGS..." for wrk, with the row's event made
 prepare() {
   local row="$1" round="$2" ev
   case "$row" in
     ref) echo "ref hold_random.lua $((1000 + round)) $SEATS" ;;
+    floor) floor_event $((2000 + round)) "$SEATS"; echo "floor hold_random.lua $((2000 + round)) $SEATS" ;;
+    ref_storm) echo "ref storm.lua $((3000 + round))" ;;
+    floor_storm) floor_event $((4000 + round)) 2; echo "floor storm.lua $((4000 + round))" ;;
+    plain_storm) ev="$(new_event n "$(numbered costs-plain-storm)")"; echo "n storm.lua $ev" ;;
     plain) ev="$(new_event n "$(numbered costs-plain)")"; echo "n hold_random.lua $ev $SEATS" ;;
     listed) ev="$(new_event n "@$RAW/listed.json")"; echo "n hold_random.lua $ev $SEATS" ;;
     rows) ev="$(new_event n "@$RAW/rows.json")"; echo "n hold_rows.lua $ev $ROWS" ;;
@@ -284,15 +306,22 @@ quiet() {
   return 0
 }
 
+# all_rows: ONLY with ref, and with ref_storm when a refusal row (NAME_storm) is asked
+all_rows() {
+  local rows="ref $ONLY"
+  case " $ONLY " in *_storm\ *) rows="ref ref_storm $ONLY" ;; esac
+  echo "$rows"
+}
+
 BASELINE_IDLE="$(idle_share 3)"
 log "the machine is ${BASELINE_IDLE} idle with every instance started (the baseline for quiet)"
 log "warm-up"
-for name in n h caps rate tok all adm ref; do
+for name in n h caps rate tok all adm ref floor; do
   wrk -t1 -c4 -d1s -s bench/wrk/healthz.lua "${BASES[$name]}" >/dev/null 2>&1 || true
 done
 
 for round in $(seq "$ROUNDS"); do
-  order="$(python3 -c "import random,sys; r=sys.argv[2].split(); random.Random(int(sys.argv[1])).shuffle(r); print(' '.join(r))" "$round" "ref $ONLY")"
+  order="$(python3 -c "import random,sys; r=sys.argv[2].split(); random.Random(int(sys.argv[1])).shuffle(r); print(' '.join(r))" "$round" "$(all_rows)")"
   order="$(echo "$order" | tr ' ' '\n' | awk '!seen[$0]++' | tr '\n' ' ')"
   log "round $round: $order"
   for row in $order; do
@@ -341,12 +370,16 @@ PY
   done
 done
 
-python3 - "$RAW" "$ROUNDS" "ref $ONLY" "$ROOT/bench/results" <<'PY'
+python3 - "$RAW" "$ROUNDS" "$(all_rows)" "$ROOT/bench/results" <<'PY'
 import json, statistics, sys
 raw, rounds, rows, out = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4]
 rows = list(dict.fromkeys(rows))
 why = {
     "ref": "axum, one JSON parse, one EVALSHA (SET NX PX), one JSON answer",
+    "floor": "the contract's floor: the reference's handler (no middleware) with the least script that keeps seatlock's contract for a hold of seats (holders MGET, known and booked SMISMEMBERs, SET NX PX, the hold record HSET + PEXPIRE, the held index ZADD) and seatlock's answer",
+    "ref_storm": "the reference, hot-seat storm: the same two seats asked by every request (nearly all 409); the base of the _storm rows' ratios",
+    "floor_storm": "the contract's floor, hot-seat storm: one MGET of the holders, then the 409",
+    "plain_storm": "plain, hot-seat storm: hold_plain.lua's two-call refusal (the layout HMGET, the holders MGET), the metrics and middleware, the 409 body",
     "plain": "a numbered event in none mode, history.enabled = false (as every row but history and webhook): hold_plain.lua (the policy and rows check, one SMISMEMBER of the seats, one MGET of their holders, the writes), the metrics and middleware",
     "listed": "listed seats with types and prices: the same script (types and prices are Postgres's), a bigger inventory set",
     "rows": "rows: hold.lua (the plain path answers FULL once per instance and event), which also marks the seat in the row layout (rows_mark: one HGET and HSET of the row's bits)",
@@ -378,12 +411,14 @@ for row in rows:
         table.append({"row": row, "rps": statistics.median(x["rps"] for x in runs),
                       "p99_ms": statistics.median(x["p99"] for x in runs),
                       "rounds": [round(x["rps"]) for x in runs]})
-ref = next((t for t in table if t["row"] == "ref"), None)
+base = {t["row"]: t for t in table if t["row"] in ("ref", "ref_storm")}
 lines = ["| row | requests/s (median) | ratio to ref | p99 ms | rounds | what it costs and why |",
          "|---|---|---|---|---|---|"]
 for t in table:
+    ref = base.get("ref_storm" if t["row"].endswith("_storm") else "ref")
     t["ratio"] = t["rps"] / ref["rps"] if ref else None
-    lines.append(f"| {t['row']} | {t['rps']:,.0f} | {t['ratio']:.2f}x | {t['p99_ms']:.1f} | "
+    ratio = f"{t['ratio']:.2f}x" if ref else "-"
+    lines.append(f"| {t['row']} | {t['rps']:,.0f} | {ratio} | {t['p99_ms']:.1f} | "
                  f"{', '.join(f'{x:,}' for x in t['rounds'])} | {why.get(t['row'], '')} |")
 text = "\n".join(lines)
 print(text)
