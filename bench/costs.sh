@@ -131,7 +131,7 @@ BASES[ref]="http://127.0.0.1:$REF_PORT"
 # contract for a hold of named seats (see examples/bench_reference.rs), seatlock's TTL.
 FLOOR_PORT="$(free_port)"
 REFERENCE=floor PORT="$FLOOR_PORT" REDIS_URL="$REDIS_URL_B" KEY_PREFIX="costs-$$-floor" \
-  TTL_SECONDS="$TTL_SECONDS" "$REF_BIN" >"$RAW/floor.log" 2>&1 &
+  FLOOR_TTL_SECONDS="$TTL_SECONDS" "$REF_BIN" >"$RAW/floor.log" 2>&1 &
 PIDS+=($!)
 BASES[floor]="http://127.0.0.1:$FLOOR_PORT"
 for name in h caps rate tok all adm; do

@@ -17,7 +17,7 @@
 //! seatlock's per-request service: request id, span and `traceparent`, deadline, metrics, the
 //! auth gate, the idempotency layer, input validation, the policy and rows check, caps, rate,
 //! history, the change feed and the trim of expired index entries. The inventory is the
-//! caller's to load (`SADD {e}:seats ...`).
+//! caller's to load (`SADD {e}:seats ...`); a hold lasts `FLOOR_TTL_SECONDS` (300 by default).
 //!
 //! ```text
 //! PORT=18080 REDIS_URL=redis://127.0.0.1:6379 KEY_PREFIX=ref cargo run --release --example bench_reference
@@ -99,7 +99,8 @@ redis.call('ZADD', base .. 'held', unpack(scored))
 return {0, exp}
 ";
 
-/// The hold's TTL: `TTL_SECONDS` (300 by default).
+/// The hold's TTL: 300 s; in floor mode `FLOOR_TTL_SECONDS` when set (a name of its own, so a
+/// `TTL_SECONDS` a bench script exports for seatlock never changes the bare reference).
 const TTL_MS: i64 = 300_000;
 
 #[derive(Clone)]
@@ -221,8 +222,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         conn,
         script: Arc::new(redis::Script::new(if floor { FLOOR } else { SCRIPT })),
         prefix: prefix.into(),
-        ttl_ms: std::env::var("TTL_SECONDS")
+        ttl_ms: std::env::var("FLOOR_TTL_SECONDS")
             .ok()
+            .filter(|_| floor)
             .and_then(|v| v.parse::<i64>().ok())
             .map_or(TTL_MS, |s| s * 1000),
     };
