@@ -3,7 +3,9 @@
 # reference (examples/bench_reference.rs: axum + one EVALSHA) measured in the same run.
 # Run alone (`bash bench/costs.sh`, ~6 minutes with the defaults) or as the last phase of
 # bench/run.sh. Writes bench/results/costs.md (the table kept in bench/README.md) and
-# bench/results/costs.json.
+# bench/results/costs.json. Besides holds/s and p99, each row has the CPU one request cost its
+# process, Redis and Postgres (all its processes) (utime + stime from /proc, over the measured
+# run, divided by its requests).
 #
 # One private redis-server, one fresh database, and these release-built processes on it:
 #   ref   the reference handler
@@ -80,6 +82,7 @@ REDIS_PORT="$(free_port)"
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
   --logfile "$RAW/redis.log" >/dev/null 2>&1 &
 PIDS+=($!)
+REDIS_PID=$!
 for _ in $(seq 50); do [ "$(redis-cli -p "$REDIS_PORT" PING 2>/dev/null)" = PONG ] && break; sleep 0.1; done
 REDIS_URL_B="redis://127.0.0.1:$REDIS_PORT"
 
@@ -90,6 +93,8 @@ PIDS+=($!)
 SECRET="costs-secret-$(date +%s%N)-0123456789abcdefghijklmnop"
 ADM_SECRET="costs-admission-$(date +%s%N)-0123456789abcdefghijklmnop"
 declare -A BASES
+# the process id of each instance (for its CPU time)
+declare -A PIDOF
 # start NAME [env...]: a seatlock instance on a free port, its own key prefix, one database
 start() {
   local name="$1" port
@@ -102,6 +107,7 @@ start() {
     APP__SERVER__MAX_BODY_BYTES=16000000 APP__DATABASE__MAX_CONNECTIONS=8 \
     APP__WEBHOOKS__ALLOW_PRIVATE_NETWORKS=true "$@" "$BIN" >"$RAW/seatlock-$name.log" 2>&1 &
   PIDS+=($!)
+  PIDOF[$name]=$!
   BASES[$name]="http://127.0.0.1:$port"
 }
 # Token mode keeps its default per-buyer rate limit (5/s: 10,000 buyers stay under it); the
@@ -126,6 +132,7 @@ start adm "${OFF[@]}" "${TOKEN_ENV[@]}" APP__ADMISSION__MODE=jwt APP__ADMISSION_
 REF_PORT="$(free_port)"
 PORT="$REF_PORT" REDIS_URL="$REDIS_URL_B" KEY_PREFIX="costs-$$-ref" "$REF_BIN" >"$RAW/ref.log" 2>&1 &
 PIDS+=($!)
+PIDOF[ref]=$!
 BASES[ref]="http://127.0.0.1:$REF_PORT"
 # The contract's floor: the reference's handler with the least script that keeps seatlock's
 # contract for a hold of named seats (see examples/bench_reference.rs), seatlock's TTL.
@@ -133,6 +140,7 @@ FLOOR_PORT="$(free_port)"
 REFERENCE=floor PORT="$FLOOR_PORT" REDIS_URL="$REDIS_URL_B" KEY_PREFIX="costs-$$-floor" \
   FLOOR_TTL_SECONDS="$TTL_SECONDS" "$REF_BIN" >"$RAW/floor.log" 2>&1 &
 PIDS+=($!)
+PIDOF[floor]=$!
 BASES[floor]="http://127.0.0.1:$FLOOR_PORT"
 for name in h caps rate tok all adm; do
   for _ in $(seq 300); do curl -sf "${BASES[$name]}/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -282,6 +290,19 @@ prepare() {
   esac
 }
 
+# cpu_ticks PID: the process's CPU time so far (user + system), in clock ticks
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# pg_ticks: the same for every Postgres process (a backend that exits meanwhile is not counted)
+pg_ticks() {
+  local total=0 pid t
+  for pid in $(pgrep -x postgres); do
+    t="$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null)" || continue
+    total=$((total + ${t:-0}))
+  done
+  echo "$total"
+}
+CLK_TCK="$(getconf CLK_TCK)"
+
 # idle_share SECONDS: the share of the machine's CPU time idle over that long
 idle_share() {
   python3 - "$1" <<'PY'
@@ -346,9 +367,14 @@ PY
       sleep 1
     done
     [ "$verdict" = ok ] || die "row $row answers other statuses (or none): $(grep BENCHJSON "$RAW/$row-$round.check")"
+    svc0="$(cpu_ticks "${PIDOF[$inst]}")"
+    redis0="$(cpu_ticks "$REDIS_PID")"
+    pg0="$(pg_ticks)"
     wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --timeout 5s --latency \
       -s "bench/wrk/$script" "${BASES[$inst]}" -- $args >"$RAW/$row-$round.txt" 2>&1 \
       || die "wrk $row: $(tail -3 "$RAW/$row-$round.txt")"
+    echo "$(($(cpu_ticks "${PIDOF[$inst]}") - svc0)) $(($(cpu_ticks "$REDIS_PID") - redis0)) $(($(pg_ticks) - pg0)) $CLK_TCK" \
+      >"$RAW/$row-$round.cpu"
     grep '^BENCHJSON' "$RAW/$row-$round.txt" | sed 's/^BENCHJSON //' >"$RAW/$row-$round.json" \
       || die "wrk $row printed no result"
     # The subscribers and the endpoint go with their row, so they do not run on into the next.
@@ -405,21 +431,30 @@ for row in rows:
         except FileNotFoundError:
             continue
         secs = d["duration_us"] / 1e6
+        svc, rds, pg, tck = (int(x) for x in open(f"{raw}/{row}-{r}.cpu").read().split())
+        per_request = lambda ticks: ticks / tck * 1e6 / max(d["requests"], 1)
         runs.append({"rps": d["requests"] / secs, "ok": (d["requests"] - d["errors"]["status"]) / secs,
-                     "p99": d["latency_us"]["p99"] / 1000, "errors": d["errors"]})
+                     "p99": d["latency_us"]["p99"] / 1000, "errors": d["errors"],
+                     "svc_us": per_request(svc), "redis_us": per_request(rds),
+                     "pg_us": per_request(pg)})
     if runs:
         table.append({"row": row, "rps": statistics.median(x["rps"] for x in runs),
                       "p99_ms": statistics.median(x["p99"] for x in runs),
-                      "rounds": [round(x["rps"]) for x in runs]})
+                      "rounds": [round(x["rps"]) for x in runs],
+                      "service_us": statistics.median(x["svc_us"] for x in runs),
+                      "redis_us": statistics.median(x["redis_us"] for x in runs),
+                      "postgres_us": statistics.median(x["pg_us"] for x in runs)})
 base = {t["row"]: t for t in table if t["row"] in ("ref", "ref_storm")}
-lines = ["| row | requests/s (median) | ratio to ref | p99 ms | rounds | what it costs and why |",
-         "|---|---|---|---|---|---|"]
+lines = ["| row | requests/s (median) | ratio to ref | p99 ms | rounds | CPU us per request: process, Redis, Postgres | what it costs and why |",
+         "|---|---|---|---|---|---|---|"]
 for t in table:
     ref = base.get("ref_storm" if t["row"].endswith("_storm") else "ref")
     t["ratio"] = t["rps"] / ref["rps"] if ref else None
     ratio = f"{t['ratio']:.2f}x" if ref else "-"
     lines.append(f"| {t['row']} | {t['rps']:,.0f} | {ratio} | {t['p99_ms']:.1f} | "
-                 f"{', '.join(f'{x:,}' for x in t['rounds'])} | {why.get(t['row'], '')} |")
+                 f"{', '.join(f'{x:,}' for x in t['rounds'])} | "
+                 f"{t['service_us']:.1f}, {t['redis_us']:.1f}, {t['postgres_us']:.1f} | "
+                 f"{why.get(t['row'], '')} |")
 text = "\n".join(lines)
 print(text)
 open(f"{out}/costs.md", "w").write(text + "\n")
