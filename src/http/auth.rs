@@ -27,7 +27,16 @@ const TOKEN_IN_QUERY: &str = "/events/{event_id}/stream";
 
 /// Authenticates the request, applies its caller's rate limit, and hands the [`Caller`] to the
 /// handler through the request's extensions.
-pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    gated(&state, req, |req| next.run(req)).await
+}
+
+/// [`gate`] around any inner call: the middleware's, or the hold lane's.
+pub async fn gated<F, Fut>(state: &AppState, mut req: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let from_query = req
         .extensions()
         .get::<MatchedPath>()
@@ -44,7 +53,7 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
             // keys or tokens cannot run at line rate (each unknown key costs a Postgres read).
             let attempts = RateRequest {
                 scope: RateScope::Address,
-                identity: format!("auth-failure:{}", address_of(&req, &state)),
+                identity: format!("auth-failure:{}", address_of(&req, state)),
             };
             if let Some(check) = state.seatlock.check_rate(&attempts).await
                 && !check.verdict.allowed
@@ -64,14 +73,14 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
     if !state.seatlock.is_rate_limited(scope) {
         // No limit applies to the caller: nothing to count, no headers.
         req.extensions_mut().insert(caller);
-        return next.run(req).await;
+        return next(req).await;
     }
     let counted = RateRequest {
         scope,
         identity: match (&caller.key_name, &caller.subject) {
             (Some(name), _) => name.clone(),
             (None, Some(sub)) => sub.clone(),
-            (None, None) => address_of(&req, &state),
+            (None, None) => address_of(&req, state),
         },
     };
     req.extensions_mut().insert(caller);
@@ -83,7 +92,7 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
         // The hold script counts it; whatever does not reach the script is counted after.
         let deferred = Arc::new(DeferredCount::new(counted));
         req.extensions_mut().insert(deferred.clone());
-        let response = next.run(req).await;
+        let response = next(req).await;
         let check = match deferred.counted() {
             Some(check) => Some(check),
             // Not counted on the way (refused before any store work: a bad body, another
@@ -105,7 +114,7 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
     if let Some(check) = check.filter(|c| !c.verdict.allowed) {
         return check.refusal().into_response();
     }
-    let mut response = next.run(req).await;
+    let mut response = next(req).await;
     if let Some(check) = check {
         add_rate_headers(&mut response, &check);
     }

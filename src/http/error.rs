@@ -216,6 +216,14 @@ fn service_status(e: &Error) -> StatusCode {
     }
 }
 
+/// `body()` of `SEATS_UNAVAILABLE` without tiers, its keys in the same (sorted) order.
+#[derive(serde::Serialize)]
+struct SeatsRefusal<'a> {
+    code: &'a str,
+    error: &'a str,
+    seats: &'a [String],
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -223,7 +231,19 @@ impl IntoResponse for ApiError {
             // The cause is logged here, once; the client gets a sentence without it.
             tracing::error!(error = ?self, code = self.code(), "request failed");
         }
-        let mut response = (status, axum::Json(self.body())).into_response();
+        let mut response = match &self {
+            // The hot seat's refusal, the answer most requests of an on-sale get: serialized
+            // straight from the error, the same bytes as `body()` without building its tree.
+            ApiError::Service(Error::SeatsUnavailable { seats, tiers: None }) => {
+                let body = SeatsRefusal {
+                    code: self.code(),
+                    error: &self.to_string(),
+                    seats,
+                };
+                (status, axum::Json(body)).into_response()
+            }
+            _ => (status, axum::Json(self.body())).into_response(),
+        };
         let headers = response.headers_mut();
         match &self {
             ApiError::Unauthenticated { token_sent } => {

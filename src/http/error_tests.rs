@@ -137,3 +137,24 @@ fn unavailable_answers_say_when_to_retry() {
     assert!(ApiError::IdempotencyInFlight.retry_after());
     assert!(!ApiError::from(Error::HoldGone).retry_after());
 }
+
+#[tokio::test]
+async fn the_hot_refusal_answers_the_same_bytes_as_every_other_error() {
+    let error = || {
+        ApiError::from(Error::SeatsUnavailable {
+            seats: vec!["S1".into(), "A-\"2\"".into()],
+            tiers: None,
+        })
+    };
+    let expected = serde_json::to_vec(&error().body()).expect("the body serializes");
+    let response = error().into_response();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        HeaderValue::from_static("application/json")
+    );
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("the body is read");
+    assert_eq!(bytes.as_ref(), expected.as_slice());
+}

@@ -7,7 +7,7 @@
 use axum::body::{Body, to_bytes};
 use std::sync::Arc;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -25,14 +25,18 @@ use crate::service::Seatlock;
 
 pub const HEADER: &str = "idempotency-key";
 
-pub async fn replay_or_record(
-    State(state): State<AppState>,
-    ActedOnEvent(event): ActedOnEvent,
-    req: Request,
-    next: Next,
-) -> Response {
+pub async fn replay_or_record(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    recorded(&state, req, |req| next.run(req)).await
+}
+
+/// [`replay_or_record`] around any inner call: the middleware's, or the hold lane's.
+pub async fn recorded<F, Fut>(state: &AppState, req: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let Some(raw) = req.headers().get(HEADER) else {
-        return next.run(req).await;
+        return next(req).await;
     };
     // A header that is not visible ASCII is refused like an empty one.
     let key = match validate_key(raw.to_str().unwrap_or_default()) {
@@ -52,6 +56,7 @@ pub async fn replay_or_record(
     };
     let limit = state.settings.server.max_body_bytes;
     let (mut parts, body) = req.into_parts();
+    let Ok(ActedOnEvent(event)) = ActedOnEvent::from_request_parts(&mut parts, state).await;
     let Ok(bytes) = to_bytes(body, limit).await else {
         return ApiError::PayloadTooLarge { limit }.into_response();
     };
@@ -62,9 +67,7 @@ pub async fn replay_or_record(
         acting_user(caller, given).ok()
     });
     let (Some(parsed), Some(user_id)) = (parsed, user) else {
-        return next
-            .run(Request::from_parts(parts, Body::from(bytes)))
-            .await;
+        return next(Request::from_parts(parts, Body::from(bytes))).await;
     };
     // A claim costs Postgres work: a request whose rate count was left to the hold script is
     // counted here first (the script then does not count it again).
@@ -98,9 +101,7 @@ pub async fn replay_or_record(
                 seatlock: state.seatlock.clone(),
                 scope: scope.clone(),
             };
-            let response = next
-                .run(Request::from_parts(parts, Body::from(bytes)))
-                .await;
+            let response = next(Request::from_parts(parts, Body::from(bytes))).await;
             let response = record(&state.seatlock, &scope, response).await;
             guard.armed = false;
             response

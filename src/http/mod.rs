@@ -1,6 +1,7 @@
 //! The HTTP adapter: one router per resource, assembled here with the cross-cutting layers
 //! (request id + span + metrics, deadline, body limit, panic guard, JSON 404/405). Handlers turn
-//! wire types into domain values, call the service, and turn its results into wire types.
+//! wire types into domain values, call the service, and turn its results into wire types. The
+//! hold route runs the same layers as plain calls in one handler (`reserve_lane`).
 //!
 //! - [`state`]: `AppState`; [`error`]: the one error -> status + JSON mapping;
 //!   [`extract`]: path ids, JSON bodies, `userId`.
@@ -36,10 +37,13 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::handler::Handler;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::post;
 use chrono::{DateTime, SecondsFormat, Utc};
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
@@ -57,7 +61,6 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.settings.server.max_body_bytes;
     let api = Router::new()
         .merge(events::router())
-        .merge(reserve::router(state.clone()))
         .merge(holds::router(state.clone()))
         .merge(bookings::router(state.clone()))
         .merge(stream::router())
@@ -69,19 +72,56 @@ pub fn router(state: AppState) -> Router {
         .merge(blocks::router())
         .merge(policy::router())
         .layer(middleware::from_fn_with_state(state.clone(), auth::gate));
-    Router::new()
+    let rest = Router::new()
         .merge(api)
         .merge(health::router())
         .merge(web::router())
         .merge(openapi::router(&state.settings))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
-        .layer(DefaultBodyLimit::max(max_body))
-        .layer(CatchPanicLayer::custom(|_| {
-            Error::Internal("handler panicked".into()).into_response()
-        }))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(state.clone(), observe));
+    let routes = Router::new()
+        .route(
+            "/events/{event_id}/seats/reserve",
+            post(reserve_lane).fallback(reserve_lane_not_allowed),
+        )
+        .merge(rest)
+        .with_state(state);
+    // Around the whole router rather than each route: `Router::layer` would box them into every
+    // route, and every request would clone those boxes.
+    Router::new().fallback_service(
+        ServiceBuilder::new()
+            .layer(CatchPanicLayer::custom(|_| {
+                Error::Internal("handler panicked".into()).into_response()
+            }))
+            .layer(DefaultBodyLimit::max(max_body))
+            .service(routes),
+    )
+}
+
+/// The hold route (`POST /events/{id}/seats/reserve`), the request an on-sale makes most. Its
+/// stack is every API route's (observe, the auth gate, the idempotency layer, in that order) as
+/// plain calls in one handler instead of three `from_fn` layers, each of which clones and boxes
+/// the service below it, and boxes its future, on every request (bench/README.md, "Kept: the
+/// hold lane").
+async fn reserve_lane(State(state): State<AppState>, req: Request) -> Response {
+    observed(&state, req, |req| {
+        auth::gated(&state, req, |req| {
+            idempotency::recorded(&state, req, |req| {
+                reserve::reserve_seats.call(req, state.clone())
+            })
+        })
+    })
+    .await
+}
+
+/// Another method on the hold route: 405 `METHOD_NOT_ALLOWED` with a request id, as on every
+/// other route (before the auth gate, as there).
+async fn reserve_lane_not_allowed(State(state): State<AppState>, req: Request) -> Response {
+    observed(&state, req, |_| async {
+        ApiError::MethodNotAllowed.into_response()
+    })
+    .await
 }
 
 /// The history and webhook routes answer 404 `HISTORY_DISABLED` on a deployment that records no
@@ -98,6 +138,15 @@ async fn history_on(State(state): State<AppState>, req: Request, next: Next) -> 
 /// every log line of the request carries (continuing the caller's `traceparent`, named by the
 /// response's), a deadline, a closing log line and its HTTP metrics.
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    observed(&state, req, |req| next.run(req)).await
+}
+
+/// [`observe`] around any inner call: the middleware's, or the hold lane's.
+async fn observed<F, Fut>(state: &AppState, req: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let started = Instant::now();
     let request_id = req
         .headers()
@@ -133,7 +182,7 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     );
     let deadline = state.settings.server.request_timeout();
     let mut response = async move {
-        let response = match tokio::time::timeout(deadline, next.run(req)).await {
+        let response = match tokio::time::timeout(deadline, next(req)).await {
             Ok(response) => response,
             Err(_) => ApiError::Timeout.into_response(),
         };
@@ -152,10 +201,11 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     }
     .instrument(span)
     .await;
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
+    // From the strings themselves (not copies of them).
+    if let Ok(v) = HeaderValue::try_from(request_id) {
         response.headers_mut().insert(REQUEST_ID, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&traceparent) {
+    if let Ok(v) = HeaderValue::try_from(traceparent) {
         response.headers_mut().insert(TRACEPARENT, v);
     }
     response

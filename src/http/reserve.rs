@@ -5,15 +5,13 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::routing::post;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiJson, EventPath, UserIdInput};
 use super::holds::{HoldView, TierLineInput, TierLineView};
-use super::idempotency;
 use super::rfc3339;
 use super::state::AppState;
 use crate::config::AdmissionMode;
@@ -31,16 +29,6 @@ use crate::telemetry::{self, HoldRefusal};
 
 /// The header that carries a waiting room's admission token (the raw token).
 pub const ADMISSION_HEADER: &str = "seatlock-admission";
-
-/// The reserve route, under the idempotency layer as the rest of the hold flow.
-pub fn router(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/events/{event_id}/seats/reserve", post(reserve_seats))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state,
-            idempotency::replay_or_record,
-        ))
-}
 
 /// `userId` may be left out by a buyer with a JWT (its `sub` is used); keys must name it.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -6,6 +6,7 @@
 //! a response still carries a `traceparent` that a log line can be matched with, for the cost of
 //! two random numbers and one header. The Redis and Postgres spans exist only with export on.
 
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use opentelemetry::propagation::TextMapPropagator;
@@ -51,11 +52,12 @@ pub fn continue_trace(span: &Span, traceparent: Option<&str>) -> String {
     } else {
         unexported_ids(traceparent)
     };
-    let trace_id = format!("{trace_id:032x}");
-    let span_id = format!("{span_id:016x}");
-    span.record("trace_id", trace_id.as_str());
-    span.record("span_id", span_id.as_str());
-    format!("00-{trace_id}-{span_id}-{flags:02x}")
+    // One string (the answer's header); the span's two fields are slices of it.
+    let mut traceparent = String::with_capacity(55);
+    let _ = write!(traceparent, "00-{trace_id:032x}-{span_id:016x}-{flags:02x}");
+    span.record("trace_id", &traceparent[3..35]);
+    span.record("span_id", &traceparent[36..52]);
+    traceparent
 }
 
 /// The ids of a span that is not exported: the caller's trace continued, or a new one.
@@ -173,5 +175,20 @@ mod tests {
         ] {
             assert_eq!(parse_traceparent(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn an_unexported_span_continues_the_callers_trace_with_a_span_of_its_own() {
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let ours = super::continue_trace(&tracing::Span::none(), Some(tp));
+        let (trace, span, flags) = parse_traceparent(&ours).expect("a valid traceparent");
+        assert_eq!((trace, flags), (0x4bf92f3577b34da6a3ce929d0e0e4736, 1));
+        assert_ne!(span, 0x00f067aa0ba902b7);
+        assert_eq!(ours.len(), 55);
+        let fresh = super::continue_trace(&tracing::Span::none(), None);
+        assert!(
+            parse_traceparent(&fresh).is_some_and(|(_, _, flags)| flags == 0),
+            "{fresh}"
+        );
     }
 }

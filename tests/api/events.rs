@@ -213,6 +213,10 @@ async fn unknown_routes_and_methods_answer_json(pg: PgPool) {
     let (status, body) = app.call("DELETE", "/events", None).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(body["code"], "METHOD_NOT_ALLOWED");
+    // The hold route too (its stack is a handler of its own, see `reserve_lane`).
+    let (status, body) = app.get("/events/1/seats/reserve").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["code"], "METHOD_NOT_ALLOWED");
     let (status, body) = app.get("/healthz").await;
     assert_eq!(
         (status, body["status"].as_str()),

@@ -13,7 +13,7 @@ use redis::Value;
 use super::RedisStore;
 use super::holds::{HoldRequest, hold_args};
 use super::keys::Keys;
-use super::scripts::HOLD_PLAIN;
+use super::scripts::{HOLD_PLAIN, evalsha};
 use crate::domain::events::EventId;
 use crate::error::Result;
 use crate::telemetry::RedisOp;
@@ -61,24 +61,25 @@ impl RedisStore {
             return Ok(None);
         }
         // One key of the event (the script names the others from it), the rate key when counted.
-        let mut inv = HOLD_PLAIN.prepare_invoke();
-        inv.key(k.seats());
+        let keys = 1 + usize::from(r.rate.is_some());
+        let mut cmd = evalsha(&HOLD_PLAIN, keys, 8 + r.codes.len());
+        cmd.arg(k.seats());
         if let Some((caller, _)) = r.rate {
-            inv.key(self.rate_key(caller));
+            cmd.arg(self.rate_key(caller));
         }
         hold_args(
-            &mut inv,
+            &mut cmd,
             r.hold,
             r.user_id,
             r.ttl,
             r.caps,
             r.rate.map(|(_, quota)| quota),
         );
-        inv.arg(if r.record && self.record { "1" } else { "0" });
+        cmd.arg(if r.record && self.record { "1" } else { "0" });
         for code in r.codes {
-            inv.arg(code);
+            cmd.arg(code);
         }
-        let reply = self.invoke(RedisOp::Hold, &inv).await?;
+        let reply = self.invoke_cmd(RedisOp::Hold, &HOLD_PLAIN, &cmd).await?;
         if let Value::Array(items) = &reply
             && let [Value::BulkString(tag)] = items.as_slice()
             && tag.as_slice() == b"FULL"

@@ -9,7 +9,9 @@ use super::RedisStore;
 use super::hold_fields::{parse_pools, parse_tier_lines, pool_lines, shortages};
 use super::keys::Keys;
 use super::policy::{policy_attempt, policy_tail};
-use super::scripts::{self, HOLD, PIN, SETTLE, UNPIN, hold_check, int_at, strings_at, tagged};
+use super::scripts::{
+    self, HOLD, PIN, SETTLE, ScriptArgs, UNPIN, hold_check, int_at, strings_at, tagged,
+};
 use crate::domain::events::EventId;
 use crate::domain::holds::{Caps, HoldAttempt, HoldCheck, HoldGroupId, HoldRecord, HoldStore};
 use crate::domain::limits::{Rate, RateRequest, RateVerdict};
@@ -70,22 +72,30 @@ pub enum Settle {
 /// ARGV[1..7] of the hold scripts (`hold.lua`, `best.lua`, `hold_plain.lua`): the hold id, the
 /// buyer, the TTL in ms, the two caps (0 = none), the rate quota (0 0 = not counted).
 pub(super) fn hold_args(
-    inv: &mut redis::ScriptInvocation<'_>,
+    inv: &mut impl ScriptArgs,
     hold: HoldGroupId,
     user_id: &str,
     ttl: Duration,
     caps: Caps,
     quota: Option<Rate>,
 ) {
-    inv.arg(hold.to_string())
-        .arg(user_id)
-        .arg(ttl.as_millis() as u64)
-        .arg(caps.max_seats.unwrap_or(0))
-        .arg(caps.max_live_holds.unwrap_or(0));
+    // The id as its Display writes it, without a String.
+    let mut id = uuid::Uuid::encode_buffer();
+    inv.push(&*hold.0.hyphenated().encode_lower(&mut id));
+    inv.push(user_id);
+    inv.push(ttl.as_millis() as u64);
+    inv.push(caps.max_seats.unwrap_or(0));
+    inv.push(caps.max_live_holds.unwrap_or(0));
     match quota {
-        Some(quota) => inv.arg(quota.interval_us()).arg(quota.burst.max(1)),
-        None => inv.arg(0).arg(0),
-    };
+        Some(quota) => {
+            inv.push(quota.interval_us());
+            inv.push(quota.burst.max(1));
+        }
+        None => {
+            inv.push(0);
+            inv.push(0);
+        }
+    }
 }
 
 impl RedisStore {

@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use deadpool::Runtime;
-use redis::{RedisResult, Value};
+use redis::{Cmd, ErrorKind, RedisResult, Script, ServerErrorKind, Value};
 use tracing::Instrument;
 
 pub use best::BestRequest;
@@ -205,6 +205,21 @@ impl RedisStore {
     async fn invoke(&self, op: RedisOp, inv: &redis::ScriptInvocation<'_>) -> Result<Value> {
         self.run(op, async |conn| inv.invoke_async::<Value>(conn).await)
             .await
+    }
+
+    /// Runs an EVALSHA built by [`scripts::evalsha`], loading the script and trying again on NOSCRIPT
+    /// (as `ScriptInvocation` does).
+    async fn invoke_cmd(&self, op: RedisOp, script: &Script, cmd: &Cmd) -> Result<Value> {
+        self.run(op, async |conn| {
+            match cmd.query_async::<Value>(conn).await {
+                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    script.load_async(conn).await?;
+                    cmd.query_async::<Value>(conn).await
+                }
+                other => other,
+            }
+        })
+        .await
     }
 
     /// The cluster's state as one of its nodes sees it (`CLUSTER INFO`); None on a standalone

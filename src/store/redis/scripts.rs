@@ -113,6 +113,32 @@ script!(SET_POLICY, "set_policy.lua");
 script!(HISTORY, "history.lua");
 counting_script!(RATE_LIMIT, "rate_limit.lua");
 
+/// An EVALSHA of `script` with `keys` keys, its keys and arguments to be added in order. Built
+/// straight into one command buffer: a `ScriptInvocation` keeps every key and argument in a
+/// buffer of its own and copies them all into a new command on each call.
+pub(super) fn evalsha(script: &Script, keys: usize, args: usize) -> redis::Cmd {
+    let mut cmd = redis::Cmd::with_capacity(3 + keys + args, 64 * (keys + args) + 48);
+    cmd.arg("EVALSHA").arg(script.get_hash()).arg(keys);
+    cmd
+}
+
+/// What a script's arguments are added to: a `ScriptInvocation`, or an EVALSHA command.
+pub(super) trait ScriptArgs {
+    fn push<T: redis::ToRedisArgs>(&mut self, arg: T);
+}
+
+impl ScriptArgs for redis::ScriptInvocation<'_> {
+    fn push<T: redis::ToRedisArgs>(&mut self, arg: T) {
+        self.arg(arg);
+    }
+}
+
+impl ScriptArgs for redis::Cmd {
+    fn push<T: redis::ToRedisArgs>(&mut self, arg: T) {
+        self.arg(arg);
+    }
+}
+
 pub(super) fn unexpected(script: &str, what: &str) -> Error {
     Error::Internal(format!("unexpected reply from {script}.lua: {what}"))
 }
@@ -129,8 +155,9 @@ pub(super) fn string(v: &Value) -> Result<String> {
 pub(super) fn tagged(v: Value) -> Result<(String, Vec<Value>)> {
     match v {
         Value::Array(mut items) if !items.is_empty() => {
-            let rest = items.split_off(1);
-            Ok((string(&items[0])?, rest))
+            // The rest stays in the reply's vector (no second one).
+            let tag = string(&items.remove(0))?;
+            Ok((tag, items))
         }
         other => Err(unexpected("script", &format!("{other:?}"))),
     }
