@@ -296,7 +296,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 pg_ticks() {
   local total=0 pid t
   for pid in $(pgrep -x postgres); do
-    t="$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null)" || continue
+    t="$(cpu_ticks "$pid" 2>/dev/null)" || continue
     total=$((total + ${t:-0}))
   done
   echo "$total"
