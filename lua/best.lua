@@ -462,13 +462,14 @@ if refusal then
   return {'USER_LIMIT', remaining, reset, refusal[1], refusal[2], refusal[3]}
 end
 
-local ttl = tonumber(ARGV[3])
-local exp = now + ttl
+local exp = now + tonumber(ARGV[3])
+-- Integers sent to Redis as strings, formatted once (see hold_plain.lua); ARGV[3] is the TTL.
+local exp_s, now_s = string.format('%d', exp), string.format('%d', now)
 for _, code in ipairs(codes) do
-  if not redis.call('SET', prefix .. code, ARGV[1], 'NX', 'PX', ttl) then
+  if not redis.call('SET', prefix .. code, ARGV[1], 'NX', 'PX', ARGV[3]) then
     return redis.error_reply('best.lua: a chosen seat was taken: ' .. code)
   end
-  redis.call('ZADD', KEYS[3], exp, code)
+  redis.call('ZADD', KEYS[3], exp_s, code)
 end
 -- The row: the block's held bits, its run split around the block, the earliest end.
 local h, runs = chosen.h, {}
@@ -490,20 +491,20 @@ for _, run in ipairs(chosen.runs) do
 end
 redis.call('HSET', layout, 'h:' .. chosen.i, h, 's:' .. chosen.i, runs_string(runs))
 if chosen.e == 0 or exp < chosen.e then
-  redis.call('HSET', layout, 'e:' .. chosen.i, exp)
+  redis.call('HSET', layout, 'e:' .. chosen.i, exp_s)
 end
-redis.call('ZADD', KEYS[10], 'LT', exp, chosen.i)
+redis.call('ZADD', KEYS[10], 'LT', exp_s, chosen.i)
 redis.call('HDEL', layout, 'avail')
-redis.call('HSET', KEYS[4], 'user', ARGV[2], 'exp', exp, 'seats', table.concat(codes, '\n'),
-  'tiers', '', 'taken', now)
-redis.call('PEXPIRE', KEYS[4], ttl)
+redis.call('HSET', KEYS[4], 'user', ARGV[2], 'exp', exp_s, 'seats', table.concat(codes, '\n'),
+  'tiers', '', 'taken', now_s)
+redis.call('PEXPIRE', KEYS[4], ARGV[3])
 caps_record(caps, KEYS[5], ARGV[1], count, exp, now)
 policy_admission_record(P, KEYS[4], ARGV[1], exp, now)
 if ARGV[12] == '1' then
-  redis.call('XADD', KEYS[11], '*', 'k', 'H', 'h', ARGV[1], 'a', now, 'u', ARGV[2], 'x', exp,
+  redis.call('XADD', KEYS[11], '*', 'k', 'H', 'h', ARGV[1], 'a', now_s, 'u', ARGV[2], 'x', exp_s,
     's', table.concat(codes, '\n'), 't', '')
 end
-local trimmed = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+local trimmed = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now_s)
 publish_change(KEYS[9], function()
   return {s = codes, t = {}, at = now, x = exp}
 end)

@@ -41,9 +41,10 @@ local function caps_record(state, user_key, hold_id, units, exp, now)
   if not state.capped then
     return
   end
+  -- (Integers as strings: see hold_plain.lua.)
   if state.expired > 0 then
-    redis.call('ZREMRANGEBYSCORE', user_key, '-inf', now)
+    redis.call('ZREMRANGEBYSCORE', user_key, '-inf', string.format('%d', now))
   end
-  redis.call('ZADD', user_key, exp, units .. ':' .. hold_id)
-  redis.call('PEXPIRE', user_key, math.max(exp, state.latest) - now)
+  redis.call('ZADD', user_key, string.format('%d', exp), units .. ':' .. hold_id)
+  redis.call('PEXPIRE', user_key, string.format('%d', math.max(exp, state.latest) - now))
 end

@@ -235,19 +235,20 @@ if refusal then
   return {'USER_LIMIT', remaining, reset, refusal[1], refusal[2], refusal[3]}
 end
 
-local ttl = tonumber(ARGV[3])
-local exp = now + ttl
+local exp = now + tonumber(ARGV[3])
+-- Integers sent to Redis as strings, formatted once (see hold_plain.lua); ARGV[3] is the TTL.
+local exp_s, now_s = string.format('%d', exp), string.format('%d', now)
 local codes = {}
 for i = 0, n - 1 do
-  redis.call('SET', KEYS[8 + i], ARGV[1], 'NX', 'PX', ttl)
-  redis.call('ZADD', KEYS[3], exp, ARGV[first + i])
+  redis.call('SET', KEYS[8 + i], ARGV[1], 'NX', 'PX', ARGV[3])
+  redis.call('ZADD', KEYS[3], exp_s, ARGV[first + i])
   rows_mark(KEYS[#KEYS - 1], ARGV[first + i], 'hold', exp, KEYS[#KEYS - 2])
   codes[i + 1] = ARGV[first + i]
 end
 local tiers, pools = {}, {}
 for j = 0, lines - 1 do
   local want = ARGV[tfirst + 2 * j + 1]
-  redis.call('ZADD', KEYS[kfirst + 2 * j + 1], exp, want .. ':' .. ARGV[1])
+  redis.call('ZADD', KEYS[kfirst + 2 * j + 1], exp_s, want .. ':' .. ARGV[1])
   redis.call('HINCRBY', KEYS[kfirst + 2 * j], 'held', want)
   tiers[j + 1] = ARGV[tfirst + 2 * j] .. ' ' .. want
   local part = plans[j] and PC.take(KEYS[kfirst + 2 * j], ARGV[1], tonumber(want), plans[j])
@@ -255,16 +256,16 @@ for j = 0, lines - 1 do
     pools[#pools + 1] = ARGV[tfirst + 2 * j] .. ' ' .. part
   end
 end
-redis.call('HSET', KEYS[4], 'user', ARGV[2], 'exp', exp, 'seats', table.concat(codes, '\n'),
-  'tiers', table.concat(tiers, '\n'), 'taken', now)
+redis.call('HSET', KEYS[4], 'user', ARGV[2], 'exp', exp_s, 'seats', table.concat(codes, '\n'),
+  'tiers', table.concat(tiers, '\n'), 'taken', now_s)
 if #pools > 0 then
   redis.call('HSET', KEYS[4], 'pools', table.concat(pools, '\n'))
 end
-redis.call('PEXPIRE', KEYS[4], ttl)
+redis.call('PEXPIRE', KEYS[4], ARGV[3])
 caps_record(caps, KEYS[5], ARGV[1], units, exp, now)
 policy_admission_record(P, KEYS[4], ARGV[1], exp, now)
 if RECORD == '1' then
-  redis.call('XADD', HIST, '*', 'k', 'H', 'h', ARGV[1], 'a', now, 'u', ARGV[2], 'x', exp,
+  redis.call('XADD', HIST, '*', 'k', 'H', 'h', ARGV[1], 'a', now_s, 'u', ARGV[2], 'x', exp_s,
     's', table.concat(codes, '\n'), 't', table.concat(tiers, '\n'))
 end
 -- Entries of holds that ended by expiry are trimmed here, so the ZSET stays the size of the
@@ -272,7 +273,7 @@ end
 -- (A hold of tier units only leaves that to the next seat hold.)
 local trimmed = 0
 if n > 0 then
-  trimmed = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  trimmed = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now_s)
 end
 publish_change(KEYS[#KEYS], function()
   local tier_codes = {}
