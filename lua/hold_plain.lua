@@ -114,8 +114,8 @@ if refusal then
 end
 local exp = now + tonumber(ARGV[3])
 -- The integers sent to Redis go as strings, each formatted once: Redis formats a Lua number
--- argument with "%.17g" on every call (~0.3 us each; `bench/README.md`, "Numbers as strings").
--- ARGV[3] is the TTL as the service sent it.
+-- argument with "%.17g" on every call (~0.3 us each; `bench/README.md`, "Kept: numbers as
+-- strings"). ARGV[3] is the TTL as the service sent it.
 local exp_s, now_s = string.format('%d', exp), string.format('%d', now)
 local scored = {}
 for i = 1, n do
