@@ -3,9 +3,12 @@
 use std::time::Duration;
 
 use super::RedisStore;
+use super::hold_head::{HOLD_ARGS, HOLD_KEYS, hold_args};
 use super::holds::HoldReply;
-use super::policy::policy_attempt;
-use super::scripts::{self, BEST, int_at, strings_at, tagged};
+use super::policy::{
+    POLICY_TAIL_ARGS, POLICY_TAIL_KEYS, policy_attempt, policy_tail_args, policy_tail_keys,
+};
+use super::scripts::{self, BEST, evalsha, int_at, strings_at, tagged};
 use crate::domain::best::BestFilter;
 use crate::domain::events::EventId;
 use crate::domain::holds::{Caps, HoldAttempt, HoldGroupId};
@@ -49,19 +52,32 @@ impl RedisStore {
             caller,
         } = *request;
         let k = self.keys(event);
-        let mut inv = BEST.prepare_invoke();
-        self.hold_head(&mut inv, &k, hold, user_id, ttl, caps, rate);
-        inv.key(k.layout())
-            .key(k.watched())
-            .key(k.row_ends())
-            .key(k.hist());
-        inv.arg(count)
+        let mut cmd = evalsha(
+            &BEST,
+            HOLD_KEYS + 4 + POLICY_TAIL_KEYS,
+            HOLD_ARGS + 5 + POLICY_TAIL_ARGS,
+        );
+        self.hold_keys(&mut cmd, &k, hold, user_id, rate);
+        cmd.arg(k.layout())
+            .arg(k.watched())
+            .arg(k.row_ends())
+            .arg(k.hist());
+        policy_tail_keys(&mut cmd, &k, caller);
+        hold_args(
+            &mut cmd,
+            hold,
+            user_id,
+            ttl,
+            caps,
+            rate.map(|(_, quota)| quota),
+        );
+        cmd.arg(count)
             .arg(filter.seat_type.as_deref().unwrap_or(""))
             .arg(filter.max_price_cents.unwrap_or(-1))
             .arg(k.seat(""))
             .arg(self.record_arg());
-        super::policy::policy_tail(&mut inv, &k, event, caller);
-        let (tag, all) = tagged(self.invoke(RedisOp::Best, &inv).await?)?;
+        policy_tail_args(&mut cmd, event, caller);
+        let (tag, all) = tagged(self.invoke_cmd(RedisOp::Best, &BEST, &cmd).await?)?;
         if tag == "NOCACHE" {
             return Ok((HoldReply::NoCache, Vec::new()));
         }

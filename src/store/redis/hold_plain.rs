@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use redis::Value;
 
 use super::RedisStore;
-use super::holds::{HoldRequest, hold_args};
+use super::hold_head::hold_args;
+use super::holds::HoldRequest;
 use super::keys::Keys;
 use super::scripts::{HOLD_PLAIN, evalsha};
 use crate::domain::events::EventId;

@@ -7,10 +7,13 @@ use redis::Value;
 
 use super::RedisStore;
 use super::hold_fields::{parse_pools, parse_tier_lines, pool_lines, shortages};
+use super::hold_head::{HOLD_ARGS, HOLD_KEYS, hold_args};
 use super::keys::Keys;
-use super::policy::{policy_attempt, policy_tail};
+use super::policy::{
+    POLICY_TAIL_ARGS, POLICY_TAIL_KEYS, policy_attempt, policy_tail_args, policy_tail_keys,
+};
 use super::scripts::{
-    self, HOLD, PIN, SETTLE, ScriptArgs, UNPIN, hold_check, int_at, strings_at, tagged,
+    self, HOLD, PIN, SETTLE, UNPIN, evalsha, hold_check, int_at, strings_at, tagged,
 };
 use crate::domain::events::EventId;
 use crate::domain::holds::{Caps, HoldAttempt, HoldCheck, HoldGroupId, HoldRecord, HoldStore};
@@ -69,66 +72,7 @@ pub enum Settle {
     Drop,
 }
 
-/// ARGV[1..7] of the hold scripts (`hold.lua`, `best.lua`, `hold_plain.lua`): the hold id, the
-/// buyer, the TTL in ms, the two caps (0 = none), the rate quota (0 0 = not counted).
-pub(super) fn hold_args(
-    inv: &mut impl ScriptArgs,
-    hold: HoldGroupId,
-    user_id: &str,
-    ttl: Duration,
-    caps: Caps,
-    quota: Option<Rate>,
-) {
-    // The id as its Display writes it, without a String.
-    let mut id = uuid::Uuid::encode_buffer();
-    inv.push(&*hold.0.hyphenated().encode_lower(&mut id));
-    inv.push(user_id);
-    inv.push(ttl.as_millis() as u64);
-    inv.push(caps.max_seats.unwrap_or(0));
-    inv.push(caps.max_live_holds.unwrap_or(0));
-    match quota {
-        Some(quota) => {
-            inv.push(quota.interval_us());
-            inv.push(quota.burst.max(1));
-        }
-        None => {
-            inv.push(0);
-            inv.push(0);
-        }
-    }
-}
-
 impl RedisStore {
-    /// Takes an all-or-nothing hold under the buyer's caps (see `lua/hold.lua`).
-    /// KEYS[1..7] and ARGV[1..7], the same in `hold.lua` and `best.lua` (and read by `gcra.lua`
-    /// and `caps.lua`): the cache marker, booked, held, the hold, the buyer's holds, sold, the
-    /// rate key; the hold id, the buyer, the TTL in ms, the two caps, the rate quota.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn hold_head(
-        &self,
-        inv: &mut redis::ScriptInvocation<'_>,
-        k: &Keys,
-        hold: HoldGroupId,
-        user_id: &str,
-        ttl: Duration,
-        caps: Caps,
-        rate: Option<(&RateRequest, Rate)>,
-    ) {
-        let hold_key = k.hold(hold);
-        inv.key(k.seats())
-            .key(k.booked())
-            .key(k.held())
-            .key(&hold_key)
-            .key(k.user(user_id))
-            .key(k.sold());
-        // Without a rate check the slot is filled with a key of the event (never read).
-        match rate {
-            Some((caller, _)) => inv.key(self.rate_key(caller)),
-            None => inv.key(&hold_key),
-        };
-        hold_args(inv, hold, user_id, ttl, caps, rate.map(|(_, quota)| quota));
-    }
-
     /// Takes a hold: `hold_plain.lua` when it can, else `hold.lua` (the same replies).
     pub async fn acquire_hold(&self, request: &HoldRequest<'_>) -> Result<HoldReply> {
         let HoldRequest {
@@ -222,29 +166,43 @@ impl RedisStore {
             caller,
             pools,
         } = *request;
-        let mut inv = HOLD.prepare_invoke();
-        self.hold_head(&mut inv, k, hold, user_id, ttl, caps, rate);
+        let seats_and_tiers = codes.len() + 2 * tiers.len();
+        let mut cmd = evalsha(
+            &HOLD,
+            HOLD_KEYS + seats_and_tiers + 4 + POLICY_TAIL_KEYS,
+            HOLD_ARGS + 1 + seats_and_tiers + 2 + POLICY_TAIL_ARGS,
+        );
+        self.hold_keys(&mut cmd, k, hold, user_id, rate);
         for code in codes {
-            inv.key(k.seat(code));
+            cmd.arg(k.seat(code));
         }
         for line in tiers {
-            inv.key(k.tier(&line.code)).key(k.tier_holds(&line.code));
+            cmd.arg(k.tier(&line.code)).arg(k.tier_holds(&line.code));
         }
-        inv.key(k.row_ends())
-            .key(k.layout())
-            .key(k.watched())
-            .key(k.hist());
-        inv.arg(codes.len());
+        cmd.arg(k.row_ends())
+            .arg(k.layout())
+            .arg(k.watched())
+            .arg(k.hist());
+        policy_tail_keys(&mut cmd, k, caller);
+        hold_args(
+            &mut cmd,
+            hold,
+            user_id,
+            ttl,
+            caps,
+            rate.map(|(_, quota)| quota),
+        );
+        cmd.arg(codes.len());
         for code in codes {
-            inv.arg(code);
+            cmd.arg(code);
         }
         for line in tiers {
-            inv.arg(&line.code).arg(line.quantity);
+            cmd.arg(&line.code).arg(line.quantity);
         }
-        inv.arg(pool_lines(pools));
-        inv.arg(if record && self.record { "1" } else { "0" });
-        policy_tail(&mut inv, k, event, caller);
-        self.invoke(RedisOp::Hold, &inv).await
+        cmd.arg(pool_lines(pools));
+        cmd.arg(if record && self.record { "1" } else { "0" });
+        policy_tail_args(&mut cmd, event, caller);
+        self.invoke_cmd(RedisOp::Hold, &HOLD, &cmd).await
     }
 
     /// Reads a live hold, or None when it expired, was settled or never existed.

@@ -6,7 +6,8 @@
 //! - [`keys`]: the key layout (one hash tag per event).
 //! - [`scripts`]: the Lua scripts and their replies.
 //! - [`holds`]: take, read, pin, unpin and settle a hold ([`hold_plain`]: the plain path of a
-//!   take); [`best`]: a best-available hold.
+//!   take; [`hold_head`]: the keys and arguments every hold script starts with); [`best`]: a
+//!   best-available hold.
 //! - [`inventory`]: rebuild the cached inventory, mark seats booked, read the held seats.
 //! - [`blocks`]: blocked seats in the cache.
 //! - [`rate`]: the shared rate limit (GCRA).
@@ -23,6 +24,7 @@ mod feed;
 mod feed_cluster;
 mod history;
 mod hold_fields;
+mod hold_head;
 mod hold_plain;
 mod holds;
 mod inventory;

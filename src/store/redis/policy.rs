@@ -39,26 +39,30 @@ impl RedisStore {
     }
 }
 
-/// The sales policy's keys and arguments, after everything else (see `lua/policy.lua`).
-pub(super) fn policy_tail(
-    inv: &mut redis::ScriptInvocation<'_>,
-    k: &Keys,
-    event: EventId,
-    caller: &HoldCaller,
-) {
-    inv.key(k.policy()).key(k.channels());
+/// The sales policy's keys and arguments, after everything else (see `lua/policy.lua`). The
+/// keys: the policy, the channels, the buyer's admission (the policy key again when none).
+pub(super) fn policy_tail_keys(cmd: &mut redis::Cmd, k: &Keys, caller: &HoldCaller) {
+    cmd.arg(k.policy()).arg(k.channels());
     match &caller.admission {
-        Some(a) => inv.key(k.admission(&a.buyer)),
-        None => inv.key(k.policy()),
+        Some(a) => cmd.arg(k.admission(&a.buyer)),
+        None => cmd.arg(k.policy()),
     };
-    inv.arg(caller.script_channels());
+}
+
+/// How many keys [`policy_tail_keys`] adds, and arguments [`policy_tail_args`].
+pub(super) const POLICY_TAIL_KEYS: usize = 3;
+pub(super) const POLICY_TAIL_ARGS: usize = 4;
+
+/// The arguments: the caller's channels, the admission's cap and queue event, the event id.
+pub(super) fn policy_tail_args(cmd: &mut redis::Cmd, event: EventId, caller: &HoldCaller) {
+    cmd.arg(caller.script_channels());
     match &caller.admission {
-        Some(a) => inv
+        Some(a) => cmd
             .arg(a.max_live_holds)
             .arg(a.queueit_event.as_deref().unwrap_or_default()),
-        None => inv.arg(0).arg(""),
+        None => cmd.arg(0).arg(""),
     };
-    inv.arg(event.0);
+    cmd.arg(event.0);
 }
 
 /// A refusal `hold.lua` and `best.lua` answer alike: a cap (`USER_LIMIT`, cap, max, current),

@@ -122,23 +122,6 @@ pub(super) fn evalsha(script: &Script, keys: usize, args: usize) -> redis::Cmd {
     cmd
 }
 
-/// What a script's arguments are added to: a `ScriptInvocation`, or an EVALSHA command.
-pub(super) trait ScriptArgs {
-    fn push<T: redis::ToRedisArgs>(&mut self, arg: T);
-}
-
-impl ScriptArgs for redis::ScriptInvocation<'_> {
-    fn push<T: redis::ToRedisArgs>(&mut self, arg: T) {
-        self.arg(arg);
-    }
-}
-
-impl ScriptArgs for redis::Cmd {
-    fn push<T: redis::ToRedisArgs>(&mut self, arg: T) {
-        self.arg(arg);
-    }
-}
-
 pub(super) fn unexpected(script: &str, what: &str) -> Error {
     Error::Internal(format!("unexpected reply from {script}.lua: {what}"))
 }
