@@ -63,14 +63,7 @@ impl RedisStore {
             .arg(k.row_ends())
             .arg(k.hist());
         policy_tail_keys(&mut cmd, &k, caller);
-        hold_args(
-            &mut cmd,
-            hold,
-            user_id,
-            ttl,
-            caps,
-            rate.map(|(_, quota)| quota),
-        );
+        hold_args(&mut cmd, hold, user_id, ttl, caps, rate);
         cmd.arg(count)
             .arg(filter.seat_type.as_deref().unwrap_or(""))
             .arg(filter.max_price_cents.unwrap_or(-1))

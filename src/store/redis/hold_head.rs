@@ -16,7 +16,7 @@ pub(super) fn hold_args(
     user_id: &str,
     ttl: Duration,
     caps: Caps,
-    quota: Option<Rate>,
+    rate: Option<(&RateRequest, Rate)>,
 ) {
     // The id as its Display writes it, without a String.
     let mut id = uuid::Uuid::encode_buffer();
@@ -25,8 +25,8 @@ pub(super) fn hold_args(
         .arg(ttl.as_millis() as u64)
         .arg(caps.max_seats.unwrap_or(0))
         .arg(caps.max_live_holds.unwrap_or(0));
-    match quota {
-        Some(quota) => cmd.arg(quota.interval_us()).arg(quota.burst.max(1)),
+    match rate {
+        Some((_, quota)) => cmd.arg(quota.interval_us()).arg(quota.burst.max(1)),
         None => cmd.arg(0).arg(0),
     };
 }

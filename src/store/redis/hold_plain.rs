@@ -68,14 +68,7 @@ impl RedisStore {
         if let Some((caller, _)) = r.rate {
             cmd.arg(self.rate_key(caller));
         }
-        hold_args(
-            &mut cmd,
-            r.hold,
-            r.user_id,
-            r.ttl,
-            r.caps,
-            r.rate.map(|(_, quota)| quota),
-        );
+        hold_args(&mut cmd, r.hold, r.user_id, r.ttl, r.caps, r.rate);
         cmd.arg(if r.record && self.record { "1" } else { "0" });
         for code in r.codes {
             cmd.arg(code);

@@ -184,14 +184,7 @@ impl RedisStore {
             .arg(k.watched())
             .arg(k.hist());
         policy_tail_keys(&mut cmd, k, caller);
-        hold_args(
-            &mut cmd,
-            hold,
-            user_id,
-            ttl,
-            caps,
-            rate.map(|(_, quota)| quota),
-        );
+        hold_args(&mut cmd, hold, user_id, ttl, caps, rate);
         cmd.arg(codes.len());
         for code in codes {
             cmd.arg(code);
