@@ -6,6 +6,7 @@
 mod access;
 mod admission;
 mod history;
+mod lists;
 mod redact;
 mod redis;
 mod server;
@@ -173,18 +174,24 @@ impl Settings {
                 app_vars.insert(key.into(), v.clone());
             }
         }
-        let mut settings: Settings = Config::builder()
+        // The list settings are split here rather than by the environment source, which reads a
+        // lone number (`=5`) as a number and keeps the spaces of `5, 300`.
+        let mut builder = Config::builder()
             .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
-            .add_source(File::with_name(&format!("config/{app_env}")).required(false))
+            .add_source(File::with_name(&format!("config/{app_env}")).required(false));
+        for (var, key) in lists::VARS {
+            if let Some(value) = app_vars.remove(var) {
+                builder = builder
+                    .set_override(key, lists::split(&value))
+                    .map_err(|e| SettingsError(e.to_string()))?;
+            }
+        }
+        let mut settings: Settings = builder
             .add_source(
                 Environment::with_prefix("APP")
                     .prefix_separator("__")
                     .separator("__")
                     .try_parsing(true)
-                    .list_separator(",")
-                    .with_list_parse_key("server.trusted_proxies")
-                    .with_list_parse_key("redis.cluster_urls")
-                    .with_list_parse_key("webhooks.retry_schedule_seconds")
                     .source(Some(app_vars)),
             )
             .build()

@@ -159,3 +159,23 @@ fn cluster_mode_takes_its_seed_nodes_from_a_comma_separated_variable() {
     let err = Settings::from_env(env(&[("APP__REDIS__MODE", "sharded")])).expect_err("mode");
     assert!(err.to_string().contains("mode"), "{err}");
 }
+
+#[test]
+fn list_variables_take_one_value_spaces_and_empty() {
+    let schedule = |v: &str| {
+        Settings::from_env(env(&[("APP__WEBHOOKS__RETRY_SCHEDULE_SECONDS", v)]))
+            .map(|s| s.webhooks.retry_schedule_seconds)
+    };
+    assert_eq!(schedule("5").expect("one value"), [5]);
+    assert_eq!(schedule("5,300,1800").expect("three"), [5, 300, 1800]);
+    assert_eq!(schedule(" 5, 300 ,1800 ").expect("spaces"), [5, 300, 1800]);
+    assert!(schedule("").expect("empty").is_empty());
+    let err = schedule("5,soon").expect_err("not a number");
+    assert!(
+        err.to_string().contains("webhooks.retry_schedule_seconds"),
+        "{err}"
+    );
+    let s = Settings::from_env(env(&[("APP__SERVER__TRUSTED_PROXIES", "10.0.0.0/8")]))
+        .expect("one proxy");
+    assert_eq!(s.server.trusted_proxies.len(), 1);
+}
