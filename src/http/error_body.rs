@@ -21,7 +21,8 @@ pub struct ErrorBody {
     /// `HOLD_LIMIT_REACHED`: the limit reached.
     pub limit: Option<u64>,
     pub current: Option<u64>,
-    /// `USER_LIMIT_REACHED`: `max_seats_per_user` or `max_live_holds_per_user`;
+    /// `USER_LIMIT_REACHED`: `max_seats_per_user`, `max_live_holds_per_user` or
+    /// `max_live_holds_per_admission`;
     /// `HOLD_LIMIT_REACHED`: `max_renewals` or `max_lifetime_seconds`.
     pub cap: Option<String>,
     /// `NO_ADJACENT_SEATS`: matching seats available (not together).

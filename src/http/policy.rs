@@ -66,9 +66,11 @@ pub(super) async fn patch_event(
     State(state): State<AppState>,
     caller: Caller,
     EventPath(event): EventPath,
-    ApiJson(body): ApiJson<PatchEventBody>,
+    body: ApiResult<ApiJson<PatchEventBody>>,
 ) -> ApiResult<Json<EventDetail>> {
+    // Who may comes before what was sent: a buyer's bad body is 403, not 400.
     authorize(&caller, Action::ManageSeats, None)?;
+    let ApiJson(body) = body?;
     let mut problems = Vec::new();
     let mut instant = |field: &str, v: Option<Option<String>>| match v {
         Some(Some(text)) => match parse_instant(&text) {
@@ -176,9 +178,11 @@ pub(super) async fn put_channels(
     State(state): State<AppState>,
     caller: Caller,
     EventPath(event): EventPath,
-    ApiJson(body): ApiJson<ChannelsBody>,
+    body: ApiResult<ApiJson<ChannelsBody>>,
 ) -> ApiResult<Json<ChannelSet>> {
+    // Who may comes before what was sent: a buyer's bad body is 403, not 400.
     authorize(&caller, Action::ManageSeats, None)?;
+    let ApiJson(body) = body?;
     let mut problems = Vec::new();
     let raw = body.channels.into_iter().map(RawChannel::from).collect();
     let channels = validate_channels(raw, &mut problems);

@@ -60,7 +60,7 @@ pub(super) struct SnapshotSeat {
     #[serde(rename = "type")]
     seat_type: String,
     price: f64,
-    /// AVAILABLE, HELD or BOOKED.
+    /// AVAILABLE, HELD, BOOKED or BLOCKED (without the reason: one rendering serves every caller).
     #[schema(value_type = String, example = "HELD")]
     status: &'static str,
     seconds_remaining: Option<i64>,
@@ -88,7 +88,7 @@ pub(super) struct UpdateData {
 #[serde(rename_all = "camelCase")]
 pub(super) struct UpdateSeat {
     code: String,
-    /// AVAILABLE, HELD or BOOKED.
+    /// AVAILABLE, HELD, BOOKED or BLOCKED (without the reason: one rendering serves every caller).
     #[schema(value_type = String, example = "BOOKED")]
     status: &'static str,
     /// Seconds left on the hold, rounded up; null unless HELD.

@@ -98,6 +98,9 @@ async fn an_admission_token_is_checked_before_anything_else(pg: PgPool) {
     refused(reserve(&app, &buyer, None, id, seats(&["S1"])).await);
     refused(reserve(&app, &buyer, None, 999_999, seats(&["S1"])).await);
     refused(reserve(&app, &buyer, None, id, seats(&["NOPE"])).await);
+    // And before the body is read: a field of the wrong type, or no JSON at all.
+    refused(reserve(&app, &buyer, None, id, json!({"seatCodes": 5})).await);
+    refused(reserve(&app, &buyer, None, id, json!("not an object")).await);
     let good = admission(id, "req-1", json!({}));
     refused(
         reserve(
@@ -458,5 +461,15 @@ async fn channels_come_from_keys_and_tokens(pg: PgPool) {
             )
             .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
+        // Who may comes before what was sent: a bad body is 403 too, not 400.
+        for (method, path) in [
+            ("PUT", format!("/events/{id}/channels")),
+            ("PATCH", format!("/events/{id}")),
+        ] {
+            let (status, _, body) = app
+                .call_as(token, method, &path, Some(json!({"nonsense": 1})))
+                .await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {body}");
+        }
     }
 }

@@ -169,6 +169,42 @@ async fn the_caps_hold_in_postgres_holds_too(pg: PgPool) {
     assert_eq!(live, 10);
 }
 
+/// A capped buyer asking for a taken seat is told the seat is taken, in either store: the caps
+/// count only for a hold that could otherwise be taken.
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_taken_seat_is_refused_as_taken_before_the_cap_in_both_stores(pg: PgPool) {
+    for backend in [
+        seatlock::domain::holds::HoldStore::Redis,
+        seatlock::domain::holds::HoldStore::Postgres,
+    ] {
+        let app = TestApp::with(pg.clone(), &redis_url(), |s| {
+            token_mode(s);
+            s.holds.backend = backend;
+            s.limits.max_seats_per_user = Some(1);
+        });
+        let admin = app.api_key(&format!("ops-{backend:?}"), KeyRole::Admin).await;
+        let event = app.create_event_as(&admin, 10).await;
+        let (first, other) = (jwt("capped", json!({})), jwt("other", json!({})));
+        let reserve = format!("/events/{event}/seats/reserve");
+        for (token, seat) in [(&first, "S1"), (&other, "S2")] {
+            let (status, _, body) = app
+                .call_as(token, "POST", &reserve, Some(json!({"seatCodes": [seat]})))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{backend:?}: {body}");
+        }
+        let (status, _, body) = app
+            .call_as(&first, "POST", &reserve, Some(json!({"seatCodes": ["S2"]})))
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{backend:?}: {body}");
+        assert_eq!(body["code"], "SEATS_UNAVAILABLE", "{backend:?}: {body}");
+        let (status, _, body) = app
+            .call_as(&first, "POST", &reserve, Some(json!({"seatCodes": ["S3"]})))
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{backend:?}: {body}");
+        assert_eq!(body["code"], "USER_LIMIT_REACHED", "{backend:?}: {body}");
+    }
+}
+
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn a_burst_is_refused_with_429_and_the_rate_limit_headers_and_instances_share_it(pg: PgPool) {
     let prefix = format!("test:{}", uuid::Uuid::new_v4().simple());

@@ -5,13 +5,15 @@
 use sqlx::PgConnection;
 
 use crate::domain::events::EventId;
-use crate::domain::holds::{Caps, HoldAttempt};
+use crate::domain::holds::{Caps, HoldAttempt, HoldGroupId};
 use crate::domain::tiers::{TierLine, units};
 use crate::error::{Result, UserLimitKind};
 
 /// What a hold asks for, as the caps count it.
 pub(super) struct Asked<'a> {
     pub event: EventId,
+    /// The hold being taken: its own rows (written just before the count) are what it asks for.
+    pub hold: HoldGroupId,
     pub user_id: &'a str,
     pub seats: usize,
     pub tiers: &'a [TierLine],
@@ -29,13 +31,16 @@ pub(super) async fn over_caps(
     }
     let (holds, held, sold): (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM holds \
-                      WHERE event_id = $1 AND user_id = $2 AND held_until > now()), \
+                      WHERE event_id = $1 AND user_id = $2 AND held_until > now() \
+                        AND hold_group_id <> $3), \
                     (SELECT count(*) FROM held_seats s JOIN holds h \
                        ON h.event_id = s.event_id AND h.hold_group_id = s.hold_group_id \
-                      WHERE s.event_id = $1 AND h.user_id = $2 AND s.held_until > now()) \
+                      WHERE s.event_id = $1 AND h.user_id = $2 AND s.held_until > now() \
+                        AND s.hold_group_id <> $3) \
                     + (SELECT COALESCE(sum(t.quantity), 0) FROM held_tiers t JOIN holds h \
                        ON h.event_id = t.event_id AND h.hold_group_id = t.hold_group_id \
-                      WHERE t.event_id = $1 AND h.user_id = $2 AND t.held_until > now()), \
+                      WHERE t.event_id = $1 AND h.user_id = $2 AND t.held_until > now() \
+                        AND t.hold_group_id <> $3), \
                     (SELECT count(*) FROM booking_seats s JOIN bookings b \
                        ON b.event_id = s.event_id AND b.booking_group_id = s.booking_group_id \
                       WHERE s.event_id = $1 AND b.user_id = $2 AND s.active) \
@@ -45,6 +50,7 @@ pub(super) async fn over_caps(
     )
     .bind(asked.event.0)
     .bind(asked.user_id)
+    .bind(asked.hold.0)
     .fetch_one(&mut *tx)
     .await?;
     let count = |n: i64| n.clamp(0, i64::from(u32::MAX)) as u32;

@@ -141,15 +141,6 @@ impl Transaction for InsertHold {
                 Ok(foreign) => foreign,
                 Err(refused) => return Ok(End::Rollback(refused)),
             };
-        let asked = caps::Asked {
-            event: self.event,
-            user_id: &self.user_id,
-            seats: seats.len(),
-            tiers: &self.tiers,
-        };
-        if let Some(refused) = caps::over_caps(tx, &asked, self.caps).await? {
-            return Ok(End::Rollback(refused));
-        }
         // One conditional statement: every seat or none. It runs after the seat locks are held,
         // so its snapshot sees every booking and hold committed before it.
         let row = sqlx::query(
@@ -204,6 +195,18 @@ impl Transaction for InsertHold {
                 blocked,
                 channel: foreign,
             }));
+        }
+        // The buyer's caps, as in Redis: only for a hold that could otherwise be taken (taken or
+        // blocked seats are refused as such first).
+        let asked = caps::Asked {
+            event: self.event,
+            hold: self.id,
+            user_id: &self.user_id,
+            seats: seats.len(),
+            tiers: &self.tiers,
+        };
+        if let Some(refused) = caps::over_caps(tx, &asked, self.caps).await? {
+            return Ok(End::Rollback(refused));
         }
         if let Some(refused) = policy::check_admission(tx, self.event, &self.caller).await? {
             return Ok(End::Rollback(refused));
