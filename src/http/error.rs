@@ -152,7 +152,7 @@ impl ApiError {
     }
 }
 
-fn service_code(e: &Error) -> &'static str {
+pub(super) fn service_code(e: &Error) -> &'static str {
     match e {
         Error::Validation(_) => "VALIDATION_FAILED",
         Error::HoldEventMismatch => "HOLD_EVENT_MISMATCH",
@@ -185,7 +185,7 @@ fn service_code(e: &Error) -> &'static str {
     }
 }
 
-fn service_status(e: &Error) -> StatusCode {
+pub(super) fn service_status(e: &Error) -> StatusCode {
     match e {
         Error::Validation(_) | Error::HoldEventMismatch | Error::WebhookUrlForbidden(_) => {
             StatusCode::BAD_REQUEST

@@ -55,6 +55,8 @@ use crate::telemetry;
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// W3C Trace Context: read from the request, and naming the request's span on the response.
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+/// W3C Trace Context's vendor state, continued with the caller's `traceparent` (export on).
+const TRACESTATE: &str = "tracestate";
 
 /// The whole HTTP API; the server and the tests call this same function.
 pub fn router(state: AppState) -> Router {
@@ -179,6 +181,7 @@ where
         req.headers()
             .get(&TRACEPARENT)
             .and_then(|v| v.to_str().ok()),
+        || req.headers().get(TRACESTATE).and_then(|v| v.to_str().ok()),
     );
     let deadline = state.settings.server.request_timeout();
     let mut response = async move {

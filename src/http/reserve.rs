@@ -7,9 +7,10 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
 use serde::Deserialize;
+use tracing::Instrument;
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiError, ApiResult, ErrorBody, service_code, service_status};
 use super::extract::{ApiJson, EventPath, UserIdInput};
 use super::holds::{HoldView, TierLineInput, TierLineView};
 use super::rfc3339;
@@ -95,9 +96,11 @@ pub(super) async fn reserve_seats(
     key_use: Option<Extension<KeyUse>>,
     count: Option<Extension<Arc<DeferredCount>>>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<ReserveBody>,
+    body: ApiResult<ApiJson<ReserveBody>>,
 ) -> ApiResult<Json<HoldView>> {
+    // The admission comes before what was sent: without a token, a bad body is 403, not 400.
     let admission = admit(&state, &caller, event, &headers)?;
+    let ApiJson(body) = body?;
     let max = state.settings.holds.max_seats_per_hold;
     let best = body.best_available;
     let checked = UserIdInput::acting_user(&caller, body.user_id.as_ref()).and_then(|user| {
@@ -129,6 +132,9 @@ pub(super) async fn reserve_seats(
     let (user, codes, tiers, best, policy) =
         checked.inspect_err(|_| telemetry::record_hold_refused(HoldRefusal::Invalid))?;
     let seed = key_use.map(|Extension(k)| k.seed());
+    let asked = best
+        .as_ref()
+        .map_or(codes.len(), |(count, _)| *count as usize);
     let wanted = match &best {
         Some((count, filter)) => Wanted::Best {
             count: *count,
@@ -139,17 +145,31 @@ pub(super) async fn reserve_seats(
             tiers: &tiers,
         },
     };
-    let hold = state
-        .seatlock
-        .reserve(
-            event,
-            &user,
-            wanted,
-            seed.as_deref(),
-            count.as_deref().map(Arc::as_ref),
-            &policy,
-        )
-        .await?;
+    let reserve = state.seatlock.reserve(
+        event,
+        &user,
+        wanted,
+        seed.as_deref(),
+        count.as_deref().map(Arc::as_ref),
+        &policy,
+    );
+    // The hold decision's span, with trace export on only.
+    let hold = match telemetry::hold_span(asked) {
+        None => reserve.await,
+        Some(span) => {
+            let result = reserve.instrument(span.clone()).await;
+            let outcome = match &result {
+                Ok(_) => "held",
+                Err(e) if service_status(e).is_server_error() => "error",
+                Err(_) => "refused",
+            };
+            span.record("seatlock.hold.outcome", outcome);
+            if let Err(e) = &result {
+                span.record("seatlock.hold.code", service_code(e));
+            }
+            result
+        }
+    }?;
     let expires_at = chrono::DateTime::from_timestamp_millis(hold.expires_at_ms)
         .ok_or_else(|| Error::Internal("hold expiry out of range".into()))?;
     Ok(Json(HoldView {

@@ -163,6 +163,7 @@ pub fn record_hold_acquired(tier_units: u64) {
 }
 
 pub fn record_hold_refused(reason: HoldRefusal) {
+    super::trace::record_refusal_reason(reason.as_str());
     match hot().and_then(|h| h.refused.get(reason as usize)) {
         Some(c) => c.increment(1),
         None => counter!(HOLDS_REFUSED, "reason" => reason.as_str()).increment(1),

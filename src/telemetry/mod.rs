@@ -6,6 +6,7 @@
 mod catalogue;
 mod connections;
 mod hot;
+mod json_log;
 mod labels;
 mod live;
 mod otel;
@@ -75,12 +76,17 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     match settings.format {
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(true)
-            .boxed(),
+        LogFormat::Json => {
+            let format = tracing_subscriber::fmt::format()
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(true);
+            tracing_subscriber::fmt::layer()
+                .json()
+                .event_format(json_log::WithTraceIds(format))
+                .boxed()
+        }
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_ansi(text_in_colour(
                 std::io::stdout().is_terminal(),

@@ -177,11 +177,19 @@ pub(super) fn tracer(settings: &OtlpSettings) -> Option<(SdkTracer, TraceExport)
     })
     .with_batch_config(batch)
     .build();
+    // `service.instance.id`: as set in `OTEL_RESOURCE_ATTRIBUTES`, else a UUID of this process.
+    let instance = opentelemetry::Key::from_static_str("service.instance.id");
+    let instance = Resource::builder()
+        .build()
+        .get(&instance)
+        .map(|id| id.to_string())
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let resource = Resource::builder()
         .with_service_name("seatlock")
         .with_attributes([
             KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
-            KeyValue::new("service.instance.id", uuid::Uuid::new_v4().to_string()),
+            KeyValue::new("service.instance.id", instance),
         ])
         .build();
     let provider = SdkTracerProvider::builder()

@@ -31,10 +31,18 @@ pub fn exporting() -> bool {
 }
 
 /// Makes `span` (a request span with `trace_id` and `span_id` fields) continue the caller's
-/// `traceparent`, if any and valid, and returns the `traceparent` of the span for the response.
-pub fn continue_trace(span: &Span, traceparent: Option<&str>) -> String {
+/// `traceparent`, if any and valid (with its `tracestate`, read only when exporting), and
+/// returns the `traceparent` of the span for the response.
+pub fn continue_trace<'a>(
+    span: &Span,
+    traceparent: Option<&'a str>,
+    tracestate: impl FnOnce() -> Option<&'a str>,
+) -> String {
     let (trace_id, span_id, flags) = if exporting() {
-        let carrier = Carrier(traceparent);
+        let carrier = Carrier {
+            traceparent,
+            tracestate: tracestate(),
+        };
         let parent = TraceContextPropagator::new().extract(&carrier);
         let _ = span.set_parent(parent);
         let cx = span.context();
@@ -68,16 +76,23 @@ fn unexported_ids(traceparent: Option<&str>) -> (u128, u64, u8) {
     }
 }
 
-/// The `traceparent` extractor's view of one header value.
-struct Carrier<'a>(Option<&'a str>);
+/// The trace context extractor's view of the request's two headers.
+struct Carrier<'a> {
+    traceparent: Option<&'a str>,
+    tracestate: Option<&'a str>,
+}
 
 impl opentelemetry::propagation::Extractor for Carrier<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        (key == "traceparent").then_some(self.0).flatten()
+        match key {
+            "traceparent" => self.traceparent,
+            "tracestate" => self.tracestate,
+            _ => None,
+        }
     }
 
     fn keys(&self) -> Vec<&str> {
-        vec!["traceparent"]
+        vec!["traceparent", "tracestate"]
     }
 }
 
@@ -109,9 +124,16 @@ fn fresh_span_id() -> u64 {
     rand::random::<u64>().max(1)
 }
 
-/// The client span of one Redis call (its op, never its arguments); None with export off.
+/// Whether a client span is made now: export on, and inside a request's (or a webhook
+/// delivery's) span. Background work (the sweeps, the history flush) makes no traces.
+fn traced_call() -> bool {
+    exporting() && !Span::current().is_none()
+}
+
+/// The client span of one Redis call (its op, never its arguments); None with export off or
+/// outside a request.
 pub fn redis_span(op: RedisOp) -> Option<Span> {
-    exporting().then(|| {
+    traced_call().then(|| {
         tracing::info_span!(
             "redis",
             otel.name = op.as_str(),
@@ -122,10 +144,10 @@ pub fn redis_span(op: RedisOp) -> Option<Span> {
     })
 }
 
-/// The client span of one Postgres transaction; None with export off. The runner records
-/// `seatlock.retries` when it ends.
+/// The client span of one Postgres transaction; None with export off or outside a request.
+/// The runner records `seatlock.retries` when it ends.
 pub fn postgres_span(op: PgOp) -> Option<Span> {
-    exporting().then(|| {
+    traced_call().then(|| {
         tracing::info_span!(
             "postgres",
             otel.name = op.as_str(),
@@ -135,6 +157,29 @@ pub fn postgres_span(op: PgOp) -> Option<Span> {
             seatlock.retries = tracing::field::Empty,
         )
     })
+}
+
+/// The span of one hold decision: the seats asked (a best-available request's count), then the
+/// outcome (`held`, `refused` or `error`), the refusal's reason (as the
+/// `seatlock_holds_refused_total` label) and the answer's code; None with export off.
+pub fn hold_span(seats: usize) -> Option<Span> {
+    exporting().then(|| {
+        tracing::info_span!(
+            "hold",
+            otel.name = "seatlock.hold",
+            seatlock.hold.seats = seats,
+            seatlock.hold.outcome = tracing::field::Empty,
+            seatlock.hold.reason = tracing::field::Empty,
+            seatlock.hold.code = tracing::field::Empty,
+        )
+    })
+}
+
+/// Names a hold's refusal reason on the hold span, if that is the current span (export on).
+pub(super) fn record_refusal_reason(reason: &'static str) {
+    if exporting() {
+        Span::current().record("seatlock.hold.reason", reason);
+    }
 }
 
 /// The client span of one webhook delivery attempt (the endpoint and message ids, never the
@@ -180,12 +225,12 @@ mod tests {
     #[test]
     fn an_unexported_span_continues_the_callers_trace_with_a_span_of_its_own() {
         let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        let ours = super::continue_trace(&tracing::Span::none(), Some(tp));
+        let ours = super::continue_trace(&tracing::Span::none(), Some(tp), || None);
         let (trace, span, flags) = parse_traceparent(&ours).expect("a valid traceparent");
         assert_eq!((trace, flags), (0x4bf92f3577b34da6a3ce929d0e0e4736, 1));
         assert_ne!(span, 0x00f067aa0ba902b7);
         assert_eq!(ours.len(), 55);
-        let fresh = super::continue_trace(&tracing::Span::none(), None);
+        let fresh = super::continue_trace(&tracing::Span::none(), None, || None);
         assert!(
             parse_traceparent(&fresh).is_some_and(|(_, _, flags)| flags == 0),
             "{fresh}"

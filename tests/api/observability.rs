@@ -190,6 +190,13 @@ async fn json_logs_carry_the_request_id_on_every_line_of_the_request(pg: PgPool)
         ours.iter().any(|v| v["span"]["request_id"] == "trace-me-42" && v["message"] == "request finished"),
         "{ours:?}"
     );
+    // The request's trace and span ids at the top of every line of the request.
+    for v in &ours {
+        let trace_id = v["trace_id"].as_str().unwrap_or_default();
+        let span_id = v["span_id"].as_str().unwrap_or_default();
+        assert_eq!((trace_id.len(), span_id.len()), (32, 16), "{v}");
+        assert_eq!(v["span"]["trace_id"], trace_id, "{v}");
+    }
     assert!(
         !text.contains('\x1b'),
         "colour codes in JSON logs: {text:?}"

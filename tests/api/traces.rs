@@ -29,6 +29,7 @@ const PARENT_ID: &str = "00f067aa0ba902b7";
 #[derive(Clone, Debug)]
 struct Received {
     service: String,
+    instance: String,
     span: Span,
 }
 
@@ -50,10 +51,12 @@ async fn collector_on(port: u16) -> (u16, Arc<Mutex<Vec<Received>>>) {
                 .map(|r| r.attributes)
                 .unwrap_or_default();
             let service = string_attr(&attrs, "service.name").unwrap_or_default();
+            let instance = string_attr(&attrs, "service.instance.id").unwrap_or_default();
             for scope in resource_spans.scope_spans {
                 for span in scope.spans {
                     spans.push(Received {
                         service: service.clone(),
+                        instance: instance.clone(),
                         span,
                     });
                 }
@@ -138,23 +141,33 @@ fn descends_from(span: &Span, spans: &[Span], root: &str) -> bool {
     false
 }
 
+/// A hold on one instance and its confirm on another, both under the caller's `traceparent`:
+/// one trace, each instance's request span a child of the caller's, the Redis and Postgres spans
+/// and the hold decision's below them; a refused hold's decision names its reason.
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn a_hold_and_its_confirm_are_exported_under_the_callers_trace(pg: PgPool) {
     let (collector_port, received) = collector().await;
-    let instance = Seatlock::start(&env(&pg, &[endpoint(collector_port)]));
-    let event = create_event(instance.port).await;
+    let shared = env(&pg, &[endpoint(collector_port)]);
+    let (first, second) = (Seatlock::start(&shared), Seatlock::start(&shared));
+    let event = create_event(first.port).await;
     let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
-    let headers = [("traceparent", traceparent.as_str())];
+    let headers = [
+        ("traceparent", traceparent.as_str()),
+        ("tracestate", "checkout=7f3a,other=1"),
+    ];
     let hold = json!({"userId": "u1", "seatCodes": ["S1"]});
-    let path = format!("/events/{event}/seats/reserve");
-    let hold_id = match http(instance.port, "POST", &path, Some(&hold), &headers, CALL).await {
+    let reserve = format!("/events/{event}/seats/reserve");
+    let hold_id = match http(first.port, "POST", &reserve, Some(&hold), &headers, CALL).await {
         Outcome::Status(200, b) => b["holdGroupId"].as_str().expect("hold").to_string(),
         other => panic!("hold: {other:?}"),
     };
     let confirm = json!({"userId": "u1", "holdGroupId": hold_id});
     let path = format!("/events/{event}/seats/confirm");
-    let outcome = http(instance.port, "POST", &path, Some(&confirm), &headers, CALL).await;
+    let outcome = http(second.port, "POST", &path, Some(&confirm), &headers, CALL).await;
     assert!(matches!(outcome, Outcome::Status(200, _)), "{outcome:?}");
+    let again = json!({"userId": "u2", "seatCodes": ["S1"]});
+    let outcome = http(first.port, "POST", &reserve, Some(&again), &headers, CALL).await;
+    assert!(matches!(outcome, Outcome::Status(409, _)), "{outcome:?}");
 
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -176,12 +189,24 @@ async fn a_hold_and_its_confirm_are_exported_under_the_callers_trace(pg: PgPool)
             .filter(|s| hex(&s.parent_span_id) == PARENT_ID)
             .filter(|s| attr(s, "http.route").is_some())
             .count();
-        if requests >= 2 && of_system("redis") >= 1 && of_system("postgresql") >= 1 {
-            assert!(
-                all.iter()
-                    .filter(|r| hex(&r.span.trace_id) == TRACE_ID)
-                    .all(|r| r.service == "seatlock")
-            );
+        let decisions: Vec<&Span> = ours
+            .iter()
+            .filter(|s| s.name == "seatlock.hold")
+            .filter(|s| descends_from(s, &ours, PARENT_ID))
+            .collect();
+        if requests >= 3
+            && of_system("redis") >= 1
+            && of_system("postgresql") >= 1
+            && decisions.len() >= 2
+        {
+            let instances: std::collections::HashSet<&str> = all
+                .iter()
+                .filter(|r| hex(&r.span.trace_id) == TRACE_ID)
+                .inspect(|r| assert_eq!(r.service, "seatlock"))
+                .map(|r| r.instance.as_str())
+                .collect();
+            assert_eq!(instances.len(), 2, "two instances: {instances:?}");
+            assert!(instances.iter().all(|i| uuid::Uuid::parse_str(i).is_ok()));
             let redis = ours
                 .iter()
                 .find(|s| attr(s, "db.system.name").as_deref() == Some("redis"))
@@ -201,9 +226,31 @@ async fn a_hold_and_its_confirm_are_exported_under_the_callers_trace(pg: PgPool)
                 attr(request, "http.request.method").as_deref(),
                 Some("POST")
             );
+            // The caller's vendor state travels with its trace.
+            assert_eq!(request.trace_state, "checkout=7f3a,other=1");
+            let statuses: Vec<String> = ours
+                .iter()
+                .filter_map(|s| attr(s, "http.response.status_code"))
+                .collect();
+            assert!(statuses.iter().any(|s| s == "200"), "{statuses:?}");
+            assert!(statuses.iter().any(|s| s == "409"), "{statuses:?}");
+            let decision = |outcome: &str| {
+                decisions
+                    .iter()
+                    .find(|s| attr(s, "seatlock.hold.outcome").as_deref() == Some(outcome))
+                    .unwrap_or_else(|| panic!("no {outcome} decision: {decisions:#?}"))
+            };
+            let held = decision("held");
+            assert_eq!(attr(held, "seatlock.hold.seats").as_deref(), Some("1"));
+            assert_eq!(attr(held, "seatlock.hold.reason"), None);
+            let refused = decision("refused");
             assert_eq!(
-                attr(request, "http.response.status_code").as_deref(),
-                Some("200")
+                attr(refused, "seatlock.hold.reason").as_deref(),
+                Some("booked")
+            );
+            assert_eq!(
+                attr(refused, "seatlock.hold.code").as_deref(),
+                Some("SEATS_UNAVAILABLE")
             );
             return;
         }

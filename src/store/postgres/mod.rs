@@ -165,7 +165,8 @@ impl PgStore {
         };
         let task = match span {
             Some(span) => tokio::spawn(run.instrument(span)),
-            None => tokio::spawn(run),
+            // The request's span (if its level is on) still names the task's log lines.
+            None => tokio::spawn(run.in_current_span()),
         };
         task.await
             .map_err(|e| Error::Internal(format!("transaction task failed: {e}")))?
