@@ -24,10 +24,11 @@ use crate::telemetry::{self, WebhookOutcome};
 
 /// Most endpoints one claim takes (and delivers to at once).
 const ENDPOINTS: usize = 16;
-/// Most messages of one endpoint one claim takes.
-const PER_CLAIM: usize = 256;
 /// Most deliveries in flight to one endpoint, once its oldest message of a claim got through.
 const PER_ENDPOINT: usize = 32;
+/// Most messages of one endpoint one claim takes: the head and one wave, so that the lease
+/// (two timeouts) covers the slowest claim and no other instance claims them again meanwhile.
+const PER_CLAIM: usize = PER_ENDPOINT + 1;
 const TICK: Duration = Duration::from_millis(250);
 const BACKLOG_EVERY: Duration = Duration::from_secs(5);
 

@@ -127,7 +127,8 @@ impl PgStore {
     /// Claims, for `lease`, up to `endpoints` enabled endpoints with due messages that no other
     /// instance delivers to now, and up to `per_endpoint` of each one's due messages, oldest
     /// first (another instance skips both until the lease runs out or
-    /// [`release_endpoints`](Self::release_endpoints)).
+    /// [`release_endpoints`](Self::release_endpoints)). An endpoint with a failed message waiting
+    /// for its next attempt is skipped: messages queued since wait behind it, unattempted.
     pub async fn claim_deliveries(
         &self,
         endpoints: i64,
@@ -141,6 +142,9 @@ impl PgStore {
                   AND EXISTS (SELECT 1 FROM webhook_messages m \
                                WHERE m.endpoint_id = e.endpoint_id AND m.status = 'pending' \
                                  AND m.next_attempt_at <= now()) \
+                  AND NOT EXISTS (SELECT 1 FROM webhook_messages m \
+                                   WHERE m.endpoint_id = e.endpoint_id AND m.status = 'pending' \
+                                     AND m.round_attempts > 0 AND m.next_attempt_at > now()) \
                 LIMIT $1 FOR UPDATE SKIP LOCKED), \
              taken AS ( \
                UPDATE webhook_endpoints e SET busy_until = now() + make_interval(secs => $3) \
