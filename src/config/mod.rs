@@ -174,18 +174,11 @@ impl Settings {
                 app_vars.insert(key.into(), v.clone());
             }
         }
-        // The list settings are split here rather than by the environment source, which reads a
-        // lone number (`=5`) as a number and keeps the spaces of `5, 300`.
-        let mut builder = Config::builder()
+        let builder = Config::builder()
             .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
             .add_source(File::with_name(&format!("config/{app_env}")).required(false));
-        for (var, key) in lists::VARS {
-            if let Some(value) = app_vars.remove(var) {
-                builder = builder
-                    .set_override(key, lists::split(&value))
-                    .map_err(|e| SettingsError(e.to_string()))?;
-            }
-        }
+        let builder =
+            lists::overrides(builder, &mut app_vars).map_err(|e| SettingsError(e.to_string()))?;
         let mut settings: Settings = builder
             .add_source(
                 Environment::with_prefix("APP")
