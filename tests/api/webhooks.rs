@@ -797,3 +797,53 @@ async fn the_webhook_commands_create_list_and_delete_endpoints(pg: PgPool) {
     let listed = String::from_utf8(run(&["webhooks", "list"], true).stdout).expect("utf8");
     assert!(!listed.contains(id));
 }
+
+/// After a failed attempt, nothing more goes to that endpoint until the failed message's next
+/// attempt: a message queued meanwhile waits, unattempted (a receiver that is down is not sent
+/// one request per new message).
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn messages_queued_after_a_failure_wait_for_its_retry(pg: PgPool) {
+    let app = TestApp::with(pg, &redis_url(), |s| {
+        local(s);
+        s.webhooks.retry_schedule_seconds = vec![60];
+    });
+    let _workers = app.start_workers();
+    let mut receiver = Receiver::start(vec![]).await;
+    receiver.stop();
+    let (id, _) = subscribe(
+        &app,
+        json!({"url": receiver.url(), "types": ["booking.confirmed"]}),
+    )
+    .await;
+    let event = app.create_event(2).await;
+    let confirm = |user: &'static str, seat: &'static str| {
+        let app = &app;
+        async move {
+            let hold = app.hold(event, user, &[seat]).await;
+            assert_eq!(app.confirm(event, user, &hold).await.0, StatusCode::OK);
+        }
+    };
+    confirm("u1", "S1").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = deliveries(&app, &id).await;
+        let tried = log
+            .iter()
+            .any(|m| m["attempts"].as_array().is_some_and(|a| !a.is_empty()));
+        if tried {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no attempt: {log:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    confirm("u2", "S2").await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let log = deliveries(&app, &id).await;
+    assert_eq!(log.len(), 2, "{log:#?}");
+    let attempts: Vec<usize> = log
+        .iter()
+        .map(|m| m["attempts"].as_array().map_or(0, Vec::len))
+        .collect();
+    // Newest first: the second message was not attempted, the first once.
+    assert_eq!(attempts, [0, 1], "{log:#?}");
+}
