@@ -182,7 +182,9 @@ async fn a_taken_seat_is_refused_as_taken_before_the_cap_in_both_stores(pg: PgPo
             s.holds.backend = backend;
             s.limits.max_seats_per_user = Some(1);
         });
-        let admin = app.api_key(&format!("ops-{backend:?}"), KeyRole::Admin).await;
+        let admin = app
+            .api_key(&format!("ops-{backend:?}"), KeyRole::Admin)
+            .await;
         let event = app.create_event_as(&admin, 10).await;
         let (first, other) = (jwt("capped", json!({})), jwt("other", json!({})));
         let reserve = format!("/events/{event}/seats/reserve");

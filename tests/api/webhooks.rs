@@ -847,3 +847,45 @@ async fn messages_queued_after_a_failure_wait_for_its_retry(pg: PgPool) {
     // Newest first: the second message was not attempted, the first once.
     assert_eq!(attempts, [0, 1], "{log:#?}");
 }
+
+/// A replay that lands while the message's attempt is in flight queues it again: the attempt's
+/// answer, recorded after the replay, does not mark the replayed message delivered.
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_replay_during_an_attempt_is_not_lost(pg: PgPool) {
+    let app = TestApp::with(pg, &redis_url(), local);
+    let _workers = app.start_workers();
+    // The first request is answered 200 after 1.5 s; the replay comes within that time.
+    let receiver = Receiver::start(vec![(200, vec![], Duration::from_millis(1500))]).await;
+    let (id, _) = subscribe(
+        &app,
+        json!({"url": receiver.url(), "types": ["booking.confirmed"]}),
+    )
+    .await;
+    let event = app.create_event(1).await;
+    let since = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let hold = app.hold(event, "u1", &["S1"]).await;
+    assert_eq!(app.confirm(event, "u1", &hold).await.0, StatusCode::OK);
+    let first = receiver.wait_for(1, Duration::from_secs(10)).await;
+    let (status, replayed) = app
+        .post(
+            &format!("/webhooks/{id}/replay"),
+            json!({"since": since.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(
+        (status, replayed["queued"].as_i64()),
+        (StatusCode::OK, Some(1))
+    );
+    let got = receiver.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(got[1].header("webhook-id"), first[0].header("webhook-id"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = deliveries(&app, &id).await;
+        let attempts = log[0]["attempts"].as_array().map_or(0, Vec::len);
+        if log[0]["status"] == "delivered" && attempts == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{log:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

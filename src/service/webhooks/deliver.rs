@@ -197,6 +197,7 @@ impl Seatlock {
             error: sent.error,
             duration_ms: sent.took.as_millis().min(u128::from(u32::MAX)) as u32,
             next,
+            leased_until: c.leased_until,
         }
     }
 }

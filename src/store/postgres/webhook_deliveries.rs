@@ -26,6 +26,8 @@ pub struct Claimed {
     pub secret: String,
     /// The secret before the last rotation, while it still signs (24 h).
     pub previous_secret: Option<String>,
+    /// The end of this claim's lease (the message's `next_attempt_at` while it is claimed).
+    pub leased_until: DateTime<Utc>,
 }
 
 /// What one attempt came to, to record.
@@ -40,6 +42,9 @@ pub struct AttemptOutcome {
     pub error: Option<String>,
     pub duration_ms: u32,
     pub next: Next,
+    /// The claim's lease: the message's next step is recorded only if it is still under it (not
+    /// replayed, nor claimed again after the lease ran out, meanwhile).
+    pub leased_until: DateTime<Utc>,
 }
 
 /// Messages waiting, for the metrics.
@@ -164,7 +169,8 @@ impl PgStore {
               WHERE m.endpoint_id = due.endpoint_id AND m.message_id = due.message_id \
                 AND taken.endpoint_id = m.endpoint_id \
              RETURNING m.endpoint_id, m.message_id, m.body, m.attempts, m.round_attempts, \
-                       m.created_at, m.seq, taken.url, taken.secret, taken.previous_secret",
+                       m.created_at, m.seq, taken.url, taken.secret, taken.previous_secret, \
+                       m.next_attempt_at AS leased_until",
         )
         .bind(endpoints)
         .bind(per_endpoint)
@@ -209,6 +215,7 @@ impl PgStore {
                 .collect();
             let errors: Vec<Option<&str>> = outcomes.iter().map(|o| o.error.as_deref()).collect();
             let took: Vec<i32> = outcomes.iter().map(|o| o.duration_ms as i32).collect();
+            let leased: Vec<DateTime<Utc>> = outcomes.iter().map(|o| o.leased_until).collect();
             let (mut status, mut next) = (Vec::new(), Vec::new());
             for o in outcomes {
                 let (s, n) = match o.next {
@@ -237,11 +244,18 @@ impl PgStore {
             .execute(&mut *tx)
             .await?;
             sqlx::query(
+                // The attempt counts whatever happened since the claim; the message's next
+                // step only if it is still under this claim's lease (no replay meanwhile).
                 "UPDATE webhook_messages m SET attempts = GREATEST(m.attempts, u.attempt), \
-                        round_attempts = m.round_attempts + 1, status = u.status, \
-                        next_attempt_at = u.next \
-                   FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::timestamptz[]) \
-                        AS u(endpoint_id, message_id, attempt, status, next) \
+                        round_attempts = CASE WHEN m.next_attempt_at = u.leased \
+                                              THEN m.round_attempts + 1 ELSE m.round_attempts END, \
+                        status = CASE WHEN m.next_attempt_at = u.leased \
+                                      THEN u.status ELSE m.status END, \
+                        next_attempt_at = CASE WHEN m.next_attempt_at = u.leased \
+                                               THEN u.next ELSE m.next_attempt_at END \
+                   FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::timestamptz[], \
+                               $6::timestamptz[]) \
+                        AS u(endpoint_id, message_id, attempt, status, next, leased) \
                   WHERE m.endpoint_id = u.endpoint_id AND m.message_id = u.message_id",
             )
             .bind(&endpoints)
@@ -249,6 +263,7 @@ impl PgStore {
             .bind(&attempt)
             .bind(&status)
             .bind(&next)
+            .bind(&leased)
             .execute(&mut *tx)
             .await?;
             let gone: Vec<uuid::Uuid> = outcomes
