@@ -20,6 +20,8 @@ use crate::telemetry;
 
 /// How often the metrics exporter runs its upkeep (histogram bucket maintenance).
 const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+/// How often both stores are asked whether they answer (`seatlock_store_up`).
+const STORE_PROBE: Duration = Duration::from_secs(5);
 /// The longest the history flush may run at shutdown.
 const FINAL_FLUSH: Duration = Duration::from_secs(3);
 /// How often history and webhook messages past their retention are deleted.
@@ -166,6 +168,11 @@ pub fn spawn_background(state: &AppState, stop: watch::Receiver<bool>) -> Vec<Jo
         let seatlock = seatlock.clone();
         async move { seatlock.sweep_history().await }
     });
+    let seatlock = state.seatlock.clone();
+    let probe = every(STORE_PROBE, stop.clone(), move || {
+        let seatlock = seatlock.clone();
+        async move { seatlock.probe_stores().await }
+    });
     let stop_deliveries = stop.clone();
     let metrics = state.metrics.clone();
     let seatlock = state.seatlock.clone();
@@ -182,7 +189,7 @@ pub fn spawn_background(state: &AppState, stop: watch::Receiver<bool>) -> Vec<Jo
             .clone()
             .run_webhook_deliveries(stop_deliveries),
     );
-    vec![holds, keys, upkeep, history, retention, deliveries]
+    vec![holds, keys, upkeep, probe, history, retention, deliveries]
 }
 
 /// Runs `job` every `period` until `stop` turns true (or its sender is gone).

@@ -7,6 +7,7 @@ use super::breaker::State as BreakerState;
 use crate::config::HoldFallback;
 use crate::domain::holds::HoldStore;
 use crate::store::redis::ClusterHealth;
+use crate::telemetry::{self, StoreName};
 
 /// Where holds go now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,14 @@ const CHECK_LIMIT: Duration = Duration::from_secs(1);
 
 impl Seatlock {
     /// Pings both stores (at most a second each, at once) and decides readiness.
+    /// Asks both stores as [`readiness`](Self::readiness) does and records what answered
+    /// (`seatlock_store_up`), so an alert sees a store down on an instance without traffic.
+    pub async fn probe_stores(&self) {
+        let ready = self.readiness().await;
+        telemetry::record_store_up(StoreName::Postgres, ready.postgres_up);
+        telemetry::record_store_up(StoreName::Redis, ready.redis_up);
+    }
+
     pub async fn readiness(&self) -> Readiness {
         let pg_check = tokio::time::timeout(CHECK_LIMIT, self.pg.ping());
         let redis_check = tokio::time::timeout(CHECK_LIMIT, self.redis.ping());

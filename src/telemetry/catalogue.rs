@@ -11,7 +11,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::labels::{
     AuthFailureReason, Backend, CancelResult, ConfirmResult, HoldRefusal, PgOp, RateScope, RedisOp,
-    ReleaseResult, UserLimitLabel,
+    ReleaseResult, StoreName, UserLimitLabel,
 };
 
 /// Latency buckets, in seconds: 100 µs to 10 s.
@@ -77,6 +77,7 @@ pub const REDIS_IN_FLIGHT: &str = "seatlock_redis_calls_in_flight";
 pub const CACHE_REBUILDS: &str = "seatlock_cache_rebuilds_total";
 pub const CACHE_REBUILD_DURATION: &str = "seatlock_cache_rebuild_duration_seconds";
 pub const HOLD_BACKEND: &str = "seatlock_hold_backend_active";
+pub const STORE_UP: &str = "seatlock_store_up";
 pub const AUTH_FAILURES: &str = "seatlock_auth_failures_total";
 pub const RATE_LIMITED: &str = "seatlock_rate_limited_total";
 pub const USER_LIMIT_REFUSALS: &str = "seatlock_user_limit_refusals_total";
@@ -198,6 +199,14 @@ fn describe_metrics() {
         format!(
             "Holds and confirms refused by a per-buyer cap, by limit: {}.",
             UserLimitLabel::list()
+        )
+    );
+    describe_gauge!(
+        STORE_UP,
+        format!(
+            "1 when the store answered the instance's last probe (every 5 s, as /readyz asks), \
+             0 when not; store: {}.",
+            StoreName::list()
         )
     );
     describe_gauge!(
@@ -341,4 +350,9 @@ pub fn record_backend(active: Backend) {
         let on = if *backend == active { 1.0 } else { 0.0 };
         gauge!(HOLD_BACKEND, "backend" => backend.as_str()).set(on);
     }
+}
+
+/// What the periodic probe found: 1 for a store that answered, 0 for one that did not.
+pub fn record_store_up(store: StoreName, up: bool) {
+    gauge!(STORE_UP, "store" => store.as_str()).set(if up { 1.0 } else { 0.0 });
 }

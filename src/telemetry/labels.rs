@@ -41,6 +41,14 @@ labels!(
 );
 
 labels!(
+    /// A store the instance depends on, as its probe sees it.
+    StoreName {
+        Postgres => "postgres",
+        Redis => "redis",
+    }
+);
+
+labels!(
     /// How a confirm request ended.
     ConfirmResult {
         Booked => "booked",

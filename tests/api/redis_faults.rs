@@ -196,3 +196,42 @@ async fn a_rebuild_from_a_snapshot_older_than_a_booking_is_refused(pg: PgPool) {
     let (status, body) = app.reserve(id, "u2", &["S1"]).await;
     assert_eq!(status, StatusCode::CONFLICT, "S1 is sold: {body}");
 }
+
+/// The instance probes both stores every 5 s (`seatlock_store_up`), so an alert sees Redis gone
+/// on an instance that takes no request.
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn the_store_probe_says_when_redis_stops_answering(pg: PgPool) {
+    let mut server = RedisServer::start();
+    let app = TestApp::with(pg, &server.url(), |_| {});
+    let _workers = app.start_workers();
+    let up = |text: &str, store: &str| -> Option<f64> {
+        let start = format!("seatlock_store_up{{store=\"{store}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&start))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    let scrape = || async {
+        let (status, _, body) = app.call_raw("GET", "/metrics", None, &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        String::from_utf8(body.to_vec()).expect("utf8")
+    };
+    let wait_for = |redis: f64| async move {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let text = scrape().await;
+            if up(&text, "redis") == Some(redis) {
+                assert_eq!(up(&text, "postgres"), Some(1.0), "{text}");
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis never {redis}: {:?}",
+                up(&text, "redis")
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    };
+    wait_for(1.0).await;
+    server.kill();
+    wait_for(0.0).await;
+}
