@@ -43,7 +43,6 @@ pub struct Readiness {
 const CHECK_LIMIT: Duration = Duration::from_secs(1);
 
 impl Seatlock {
-    /// Pings both stores (at most a second each, at once) and decides readiness.
     /// Asks both stores as [`readiness`](Self::readiness) does and records what answered
     /// (`seatlock_store_up`), so an alert sees a store down on an instance without traffic.
     pub async fn probe_stores(&self) {
@@ -52,6 +51,7 @@ impl Seatlock {
         telemetry::record_store_up(StoreName::Redis, ready.redis_up);
     }
 
+    /// Pings both stores (at most a second each, at once) and decides readiness.
     pub async fn readiness(&self) -> Readiness {
         let pg_check = tokio::time::timeout(CHECK_LIMIT, self.pg.ping());
         let redis_check = tokio::time::timeout(CHECK_LIMIT, self.redis.ping());

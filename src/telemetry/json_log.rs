@@ -29,8 +29,8 @@ where
                 let extensions = span.extensions();
                 let fields = extensions.get::<FormattedFields<N>>()?;
                 Some((
-                    id_in(fields, "trace_id", 32)?.to_string(),
-                    id_in(fields, "span_id", 16)?.to_string(),
+                    id_in(fields, TRACE_ID, 32)?.to_string(),
+                    id_in(fields, SPAN_ID, 16)?.to_string(),
                 ))
             })
         });
@@ -49,10 +49,14 @@ where
     }
 }
 
-/// The value of `"name":"<len hex digits>"` in a span's JSON fields.
-fn id_in<'a>(fields: &'a str, name: &str, len: usize) -> Option<&'a str> {
-    let key = format!("\"{name}\":\"");
-    let start = fields.find(&key)? + key.len();
+/// The two fields as the JSON span fields write them, up to their values.
+const TRACE_ID: &str = "\"trace_id\":\"";
+const SPAN_ID: &str = "\"span_id\":\"";
+
+/// The value of `key` (`"name":"`) followed by `len` hex digits and a quote in a span's JSON
+/// fields.
+fn id_in<'a>(fields: &'a str, key: &str, len: usize) -> Option<&'a str> {
+    let start = fields.find(key)? + key.len();
     let id = fields.get(start..start + len)?;
     let closed = fields[start + len..].starts_with('"');
     (closed && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
@@ -60,17 +64,17 @@ fn id_in<'a>(fields: &'a str, name: &str, len: usize) -> Option<&'a str> {
 
 #[cfg(test)]
 mod tests {
-    use super::id_in;
+    use super::{SPAN_ID, TRACE_ID, id_in};
 
     #[test]
     fn the_ids_are_read_from_the_span_fields() {
         let fields = r#"{"request_id":"r1","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7"}"#;
         assert_eq!(
-            id_in(fields, "trace_id", 32),
+            id_in(fields, TRACE_ID, 32),
             Some("4bf92f3577b34da6a3ce929d0e0e4736")
         );
-        assert_eq!(id_in(fields, "span_id", 16), Some("00f067aa0ba902b7"));
-        assert_eq!(id_in(r#"{"trace_id":"short"}"#, "trace_id", 32), None);
-        assert_eq!(id_in(r#"{"request_id":"r1"}"#, "span_id", 16), None);
+        assert_eq!(id_in(fields, SPAN_ID, 16), Some("00f067aa0ba902b7"));
+        assert_eq!(id_in(r#"{"trace_id":"short"}"#, TRACE_ID, 32), None);
+        assert_eq!(id_in(r#"{"request_id":"r1"}"#, SPAN_ID, 16), None);
     }
 }
