@@ -8,7 +8,6 @@ use std::time::Duration;
 use tracing::{Span, warn};
 
 use super::Seatlock;
-use super::outage::unknown_while_redis_is_down;
 use crate::domain::confirm::{
     AfterConfirm, Confirmed, PostgresConfirm, committed_despite_error, decide_postgres_confirm,
     decide_redis_confirm, decide_repeat,
@@ -50,7 +49,7 @@ impl Seatlock {
         match self.with_redis(in_redis).await {
             // The hold can only be checked in Redis; a repeat of a committed confirm still
             // answers.
-            None => unknown_while_redis_is_down(self.repeat_confirm(event, user_id, id).await),
+            None => self.unknown_without_redis(self.repeat_confirm(event, user_id, id).await),
             Some(Err(e)) if e.is_redis_outage() => {
                 match self.repeat_confirm(event, user_id, id).await {
                     Err(Error::HoldGone) => Err(e),

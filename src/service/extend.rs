@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use super::Seatlock;
-use super::outage::unknown_while_redis_is_down;
 use crate::domain::bookings::decide_settled_release;
 use crate::domain::events::EventId;
 use crate::domain::extend::{ExtendLimits, ExtendOutcome, Extended, decide_extend};
@@ -42,7 +41,10 @@ impl Seatlock {
                     // Redis cannot be asked: Postgres can only say whether it was confirmed.
                     let settled = self.settled_booking(event, id).await?;
                     let known = decide_settled_release(settled.as_ref(), user_id);
-                    unknown_while_redis_is_down(known)?;
+                    self.unknown_without_redis(known)?;
+                    if self.settings.holds.backend == HoldStore::Postgres {
+                        return Err(Error::HoldGone);
+                    }
                     return Err(Error::Unavailable { what: "redis" });
                 }
             }

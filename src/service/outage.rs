@@ -157,9 +157,20 @@ impl Seatlock {
     }
 }
 
-/// For a Redis hold checked while Redis cannot be asked: Postgres can only say whether it was
-/// settled; "not in Postgres" means "unknown until Redis is back" (503), not "gone" (410).
-pub(super) fn unknown_while_redis_is_down<T>(settled: Result<T>) -> Result<T> {
+impl Seatlock {
+    /// For a Redis hold id checked while Redis cannot be asked: Postgres can only say whether it
+    /// was settled. With Redis down, "not in Postgres" means "unknown until Redis is back" (503),
+    /// not "gone" (410). In the Postgres-only mode no hold is ever in Redis, so it means gone.
+    pub(super) fn unknown_without_redis<T>(&self, settled: Result<T>) -> Result<T> {
+        if self.settings.holds.backend == HoldStore::Postgres {
+            settled
+        } else {
+            unknown_while_redis_is_down(settled)
+        }
+    }
+}
+
+fn unknown_while_redis_is_down<T>(settled: Result<T>) -> Result<T> {
     match settled {
         Err(Error::HoldGone) => Err(Error::Unavailable { what: "redis" }),
         other => other,

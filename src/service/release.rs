@@ -1,7 +1,6 @@
 //! Release: the buyer gives a live hold back; its seats are free at once.
 
 use super::Seatlock;
-use super::outage::unknown_while_redis_is_down;
 use crate::domain::bookings::decide_settled_release;
 use crate::domain::events::EventId;
 use crate::domain::holds::{HoldGroupId, HoldStore, postgres_release_refused, release_decision};
@@ -24,7 +23,7 @@ impl Seatlock {
         }
         let in_redis = self.release_redis_hold(event, user_id, id);
         match self.with_redis(in_redis).await {
-            None => unknown_while_redis_is_down(self.released_elsewhere(event, user_id, id).await),
+            None => self.unknown_without_redis(self.released_elsewhere(event, user_id, id).await),
             Some(Ok(true)) => Ok(()),
             Some(Ok(false)) => self.released_elsewhere(event, user_id, id).await,
             Some(Err(e)) => Err(e),

@@ -53,6 +53,11 @@ async fn contract(app: &TestApp) {
         (status, body["code"].clone()),
         (StatusCode::GONE, json!("HOLD_EXPIRED"))
     );
+    // An id this service never issued: 410 to extend, confirm and release, in either store.
+    let never = uuid::Uuid::new_v4().to_string();
+    assert_eq!(extend(app, id, "u1", &never).await.0, StatusCode::GONE);
+    assert_eq!(app.confirm(id, "u1", &never).await.0, StatusCode::GONE);
+    assert_eq!(app.release(id, "u1", &never).await.0, StatusCode::GONE);
     // At most max_renewals (3) times.
     assert_eq!(extend(app, id, "u1", &hold).await.1["renewalsLeft"], 1);
     assert_eq!(extend(app, id, "u1", &hold).await.1["renewalsLeft"], 0);
@@ -88,6 +93,27 @@ async fn a_hold_is_extended_up_to_its_limits_in_postgres(pg: PgPool) {
         s.holds.backend = HoldStore::Postgres;
     });
     contract(&app).await;
+}
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn an_expired_hold_is_gone_to_its_buyer_and_to_anyone_else_in_both_stores(pg: PgPool) {
+    for backend in [HoldStore::Redis, HoldStore::Postgres] {
+        let app = TestApp::with(pg.clone(), &redis_url(), |s| {
+            s.holds.ttl_seconds = 1;
+            s.holds.backend = backend;
+        });
+        let id = app.create_event(2).await;
+        let hold = app.hold(id, "u1", &["S1"]).await;
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+        for user in ["u2", "u1"] {
+            let (status, body) = extend(&app, id, user, &hold).await;
+            assert_eq!(
+                (status, body["code"].clone()),
+                (StatusCode::GONE, json!("HOLD_EXPIRED")),
+                "{backend:?} {user}"
+            );
+        }
+    }
 }
 
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]

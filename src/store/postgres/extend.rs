@@ -55,10 +55,11 @@ impl Transaction for ExtendHold {
             return Ok(End::Rollback(ExtendOutcome::Gone));
         };
         let renewals = renewals.max(0) as u32;
-        let refused = if owner != self.user_id {
-            Some(ExtendOutcome::NotOwner)
-        } else if !alive {
+        // An expired hold is gone to everyone (410), as in Redis, where it no longer exists.
+        let refused = if !alive {
             Some(ExtendOutcome::Gone)
+        } else if owner != self.user_id {
+            Some(ExtendOutcome::NotOwner)
         } else if renewals >= self.limits.max_renewals {
             Some(ExtendOutcome::Limit(HoldCap::Renewals))
         } else if last <= until {
