@@ -48,9 +48,10 @@ where
         Err(AuthFailure::Unavailable) => {
             return Error::Unavailable { what: "postgres" }.into_response();
         }
-        Err(failure) => {
-            // Failed attempts are limited per client address (a buyer's quota), so guessing
-            // keys or tokens cannot run at line rate (each unknown key costs a Postgres read).
+        Err(AuthFailure::UnknownKey) => {
+            // Unknown API keys are limited per client address (a buyer's quota), so guessing
+            // keys cannot run at line rate (each unknown key costs a Postgres read). A missing
+            // or invalid JWT costs no store work and is always answered 401.
             let attempts = RateRequest {
                 scope: RateScope::Address,
                 identity: format!("auth-failure:{}", address_of(&req, state)),
@@ -60,6 +61,9 @@ where
             {
                 return check.refusal().into_response();
             }
+            return ApiError::Unauthenticated { token_sent: true }.into_response();
+        }
+        Err(failure) => {
             let token_sent = failure != AuthFailure::Missing;
             return ApiError::Unauthenticated { token_sent }.into_response();
         }

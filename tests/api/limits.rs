@@ -478,7 +478,7 @@ async fn a_rate_limited_keyed_request_is_not_stored_and_its_retry_runs(pg: PgPoo
 }
 
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
-async fn failed_authentication_is_limited_per_address(pg: PgPool) {
+async fn unknown_api_keys_are_limited_per_address_missing_tokens_never(pg: PgPool) {
     let app = TestApp::with(pg, &redis_url(), |s| {
         token_mode(s);
         s.limits.rate.user_per_second = Some(1);
@@ -493,6 +493,17 @@ async fn failed_authentication_is_limited_per_address(pg: PgPool) {
         statuses,
         [401, 401, 401, 429, 429].map(|s| StatusCode::from_u16(s).expect("status"))
     );
+    // Missing tokens and invalid JWTs cost no store work: always 401, never 429.
+    for _ in 0..30 {
+        assert_eq!(
+            app.call("GET", "/events", None).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            app.call_as("not.a.jwt", "GET", "/events", None).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
     // A valid token is not held back by the failures.
     assert_eq!(
         app.call_as(&jwt("honest", json!({})), "GET", "/events", None)
