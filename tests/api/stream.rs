@@ -474,3 +474,26 @@ async fn a_best_available_hold_and_a_block_reach_a_stream(pg: PgPool) {
         .until(WAIT, |d| status_of(d, &free) == Some("AVAILABLE"))
         .await;
 }
+
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_stream_is_503_not_500_while_postgres_cannot_be_asked(pg: PgPool) {
+    let own = sqlx::postgres::PgPoolOptions::new()
+        .connect_with((*pg.connect_options()).clone())
+        .await
+        .expect("own pool");
+    let app = TestApp::with(own.clone(), &redis_url(), |_| {});
+    let id = app.create_event(2).await;
+    // The cache dropped, the map can only be loaded from Postgres, which is gone.
+    app.drop_cache(id).await;
+    own.close().await;
+    let (status, _) = SseReader::try_open(&app, &format!("/events/{id}/stream"), None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, body) = app.get(&format!("/events/{id}/seats")).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!("SERVICE_UNAVAILABLE")
+        )
+    );
+}

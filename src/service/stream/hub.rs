@@ -85,6 +85,10 @@ impl Hub {
         match outcome.as_ref() {
             Some(Ok(())) => Ok(()),
             Some(Err(Error::EventNotFound)) => Err(Error::EventNotFound),
+            // A store that cannot be asked now: 503 with `Retry-After`, as the other reads.
+            Some(Err(Error::Unavailable { what })) => Err(Error::Unavailable { what }),
+            Some(Err(e)) if e.is_postgres_outage() => Err(Error::Unavailable { what: "postgres" }),
+            Some(Err(e)) if e.is_redis_outage() => Err(Error::Unavailable { what: "redis" }),
             Some(Err(e)) => Err(Error::Internal(format!("loading the seat map: {e}"))),
             None => Err(Error::Internal("the stream's hub has not loaded".into())),
         }
