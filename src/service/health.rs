@@ -45,7 +45,13 @@ const CHECK_LIMIT: Duration = Duration::from_secs(1);
 impl Seatlock {
     /// Asks both stores as [`readiness`](Self::readiness) does and records what answered
     /// (`seatlock_store_up`), so an alert sees a store down on an instance without traffic.
+    /// While the breaker is open and its probe is due, a PING is that probe: holds return to
+    /// Redis by themselves once it answers, without waiting for a hold to probe.
     pub async fn probe_stores(&self) {
+        if !self.breaker.is_closed() {
+            // Bounded by the Redis deadlines; its failure is an outage, as a hold's would be.
+            let _ = self.with_redis(self.redis.ping()).await;
+        }
         let ready = self.readiness().await;
         telemetry::record_store_up(StoreName::Postgres, ready.postgres_up);
         telemetry::record_store_up(StoreName::Redis, ready.redis_up);

@@ -200,9 +200,12 @@ async fn a_rebuild_from_a_snapshot_older_than_a_booking_is_refused(pg: PgPool) {
 /// The instance probes both stores every 5 s (`seatlock_store_up`), so an alert sees Redis gone
 /// on an instance that takes no request.
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
-async fn the_store_probe_says_when_redis_stops_answering(pg: PgPool) {
+async fn the_store_probe_says_when_redis_stops_answering_and_brings_holds_back(pg: PgPool) {
     let mut server = RedisServer::start();
-    let app = TestApp::with(pg, &server.url(), |_| {});
+    let app = TestApp::with(pg, &server.url(), |s| {
+        s.breaker.failure_threshold = 1;
+        s.breaker.open_seconds = 1;
+    });
     let _workers = app.start_workers();
     let up = |text: &str, store: &str| -> Option<f64> {
         let start = format!("seatlock_store_up{{store=\"{store}\"}} ");
@@ -232,6 +235,22 @@ async fn the_store_probe_says_when_redis_stops_answering(pg: PgPool) {
         }
     };
     wait_for(1.0).await;
+    let id = app.create_event(2).await;
     server.kill();
     wait_for(0.0).await;
+    // A hold opens the breaker (it goes to Postgres); once Redis is back, the probe closes it
+    // and holds return to Redis without a hold having to probe.
+    assert_eq!(app.reserve(id, "u1", &["S1"]).await.0, StatusCode::OK);
+    assert_eq!(app.get("/readyz").await.1["breaker"], "open");
+    server.restart();
+    wait_for(1.0).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, body) = app.get("/readyz").await;
+        if body["breaker"] == "closed" && body["holds"] == "redis" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
