@@ -664,6 +664,18 @@ def interpolate(value):
     return value
 
 
+def required_variables(value):
+    """The variables written ${VAR:?err} or ${VAR?err}: compose stops when one is unset."""
+    if isinstance(value, str):
+        yield from re.findall(r"(?<!\$)\$\{(\w+):?\?", value)
+    elif isinstance(value, list):
+        for v in value:
+            yield from required_variables(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from required_variables(v)
+
+
 def _interpolate_one(m: re.Match) -> str:
     if m.group(0) == "$$":
         return "$"
@@ -740,6 +752,9 @@ def check_compose(r: Report, repo: Path, schema: Path | None) -> dict | None:
     else:
         r.skip("compose: Compose specification schema", "no schema given (--compose-schema)")
 
+    required = sorted(set(required_variables(raw)))
+    r.check(not required, "compose: a bare `docker compose up` needs no variable",
+            "required (${VAR:?...}): " + ", ".join(required))
     compose = interpolate(raw)
     services = compose.get("services") or {}
     r.check(bool(services), "compose: has services", "no services")
