@@ -54,6 +54,23 @@ fn a_bad_value_is_refused_with_a_message_naming_the_key() {
         ),
         ("APP__LOG__FORMAT", "xml", "log.format"),
         ("APP__EVENTS__MAX_SEATS", "0", "events.max_seats"),
+        (
+            "APP__HOLDS__SWEEP_INTERVAL_SECONDS",
+            "0",
+            "holds.sweep_interval_seconds",
+        ),
+        ("APP__IDEMPOTENCY__TTL_HOURS", "0", "idempotency.ttl_hours"),
+        (
+            "APP__IDEMPOTENCY__LEASE_SECONDS",
+            "0",
+            "idempotency.lease_seconds",
+        ),
+        (
+            "APP__BREAKER__FAILURE_THRESHOLD",
+            "0",
+            "breaker.failure_threshold",
+        ),
+        ("APP__BREAKER__OPEN_SECONDS", "0", "breaker.open_seconds"),
     ] {
         let err = Settings::from_env(env(&[(var, value)]))
             .expect_err(var)
