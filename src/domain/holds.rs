@@ -218,6 +218,8 @@ pub struct HoldRecord {
     /// (tier code, channel part) of its units taken from channels' allocations, e.g.
     /// ("GA", "presale=3"); empty when all were open units (see `lua/pools.lua`).
     pub pools: Vec<(String, String)>,
+    /// When it was taken, in ms since the epoch by the Redis clock (None: not recorded).
+    pub taken_ms: Option<i64>,
 }
 
 /// A hold as Postgres keeps it (alive, or expired and not yet swept).

@@ -3,6 +3,7 @@
 //! Postgres hold is checked, locked and consumed inside the guarded transaction. Repeating a
 //! successful confirm returns the same booking.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use tracing::{Span, warn};
@@ -100,6 +101,7 @@ impl Seatlock {
             seats: hold.seats.clone(),
             tiers: hold.tiers.clone(),
             pools: hold.pools.clone(),
+            taken_ms: hold.taken_ms,
         };
         let max_seats = self.limits.max_seats_per_user;
         let outcome = match self
@@ -153,6 +155,13 @@ impl Seatlock {
         user_id: &str,
         id: HoldGroupId,
     ) -> Result<Confirmed> {
+        let taken = self.seats_of_earlier_redis_holds(event, id).await?;
+        if !taken.is_empty() {
+            return Err(Error::SeatsUnavailable {
+                seats: taken,
+                tiers: None,
+            });
+        }
         let max_seats = self.limits.max_seats_per_user;
         let outcome = self
             .pg
@@ -182,6 +191,61 @@ impl Seatlock {
             }
             PostgresConfirm::AsRepeat => self.repeat_confirm(event, user_id, id).await,
         }
+    }
+
+    /// The seats of a Postgres hold (taken during a Redis outage, where Redis could not tell)
+    /// that a live Redis hold taken before it has: the first hold of a seat wins, so this one may
+    /// not confirm them (the guard refuses the Redis hold only Postgres holds older than it).
+    /// Asked only while Redis answers (the breaker closed); without it the Postgres guard still
+    /// refuses a second sale.
+    async fn seats_of_earlier_redis_holds(
+        &self,
+        event: EventId,
+        id: HoldGroupId,
+    ) -> Result<Vec<String>> {
+        if self.settings.holds.backend != HoldStore::Redis || !self.breaker.is_closed() {
+            return Ok(Vec::new());
+        }
+        let (Some(hold), Some(taken_ms)) = (
+            self.pg.fetch_hold(event, id).await?,
+            self.pg.live_hold_taken_ms(event, id).await?,
+        ) else {
+            return Ok(Vec::new());
+        };
+        let holders = match self
+            .read_redis(self.redis.seat_holders(event, &hold.seats))
+            .await
+        {
+            Some(Ok(holders)) => holders,
+            _ => return Ok(Vec::new()),
+        };
+        let me = id.to_string();
+        let mut first: HashMap<String, bool> = HashMap::new();
+        let mut earlier = Vec::new();
+        for (seat, holder) in hold.seats.into_iter().zip(holders) {
+            let Some(holder) = holder.filter(|h| *h != me) else {
+                continue;
+            };
+            if !first.contains_key(&holder) {
+                let other = HoldGroupId::parse(&holder);
+                let record = match other {
+                    Some(other) => self.read_redis(self.redis.fetch_hold(event, other)).await,
+                    None => None,
+                };
+                let was_first = match record {
+                    Some(Ok(Some(r))) => r.taken_ms.is_none_or(|t| t < taken_ms),
+                    // Ended meanwhile: the seat is not its any more.
+                    Some(Ok(None)) => false,
+                    // Unknown: the seat stays the Redis hold's, as Redis says.
+                    _ => true,
+                };
+                first.insert(holder.clone(), was_first);
+            }
+            if first.get(&holder).copied().unwrap_or(true) {
+                earlier.push(seat);
+            }
+        }
+        Ok(earlier)
     }
 
     /// A confirm whose hold is no longer in its store: a repeat of a committed confirm gets its

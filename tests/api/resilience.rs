@@ -222,3 +222,55 @@ async fn readyz_names_the_redis_mode_and_the_state_of_a_cluster(pg: PgPool) {
         assert!(body.get("cluster").is_none(), "{body}");
     }
 }
+
+/// An instance cut off from Redis holds in Postgres a seat that a live Redis hold already has
+/// (Redis could not tell it). The Redis hold came first: the Postgres hold may not confirm that
+/// seat while it lives, and its own confirm goes through.
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_postgres_hold_from_an_outage_cannot_confirm_a_seat_a_live_redis_hold_has(pg: PgPool) {
+    let app = TestApp::with(pg.clone(), &redis_url(), |s| s.holds.ttl_seconds = 60);
+    let cut_off = TestApp::with(pg, "redis://127.0.0.1:1", |s| {
+        s.breaker.failure_threshold = 1;
+        s.holds.ttl_seconds = 60;
+    });
+    let id = app.create_event(4).await;
+    let alice = app.hold(id, "alice", &["S1"]).await;
+    let (status, body) = cut_off.reserve(id, "bob", &["S1", "S2"]).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the fallback holds in Postgres: {body}"
+    );
+    let bob = body["holdGroupId"].as_str().expect("id").to_string();
+    let (status, body) = app.confirm(id, "bob", &bob).await;
+    assert_eq!(
+        (status, body["code"].clone(), body["seats"].clone()),
+        (
+            StatusCode::CONFLICT,
+            serde_json::json!("SEATS_UNAVAILABLE"),
+            serde_json::json!(["S1"])
+        ),
+        "{body}"
+    );
+    let (status, body) = app.confirm(id, "alice", &alice).await;
+    assert_eq!(status, StatusCode::OK, "the first hold wins: {body}");
+    assert_eq!(app.booked_in_postgres(id).await, vec!["S1"]);
+    // A Postgres hold whose seats no Redis hold has confirms as before.
+    let (status, body) = cut_off.reserve(id, "carol", &["S3"]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let carol = body["holdGroupId"].as_str().expect("id").to_string();
+    let (status, body) = app.confirm(id, "carol", &carol).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The other way round: the Postgres hold first, then a Redis hold of the same seat (Redis
+    // could not tell). The first wins both ways.
+    let (status, body) = cut_off.reserve(id, "erin", &["S4"]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let erin = body["holdGroupId"].as_str().expect("id").to_string();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let frank = app.hold(id, "frank", &["S4"]).await;
+    let (status, body) = app.confirm(id, "frank", &frank).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, body) = app.confirm(id, "erin", &erin).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(app.booked_in_postgres(id).await, vec!["S1", "S3", "S4"]);
+}

@@ -24,6 +24,9 @@ pub enum ConfirmSource {
         tiers: Vec<TierLine>,
         /// (tier code, channel part) of units taken from channels' allocations.
         pools: Vec<(String, String)>,
+        /// When it was taken (ms, the Redis clock): only Postgres holds taken before it (during
+        /// an outage, while Redis could not tell) refuse its seats. None: every live one does.
+        taken_ms: Option<i64>,
     },
     /// A Postgres hold: checked, locked and consumed inside the transaction.
     Postgres,
@@ -60,12 +63,13 @@ impl Transaction for InsertBooking {
         if self.max_seats.is_some() {
             caps::lock_buyer(tx, event, &self.user_id).await?;
         }
-        let (seats, tier_lines, pools) = match &self.source {
+        let (seats, tier_lines, pools, taken_ms) = match &self.source {
             ConfirmSource::Redis {
                 seats,
                 tiers,
                 pools,
-            } => (seats.clone(), tiers.clone(), pools.clone()),
+                taken_ms,
+            } => (seats.clone(), tiers.clone(), pools.clone(), *taken_ms),
             ConfirmSource::Postgres => match read_hold(&mut *tx, event, id, true).await? {
                 Some(hold) if !hold.alive => return Ok(End::Rollback(ConfirmOutcome::HoldGone)),
                 None => return Ok(End::Rollback(ConfirmOutcome::HoldGone)),
@@ -76,6 +80,7 @@ impl Transaction for InsertBooking {
                     hold.seats,
                     hold.tiers,
                     tiers::held_pools(&mut *tx, event, id).await?,
+                    None,
                 ),
             },
         };
@@ -87,13 +92,20 @@ impl Transaction for InsertBooking {
         .bind(&seats)
         .execute(&mut *tx)
         .await?;
+        // The first hold of a seat wins: a Redis hold is refused only by Postgres holds taken
+        // before it.
         let held_elsewhere: Vec<String> = sqlx::query_scalar(
-            "SELECT seat_code FROM held_seats WHERE event_id = $1 AND seat_code = ANY($2) \
-             AND held_until > now() AND hold_group_id <> $3 ORDER BY seat_code",
+            "SELECT s.seat_code FROM held_seats s JOIN holds h \
+               ON h.event_id = s.event_id AND h.hold_group_id = s.hold_group_id \
+             WHERE s.event_id = $1 AND s.seat_code = ANY($2) AND s.held_until > now() \
+               AND s.hold_group_id <> $3 \
+               AND ($4::bigint IS NULL OR h.created_at < to_timestamp($4::bigint / 1000.0)) \
+             ORDER BY s.seat_code",
         )
         .bind(event.0)
         .bind(&seats)
         .bind(id.0)
+        .bind(taken_ms)
         .fetch_all(&mut *tx)
         .await?;
         let tier_check = tiers::lock_tiers(tx, event, id, &tier_lines).await?;

@@ -359,6 +359,19 @@ impl PgStore {
             .await
     }
 
+    /// When a live Postgres hold was taken, in ms since the epoch (the Postgres clock); None if
+    /// it is not live.
+    pub async fn live_hold_taken_ms(&self, event: EventId, id: HoldGroupId) -> Result<Option<i64>> {
+        let query = sqlx::query_scalar(
+            "SELECT (extract(epoch FROM created_at) * 1000)::bigint FROM holds \
+             WHERE event_id = $1 AND hold_group_id = $2 AND held_until > now()",
+        )
+        .bind(event.0)
+        .bind(id.0)
+        .fetch_optional(&self.pool);
+        self.timed(PgOp::FetchHold, query).await
+    }
+
     /// Deletes a live Postgres hold of `user_id` and returns its seats and units; None if it
     /// was not there (or not alive, or not theirs).
     pub async fn delete_hold(

@@ -198,6 +198,23 @@ impl RedisStore {
         self.invoke_cmd(RedisOp::Hold, &HOLD, &cmd).await
     }
 
+    /// The id of the live hold on each seat (None: no live hold), in the order asked.
+    pub async fn seat_holders(
+        &self,
+        event: EventId,
+        seats: &[String],
+    ) -> Result<Vec<Option<String>>> {
+        let keys = self.keys(event);
+        let seat_keys: Vec<String> = seats.iter().map(|c| keys.seat(c)).collect();
+        self.run(RedisOp::FetchHold, async |conn| {
+            redis::cmd("MGET")
+                .arg(&seat_keys)
+                .query_async::<Vec<Option<String>>>(conn)
+                .await
+        })
+        .await
+    }
+
     /// Reads a live hold, or None when it expired, was settled or never existed.
     pub async fn fetch_hold(
         &self,
@@ -213,12 +230,14 @@ impl RedisStore {
                     .arg("seats")
                     .arg("tiers")
                     .arg("pools")
-                    .query_async::<[Option<String>; 4]>(conn)
+                    .arg("taken")
+                    .query_async::<[Option<String>; 5]>(conn)
                     .await
             })
             .await?;
         Ok(match fields {
-            [Some(user_id), Some(seats), tiers, pools] => Some(HoldRecord {
+            [Some(user_id), Some(seats), tiers, pools, taken] => Some(HoldRecord {
+                taken_ms: taken.and_then(|t| t.parse().ok()),
                 pools: pools.as_deref().map(parse_pools).unwrap_or_default(),
                 user_id,
                 seats: seats
