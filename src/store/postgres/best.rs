@@ -1,7 +1,8 @@
 //! Best-available holds in Postgres (the fallback and the Postgres-only mode): the same choice
 //! as `lua/best.lua` ([`choose_best`]), made inside the hold's transaction. Best-available
-//! requests of one event take turns (a transaction-scoped advisory lock), so two never choose
-//! the same seats; a manual hold that takes a chosen seat first makes the choice run again.
+//! requests of one event take turns (a transaction-scoped advisory lock, and before it a turn in
+//! the process, so waiting does not hold a pooled connection), so two never choose the same
+//! seats; a manual hold that takes a chosen seat first makes the choice run again.
 
 use std::time::Duration;
 
@@ -210,6 +211,8 @@ impl PgStore {
         caps: Caps,
         caller: &HoldCaller,
     ) -> Result<(HoldAttempt, Vec<String>)> {
+        // One at a time per event in this process (the advisory lock orders instances).
+        let _turn = self.best_turn(event).lock().await;
         self.execute(InsertBestHold {
             event,
             id,

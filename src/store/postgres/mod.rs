@@ -41,6 +41,7 @@ mod webhooks;
 
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::migrate::{MigrateDatabase, Migrator};
@@ -55,6 +56,7 @@ pub use history_flush::HistoryFlush;
 pub use webhook_deliveries::{AttemptOutcome, Backlog, Claimed};
 
 use crate::config::DatabaseSettings;
+use crate::domain::events::EventId;
 use crate::error::{Error, Result};
 use crate::telemetry::{self, PgOp};
 
@@ -70,7 +72,14 @@ pub struct PgStore {
     retries: u32,
     /// Whether transactions write their history rows (`history.enabled`).
     record: bool,
+    /// Best-available holds of one event take turns here before they take a pooled connection
+    /// (striped by event), so a burst waits in the process instead of holding the pool's
+    /// connections while it waits on the event's advisory lock.
+    best_turns: Arc<[tokio::sync::Mutex<()>]>,
 }
+
+/// How many stripes [`PgStore::best_turns`] has.
+const BEST_TURN_STRIPES: usize = 64;
 
 /// The pool's connections now.
 #[derive(Debug, Clone, Copy)]
@@ -124,6 +133,9 @@ impl PgStore {
             pool,
             retries,
             record: true,
+            best_turns: (0..BEST_TURN_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         }
     }
 
@@ -131,6 +143,11 @@ impl PgStore {
     /// false).
     pub fn recording(self, record: bool) -> Self {
         Self { record, ..self }
+    }
+
+    /// The turn of an event's best-available holds in this process.
+    pub(super) fn best_turn(&self, event: EventId) -> &tokio::sync::Mutex<()> {
+        &self.best_turns[event.0.unsigned_abs() as usize % BEST_TURN_STRIPES]
     }
 
     pub fn pool_stats(&self) -> PgPoolStats {
