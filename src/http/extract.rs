@@ -114,10 +114,57 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         serde_json::from_slice(&bytes)
             .map(ApiJson)
             .map_err(|e| match e.classify() {
-                serde_json::error::Category::Data => ApiError::validation(e.to_string()),
+                serde_json::error::Category::Data => {
+                    ApiError::validation(field_error::<T>(&bytes, &e))
+                }
                 _ => ApiError::InvalidJson(format!("malformed JSON: {e}")),
             })
     }
+}
+
+/// A field's error in the API's words, named by its path (`seats[0].price: ...`). The body is
+/// read again, tracking the path, only when it failed: a good body pays nothing for it.
+fn field_error<T: DeserializeOwned>(bytes: &[u8], first: &serde_json::Error) -> String {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let (path, message) = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Err(e) => (e.path().to_string(), api_words(&e.inner().to_string())),
+        Ok(_) => (".".to_string(), api_words(&first.to_string())),
+    };
+    if path == "." || path.is_empty() {
+        message
+    } else {
+        format!("{path}: {message}")
+    }
+}
+
+/// serde's message without its position and with the API's types instead of Rust's.
+fn api_words(message: &str) -> String {
+    let mut out = match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    };
+    // "expected struct SeatInput": the struct's name is Rust's, not the API's.
+    while let Some(i) = out.find("expected struct ") {
+        let name = i + "expected struct ".len();
+        let end = out[name..]
+            .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .map_or(out.len(), |j| name + j);
+        out.replace_range(i..end, "expected an object");
+    }
+    for (rust, api) in [
+        ("expected a sequence", "expected an array"),
+        ("expected a map", "expected an object"),
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+    ] {
+        out = out.replace(rust, api);
+    }
+    for int in [
+        "i64", "u64", "i32", "u32", "i16", "u16", "u8", "i8", "usize", "isize",
+    ] {
+        out = out.replace(&format!("expected {int}"), "expected a whole number");
+    }
+    out
 }
 
 /// The `userId` of a body as given: a string, or a whole number (used as its decimal text) for
@@ -180,6 +227,42 @@ mod tests {
             let err = parse(bad).expect_err(bad).to_string();
             assert!(err.contains("userId must be"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn field_errors_name_the_field_in_the_api_words() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct SeatInput {
+            code: String,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        #[allow(dead_code)]
+        struct Body {
+            total_seats: Option<u32>,
+            seats: Option<Vec<SeatInput>>,
+        }
+        let message = |body: &str| {
+            let e = serde_json::from_slice::<Body>(body.as_bytes()).expect_err(body);
+            field_error::<Body>(body.as_bytes(), &e)
+        };
+        assert_eq!(
+            message(r#"{"seats":[5]}"#),
+            "seats[0]: invalid type: integer `5`, expected an object"
+        );
+        assert_eq!(
+            message(r#"{"totalSeats":"5"}"#),
+            r#"totalSeats: invalid type: string "5", expected a whole number"#
+        );
+        assert_eq!(
+            message(r#"{"seats":{}}"#),
+            "seats: invalid type: map, expected an array"
+        );
+        assert_eq!(
+            message(r#"{"seats":[{}]}"#),
+            "seats[0]: missing field `code`"
+        );
     }
 
     #[test]

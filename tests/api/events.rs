@@ -129,6 +129,15 @@ async fn invalid_events_are_refused_with_400_and_nothing_is_stored(pg: PgPool) {
             .contains("name is required"),
         "{resp}"
     );
+    // A field of the wrong type is named by its path, in the API's words.
+    let mut body = base.clone();
+    body["seats"] = json!([5]);
+    let (status, resp) = app.post("/events", body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        resp["error"], "seats[0]: invalid type: integer `5`, expected an object",
+        "{resp}"
+    );
     let (status, _, raw) = app
         .call_raw("POST", "/events", Some("{\"name\":".into()), &[])
         .await;
