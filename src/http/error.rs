@@ -39,7 +39,7 @@ pub enum ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
-pub use super::error_body::ErrorBody;
+pub use super::error_body::{ErrorBody, ErrorCode};
 
 impl ApiError {
     /// A 400 `VALIDATION_FAILED` with this sentence.

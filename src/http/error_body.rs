@@ -11,6 +11,7 @@ pub struct ErrorBody {
     /// A sentence for people.
     pub error: String,
     /// A stable machine code (see docs/api.md, "Error codes").
+    #[schema(value_type = ErrorCode)]
     pub code: String,
     /// The seats concerned (`SEATS_UNAVAILABLE`, `SEATS_NOT_FOUND`, `SEATS_ALREADY_BOOKED`).
     pub seats: Option<Vec<String>>,
@@ -37,4 +38,45 @@ pub struct ErrorBody {
     pub closed_at: Option<String>,
     /// `RATE_LIMITED`: seconds until a request is allowed (also in `Retry-After`).
     pub retry_after_seconds: Option<u64>,
+}
+
+/// Every `code` an error answer may carry (the document's enum; the answers write the same
+/// strings, checked by a unit test against every error).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    InvalidJson,
+    ValidationFailed,
+    HoldEventMismatch,
+    WebhookUrlForbidden,
+    Unauthenticated,
+    Forbidden,
+    UserMismatch,
+    NotHoldOwner,
+    NotBookingOwner,
+    AdmissionRequired,
+    NotFound,
+    EventNotFound,
+    SeatsNotFound,
+    TiersNotFound,
+    BookingNotFound,
+    WebhookNotFound,
+    HistoryDisabled,
+    MethodNotAllowed,
+    SeatsUnavailable,
+    SeatsAlreadyBooked,
+    HoldAlreadyConfirmed,
+    NoAdjacentSeats,
+    HoldLimitReached,
+    UserLimitReached,
+    SalesNotOpen,
+    SalesClosed,
+    IdempotencyKeyInFlight,
+    HoldExpired,
+    PayloadTooLarge,
+    IdempotencyKeyMismatch,
+    RateLimited,
+    Internal,
+    ServiceUnavailable,
+    RequestTimeout,
 }

@@ -109,11 +109,20 @@ fn every_error_has_its_status_and_code() {
             "RATE_LIMITED",
         ),
     ];
+    let settings = crate::config::Settings::from_env(Default::default()).expect("defaults");
+    let documented = crate::http::openapi::document(&settings);
+    let documented = documented["components"]["schemas"]["ErrorCode"]["enum"].clone();
     for (err, status, code) in cases {
         assert_eq!(
             (err.status().as_u16(), err.code()),
             (status, code),
             "{err:?}"
+        );
+        assert!(
+            documented
+                .as_array()
+                .is_some_and(|codes| codes.contains(&json!(code))),
+            "{code} is not in the document's ErrorCode: {documented}"
         );
     }
 }

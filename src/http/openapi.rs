@@ -9,7 +9,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::error::ErrorBody;
+use super::error::{ErrorBody, ErrorCode};
 use super::state::AppState;
 use super::{
     blocks, bookings, events, health, history, holds, policy, reserve, stream, web, webhooks,
@@ -59,7 +59,7 @@ use crate::domain::layout::MAX_SEAT_NUMBER;
         web::event_page,
         web::asset,
     ),
-    components(schemas(ErrorBody, stream::SnapshotData, stream::UpdateData)),
+    components(schemas(ErrorBody, ErrorCode, stream::SnapshotData, stream::UpdateData)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
@@ -171,7 +171,44 @@ pub fn document(settings: &Settings) -> Value {
             *slot = json!(value);
         }
     }
+    document_error_headers(&mut doc);
     doc
+}
+
+/// The headers of the 401, 429 and 503 answers, on every operation that has them.
+fn document_error_headers(doc: &mut Value) {
+    let header =
+        |description: &str| json!({"description": description, "schema": {"type": "string"}});
+    let retry = header("Seconds to wait before trying again");
+    let by_status = [
+        (
+            "401",
+            json!({"WWW-Authenticate": header("`Bearer`, with `error=\"invalid_token\"` when a token was sent")}),
+        ),
+        (
+            "429",
+            json!({
+                "Retry-After": retry.clone(),
+                "RateLimit-Policy": header("The caller's quota, e.g. `\"user\";q=20;w=4`"),
+                "RateLimit": header("What is left of it, e.g. `\"user\";r=0;t=1`"),
+            }),
+        ),
+        ("503", json!({"Retry-After": retry})),
+    ];
+    let Some(Value::Object(paths)) = doc.get_mut("paths") else {
+        return;
+    };
+    for operation in paths.values_mut().filter_map(Value::as_object_mut) {
+        for op in operation.values_mut() {
+            for (status, headers) in &by_status {
+                if let Some(Value::Object(response)) =
+                    op.pointer_mut(&format!("/responses/{status}"))
+                {
+                    response.insert("headers".into(), headers.clone());
+                }
+            }
+        }
+    }
 }
 
 /// `GET /openapi.json` and the Swagger UI under `/docs`.

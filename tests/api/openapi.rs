@@ -370,3 +370,32 @@ fn the_document_describes_every_event_the_seat_map_stream_sends() {
         );
     }
 }
+
+#[test]
+fn the_document_lists_every_error_code_and_the_headers_of_401_429_and_503() {
+    let doc = seatlock::http::openapi::document(&crate::support::test_settings(&redis_url()));
+    assert_eq!(
+        doc.pointer("/components/schemas/ErrorBody/properties/code/$ref"),
+        Some(&serde_json::json!("#/components/schemas/ErrorCode"))
+    );
+    let codes = doc
+        .pointer("/components/schemas/ErrorCode/enum")
+        .and_then(|c| c.as_array())
+        .expect("an enum of codes");
+    for code in ["UNAUTHENTICATED", "HOLD_EXPIRED", "SEATS_UNAVAILABLE", "RATE_LIMITED"] {
+        assert!(codes.contains(&serde_json::json!(code)), "{code}");
+    }
+    let reserve = "/paths/~1events~1{event_id}~1seats~1reserve/post/responses";
+    for (status, header) in [
+        ("401", "WWW-Authenticate"),
+        ("429", "Retry-After"),
+        ("429", "RateLimit-Policy"),
+        ("429", "RateLimit"),
+    ] {
+        assert!(
+            doc.pointer(&format!("{reserve}/{status}/headers/{header}"))
+                .is_some(),
+            "{status} {header}"
+        );
+    }
+}
