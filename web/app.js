@@ -22,6 +22,11 @@
     token.value = saved('seatlock.token');
     buyer.addEventListener('input', () => save('seatlock.buyer', buyer.value.trim()));
     token.addEventListener('input', () => save('seatlock.token', token.value.trim()));
+    // A token pasted (or changed) takes effect at once: the page loads again with it.
+    token.addEventListener('change', () => {
+      save('seatlock.token', token.value.trim());
+      if (authMode === 'token') location.reload();
+    });
     $('who').addEventListener('submit', (e) => e.preventDefault());
   }
 
@@ -34,10 +39,17 @@
       authMode = 'none';
     }
     for (const el of document.querySelectorAll('.token-only')) el.hidden = authMode !== 'token';
+    if (authMode === 'token') {
+      // A buyer's token names the buyer (its `sub`): the name is not needed.
+      $('buyer').required = false;
+      $('buyer').placeholder = 'optional: your token names you';
+    }
   }
 
   const buyerName = () => $('buyer').value.trim();
   const token = () => $('token').value.trim();
+  /** The body's `userId`: the name given; in token mode left out when empty (the token's buyer). */
+  const asBuyer = (body) => (buyerName() ? { userId: buyerName(), ...body } : body);
 
   async function api(method, path, body) {
     const headers = { accept: 'application/json' };
@@ -290,11 +302,15 @@
   }
 
   async function takeHold() {
-    if (!buyerName()) {
+    if (authMode === 'token' && !token()) {
+      $('token').focus();
+      return say('Paste your token first.');
+    }
+    if (authMode !== 'token' && !buyerName()) {
       $('buyer').focus();
       return say('Enter your name first.');
     }
-    const body = { userId: buyerName(), seatCodes: [...selected], tiers: wantedTiers() };
+    const body = asBuyer({ seatCodes: [...selected], tiers: wantedTiers() });
     $('hold').disabled = true;
     const res = await api('POST', `/events/${eventId}/seats/reserve`, body);
     if (res.status !== 200) {
@@ -352,7 +368,7 @@
       return say('Card declined. Your seats stay held until the timer runs out; try another card.');
     }
     const id = hold.id;
-    const res = await api('POST', `/events/${eventId}/seats/confirm`, { userId: buyerName(), holdGroupId: id });
+    const res = await api('POST', `/events/${eventId}/seats/confirm`, asBuyer({ holdGroupId: id }));
     if (res.status !== 200) {
       if (res.status === 410) return endHold(explain(res));
       return say(explain(res));
@@ -365,7 +381,7 @@
 
   async function release() {
     if (!hold) return;
-    const res = await api('POST', `/events/${eventId}/seats/release`, { userId: buyerName(), holdGroupId: hold.id });
+    const res = await api('POST', `/events/${eventId}/seats/release`, asBuyer({ holdGroupId: hold.id }));
     if (res.status !== 200 && res.status !== 410) return say(explain(res));
     endHold('Released; the seats are free again.', true);
   }

@@ -6,6 +6,8 @@ event, against two seatlock processes started by scripts/browser-test.sh:
                            attempt on it is refused with a visible message; A's declined card
                            keeps the hold; A pays with the test card -> B sees A5 sold.
   SHORT   (hold TTL 2 s)   A's hold expires on both screens.
+  TOKEN   (token mode)     the page asks for a token, takes one pasted after it loaded, and buys
+                           as the token's buyer without a name.
 
 Plus: an unknown event is explained in words; the seat buttons have labels that say their state,
 state is never shown by colour alone, and Tab walks the seats in order. Every seat shows what
@@ -15,6 +17,9 @@ button's accessible name, without breaking the grid; a 1,000-row house renders. 
 target/browser/. Exits non-zero on the first failed check.
 """
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -26,6 +31,8 @@ from playwright.sync_api import expect, sync_playwright
 
 MAIN = os.environ["MAIN_URL"]
 SHORT = os.environ["SHORT_URL"]
+TOKEN = os.environ["TOKEN_URL"]
+TOKEN_SECRET = os.environ["TOKEN_SECRET"]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SHOTS = os.environ.get("SHOTS_DIR", "target/browser")
 LABEL = re.compile(
@@ -216,6 +223,45 @@ def call(base, method, path, body):
     return json.load(urllib.request.urlopen(req))
 
 
+def jwt(sub, **claims):
+    """An HS256 JWT signed with the token-mode instance's secret."""
+    enc = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    head = enc(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = enc(json.dumps({"sub": sub, "exp": int(time.time()) + 3600, **claims}).encode())
+    sig = hmac.new(TOKEN_SECRET.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{enc(sig)}"
+
+
+def token_mode(browser):
+    """In token mode the page asks for a token, takes one pasted after it loaded, and buys as
+    the token's buyer without a name."""
+    admin = {"authorization": f"Bearer {jwt('boss', role='admin')}", "content-type": "application/json"}
+    body = {"name": "Browser test: token mode", "date": "2030-06-01T19:00:00Z", "location": "Hall",
+            "totalSeats": 4}
+    req = urllib.request.Request(f"{TOKEN}/events", data=json.dumps(body).encode(), headers=admin)
+    event = json.load(urllib.request.urlopen(req))["eventId"]
+    context = browser.new_context(viewport={"width": 1200, "height": 850})
+    page = context.new_page()
+    page.goto(f"{TOKEN}/e/{event}")
+    expect(page.locator("#message")).to_contain_text("paste a valid token", timeout=5000)
+    expect(page.locator("#token")).to_be_visible()
+    page.fill("#token", jwt("dana"))
+    page.dispatch_event("#token", "change")
+    expect(page.locator("#live")).to_contain_text("Live", timeout=5000)
+    assert page.input_value("#buyer") == "", "no name given"
+    seat(page, "S2").click()
+    page.click("#hold")
+    expect(page.locator("#message")).to_contain_text("Held for you", timeout=5000)
+    page.fill("#card", "4242 4242 4242 4242")
+    page.click("#pay-button")
+    expect(page.locator("#message")).to_contain_text("Booked!", timeout=5000)
+    booking = page.locator("#booked").inner_text().split()[-1]
+    req = urllib.request.Request(f"{TOKEN}/bookings/{booking}", headers=admin)
+    assert json.load(urllib.request.urlopen(req))["userId"] == "dana"
+    ok("token mode: a token pasted after load takes effect; the page buys as the token's buyer")
+    context.close()
+
+
 def not_on_sale_yet(browser):
     """A blocked seat looks and reads unlike a sold one; before the sales window opens the page
     says when it opens, and a hold attempt is refused in those words."""
@@ -331,6 +377,7 @@ def main():
         ok("an unknown event is explained in words")
 
         not_on_sale_yet(browser)
+        token_mode(browser)
 
         # Expiry on both screens (the instance with a 2 s hold TTL).
         short_event = create_event(SHORT, "Browser test: expiry")
