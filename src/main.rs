@@ -32,6 +32,11 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
+    // A key file that cannot be read or parsed is a bad setting too, found before anything starts.
+    if let Err(e) = seatlock::service::check_keys(&settings) {
+        eprintln!("seatlock: {e:#}");
+        std::process::exit(2);
+    }
     if command != Command::Serve {
         std::process::exit(cli::run_keys(command, settings).await);
     }

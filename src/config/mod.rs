@@ -190,7 +190,7 @@ impl Settings {
             )
             .build()
             .and_then(Config::try_deserialize)
-            .map_err(|e| SettingsError(e.to_string()))?;
+            .map_err(|e| SettingsError(settings_words(&e.to_string())))?;
         settings.log.no_color = env.get("NO_COLOR").is_some_and(|v| !v.is_empty());
         let otel = env.get("OTEL_EXPORTER_OTLP_ENDPOINT");
         settings.telemetry.otlp.fill_from_env(otel);
@@ -259,6 +259,24 @@ impl Settings {
     }
 }
 
+/// The config crate's message for an unknown choice names the Rust enum
+/// ("enum AuthMode does not have variant constructor bogus for key `auth.mode`"); say it in the
+/// settings' words instead ("unknown value `bogus` for key `auth.mode`").
+fn settings_words(message: &str) -> String {
+    const VARIANT: &str = " does not have variant constructor ";
+    if let (Some(start), Some(at)) = (message.find("enum "), message.find(VARIANT)) {
+        let rest = &message[at + VARIANT.len()..];
+        let (value, tail) = rest.split_once(" for key ").unwrap_or((rest, ""));
+        let key = if tail.is_empty() {
+            String::new()
+        } else {
+            format!(" for key {tail}")
+        };
+        return format!("{}unknown value `{value}`{key}", &message[..start]);
+    }
+    message.to_string()
+}
+
 fn parse_proxy(text: &str) -> Option<ipnet::IpNet> {
     let text = text.trim();
     text.parse::<ipnet::IpNet>().ok().or_else(|| {
@@ -283,6 +301,17 @@ impl HoldSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_choice_is_said_in_the_settings_words() {
+        assert_eq!(
+            settings_words(
+                "invalid configuration: enum AuthMode does not have variant constructor bogus for key `auth.mode`"
+            ),
+            "invalid configuration: unknown value `bogus` for key `auth.mode`"
+        );
+        assert_eq!(settings_words("anything else"), "anything else");
+    }
 
     #[test]
     fn proxies_are_addresses_or_ranges() {

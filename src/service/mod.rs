@@ -45,7 +45,7 @@ use sqlx::PgPool;
 
 pub use auth::{
     Admission, AdmissionRefused, AdmissionVerifier, AuthFailure, KeyCreated,
-    MAX_ADMISSION_TOKEN_BYTES,
+    MAX_ADMISSION_TOKEN_BYTES, check_keys,
 };
 pub use health::{HoldsGo, Readiness, ReadyStatus};
 pub use reads::ChannelTierUse;

@@ -382,7 +382,12 @@ fn the_document_lists_every_error_code_and_the_headers_of_401_429_and_503() {
         .pointer("/components/schemas/ErrorCode/enum")
         .and_then(|c| c.as_array())
         .expect("an enum of codes");
-    for code in ["UNAUTHENTICATED", "HOLD_EXPIRED", "SEATS_UNAVAILABLE", "RATE_LIMITED"] {
+    for code in [
+        "UNAUTHENTICATED",
+        "HOLD_EXPIRED",
+        "SEATS_UNAVAILABLE",
+        "RATE_LIMITED",
+    ] {
         assert!(codes.contains(&serde_json::json!(code)), "{code}");
     }
     let reserve = "/paths/~1events~1{event_id}~1seats~1reserve/post/responses";

@@ -136,6 +136,17 @@ fn the_binary_refuses_to_start_on_a_bad_value() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("holds.ttl_seconds"), "{stderr}");
+    // A key file that is missing is a bad setting too: exit 2 naming the key, before any store
+    // is asked (the database here does not exist).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_seatlock"))
+        .env("APP__AUTH__MODE", "token")
+        .env("APP__AUTH__JWT__PUBLIC_KEY_FILE", "/nonexistent/key.pem")
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none")
+        .output()
+        .expect("run seatlock");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("auth.jwt.public_key_file"), "{stderr}");
 }
 
 #[test]

@@ -84,6 +84,12 @@ impl Authenticator {
     }
 }
 
+/// Reads and parses the configured JWT and admission keys, as start-up will: a missing file or a
+/// key of the wrong kind is a bad setting (the error names its key).
+pub fn check_keys(settings: &crate::config::Settings) -> anyhow::Result<()> {
+    Authenticator::new(&settings.auth, &settings.admission).map(|_| ())
+}
+
 impl Seatlock {
     pub fn auth_mode(&self) -> AuthMode {
         self.auth.mode
