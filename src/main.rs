@@ -3,7 +3,7 @@
 
 use seatlock::cli::{self, Command};
 use seatlock::config::Settings;
-use seatlock::startup::{Application, raise_open_files_limit, shutdown_signal};
+use seatlock::startup::{Application, check_keys, raise_open_files_limit, shutdown_signal};
 use seatlock::telemetry;
 
 /// mimalloc instead of glibc malloc: a profile of the hold path showed ~15% of the service's CPU
@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     // A key file that cannot be read or parsed is a bad setting too, found before anything starts.
-    if let Err(e) = seatlock::service::check_keys(&settings) {
+    if let Err(e) = check_keys(&settings) {
         eprintln!("seatlock: {e:#}");
         std::process::exit(2);
     }
