@@ -106,14 +106,14 @@ impl Application {
     }
 }
 
-/// Raises the soft open-files limit to the hard limit (as most servers do: 1,024 is a common
-/// default soft limit, far below what an on-sale's connections need), once per process.
 /// Reads and parses the configured key files as the service will (see
 /// [`check_keys`](crate::service::check_keys)), so a bad one stops start-up before anything runs.
 pub fn check_keys(settings: &Settings) -> anyhow::Result<()> {
     crate::service::check_keys(settings)
 }
 
+/// Raises the soft open-files limit to the hard limit (as most servers do: 1,024 is a common
+/// default soft limit, far below what an on-sale's connections need), once per process.
 pub fn raise_open_files_limit() {
     match rlimit::Resource::NOFILE.get() {
         Ok((soft, hard)) if soft < hard => match rlimit::Resource::NOFILE.set(hard, hard) {
