@@ -401,7 +401,7 @@ import json, statistics, sys
 raw, rounds, rows, out = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4]
 rows = list(dict.fromkeys(rows))
 why = {
-    "ref": "axum, one JSON parse, one EVALSHA (SET NX PX), one JSON answer",
+    "ref": "axum, one JSON parse, one EVALSHA (SET NX PX of every seat, all or nothing: EXISTS of each, then SET PX), one JSON answer",
     "floor": "the contract's floor: the reference's handler (no middleware) with the least script that keeps seatlock's contract for a hold of seats (holders MGET, known and booked SMISMEMBERs, SET NX PX, the hold record HSET + PEXPIRE, the held index ZADD) and seatlock's answer",
     "ref_storm": "the reference, hot-seat storm: the same two seats asked by every request (nearly all 409); the base of the _storm rows' ratios",
     "floor_storm": "the contract's floor, hot-seat storm: one MGET of the holders, then the 409",

@@ -178,3 +178,77 @@ fn regex_lite(_pattern: &str) -> impl Fn(&str) -> Vec<String> {
         out
     }
 }
+
+/// The module map in docs/architecture.md names every file of `src/` (unit-test files aside): a
+/// row's first path gives the folder of the names after it.
+#[test]
+fn the_module_map_names_every_source_file() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/architecture.md")).expect("architecture.md");
+    let mut named = std::collections::BTreeSet::new();
+    for line in doc.lines().filter(|l| l.starts_with("| `src/")) {
+        let cell = line.split('|').nth(1).unwrap_or_default();
+        let names: Vec<&str> = cell.split('`').skip(1).step_by(2).collect();
+        let Some(first) = names.first() else { continue };
+        let folder = Path::new(first).parent().expect("a folder").to_path_buf();
+        named.insert(first.to_string());
+        for name in &names[1..] {
+            named.insert(folder.join(name).to_string_lossy().into_owned());
+        }
+    }
+    let mut files = Vec::new();
+    let mut dirs = vec![root.join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("src").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && !path.to_string_lossy().ends_with("_tests.rs")
+            {
+                let relative = path.strip_prefix(root).expect("under the root");
+                files.push(relative.to_string_lossy().into_owned());
+            }
+        }
+    }
+    let missing: Vec<&String> = files.iter().filter(|f| !named.contains(*f)).collect();
+    assert!(
+        missing.is_empty(),
+        "not in docs/architecture.md's module map: {missing:?}"
+    );
+    let stale: Vec<&String> = named.iter().filter(|n| !files.contains(n)).collect();
+    assert!(
+        stale.is_empty(),
+        "named in the module map but not in src/: {stale:?}"
+    );
+}
+
+/// Every table a migration creates is in docs/architecture.md's schema section.
+#[test]
+fn the_schema_section_lists_every_table() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/architecture.md")).expect("architecture.md");
+    let at = doc.find("\n### Schema").expect("a schema section");
+    let schema = &doc[at + 1..];
+    let schema = &schema[..schema.find("\n### ").unwrap_or(schema.len())];
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(root.join("migrations"))
+        .expect("migrations")
+        .flatten()
+    {
+        let sql = std::fs::read_to_string(entry.path()).expect("a migration");
+        for table in sql
+            .split("CREATE TABLE ")
+            .skip(1)
+            .filter_map(|rest| rest.split_whitespace().next())
+        {
+            if !schema.contains(&format!("`{table}(")) && !schema.contains(&format!("`{table}`")) {
+                missing.push(table.to_string());
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "tables not in the schema section: {missing:?}"
+    );
+}
