@@ -206,14 +206,15 @@ impl Seatlock {
         if self.settings.holds.backend != HoldStore::Redis || !self.breaker.is_closed() {
             return Ok(Vec::new());
         }
-        let (Some(hold), Some(taken_ms)) = (
-            self.pg.fetch_hold(event, id).await?,
-            self.pg.live_hold_taken_ms(event, id).await?,
-        ) else {
+        let Some((seats, taken_ms)) = self.pg.live_hold_seats(event, id).await? else {
             return Ok(Vec::new());
         };
+        if seats.is_empty() {
+            // Tier units only: the tier guard decides.
+            return Ok(Vec::new());
+        }
         let holders = match self
-            .read_redis(self.redis.seat_holders(event, &hold.seats))
+            .read_redis(self.redis.seat_holders(event, &seats))
             .await
         {
             Some(Ok(holders)) => holders,
@@ -222,7 +223,7 @@ impl Seatlock {
         let me = id.to_string();
         let mut first: HashMap<String, bool> = HashMap::new();
         let mut earlier = Vec::new();
-        for (seat, holder) in hold.seats.into_iter().zip(holders) {
+        for (seat, holder) in seats.into_iter().zip(holders) {
             let Some(holder) = holder.filter(|h| *h != me) else {
                 continue;
             };

@@ -359,11 +359,15 @@ impl PgStore {
             .await
     }
 
-    /// When a live Postgres hold was taken, in ms since the epoch (the Postgres clock); None if
-    /// it is not live.
-    pub async fn live_hold_taken_ms(&self, event: EventId, id: HoldGroupId) -> Result<Option<i64>> {
-        let query = sqlx::query_scalar(
-            "SELECT (extract(epoch FROM created_at) * 1000)::bigint FROM holds \
+    /// A live Postgres hold's seats and when it was taken, in ms since the epoch (the Postgres
+    /// clock); None if it is not live.
+    pub async fn live_hold_seats(
+        &self,
+        event: EventId,
+        id: HoldGroupId,
+    ) -> Result<Option<(Vec<String>, i64)>> {
+        let query = sqlx::query_as(
+            "SELECT seat_codes, (extract(epoch FROM created_at) * 1000)::bigint FROM holds \
              WHERE event_id = $1 AND hold_group_id = $2 AND held_until > now()",
         )
         .bind(event.0)
