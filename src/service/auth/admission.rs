@@ -6,7 +6,7 @@
 //! A JWT is verified with the one algorithm of each configured key (HS256 with
 //! `admission.jwt.hs256_secret`; RS256, ES256 or EdDSA with the PEM key of
 //! `admission.jwt.public_key_file`), never `none`; `aud` (the event id), `exp` and `sub` are
-//! required, `nbf` honoured, `iss` required and checked when `admission.jwt.issuer` is set,
+//! required, `nbf` honoured (NumericDates, a fraction allowed), `iss` required and checked when `admission.jwt.issuer` is set,
 //! `token_use` must be `access` when present; `admission.leeway_seconds` of clock skew.
 
 mod queueit;
@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use self::queueit::QueueitKey;
 use super::jwt::public_key;
+use super::numeric_date::{TimeRefusal, window};
 use crate::config::{AdmissionJwtSettings, AdmissionMode, AdmissionSettings};
 use crate::domain::fields::validate_user_id;
 
@@ -96,6 +97,9 @@ enum Kind {
 struct Claims {
     sub: Option<serde_json::Value>,
     token_use: Option<serde_json::Value>,
+    /// NumericDates, a fraction allowed: checked by [`window`], not by jsonwebtoken.
+    exp: Option<serde_json::Value>,
+    nbf: Option<serde_json::Value>,
 }
 
 impl AdmissionVerifier {
@@ -159,10 +163,12 @@ fn jwt_keys(
         .map(|(alg, key)| {
             let mut validation = Validation::new(alg);
             validation.leeway = leeway;
-            validation.validate_exp = true;
-            validation.validate_nbf = true;
+            // `exp` (required) and `nbf` are checked by `window`: jsonwebtoken refuses a
+            // fraction.
+            validation.validate_exp = false;
+            validation.validate_nbf = false;
             // jsonwebtoken checks `aud` and `iss` only when present unless they are required.
-            let mut required = vec!["exp", "aud", "sub"];
+            let mut required = vec!["aud", "sub"];
             if settings.issuer.is_empty() {
                 validation.iss = None;
             } else {
@@ -201,6 +207,18 @@ fn verify_jwt(
             _ => AdmissionRefused::Malformed,
         })?
         .claims;
+    let now = jsonwebtoken::get_current_timestamp();
+    window(
+        claims.exp.as_ref(),
+        claims.nbf.as_ref(),
+        now,
+        validation.leeway,
+    )
+    .map_err(|why| match why {
+        TimeRefusal::Claims => AdmissionRefused::Claims,
+        TimeRefusal::Expired => AdmissionRefused::Expired,
+        TimeRefusal::NotYetValid => AdmissionRefused::NotYetValid,
+    })?;
     match &claims.token_use {
         None => {}
         Some(serde_json::Value::String(s)) if s == "access" => {}

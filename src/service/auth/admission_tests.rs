@@ -115,6 +115,20 @@ fn expired_and_not_yet_valid_tokens_are_refused() {
 }
 
 #[test]
+fn fractional_time_claims_are_numeric_dates() {
+    let v = hs256_only();
+    let at = now() as f64;
+    let fine = hs256(&claims(json!({"exp": at + 600.5, "nbf": at - 0.25})));
+    assert!(v.verify(&fine, EVENT).is_ok());
+    let expired = hs256(&claims(json!({"exp": at - 3600.5})));
+    assert_eq!(v.verify(&expired, EVENT), Err(AdmissionRefused::Expired));
+    let early = hs256(&claims(json!({"nbf": at + 3600.5})));
+    assert_eq!(v.verify(&early, EVENT), Err(AdmissionRefused::NotYetValid));
+    let text = hs256(&claims(json!({"exp": "tomorrow"})));
+    assert_eq!(v.verify(&text, EVENT), Err(AdmissionRefused::Claims));
+}
+
+#[test]
 fn a_token_for_another_event_or_for_none_is_refused() {
     let v = hs256_only();
     let other = hs256(&claims(json!({"aud": "43"})));

@@ -1,9 +1,10 @@
 //! JWT verification: only the algorithms whose key is configured (HS256 with
 //! `auth.jwt.hs256_secret`; RS256, ES256 or EdDSA with the PEM key of `auth.jwt.public_key_file`),
-//! never `none`; `exp` required, `nbf` honoured, `iss` / `aud` checked when configured, with
-//! `auth.jwt.leeway_seconds` of clock skew. The buyer is the `sub` claim; `"role": "admin"`
-//! makes an admin token (which skips admission); a `channels` claim (an array of channel codes)
-//! puts the caller in those sales channels, and a malformed one refuses the token.
+//! never `none`; `exp` required and `nbf` honoured (NumericDates, a fraction allowed), `iss` /
+//! `aud` checked when configured, with `auth.jwt.leeway_seconds` of clock skew. The buyer is the
+//! `sub` claim; `"role": "admin"` makes an admin token (which skips admission); a `channels`
+//! claim (an array of channel codes) puts the caller in those sales channels, and a malformed one
+//! refuses the token.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,6 +15,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
 
 use super::AuthFailure;
+use super::numeric_date::{TimeRefusal, window};
 use crate::config::JwtSettings;
 use crate::domain::access::{Caller, Role, check_channels};
 use crate::domain::fields::validate_user_id;
@@ -47,8 +49,9 @@ struct Claims {
     role: Option<String>,
     /// Read as any JSON value, so a malformed claim is refused as a wrong claim.
     channels: Option<serde_json::Value>,
-    exp: u64,
-    nbf: Option<u64>,
+    /// NumericDates, a fraction allowed: checked by [`window`], not by jsonwebtoken.
+    exp: Option<serde_json::Value>,
+    nbf: Option<serde_json::Value>,
 }
 
 impl JwtVerifier {
@@ -76,12 +79,13 @@ impl JwtVerifier {
         }
         let mut validation = Validation::new(keys[0].0);
         validation.leeway = settings.leeway_seconds;
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
+        // `exp` (required) and `nbf` are checked by `window`: jsonwebtoken refuses a fraction.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         // A configured issuer or audience is also a required claim: jsonwebtoken checks `iss`
         // and `aud` only when present unless told (RFC 8725, 3.9: a token that does not name
         // this service is not for it).
-        let mut required = vec!["exp"];
+        let mut required = vec![];
         if settings.issuer.is_empty() {
             validation.iss = None;
         } else {
@@ -125,14 +129,22 @@ impl JwtVerifier {
             return Ok(v.caller.clone());
         }
         let (caller, claims) = self.check(token)?;
+        let usable =
+            window(claims.exp.as_ref(), claims.nbf.as_ref(), now, self.leeway).map_err(|why| {
+                match why {
+                    TimeRefusal::Claims => AuthFailure::Claims,
+                    TimeRefusal::Expired => AuthFailure::Expired,
+                    TimeRefusal::NotYetValid => AuthFailure::NotYetValid,
+                }
+            })?;
         let mut remembered = self.remembered();
         if remembered.len() >= MAX_REMEMBERED {
             remembered.clear();
         }
         let verified = Verified {
             caller: caller.clone(),
-            from: claims.nbf.unwrap_or(0).saturating_sub(self.leeway),
-            until: claims.exp.saturating_add(self.leeway),
+            from: usable.from,
+            until: usable.until,
         };
         remembered.insert(token.into(), verified);
         Ok(caller)
@@ -248,6 +260,28 @@ mod tests {
             .verify(&token(json!({"role": "admin", "channels": []})))
             .expect("valid");
         assert!(admin.skips_admission, "admins skip admission");
+    }
+
+    #[test]
+    fn a_fractional_expiry_is_a_numeric_date() {
+        let v = verifier();
+        let now = get_current_timestamp() as f64;
+        let caller = v
+            .verify(&token(json!({"exp": now + 600.25, "nbf": now - 0.5})))
+            .expect("valid");
+        assert_eq!(caller.subject.as_deref(), Some("u1"));
+        // Past the 30 s of leeway, and a remembered token is not reused past its window.
+        assert_eq!(
+            v.verify(&token(json!({"exp": now - 31.5}))),
+            Err(AuthFailure::Expired)
+        );
+        assert_eq!(
+            v.verify(&token(json!({"nbf": now + 31.5}))),
+            Err(AuthFailure::NotYetValid)
+        );
+        for claims in [json!({"exp": "soon"}), json!({"exp": null})] {
+            assert_eq!(v.verify(&token(claims)), Err(AuthFailure::Claims));
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod admission;
 mod jwt;
 mod keys;
+mod numeric_date;
 
 use std::time::Duration;
 
