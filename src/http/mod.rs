@@ -163,6 +163,7 @@ where
     let method = req.method().clone();
     // Field names of the OpenTelemetry HTTP semantic conventions; `otel.*` name the exported span.
     let span = tracing::info_span!(
+        target: telemetry::REQUEST_SPAN_TARGET,
         "request",
         otel.name = format_args!("{method} {route}"),
         otel.kind = "server",
@@ -190,7 +191,8 @@ where
             Err(_) => ApiError::Timeout.into_response(),
         };
         let status = response.status().as_u16();
-        tracing::Span::current().record("http.response.status_code", status);
+        // An integer attribute (tracing-opentelemetry exports unsigned integers as text).
+        tracing::Span::current().record("http.response.status_code", i64::from(status));
         let took = started.elapsed();
         if route != "/metrics" {
             tracing::info!(

@@ -42,6 +42,7 @@ pub fn init_tracing(settings: &LogSettings, otlp: &OtlpSettings) -> TraceExport 
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = with_request_span(filter);
     let Some((tracer, export)) = otel::tracer(otlp) else {
         let _ = tracing_subscriber::registry()
             .with(filter)
@@ -69,6 +70,21 @@ pub fn init_tracing(settings: &LogSettings, otlp: &OtlpSettings) -> TraceExport 
     }
     export
 }
+
+/// The target of the request's span alone (no log line is written under it).
+pub const REQUEST_SPAN_TARGET: &str = "seatlock::request";
+
+/// The request's span is on whatever the level: the lines a `warn` or `error` level keeps are
+/// the ones an operator matches to a trace, and they take the request id, `trace_id` and
+/// `span_id` from it. Its target names no event, so no line of `info` comes back with it.
+fn with_request_span(filter: EnvFilter) -> EnvFilter {
+    match REQUEST_SPAN_TARGET_ON.parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    }
+}
+
+const REQUEST_SPAN_TARGET_ON: &str = "seatlock::request=info";
 
 /// The log lines on stdout, text or JSON.
 fn log_layer<S>(settings: &LogSettings) -> Box<dyn Layer<S> + Send + Sync>

@@ -140,6 +140,8 @@ pub fn redis_span(op: RedisOp) -> Option<Span> {
             otel.kind = "client",
             db.system.name = "redis",
             seatlock.script = op.as_str(),
+            otel.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
         )
     })
 }
@@ -155,8 +157,18 @@ pub fn postgres_span(op: PgOp) -> Option<Span> {
             db.system.name = "postgresql",
             db.operation.name = op.as_str(),
             seatlock.retries = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
         )
     })
+}
+
+/// Marks a Redis or Postgres client span as failed: status ERROR and `error.type`, a short
+/// class of the failure (never its message, which may quote data). A span without those fields
+/// (the request's, when the call had no span of its own) is left as it is.
+pub fn mark_failed(span: &Span, error_type: &'static str) {
+    span.record("otel.status_code", "ERROR");
+    span.record("error.type", error_type);
 }
 
 /// The span of one hold decision: the seats asked (a best-available request's count), then the
@@ -167,7 +179,7 @@ pub fn hold_span(seats: usize) -> Option<Span> {
         tracing::info_span!(
             "hold",
             otel.name = "seatlock.hold",
-            seatlock.hold.seats = seats,
+            seatlock.hold.seats = i64::try_from(seats).unwrap_or(i64::MAX),
             seatlock.hold.outcome = tracing::field::Empty,
             seatlock.hold.reason = tracing::field::Empty,
             seatlock.hold.code = tracing::field::Empty,

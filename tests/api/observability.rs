@@ -203,6 +203,39 @@ async fn json_logs_carry_the_request_id_on_every_line_of_the_request(pg: PgPool)
     );
 }
 
+/// At `warn` the lines kept are the ones an operator must match to a request and a trace: the
+/// request's span is on whatever the level, and its `info` line stays off. (A Redis that does not
+/// answer makes the event's creation log a warning inside its request.)
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn json_logs_at_warn_still_carry_the_request_and_trace_ids(pg: PgPool) {
+    let env = [
+        ("APP__LOG__FORMAT", "json"),
+        ("RUST_LOG", "warn"),
+        ("REDIS_URL", "redis://127.0.0.1:1"),
+    ];
+    let text = logs_of_the_binary(&pg, &env, false);
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|v| v["level"] == "WARN" || v["level"] == "ERROR"),
+        "only warnings and errors at warn: {text}"
+    );
+    let ours: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|v| v["span"]["request_id"] == "trace-me-42")
+        .collect();
+    assert!(!ours.is_empty(), "no warning names its request: {text}");
+    for v in ours {
+        let trace_id = v["trace_id"].as_str().unwrap_or_default();
+        let span_id = v["span_id"].as_str().unwrap_or_default();
+        assert_eq!((trace_id.len(), span_id.len()), (32, 16), "{v}");
+    }
+}
+
 /// Text logs in a file or a pipe are plain (`grep DEBUG` finds them); colour only at a terminal,
 /// and not even there when `NO_COLOR` is set (no-color.org).
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]

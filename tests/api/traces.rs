@@ -88,6 +88,16 @@ fn string_attr(attrs: &[KeyValue], key: &str) -> Option<String> {
     })
 }
 
+/// An attribute that must be exported as an integer (the semantic conventions' type), not text.
+fn int_attr(attrs: &[KeyValue], key: &str) -> Option<i64> {
+    attrs.iter().find(|kv| kv.key == key).and_then(|kv| {
+        match kv.value.as_ref()?.value.as_ref()? {
+            AnyValue::IntValue(i) => Some(*i),
+            _ => None,
+        }
+    })
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -217,7 +227,7 @@ async fn a_hold_and_its_confirm_are_exported_under_the_callers_trace(pg: PgPool)
                 .find(|s| attr(s, "db.system.name").as_deref() == Some("postgresql"))
                 .expect("postgres span");
             assert!(attr(pg_span, "db.operation.name").is_some(), "{pg_span:?}");
-            assert_eq!(attr(pg_span, "seatlock.retries").as_deref(), Some("0"));
+            assert_eq!(int_attr(&pg_span.attributes, "seatlock.retries"), Some(0));
             let request = ours
                 .iter()
                 .find(|s| attr(s, "http.route").is_some())
@@ -228,12 +238,12 @@ async fn a_hold_and_its_confirm_are_exported_under_the_callers_trace(pg: PgPool)
             );
             // The caller's vendor state travels with its trace.
             assert_eq!(request.trace_state, "checkout=7f3a,other=1");
-            let statuses: Vec<String> = ours
+            let statuses: Vec<i64> = ours
                 .iter()
-                .filter_map(|s| attr(s, "http.response.status_code"))
+                .filter_map(|s| int_attr(&s.attributes, "http.response.status_code"))
                 .collect();
-            assert!(statuses.iter().any(|s| s == "200"), "{statuses:?}");
-            assert!(statuses.iter().any(|s| s == "409"), "{statuses:?}");
+            assert!(statuses.contains(&200), "{statuses:?}");
+            assert!(statuses.contains(&409), "{statuses:?}");
             let decision = |outcome: &str| {
                 decisions
                     .iter()
@@ -241,7 +251,7 @@ async fn a_hold_and_its_confirm_are_exported_under_the_callers_trace(pg: PgPool)
                     .unwrap_or_else(|| panic!("no {outcome} decision: {decisions:#?}"))
             };
             let held = decision("held");
-            assert_eq!(attr(held, "seatlock.hold.seats").as_deref(), Some("1"));
+            assert_eq!(int_attr(&held.attributes, "seatlock.hold.seats"), Some(1));
             assert_eq!(attr(held, "seatlock.hold.reason"), None);
             let refused = decision("refused");
             assert_eq!(
@@ -257,6 +267,53 @@ async fn a_hold_and_its_confirm_are_exported_under_the_callers_trace(pg: PgPool)
         assert!(
             Instant::now() < deadline,
             "spans of the trace not all received: {ours:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A Redis call that fails is a failed span (status ERROR, `error.type`): the trace of a 503
+/// names the store that failed, not only the request.
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_failed_redis_call_is_an_error_span(pg: PgPool) {
+    let (collector_port, received) = collector().await;
+    let no_redis = format!("redis://127.0.0.1:{}", free_port());
+    let instance = Seatlock::start(&env(
+        &pg,
+        &[
+            endpoint(collector_port),
+            ("REDIS_URL", no_redis),
+            ("APP__HOLDS__FALLBACK", "reject".to_string()),
+        ],
+    ));
+    let event = create_event(instance.port).await;
+    let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
+    let hold = json!({"userId": "u1", "seatCodes": ["S1"]});
+    let reserve = format!("/events/{event}/seats/reserve");
+    let headers = [("traceparent", traceparent.as_str())];
+    let outcome = http(instance.port, "POST", &reserve, Some(&hold), &headers, CALL).await;
+    assert!(matches!(outcome, Outcome::Status(503, _)), "{outcome:?}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let failed = received.lock().expect("lock").iter().find_map(|r| {
+            let redis = string_attr(&r.span.attributes, "db.system.name");
+            (hex(&r.span.trace_id) == TRACE_ID && redis.as_deref() == Some("redis"))
+                .then(|| r.span.clone())
+        });
+        if let Some(span) = failed {
+            let status = span.status.as_ref().map(|s| s.code);
+            // STATUS_CODE_ERROR
+            assert_eq!(status, Some(2), "{span:?}");
+            assert_eq!(
+                string_attr(&span.attributes, "error.type").as_deref(),
+                Some("connection"),
+                "{span:?}"
+            );
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no Redis span reached the collector"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -463,8 +520,8 @@ async fn a_webhook_delivery_is_exported_as_a_client_span(pg: PgPool) {
         if let Some(span) = delivered {
             assert_eq!(span.name, "POST webhook");
             assert_eq!(
-                string_attr(&span.attributes, "http.response.status_code").as_deref(),
-                Some("204"),
+                int_attr(&span.attributes, "http.response.status_code"),
+                Some(204),
                 "{span:?}"
             );
             assert!(string_attr(&span.attributes, "seatlock.webhook.message").is_some());

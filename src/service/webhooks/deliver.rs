@@ -163,7 +163,7 @@ impl Seatlock {
             None => post.await,
         };
         if let (Some(span), Some(status)) = (&span, sent.status) {
-            span.record("http.response.status_code", status);
+            span.record("http.response.status_code", i64::from(status));
         }
         let jitter = rand::random::<f64>() * 0.1;
         let schedule = &self.settings.webhooks.retry_schedule_seconds;

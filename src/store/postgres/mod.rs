@@ -177,7 +177,11 @@ impl PgStore {
             let mut tries = 0;
             let result = with_retries(retries, &mut tries, || attempt(&pool, &command)).await;
             telemetry::record_postgres(C::OP, started.elapsed(), result.is_ok());
-            tracing::Span::current().record("seatlock.retries", tries);
+            let span = tracing::Span::current();
+            span.record("seatlock.retries", i64::from(tries));
+            if let Some(failure) = result.as_ref().err().and_then(failure_type) {
+                telemetry::mark_failed(&span, failure);
+            }
             result
         };
         let task = match span {
@@ -225,6 +229,21 @@ async fn attempt<C: Transaction>(pool: &PgPool, command: &C) -> Result<C::Output
 }
 
 /// Whether a failed transaction may simply run again: a serialization failure or a deadlock.
+/// The `error.type` of a failed transaction's span: a short class, never the message; None for
+/// a refusal the transaction decided (a hold gone, seats taken), which is not a failure of
+/// Postgres.
+fn failure_type(e: &Error) -> Option<&'static str> {
+    match e {
+        Error::Postgres(sqlx::Error::PoolTimedOut) => Some("pool_timeout"),
+        Error::Postgres(sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => Some("connection"),
+        Error::Postgres(sqlx::Error::Database(_)) => Some("database"),
+        Error::Postgres(_) => Some("postgres"),
+        Error::Unavailable { .. } => Some("unavailable"),
+        Error::Internal(_) => Some("internal"),
+        _ => None,
+    }
+}
+
 fn is_transient(e: &Error) -> bool {
     matches!(e, Error::Postgres(sqlx::Error::Database(db))
         if matches!(db.code().as_deref(), Some("40001" | "40P01")))

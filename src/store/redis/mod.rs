@@ -184,7 +184,16 @@ impl RedisStore {
         F: AsyncFnOnce(&mut RedisConnection) -> RedisResult<T>,
     {
         // Boxed too: the pool's checkout carries the future that opens a connection.
-        let mut lease = Box::pin(pool::lease(&self.pool)).await?;
+        let mut lease = match Box::pin(pool::lease(&self.pool)).await {
+            Ok(lease) => lease,
+            Err(e) => {
+                // No connection: the call's span (export on) says so, and ends at once.
+                if let Some(span) = telemetry::redis_span(op) {
+                    telemetry::mark_failed(&span, "connection");
+                }
+                return Err(e.into());
+            }
+        };
         let started = Instant::now();
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         // Boxed: the redis crate's call futures are large (an EVALSHA with its NOSCRIPT reload is
@@ -192,7 +201,13 @@ impl RedisStore {
         // layer that boxes a request's future.
         let call = Box::pin(call(&mut lease.conn));
         let result = match telemetry::redis_span(op) {
-            Some(span) => call.instrument(span).await,
+            Some(span) => {
+                let result = call.instrument(span.clone()).await;
+                if let Err(e) = &result {
+                    telemetry::mark_failed(&span, failure_type(e));
+                }
+                result
+            }
             None => call.await,
         };
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -269,5 +284,16 @@ mod tests {
             }
         );
         assert!(ClusterHealth::parse("cluster_state:ok\r\n").ok);
+    }
+}
+
+/// The `error.type` of a failed call's span: a short class, never the message.
+fn failure_type(e: &redis::RedisError) -> &'static str {
+    if e.is_timeout() {
+        "timeout"
+    } else if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+        "connection"
+    } else {
+        "response"
     }
 }
