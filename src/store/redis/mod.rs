@@ -265,6 +265,17 @@ impl RedisStore {
     }
 }
 
+/// The `error.type` of a failed call's span: a short class, never the message.
+fn failure_type(e: &redis::RedisError) -> &'static str {
+    if e.is_timeout() {
+        "timeout"
+    } else if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+        "connection"
+    } else {
+        "response"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::ClusterHealth;
@@ -284,16 +295,5 @@ mod tests {
             }
         );
         assert!(ClusterHealth::parse("cluster_state:ok\r\n").ok);
-    }
-}
-
-/// The `error.type` of a failed call's span: a short class, never the message.
-fn failure_type(e: &redis::RedisError) -> &'static str {
-    if e.is_timeout() {
-        "timeout"
-    } else if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
-        "connection"
-    } else {
-        "response"
     }
 }
