@@ -889,3 +889,37 @@ async fn a_replay_during_an_attempt_is_not_lost(pg: PgPool) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// An endpoint deleted while a message to it is in flight takes its messages with it; the other
+/// endpoints' attempts of the same round are still recorded (they were rolled back with the
+/// missing row, so their messages went out again when the lease ran out).
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn deleting_an_endpoint_mid_delivery_does_not_resend_the_others(pg: PgPool) {
+    let app = TestApp::with(pg, &redis_url(), local);
+    let _workers = app.start_workers();
+    let fast = Receiver::start(vec![]).await;
+    let slow = Receiver::start(vec![(200, vec![], Duration::from_millis(1500))]).await;
+    let types = json!(["booking.confirmed"]);
+    let (fast_id, _) = subscribe(&app, json!({"url": fast.url(), "types": types})).await;
+    let (slow_id, _) = subscribe(&app, json!({"url": slow.url(), "types": types})).await;
+    let event = app.create_event(1).await;
+    let hold = app.hold(event, "u1", &["S1"]).await;
+    assert_eq!(app.confirm(event, "u1", &hold).await.0, StatusCode::OK);
+    slow.wait_for(1, Duration::from_secs(10)).await;
+    let (status, _) = app
+        .call("DELETE", &format!("/webhooks/{slow_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // Well before the lease (2 x timeout + 5 s) could run out.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = deliveries(&app, &fast_id).await;
+        let attempts = log[0]["attempts"].as_array().map_or(0, Vec::len);
+        if log[0]["status"] == "delivered" && attempts == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not recorded: {log:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(fast.requests().len(), 1);
+}

@@ -3,6 +3,7 @@
 //! the endpoints' failure state, the delivery log as a client reads it, replays, the backlog for
 //! the metrics, and the retention sweep.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -204,7 +205,30 @@ impl PgStore {
         }
         let write = async {
             let mut tx = self.pool.begin().await?;
-            let col = |f: fn(&AttemptOutcome) -> uuid::Uuid| outcomes.iter().map(f).collect();
+            // Only messages that still exist (an endpoint deleted mid-delivery takes its messages
+            // with it): one missing row must not undo the others' records, which would send them
+            // again. Locked, so a delete waits for this transaction.
+            let (endpoints, ids): (Vec<uuid::Uuid>, Vec<&str>) = outcomes
+                .iter()
+                .map(|o| (o.endpoint_id, o.message_id.as_str()))
+                .unzip();
+            let alive: HashSet<(uuid::Uuid, String)> = sqlx::query_as(
+                "SELECT endpoint_id, message_id FROM webhook_messages \
+                  WHERE (endpoint_id, message_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[])) \
+                  FOR KEY SHARE",
+            )
+            .bind(&endpoints)
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+            let outcomes: Vec<&AttemptOutcome> = outcomes
+                .iter()
+                .filter(|o| alive.contains(&(o.endpoint_id, o.message_id.clone())))
+                .collect();
+            let col =
+                |f: fn(&AttemptOutcome) -> uuid::Uuid| outcomes.iter().map(|o| f(o)).collect();
             let endpoints: Vec<uuid::Uuid> = col(|o| o.endpoint_id);
             let ids: Vec<&str> = outcomes.iter().map(|o| o.message_id.as_str()).collect();
             let attempt: Vec<i32> = outcomes.iter().map(|o| o.attempt).collect();
@@ -217,7 +241,7 @@ impl PgStore {
             let took: Vec<i32> = outcomes.iter().map(|o| o.duration_ms as i32).collect();
             let leased: Vec<DateTime<Utc>> = outcomes.iter().map(|o| o.leased_until).collect();
             let (mut status, mut next) = (Vec::new(), Vec::new());
-            for o in outcomes {
+            for o in &outcomes {
                 let (s, n) = match o.next {
                     Next::Delivered => ("delivered", o.at),
                     Next::Failed => ("failed", o.at),
@@ -266,21 +290,13 @@ impl PgStore {
             .bind(&leased)
             .execute(&mut *tx)
             .await?;
-            let gone: Vec<uuid::Uuid> = outcomes
-                .iter()
-                .filter(|o| o.next == Next::Gone)
-                .map(|o| o.endpoint_id)
-                .collect();
-            let ok: Vec<uuid::Uuid> = outcomes
-                .iter()
-                .filter(|o| o.next == Next::Delivered)
-                .map(|o| o.endpoint_id)
-                .collect();
-            let failed: Vec<uuid::Uuid> = outcomes
-                .iter()
-                .filter(|o| !matches!(o.next, Next::Delivered | Next::Gone))
-                .map(|o| o.endpoint_id)
-                .collect();
+            let endpoints_where = |keep: fn(&Next) -> bool| -> Vec<uuid::Uuid> {
+                let chosen = outcomes.iter().filter(|o| keep(&o.next));
+                chosen.map(|o| o.endpoint_id).collect()
+            };
+            let gone = endpoints_where(|n| *n == Next::Gone);
+            let ok = endpoints_where(|n| *n == Next::Delivered);
+            let failed = endpoints_where(|n| !matches!(n, Next::Delivered | Next::Gone));
             sqlx::query(
                 "UPDATE webhook_endpoints SET failing_since = NULL \
                  WHERE endpoint_id = ANY($1) AND failing_since IS NOT NULL",
