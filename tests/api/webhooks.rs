@@ -339,6 +339,12 @@ async fn a_url_of_a_non_public_address_is_refused_unless_private_networks_are_al
     }
     let (_, list) = app.get("/webhooks").await;
     assert_eq!(list["webhooks"], json!([]));
+    // A name that does not resolve now (`.invalid` never does) is not judged at creation: each
+    // delivery resolves it again, and refuses a non-public address there.
+    let url = "https://receiver.no-such-host.invalid/hooks";
+    let (status, created) = app.post("/webhooks", json!({"url": url})).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["url"], url);
 }
 
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]

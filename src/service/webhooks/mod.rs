@@ -16,26 +16,34 @@ use super::Seatlock;
 use crate::domain::webhooks::{Delivery, Endpoint, EndpointChange, NewEndpoint, new_secret};
 use crate::error::{Error, Result};
 
+/// How long a creation waits for the URL's host to resolve before it accepts it unchecked.
+const RESOLVE_AT_CREATION: Duration = Duration::from_secs(2);
+
 /// How long the secret a rotation replaced keeps signing beside the new one.
 pub const ROTATION_OVERLAP: Duration = Duration::from_secs(24 * 3600);
 
 impl Seatlock {
     /// Checks where a URL points: its host's every address must be public (unless private
-    /// networks are allowed).
+    /// networks are allowed). A host name that cannot be resolved now (no DNS, a name not yet
+    /// published) is accepted: every delivery resolves it again and refuses a non-public address
+    /// there, so nothing is let through that the delivery would not refuse.
     async fn check_destination(&self, url: &str) -> Result<()> {
         let parsed = url::Url::parse(url).map_err(|e| Error::Validation(format!("url: {e}")))?;
         let host = parsed.host_str().unwrap_or_default();
         let port = parsed.port_or_known_default().unwrap_or(80);
         let allow = self.settings.webhooks.allow_private_networks;
-        client::resolve(host, port, allow).await.map_err(|e| {
-            let why = e.to_string();
-            if why.contains("not a public address") {
-                Error::WebhookUrlForbidden(format!("url refused: {why}"))
-            } else {
-                Error::Validation(format!("url: could not resolve {host}: {why}"))
+        let resolved =
+            tokio::time::timeout(RESOLVE_AT_CREATION, client::resolve(host, port, allow));
+        match resolved.await {
+            Ok(Err(e)) if e.to_string().contains("not a public address") => {
+                Err(Error::WebhookUrlForbidden(format!("url refused: {e}")))
             }
-        })?;
-        Ok(())
+            Ok(Err(e)) => {
+                tracing::debug!(host, error = %e, "webhook host not resolved at creation");
+                Ok(())
+            }
+            Err(_) | Ok(Ok(_)) => Ok(()),
+        }
     }
 
     /// Creates an endpoint; returns it with its secret (shown only now and at a rotation).
