@@ -243,6 +243,8 @@ pub struct LiveHold {
     pub pools: Vec<(String, String)>,
     /// Time it has left.
     pub ttl: Duration,
+    /// The admission it was taken under (a waiting room's buyer), if any.
+    pub admission: Option<String>,
 }
 
 /// What a check-and-mark script answered about a hold (`pin.lua`, and `settle.lua` in release

@@ -15,7 +15,7 @@ use super::Seatlock;
 use super::breaker::Transition;
 use crate::config::HoldFallback;
 use crate::domain::holds::{Caps, HoldAttempt, HoldStore, LiveHold};
-use crate::domain::policy::HoldCaller;
+use crate::domain::policy::{AdmissionUse, HoldCaller};
 use crate::error::{Error, Result};
 use crate::store::redis::{HoldReply, HoldRequest, Settle};
 use crate::telemetry::{self, Backend};
@@ -103,8 +103,16 @@ impl Seatlock {
     /// Copies one Postgres hold into Redis; true if the copy stands.
     async fn copy_hold_into_redis(&self, hold: &LiveHold) -> Result<bool> {
         let (event, id) = (hold.event, hold.id);
-        // The sales policy decided when the hold was taken.
-        let office = HoldCaller::box_office();
+        // The sales policy decided when the hold was taken; an admission's copy enters its
+        // record of live holds (no cap refuses it), so the admission's cap counts it after.
+        let office = HoldCaller {
+            admission: hold.admission.as_ref().map(|buyer| AdmissionUse {
+                buyer: buyer.clone(),
+                max_live_holds: u32::MAX,
+                queueit_event: None,
+            }),
+            ..HoldCaller::box_office()
+        };
         let copy = HoldRequest {
             event,
             hold: id,

@@ -19,7 +19,7 @@ use seatlock::domain::holds::HoldStore;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::support::{TestApp, jwt, now_secs, redis_url, sign, token_mode};
+use crate::support::{RedisServer, TestApp, jwt, now_secs, redis_url, sign, token_mode};
 
 const ADMISSION_SECRET: &str = "waiting-room-secret-of-at-least-32-bytes!";
 
@@ -283,6 +283,42 @@ async fn one_admission_has_at_most_its_live_holds(pg: PgPool) {
         let (status, body) = reserve(&app, &buyer, Some(&pass), id, seats(&["S31"])).await;
         assert_eq!(status, StatusCode::OK, "{backend:?} {body}");
     }
+}
+
+/// A hold taken in Postgres during a Redis outage keeps its admission's place when Redis is back:
+/// its copy into Redis enters the admission's live holds, so the same admission is still refused
+/// a second hold.
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn an_admissions_hold_from_an_outage_still_counts_when_redis_is_back(pg: PgPool) {
+    let mut server = RedisServer::start();
+    let app = TestApp::with(pg, &server.url(), |s| {
+        jwt_admission(s);
+        s.breaker.failure_threshold = 2;
+        s.breaker.open_seconds = 1;
+    });
+    let admin = key(&app, "admin", KeyRole::Admin, &[], true).await;
+    let id = app.create_event_as(&admin, 10).await;
+    let buyer = jwt("b1", json!({}));
+    let pass = admission(id, "req-1", json!({}));
+    server.kill();
+    let (status, body) = reserve(&app, &buyer, Some(&pass), id, seats(&["S1"])).await;
+    assert_eq!(status, StatusCode::OK, "held in Postgres: {body}");
+    server.restart();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // Another admission's hold brings holds back to Redis, which copies the Postgres hold.
+    let (other_buyer, other) = (jwt("b2", json!({})), admission(id, "req-2", json!({})));
+    let (status, body) = reserve(&app, &other_buyer, Some(&other), id, seats(&["S5"])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for _ in 0..100 {
+        if app.redis_hold_count().await == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.redis_hold_count().await, 2, "the copy is in Redis");
+    let (status, body) = reserve(&app, &buyer, Some(&pass), id, seats(&["S2"])).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["cap"], "max_live_holds_per_admission", "{body}");
 }
 
 /// A Queue-it KnownUser token: `e_<event>~q_<queue id>~ts_<expiry>~...~h_<HMAC-SHA256 hex>`,

@@ -87,6 +87,7 @@ impl PgStore {
             tier_quantities: Vec<i32>,
             pools: Vec<String>,
             ms: f64,
+            admission: Option<String>,
         }
         let rows = sqlx::query_as::<_, LiveRow>(
             "SELECT event_id, hold_group_id, user_id, seat_codes, tier_codes, tier_quantities, \
@@ -94,7 +95,7 @@ impl PgStore {
                        FROM held_tiers t WHERE t.event_id = h.event_id \
                         AND t.hold_group_id = h.hold_group_id AND t.channel_units <> '') \
                       AS pools, \
-                    (extract(epoch FROM held_until - now()) * 1000)::float8 AS ms \
+                    (extract(epoch FROM held_until - now()) * 1000)::float8 AS ms, admission \
              FROM holds h WHERE held_until > now() + interval '1 second' LIMIT 100000",
         )
         .fetch_all(&self.pool);
@@ -114,6 +115,7 @@ impl PgStore {
                     .map(|(c, p)| (c.to_string(), p.to_string()))
                     .collect(),
                 ttl: Duration::from_millis(r.ms.max(1.0) as u64),
+                admission: r.admission,
             })
             .collect())
     }
