@@ -101,6 +101,15 @@ pub(super) async fn reserve_seats(
 ) -> ApiResult<Json<HoldView>> {
     // The admission comes before what was sent: without a token, a bad body is 403, not 400.
     let admission = admit(&state, &caller, event, &headers)?;
+    if let Some(named) = admission.as_ref().and_then(|a| a.queueit_event.as_deref()) {
+        // Boxed: the handler's future carries a pointer, not this check's state.
+        let names = Box::pin(state.seatlock.queueit_names_event(event, named));
+        if !names.await {
+            tracing::debug!(reason = "wrong_event", "admission refused");
+            telemetry::record_hold_refused(HoldRefusal::Admission);
+            return Err(Error::AdmissionRequired.into());
+        }
+    }
     let ApiJson(body) = body?;
     let max = state.settings.holds.max_seats_per_hold;
     let best = body.best_available;

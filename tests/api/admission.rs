@@ -373,6 +373,20 @@ async fn a_queueit_token_admits_to_its_event(pg: PgPool) {
                 "{backend:?} {bad}: {body}"
             );
         }
+        // Another event's token is refused before the body and the event are looked at.
+        let other_event = queueit_token(SECRET, &(id + 1).to_string(), "q-8", later);
+        for (event, body) in [
+            (id, json!({"seatCodes": "not a list"})),
+            (id, json!({"seatCodes": ["S2"], "channel": "x"})),
+            (id + 1_000_000, seats(&["S1"])),
+        ] {
+            let (status, answer) = reserve(&app, &buyer, Some(&other_event), event, body).await;
+            assert_eq!(
+                (status, answer["code"].as_str()),
+                (StatusCode::FORBIDDEN, Some("ADMISSION_REQUIRED")),
+                "{backend:?} event {event}: {answer}"
+            );
+        }
         // With a Queue-it event id, that name alone admits.
         let (status, _, body) = app
             .call_as(

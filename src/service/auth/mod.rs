@@ -7,6 +7,7 @@ mod admission;
 mod jwt;
 mod keys;
 mod numeric_date;
+mod queueit_events;
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ pub use self::admission::{
 };
 use self::jwt::JwtVerifier;
 use self::keys::KeyCache;
+use self::queueit_events::QueueitEvents;
 use super::Seatlock;
 use crate::config::{AdmissionMode, AdmissionSettings, AuthMode, AuthSettings};
 use crate::domain::access::{
@@ -68,6 +70,7 @@ pub(super) struct Authenticator {
     admission_mode: AdmissionMode,
     /// None when `admission.mode` is `off`.
     admission: Option<AdmissionVerifier>,
+    queueit_events: QueueitEvents,
 }
 
 impl Authenticator {
@@ -81,6 +84,7 @@ impl Authenticator {
             keys: KeyCache::new(Duration::from_secs(settings.key_cache_seconds)),
             admission_mode: admission.mode,
             admission: AdmissionVerifier::new(admission)?,
+            queueit_events: QueueitEvents::default(),
         })
     }
 }
