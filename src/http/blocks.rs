@@ -57,17 +57,19 @@ pub(super) struct Unblocked {
 /// The codes of a body: 1 to [`MAX_CODES`] well-formed codes, repeats dropped (first kept).
 fn codes(list: Option<Vec<String>>) -> ApiResult<Vec<String>> {
     let list = list.ok_or_else(|| ApiError::validation("seatCodes is required"))?;
-    if list.is_empty() || list.len() > MAX_CODES {
+    // The body's size bounds the list; a repeat counts once against the limit.
+    let mut seen = std::collections::HashSet::with_capacity(list.len().min(MAX_CODES));
+    let mut out: Vec<String> = Vec::with_capacity(list.len().min(MAX_CODES));
+    for code in list {
+        check_code("seat", &code).map_err(ApiError::validation)?;
+        if seen.insert(code.clone()) {
+            out.push(code);
+        }
+    }
+    if out.is_empty() || out.len() > MAX_CODES {
         return Err(ApiError::validation(format!(
             "seatCodes must list 1 to {MAX_CODES} seats"
         )));
-    }
-    let mut out: Vec<String> = Vec::with_capacity(list.len());
-    for code in list {
-        check_code("seat", &code).map_err(ApiError::validation)?;
-        if !out.contains(&code) {
-            out.push(code);
-        }
     }
     Ok(out)
 }
