@@ -46,6 +46,10 @@ Settings come from config/default.toml, config/$APP_ENV.toml, APP__* and DATABAS
 /// Parses the arguments after the program name.
 pub fn parse(args: &[String]) -> Result<Command, String> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // `--help` anywhere (`seatlock keys create --help`) asks for the usage.
+    if args.iter().any(|a| matches!(*a, "--help" | "-h")) {
+        return Ok(Command::Help);
+    }
     match args.as_slice() {
         [] | ["serve"] => Ok(Command::Serve),
         ["help" | "--help" | "-h"] => Ok(Command::Help),
@@ -281,6 +285,16 @@ mod tests {
         assert!(parse(&args("keys create --name ops --role root")).is_err());
         assert!(parse(&args("keys create --name")).is_err());
         assert!(parse(&args("launch")).is_err());
+        for asked in [
+            "--help",
+            "-h",
+            "help",
+            "keys --help",
+            "keys create --help",
+            "webhooks -h",
+        ] {
+            assert_eq!(parse(&args(asked)), Ok(Command::Help), "{asked}");
+        }
     }
 
     #[test]
