@@ -929,3 +929,35 @@ async fn deleting_an_endpoint_mid_delivery_does_not_resend_the_others(pg: PgPool
     }
     assert_eq!(fast.requests().len(), 1);
 }
+
+/// A slow receiver holds up only its own endpoint: another endpoint's messages keep arriving
+/// while the slow one's request is still open.
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_slow_receiver_does_not_hold_up_another_endpoint(pg: PgPool) {
+    let app = TestApp::with(pg, &redis_url(), |s| {
+        local(s);
+        s.webhooks.timeout_seconds = 15;
+    });
+    let _workers = app.start_workers();
+    let slow_answer = (200, vec![], Duration::from_secs(6));
+    let slow = Receiver::start(vec![slow_answer.clone(), slow_answer]).await;
+    let fast = Receiver::start(vec![]).await;
+    let types = json!(["booking.confirmed"]);
+    subscribe(&app, json!({"url": slow.url(), "types": types})).await;
+    subscribe(&app, json!({"url": fast.url(), "types": types})).await;
+    let event = app.create_event(2).await;
+    let first = app.hold(event, "u1", &["S1"]).await;
+    assert_eq!(app.confirm(event, "u1", &first).await.0, StatusCode::OK);
+    fast.wait_for(1, Duration::from_secs(10)).await;
+    slow.wait_for(1, Duration::from_secs(10)).await;
+    // The slow receiver is still answering its first request.
+    let second = app.hold(event, "u2", &["S2"]).await;
+    let confirmed = Instant::now();
+    assert_eq!(app.confirm(event, "u2", &second).await.0, StatusCode::OK);
+    fast.wait_for(2, Duration::from_secs(10)).await;
+    assert!(
+        confirmed.elapsed() < Duration::from_secs(3),
+        "the fast endpoint waited for the slow one: {:?}",
+        confirmed.elapsed()
+    );
+}

@@ -33,18 +33,34 @@ const TICK: Duration = Duration::from_millis(250);
 const BACKLOG_EVERY: Duration = Duration::from_secs(5);
 
 impl Seatlock {
-    /// Delivers until `stop` turns true.
+    /// Delivers until `stop` turns true (then lets the deliveries in flight finish).
+    ///
+    /// Each endpoint's share of a claim is delivered, recorded and its endpoint released on a
+    /// task of its own: a slow or silent receiver holds up only its own endpoint, and a claim
+    /// for the others goes out as soon as one of them is done.
     pub async fn run_webhook_deliveries(self, mut stop: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut backlog_at = Instant::now();
+        let mut busy = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = self.webhooks_wake.notified() => {}
-                _ = stop.wait_for(|s| *s) => return,
+                Some(_) = busy.join_next(), if !busy.is_empty() => {}
+                _ = stop.wait_for(|s| *s) => break,
             }
-            while self.deliver_webhooks().await > 0 {}
+            while busy.try_join_next().is_some() {}
+            while busy.len() < ENDPOINTS {
+                let groups = self.claim_webhooks(ENDPOINTS - busy.len()).await;
+                if groups.is_empty() {
+                    break;
+                }
+                for group in groups {
+                    let this = self.clone();
+                    busy.spawn(async move { this.deliver_group(group).await });
+                }
+            }
             if backlog_at.elapsed() >= BACKLOG_EVERY {
                 backlog_at = Instant::now();
                 match self.pg.fetch_webhook_backlog().await {
@@ -57,27 +73,24 @@ impl Seatlock {
                 }
             }
         }
+        while busy.join_next().await.is_some() {}
     }
 
-    /// One claim's worth of deliveries; how many were claimed.
-    pub async fn deliver_webhooks(&self) -> usize {
-        let settings = &self.settings.webhooks;
+    /// Claims due messages of at most `endpoints` endpoints (none of them leased by another
+    /// delivery), grouped by endpoint, oldest first.
+    async fn claim_webhooks(&self, endpoints: usize) -> Vec<Vec<Claimed>> {
         // The head message, then one wave of the rest, may each run to the timeout.
-        let lease = settings.timeout() * 2 + Duration::from_secs(5);
+        let lease = self.settings.webhooks.timeout() * 2 + Duration::from_secs(5);
         let claim = self
             .pg
-            .claim_deliveries(ENDPOINTS as i64, PER_CLAIM as i64, lease);
+            .claim_deliveries(endpoints as i64, PER_CLAIM as i64, lease);
         let claimed = match claim.await {
             Ok(c) => c,
             Err(e) => {
                 warn!(error = %e, "webhooks: could not claim deliveries");
-                return 0;
+                return Vec::new();
             }
         };
-        let n = claimed.len();
-        if n == 0 {
-            return 0;
-        }
         let mut groups: Vec<Vec<Claimed>> = Vec::new();
         for c in claimed {
             match groups
@@ -88,29 +101,30 @@ impl Seatlock {
                 None => groups.push(vec![c]),
             }
         }
-        let done: Vec<Delivered> = futures_util::stream::iter(groups)
-            .map(|g| self.deliver_to_endpoint(g))
-            .buffer_unordered(ENDPOINTS)
-            .collect()
-            .await;
-        let (mut outcomes, mut deferred, mut endpoints) = (Vec::new(), Vec::new(), Vec::new());
-        for d in done {
-            endpoints.extend(d.outcomes.first().map(|o| o.endpoint_id));
-            outcomes.extend(d.outcomes);
-            deferred.extend(d.deferred);
-        }
-        let disable_after = Duration::from_secs(settings.disable_after_hours * 3600);
-        if let Err(e) = self.pg.record_deliveries(&outcomes, disable_after).await {
+        groups
+    }
+
+    /// One endpoint's share of a claim: delivered, recorded, and the endpoint released.
+    async fn deliver_group(&self, group: Vec<Claimed>) {
+        let Some(endpoint) = group.first().map(|c| c.endpoint_id) else {
+            return;
+        };
+        let done = self.deliver_to_endpoint(group).await;
+        let disable_after = Duration::from_secs(self.settings.webhooks.disable_after_hours * 3600);
+        if let Err(e) = self
+            .pg
+            .record_deliveries(&done.outcomes, disable_after)
+            .await
+        {
             // The lease runs out and the messages are sent again: at least once, never lost.
             warn!(error = %e, "webhooks: could not record deliveries");
         }
-        if let Err(e) = self.pg.defer_deliveries(&deferred).await {
+        if let Err(e) = self.pg.defer_deliveries(&done.deferred).await {
             warn!(error = %e, "webhooks: could not defer deliveries (their lease runs out)");
         }
-        if let Err(e) = self.pg.release_endpoints(&endpoints).await {
+        if let Err(e) = self.pg.release_endpoints(&[endpoint]).await {
             warn!(error = %e, "webhooks: could not release endpoints (their lease runs out)");
         }
-        n
     }
 
     /// One endpoint's messages of a claim, oldest first (see the module doc).
