@@ -110,7 +110,8 @@ pub(super) async fn reserve_seats(
             return Err(Error::AdmissionRequired.into());
         }
     }
-    let ApiJson(body) = body?;
+    let ApiJson(body) =
+        body.inspect_err(|_| telemetry::record_hold_refused(HoldRefusal::Invalid))?;
     let max = state.settings.holds.max_seats_per_hold;
     let best = body.best_available;
     let checked = UserIdInput::acting_user(&caller, body.user_id.as_ref()).and_then(|user| {

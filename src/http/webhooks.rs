@@ -60,16 +60,21 @@ pub(super) struct CreateWebhookBody {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct UpdateWebhookBody {
-    #[schema(max_length = 2048)]
-    url: Option<String>,
+    /// Not null: an endpoint always has a URL.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, required = false, max_length = 2048)]
+    url: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Vec<String>>)]
     types: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Vec<i64>>)]
     event_ids: Option<Option<Vec<i64>>>,
-    /// true re-enables a disabled endpoint (it then gets what queued while it was off).
-    enabled: Option<bool>,
+    /// true re-enables a disabled endpoint (it then gets what queued while it was off); not
+    /// null.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = bool, required = false)]
+    enabled: Option<Option<bool>>,
     #[schema(max_length = 1000)]
     description: Option<String>,
 }
@@ -195,7 +200,8 @@ pub(super) async fn update_webhook(
     let invalid = ApiError::validation;
     let change = EndpointChange {
         url: match body.url {
-            Some(url) => Some(check_url(&url).map_err(invalid)?.to_string()),
+            Some(Some(url)) => Some(check_url(&url).map_err(invalid)?.to_string()),
+            Some(None) => return Err(ApiError::validation("url may not be null")),
             None => None,
         },
         types: match body.types {
@@ -206,7 +212,15 @@ pub(super) async fn update_webhook(
             Some(ids) => Some(check_event_ids(ids).map_err(invalid)?),
             None => None,
         },
-        enabled: body.enabled,
+        enabled: match body.enabled {
+            Some(None) => {
+                return Err(ApiError::validation(
+                    "enabled must be true or false, not null",
+                ));
+            }
+            Some(enabled) => enabled,
+            None => None,
+        },
         description: match body.description {
             Some(d) => Some(check_description(Some(d)).map_err(invalid)?),
             None => None,

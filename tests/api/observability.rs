@@ -44,6 +44,15 @@ async fn a_hold_a_refused_hold_and_a_confirm_each_move_their_counters(pg: PgPool
     let after_refusal = scrape(&app).await;
     let refused = |m: &str| sample(m, "seatlock_holds_refused_total", &["reason=\"held\""]);
     assert!(refused(&after_refusal) >= refused(&after_hold) + 1.0);
+    // A body that is not a hold request is an invalid hold too.
+    let bad = serde_json::json!({"userId": "u2", "seatCodes": "S2"});
+    let path = format!("/events/{id}/seats/reserve");
+    assert_eq!(
+        app.call("POST", &path, Some(bad)).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let invalid = |m: &str| sample(m, "seatlock_holds_refused_total", &["reason=\"invalid\""]);
+    assert!(invalid(&scrape(&app).await) >= invalid(&after_refusal) + 1.0);
 
     assert_eq!(app.confirm(id, "u1", &hold).await.0, StatusCode::OK);
     let after_confirm = scrape(&app).await;

@@ -268,6 +268,17 @@ async fn an_endpoint_is_created_read_changed_rotated_and_deleted(pg: PgPool) {
         ),
         (json!(true), Value::Null)
     );
+    // An endpoint always has a URL and a state: null is not a value for them.
+    for body in [json!({"url": null}), json!({"enabled": null})] {
+        let (status, err) = app
+            .call("PATCH", &format!("/webhooks/{id}"), Some(body.clone()))
+            .await;
+        assert_eq!(
+            (status, err["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("VALIDATION_FAILED")),
+            "{body}: {err}"
+        );
+    }
 
     let (status, rotated) = app
         .post(&format!("/webhooks/{id}/rotate-secret"), json!({}))
