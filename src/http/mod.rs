@@ -163,7 +163,6 @@ where
     let method = req.method().clone();
     // Field names of the OpenTelemetry HTTP semantic conventions; `otel.*` name the exported span.
     let span = tracing::info_span!(
-        target: telemetry::REQUEST_SPAN_TARGET,
         "request",
         otel.name = format_args!("{method} {route}"),
         otel.kind = "server",
@@ -185,8 +184,17 @@ where
         || req.headers().get(TRACESTATE).and_then(|v| v.to_str().ok()),
     );
     let deadline = state.settings.server.request_timeout();
+    let (log_request_id, log_traceparent) = (request_id.as_str(), traceparent.as_str());
     let mut response = async move {
-        let response = match tokio::time::timeout(deadline, next(req)).await {
+        // The bare future when the log lines get the ids from the request's span (its level
+        // is logged), else one that carries them (boxed: the common path's future stays small).
+        let answered = if telemetry::log_ids_needed() {
+            let with_ids = telemetry::with_log_ids(&log_request_id, &log_traceparent, next(req));
+            tokio::time::timeout(deadline, with_ids).await
+        } else {
+            tokio::time::timeout(deadline, next(req)).await
+        };
+        let response = match answered {
             Ok(response) => response,
             Err(_) => ApiError::Timeout.into_response(),
         };

@@ -28,6 +28,7 @@ pub use connections::*;
 pub use hot::{
     record_hold_acquired, record_hold_attempt, record_hold_refused, record_http, record_redis,
 };
+pub use json_log::{log_ids_needed, with_log_ids};
 pub use labels::*;
 pub use live::*;
 pub use otel::{OTEL_EXPORT_FAILURES, OTEL_EXPORT_PAUSED, OTEL_SPANS_DROPPED, TraceExport};
@@ -42,7 +43,14 @@ pub fn init_tracing(settings: &LogSettings, otlp: &OtlpSettings) -> TraceExport 
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let filter = with_request_span(filter);
+    // JSON lines must name their request and trace; where the level keeps the request's span
+    // from the log layer, the request passes its ids to the lines another way (`json_log`).
+    json_log::set_ids_needed(
+        settings.format == LogFormat::Json
+            && filter
+                .max_level_hint()
+                .is_none_or(|max| max < tracing::level_filters::LevelFilter::INFO),
+    );
     let Some((tracer, export)) = otel::tracer(otlp) else {
         let _ = tracing_subscriber::registry()
             .with(filter)
@@ -70,21 +78,6 @@ pub fn init_tracing(settings: &LogSettings, otlp: &OtlpSettings) -> TraceExport 
     }
     export
 }
-
-/// The target of the request's span alone (no log line is written under it).
-pub const REQUEST_SPAN_TARGET: &str = "seatlock::request";
-
-/// The request's span is on whatever the level: the lines a `warn` or `error` level keeps are
-/// the ones an operator matches to a trace, and they take the request id, `trace_id` and
-/// `span_id` from it. Its target names no event, so no line of `info` comes back with it.
-fn with_request_span(filter: EnvFilter) -> EnvFilter {
-    match REQUEST_SPAN_TARGET_ON.parse() {
-        Ok(directive) => filter.add_directive(directive),
-        Err(_) => filter,
-    }
-}
-
-const REQUEST_SPAN_TARGET_ON: &str = "seatlock::request=info";
 
 /// The log lines on stdout, text or JSON.
 fn log_layer<S>(settings: &LogSettings) -> Box<dyn Layer<S> + Send + Sync>
