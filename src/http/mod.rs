@@ -189,7 +189,7 @@ where
         // The bare future when the log lines get the ids from the request's span (its level
         // is logged), else one that carries them (boxed: the common path's future stays small).
         let answered = if telemetry::log_ids_needed() {
-            let with_ids = telemetry::with_log_ids(&log_request_id, &log_traceparent, next(req));
+            let with_ids = telemetry::with_log_ids(log_request_id, log_traceparent, next(req));
             tokio::time::timeout(deadline, with_ids).await
         } else {
             tokio::time::timeout(deadline, next(req)).await
