@@ -63,6 +63,15 @@ impl SalesWindow {
     }
 }
 
+/// Whether a Queue-it token's `e` names the event: its `queueitEventId` when it has one, else
+/// its id (`lua/policy.lua`'s `policy_admitted` is the same rule in Redis).
+pub fn queueit_names(e: &str, alias: Option<&str>, event_id: i64) -> bool {
+    match alias {
+        Some(alias) => e == alias,
+        None => e == event_id.to_string(),
+    }
+}
+
 /// The verdict on a hold of seats with these windows (one per seat asked, or the event's for
 /// tier units): refused as not open when any is not open yet (with the latest opening among
 /// them), else as closed when any has closed (with the earliest closing).

@@ -152,3 +152,11 @@ fn the_script_reads_channels_between_commas() {
     assert!(caller.may_hold(Some("vip")) && caller.may_hold(None));
     assert!(!caller.may_hold(Some("partner")) && office.may_hold(Some("partner")));
 }
+
+#[test]
+fn a_queueit_token_names_the_events_queueit_id_or_else_its_id() {
+    assert!(queueit_names("flash-2030", Some("flash-2030"), 7));
+    assert!(!queueit_names("7", Some("flash-2030"), 7));
+    assert!(queueit_names("7", None, 7));
+    assert!(!queueit_names("8", None, 7));
+}

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::super::Seatlock;
 use crate::domain::events::EventId;
+use crate::domain::policy::queueit_names as names;
 
 /// How long a matched event's Queue-it id is trusted from memory.
 const FRESH: Duration = Duration::from_secs(5);
@@ -20,14 +21,6 @@ const MAX_EVENTS: usize = 10_000;
 /// Each event's Queue-it id (None: the event has none, or does not exist) and when it was read.
 #[derive(Default)]
 pub(super) struct QueueitEvents(Mutex<HashMap<EventId, (Option<String>, Instant)>>);
-
-/// A Queue-it token names the event's `queueitEventId`, or its id when it has none.
-fn names(e: &str, alias: Option<&str>, event: EventId) -> bool {
-    match alias {
-        Some(alias) => e == alias,
-        None => e == event.to_string(),
-    }
-}
 
 impl Seatlock {
     /// Whether a Queue-it token's `e` names `event`. An event that does not exist admits only a
@@ -41,7 +34,7 @@ impl Seatlock {
         };
         if let Some((alias, at)) = remembered
             && at.elapsed() < FRESH
-            && names(e, alias.as_deref(), event)
+            && names(e, alias.as_deref(), event.0)
         {
             return true;
         }
@@ -49,7 +42,7 @@ impl Seatlock {
             Ok(found) => found.and_then(|ev| ev.policy.queueit_event_id),
             Err(_) => return true,
         };
-        let named = names(e, alias.as_deref(), event);
+        let named = names(e, alias.as_deref(), event.0);
         if named {
             let mut known = memory.lock().unwrap_or_else(|p| p.into_inner());
             if known.len() >= MAX_EVENTS {
@@ -58,19 +51,5 @@ impl Seatlock {
             known.insert(event, (alias, Instant::now()));
         }
         named
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::names;
-    use crate::domain::events::EventId;
-
-    #[test]
-    fn a_token_names_the_events_queueit_id_or_else_its_id() {
-        assert!(names("flash-2030", Some("flash-2030"), EventId(7)));
-        assert!(!names("7", Some("flash-2030"), EventId(7)));
-        assert!(names("7", None, EventId(7)));
-        assert!(!names("8", None, EventId(7)));
     }
 }

@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 
 use crate::domain::events::EventId;
 use crate::domain::holds::HoldAttempt;
-use crate::domain::policy::{HoldCaller, SalesWindow, WindowState, windows_verdict};
+use crate::domain::policy::{HoldCaller, SalesWindow, WindowState, queueit_names, windows_verdict};
 use crate::error::{Result, UserLimitKind};
 
 /// The event's policy as a hold reads it, with the Postgres clock.
@@ -52,10 +52,7 @@ pub(super) fn admitted(event: EventId, policy: &EventPolicyNow, caller: &HoldCal
         .and_then(|a| a.queueit_event.as_deref())
     {
         None => true,
-        Some(e) => match &policy.queueit_event_id {
-            Some(alias) => e == alias,
-            None => e == event.to_string(),
-        },
+        Some(e) => queueit_names(e, policy.queueit_event_id.as_deref(), event.0),
     }
 }
 
