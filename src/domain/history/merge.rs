@@ -53,8 +53,23 @@ pub fn merge(input: FlushInput) -> FlushOutput {
     for entry in input.entries {
         f.apply(entry);
     }
-    f.post_pass(input.drained, input.pg_now_ms);
-    f.expire(input.redis_clock_ms, input.pg_now_ms, input.expire_through);
+    // The Redis time through which this flush has every entry of the stream. A Postgres row or
+    // a Postgres hold's end after it waits for the flush that reads that far: recorded now, it
+    // would come before the earlier entries of a backlog (a hold the breaker sent to Postgres
+    // while the stream had the Redis hold that took the seat first was numbered before it; that
+    // hold then "took" the seat from it, and the Postgres hold's expiry was never recorded).
+    // Redis not read (the Postgres-only mode, or an outage): nothing waits, so the history and
+    // the webhooks of Postgres holds go on during an outage.
+    let stream_clock = match (input.redis_clock_ms, input.expire_through) {
+        (Some(clock), Some((end, _))) => Some(clock.min(end - 1)),
+        (clock, _) => clock,
+    };
+    f.post_pass(input.drained, input.pg_now_ms, stream_clock);
+    f.expire(
+        input.redis_clock_ms,
+        stream_clock.map_or(input.pg_now_ms, |c| c.min(input.pg_now_ms)),
+        input.expire_through,
+    );
     let mut open_upserts: Vec<OpenHold> = f
         .changed
         .iter()
@@ -264,14 +279,17 @@ impl Flush {
 
     /// After the stream: the early pending groups whose predecessors are recorded, in the order
     /// Postgres numbered them, until none is left that may go.
-    fn post_pass(&mut self, drained: bool, pg_now: i64) {
+    /// None is recorded past `stream_clock` (see [`merge`]).
+    fn post_pass(&mut self, drained: bool, pg_now: i64, stream_clock: Option<i64>) {
         loop {
             let mut progress = false;
             for i in 0..self.pending.len() {
                 if self.done[i] || !self.pending[i].early {
                     continue;
                 }
-                if self.ready(i, drained, pg_now) {
+                if stream_clock.is_none_or(|c| self.pending[i].group.at_ms <= c)
+                    && self.ready(i, drained, pg_now)
+                {
                     self.emit_pending(i);
                     progress = true;
                 }
@@ -310,8 +328,8 @@ impl Flush {
     }
 
     /// Records the expiry of every open hold whose store's clock passed its end (a Redis hold's:
-    /// `redis_clock`, see [`FlushInput::redis_clock_ms`]), none past `through` (the later ones
-    /// were not all read).
+    /// `redis_clock`, see [`FlushInput::redis_clock_ms`]; a Postgres hold's: `pg_now`, not past
+    /// the stream's clock), none past `through` (the later ones were not all read).
     fn expire(
         &mut self,
         redis_clock: Option<i64>,

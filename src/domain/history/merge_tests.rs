@@ -395,3 +395,6 @@ fn an_unblock_is_recorded_before_the_hold_that_takes_the_seat() {
         ]
     );
 }
+
+#[path = "merge_clock_tests.rs"]
+mod clock;
