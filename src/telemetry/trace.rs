@@ -195,10 +195,12 @@ pub(super) fn record_refusal_reason(reason: &'static str) {
 }
 
 /// The client span of one webhook delivery attempt (the endpoint and message ids, never the
-/// URL's query or the body); None with export off. The caller records the answer's status.
-pub fn webhook_span(endpoint: &str, message: &str) -> Option<Span> {
+/// URL's query or the body); None with export off. A message made by a request (a booking's)
+/// names that request's span in `parent`: the attempt is its child, in its trace; else the
+/// attempt is the root of a trace of its own. The caller records the answer's status.
+pub fn webhook_span(endpoint: &str, message: &str, parent: Option<&str>) -> Option<Span> {
     exporting().then(|| {
-        tracing::info_span!(
+        let span = tracing::info_span!(
             "webhook",
             otel.name = "POST webhook",
             otel.kind = "client",
@@ -206,6 +208,36 @@ pub fn webhook_span(endpoint: &str, message: &str) -> Option<Span> {
             http.response.status_code = tracing::field::Empty,
             seatlock.webhook.endpoint = endpoint,
             seatlock.webhook.message = message,
+        );
+        if let Some(parent) = parent {
+            let carrier = Carrier {
+                traceparent: Some(parent),
+                tracestate: None,
+            };
+            let _ = span.set_parent(TraceContextPropagator::new().extract(&carrier));
+        }
+        span
+    })
+}
+
+/// The W3C `traceparent` of the current span while traces are exported, inside a request (what
+/// a booking's webhook messages continue); None otherwise.
+pub fn current_traceparent() -> Option<String> {
+    traced_call()
+        .then(|| traceparent_of(&Span::current()))
+        .flatten()
+}
+
+/// The W3C `traceparent` naming `span` (an exported one; None for a span that is not).
+pub fn traceparent_of(span: &Span) -> Option<String> {
+    let cx = span.context();
+    let own = cx.span().span_context().clone();
+    own.is_valid().then(|| {
+        format!(
+            "00-{:032x}-{:016x}-{:02x}",
+            u128::from_be_bytes(own.trace_id().to_bytes()),
+            u64::from_be_bytes(own.span_id().to_bytes()),
+            own.trace_flags().to_u8()
         )
     })
 }

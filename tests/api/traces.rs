@@ -488,7 +488,7 @@ fn metrics_text(port: u16) -> String {
 }
 
 /// A webhook delivery is a client span of its own, with the endpoint, the message and the
-/// receiver's status (a background delivery: the root of its own trace).
+/// receiver's status (a hold's message: the root of its own trace).
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn a_webhook_delivery_is_exported_as_a_client_span(pg: PgPool) {
     let (collector_port, received) = collector().await;
@@ -531,6 +531,103 @@ async fn a_webhook_delivery_is_exported_as_a_client_span(pg: PgPool) {
             Instant::now() < deadline,
             "no webhook span in {} spans",
             all.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A booking's webhook continues the trace of the confirm that made it: each delivery attempt's
+/// span descends from the caller's span through the confirm's, and the receiver gets a
+/// `traceparent` naming that attempt's span.
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_bookings_webhook_continues_the_confirms_trace(pg: PgPool) {
+    type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+    async fn hook(
+        State(seen): State<Seen>,
+        headers: axum::http::HeaderMap,
+        body: Bytes,
+    ) -> StatusCode {
+        let kind = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|b| b["type"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        let traceparent = headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        seen.lock().expect("lock").push((kind, traceparent));
+        StatusCode::NO_CONTENT
+    }
+    let seen: Seen = Arc::default();
+    let receiver = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .expect("bind");
+    let receiver_port = receiver.local_addr().expect("addr").port();
+    let app = Router::new()
+        .route("/hook", post(hook))
+        .with_state(seen.clone());
+    tokio::spawn(async move { axum::serve(receiver, app).await });
+
+    let (collector_port, received) = collector().await;
+    let instance = Seatlock::start(&env(
+        &pg,
+        &[
+            endpoint(collector_port),
+            ("APP__WEBHOOKS__ALLOW_PRIVATE_NETWORKS", "true".to_string()),
+            ("APP__HISTORY__FLUSH_MS", "200".to_string()),
+        ],
+    ));
+    let hook = json!({"url": format!("http://127.0.0.1:{receiver_port}/hook"),
+                      "types": ["booking.confirmed"]});
+    let outcome = http(instance.port, "POST", "/webhooks", Some(&hook), &[], CALL).await;
+    assert!(matches!(outcome, Outcome::Status(201, _)), "{outcome:?}");
+    let event = create_event(instance.port).await;
+    let hold = json!({"userId": "u1", "seatCodes": ["S1"]});
+    let reserve = format!("/events/{event}/seats/reserve");
+    let hold_id = match http(instance.port, "POST", &reserve, Some(&hold), &[], CALL).await {
+        Outcome::Status(200, b) => b["holdGroupId"].as_str().expect("hold").to_string(),
+        other => panic!("hold: {other:?}"),
+    };
+    let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
+    let confirm = json!({"userId": "u1", "holdGroupId": hold_id});
+    let path = format!("/events/{event}/seats/confirm");
+    let headers = [("traceparent", traceparent.as_str())];
+    let outcome = http(instance.port, "POST", &path, Some(&confirm), &headers, CALL).await;
+    assert!(matches!(outcome, Outcome::Status(200, _)), "{outcome:?}");
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let ours: Vec<Span> = received
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|r| hex(&r.span.trace_id) == TRACE_ID)
+            .map(|r| r.span.clone())
+            .collect();
+        let delivery = ours.iter().find(|s| s.name == "POST webhook");
+        let sent = seen.lock().expect("lock").clone();
+        if let (Some(delivery), Some((kind, header))) = (delivery, sent.first()) {
+            assert!(descends_from(delivery, &ours, PARENT_ID), "{ours:#?}");
+            let confirm_request = ours
+                .iter()
+                .find(|s| string_attr(&s.attributes, "http.route").is_some())
+                .expect("the confirm's request span");
+            assert!(
+                descends_from(delivery, &ours, &hex(&confirm_request.span_id)),
+                "the delivery is below the confirm's request: {ours:#?}"
+            );
+            assert_eq!(
+                int_attr(&delivery.attributes, "http.response.status_code"),
+                Some(204)
+            );
+            assert_eq!(kind, "booking.confirmed");
+            let expected = format!("00-{TRACE_ID}-{}-01", hex(&delivery.span_id));
+            assert_eq!(header.as_deref(), Some(expected.as_str()), "{sent:?}");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no delivery span in the confirm's trace: {ours:#?}, received {sent:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -368,6 +368,7 @@ fn group_of(h: &OpenHold, change: Change, at: i64, status: Status) -> Group {
         tiers: h.tiers.clone(),
         price_cents: 0,
         pending_ids: Vec::new(),
+        traceparent: None,
     }
 }
 

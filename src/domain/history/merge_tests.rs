@@ -2,14 +2,13 @@
 //! recorded.
 
 use super::*;
-use crate::domain::events::EventId;
 
 fn redis_hold() -> HoldGroupId {
-    HoldGroupId::new(EventId(7), HoldStore::Redis)
+    HoldGroupId::new(crate::domain::events::EventId(7), HoldStore::Redis)
 }
 
 fn pg_hold() -> HoldGroupId {
-    HoldGroupId::new(EventId(7), HoldStore::Postgres)
+    HoldGroupId::new(crate::domain::events::EventId(7), HoldStore::Postgres)
 }
 
 fn held(id: HoldGroupId, at: i64, exp: i64, seats: &[&str]) -> StreamEntry {
@@ -55,6 +54,7 @@ fn pending(
             tiers: vec![],
             price_cents: 0,
             pending_ids: vec![rows],
+            traceparent: None,
         },
         early,
     }

@@ -168,6 +168,9 @@ pub struct Group {
     /// The Postgres rows this group is made of (numbered in place), or empty when it comes from
     /// the Redis stream (inserted).
     pub pending_ids: Vec<i64>,
+    /// The span of the request that made the change (Postgres rows of a confirm or cancel,
+    /// while traces are exported); its webhook message continues it.
+    pub traceparent: Option<String>,
 }
 
 impl Group {
@@ -268,6 +271,7 @@ mod tests {
             }],
             price_cents: 0,
             pending_ids: vec![],
+            traceparent: None,
         };
         let records = group.records(10);
         assert_eq!(records.len(), 2);

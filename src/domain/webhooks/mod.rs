@@ -38,6 +38,9 @@ pub struct Message {
     pub body: String,
     /// When it was made (its change happened), ms since the epoch.
     pub created_at_ms: i64,
+    /// The span of the request that made it (a booking's, while traces are exported): its
+    /// deliveries' spans are children of it.
+    pub traceparent: Option<String>,
 }
 
 /// The message of one recorded group whose last record got `seq` (None for a change no message
@@ -72,6 +75,7 @@ pub fn message_of(event: EventId, group: &Group, seq: i64) -> Option<Message> {
         seq,
         body: body.to_string(),
         created_at_ms: group.at_ms,
+        traceparent: group.traceparent.clone(),
     })
 }
 
@@ -273,6 +277,7 @@ mod tests {
             }],
             price_cents: 12_550,
             pending_ids: vec![],
+            traceparent: None,
         };
         let m = message_of(EventId(3), &group, 42).expect("a message");
         let body: serde_json::Value = serde_json::from_str(&m.body).expect("json");

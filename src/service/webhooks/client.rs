@@ -101,8 +101,8 @@ impl WebhookClient {
         })
     }
 
-    /// POSTs `body` to `url` with the Standard Webhooks headers.
-    pub async fn post(&self, url: &str, headers: [(&str, String); 3], body: String) -> Sent {
+    /// POSTs `body` to `url` with the Standard Webhooks headers (and `traceparent`, when traced).
+    pub async fn post(&self, url: &str, headers: Vec<(&str, String)>, body: String) -> Sent {
         let started = Instant::now();
         let result = self.try_post(url, headers, body).await;
         let took = started.elapsed();
@@ -128,7 +128,7 @@ impl WebhookClient {
     async fn try_post(
         &self,
         url: &str,
-        headers: [(&str, String); 3],
+        headers: Vec<(&str, String)>,
         body: String,
     ) -> Result<(u16, Option<u64>), String> {
         let parsed = url::Url::parse(url).map_err(|e| format!("bad url: {e}"))?;

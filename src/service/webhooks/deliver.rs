@@ -165,12 +165,20 @@ impl Seatlock {
             secrets.push(previous);
         }
         let signature = signature_header(&secrets, &c.message_id, timestamp, &c.body);
-        let headers = [
+        let span = telemetry::webhook_span(
+            &c.endpoint_id.to_string(),
+            &c.message_id,
+            c.traceparent.as_deref(),
+        );
+        let mut headers = vec![
             ("webhook-id", c.message_id.clone()),
             ("webhook-timestamp", timestamp.to_string()),
             ("webhook-signature", signature),
         ];
-        let span = telemetry::webhook_span(&c.endpoint_id.to_string(), &c.message_id);
+        // The receiver may continue the trace (export on): the attempt's span is its parent.
+        if let Some(traceparent) = span.as_ref().and_then(telemetry::traceparent_of) {
+            headers.push(("traceparent", traceparent));
+        }
         let post = self.webhook_client.post(&c.url, headers, c.body);
         let sent = match &span {
             Some(span) => post.instrument(span.clone()).await,

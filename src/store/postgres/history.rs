@@ -68,12 +68,13 @@ pub(super) async fn insert_booking_rows(
     let status = change.status().as_str();
     sqlx::query(
         "INSERT INTO seat_changes (event_id, at, seat_code, tier_code, quantity, change, status, \
-                                   hold_group_id, booking_group_id, user_id, price_cents) \
-         SELECT $1, clock_timestamp(), seat_code, NULL, NULL, $3, $4, $2, $2, $5, price_cents \
+                                   hold_group_id, booking_group_id, user_id, price_cents, \
+                                   traceparent) \
+         SELECT $1, clock_timestamp(), seat_code, NULL, NULL, $3, $4, $2, $2, $5, price_cents, $6 \
            FROM booking_seats WHERE event_id = $1 AND booking_group_id = $2 \
          UNION ALL \
          SELECT $1, clock_timestamp(), NULL, tier_code, quantity, $3, $4, $2, $2, $5, \
-                price_cents * quantity \
+                price_cents * quantity, $6 \
            FROM booking_tiers WHERE event_id = $1 AND booking_group_id = $2",
     )
     .bind(event.0)
@@ -81,6 +82,8 @@ pub(super) async fn insert_booking_rows(
     .bind(change.as_str())
     .bind(status)
     .bind(user_id)
+    // The request's span, for the booking's webhook messages (while traces are exported).
+    .bind(crate::telemetry::current_traceparent())
     .execute(&mut *tx)
     .await?;
     Ok(())

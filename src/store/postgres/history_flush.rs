@@ -49,6 +49,7 @@ struct PendingRow {
     user_id: String,
     expires_at: Option<DateTime<Utc>>,
     price_cents: i64,
+    traceparent: Option<String>,
 }
 
 impl PgStore {
@@ -108,7 +109,7 @@ impl HistoryFlush {
         // Rows of one transaction share its xmin: one operation's rows, one group.
         let rows = sqlx::query_as::<_, PendingRow>(
             "SELECT change_id, xmin::text::bigint AS op, at, seat_code, tier_code, quantity, \
-                    change, status, hold_group_id, user_id, expires_at, price_cents \
+                    change, status, hold_group_id, user_id, expires_at, price_cents, traceparent \
              FROM seat_changes WHERE event_id = $1 AND seq IS NULL ORDER BY change_id LIMIT 20000",
         )
         .bind(self.event.0)
@@ -137,6 +138,7 @@ impl HistoryFlush {
                     tiers: Vec::new(),
                     price_cents: 0,
                     pending_ids: Vec::new(),
+                    traceparent: r.traceparent.clone(),
                 });
                 groups.len() - 1
             });

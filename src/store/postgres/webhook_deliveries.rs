@@ -27,6 +27,8 @@ pub struct Claimed {
     pub secret: String,
     /// The secret before the last rotation, while it still signs (24 h).
     pub previous_secret: Option<String>,
+    /// The span of the request that made the message (a booking's, while traces are exported).
+    pub traceparent: Option<String>,
     /// The end of this claim's lease (the message's `next_attempt_at` while it is claimed).
     pub leased_until: DateTime<Utc>,
 }
@@ -171,7 +173,7 @@ impl PgStore {
                 AND taken.endpoint_id = m.endpoint_id \
              RETURNING m.endpoint_id, m.message_id, m.body, m.attempts, m.round_attempts, \
                        m.created_at, m.seq, taken.url, taken.secret, taken.previous_secret, \
-                       m.next_attempt_at AS leased_until",
+                       m.traceparent, m.next_attempt_at AS leased_until",
         )
         .bind(endpoints)
         .bind(per_endpoint)

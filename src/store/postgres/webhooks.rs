@@ -29,12 +29,13 @@ pub(super) async fn queue_messages(
     let seqs: Vec<i64> = messages.iter().map(|m| m.seq).collect();
     let bodies: Vec<&str> = messages.iter().map(|m| m.body.as_str()).collect();
     let made: Vec<DateTime<Utc>> = messages.iter().map(|m| from_ms(m.created_at_ms)).collect();
+    let traces: Vec<Option<&str>> = messages.iter().map(|m| m.traceparent.as_deref()).collect();
     let queued = sqlx::query(
         "INSERT INTO webhook_messages (endpoint_id, message_id, event_id, type, seq, body, \
-                                       created_at, next_attempt_at) \
-         SELECT e.endpoint_id, m.id, $1, m.type, m.seq, m.body, m.made, now() \
-           FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[]) \
-                AS m(id, type, seq, body, made) \
+                                       created_at, next_attempt_at, traceparent) \
+         SELECT e.endpoint_id, m.id, $1, m.type, m.seq, m.body, m.made, now(), m.tp \
+           FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], \
+                       $7::text[]) AS m(id, type, seq, body, made, tp) \
            JOIN webhook_endpoints e ON (e.types IS NULL OR m.type = ANY(e.types)) \
                                    AND (e.event_ids IS NULL OR $1 = ANY(e.event_ids))",
     )
@@ -44,6 +45,7 @@ pub(super) async fn queue_messages(
     .bind(&seqs)
     .bind(&bodies)
     .bind(&made)
+    .bind(&traces)
     .execute(&mut *tx)
     .await?;
     Ok(queued.rows_affected())
