@@ -449,6 +449,61 @@ async fn a_hold_and_its_booking_reach_the_receiver_signed_by_the_standard(pg: Pg
     assert_eq!(log[0]["id"], got[1].header("webhook-id"));
 }
 
+/// Every secret a rotation retired signs beside the current one for its 24 h: after two
+/// rotations a message verifies with each of the three secrets (a receiver still on the first
+/// one is not cut off by the second rotation); however often an admin rotates, at most the 4
+/// latest retired secrets sign beside the current one.
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn every_secret_a_rotation_retired_signs_for_its_day(pg: PgPool) {
+    let app = TestApp::with(pg, &redis_url(), local);
+    let _workers = app.start_workers();
+    let receiver = Receiver::start(vec![]).await;
+    let (endpoint, first) = subscribe(&app, json!({"url": receiver.url()})).await;
+    let rotate = async || {
+        let (status, rotated) = app
+            .post(&format!("/webhooks/{endpoint}/rotate-secret"), json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{rotated}");
+        rotated["secret"].as_str().expect("secret").to_string()
+    };
+    let (second, third) = (rotate().await, rotate().await);
+    let (status, body) = app
+        .post(
+            "/events",
+            json!({"name": "Gig", "date": "2030-01-10T18:00:00Z", "location": "Hall",
+                   "totalSeats": 4}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let event = body["eventId"].as_i64().expect("id");
+    let hold = async |seat: &str| {
+        let body = json!({"userId": "u1", "seatCodes": [seat]});
+        let (status, held) = app
+            .post(&format!("/events/{event}/seats/reserve"), body)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{held}");
+    };
+    hold("S1").await;
+    let got = receiver.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(got[0].header("webhook-signature").split(' ').count(), 3);
+    for secret in [&first, &second, &third] {
+        verify_with_reference_library(secret, &got[..1]);
+    }
+
+    let mut latest = third;
+    for _ in 0..5 {
+        latest = rotate().await;
+    }
+    hold("S2").await;
+    let got = receiver.wait_for(2, Duration::from_secs(5)).await;
+    let signatures = got[1].header("webhook-signature").split(' ').count();
+    assert_eq!(
+        signatures, 5,
+        "the current secret and the 4 latest retired ones"
+    );
+    verify_with_reference_library(&latest, &got[1..]);
+}
+
 #[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
 async fn a_failing_receiver_is_retried_on_the_schedule_and_a_410_disables_its_endpoint(pg: PgPool) {
     let app = TestApp::with(pg, &redis_url(), local);

@@ -161,9 +161,7 @@ impl Seatlock {
         let at = chrono::Utc::now();
         let timestamp = at.timestamp();
         let mut secrets = vec![c.secret.as_str()];
-        if let Some(previous) = &c.previous_secret {
-            secrets.push(previous);
-        }
+        secrets.extend(c.retired_secrets.iter().map(String::as_str));
         let signature = signature_header(&secrets, &c.message_id, timestamp, &c.body);
         let span = telemetry::webhook_span(
             &c.endpoint_id.to_string(),

@@ -25,8 +25,8 @@ pub struct Claimed {
     pub seq: i64,
     pub url: String,
     pub secret: String,
-    /// The secret before the last rotation, while it still signs (24 h).
-    pub previous_secret: Option<String>,
+    /// The secrets rotations retired that still sign (each 24 h after its rotation), newest first.
+    pub retired_secrets: Vec<String>,
     /// The span of the request that made the message (a booking's, while traces are exported).
     pub traceparent: Option<String>,
     /// The end of this claim's lease (the message's `next_attempt_at` while it is claimed).
@@ -158,8 +158,8 @@ impl PgStore {
                UPDATE webhook_endpoints e SET busy_until = now() + make_interval(secs => $3) \
                  FROM free WHERE e.endpoint_id = free.endpoint_id \
                RETURNING e.endpoint_id, e.url, e.secret, \
-                         CASE WHEN e.previous_until > now() THEN e.previous_secret END \
-                           AS previous_secret), \
+                         ARRAY(SELECT r->>'secret' FROM jsonb_array_elements(e.retired) r \
+                                WHERE (r->>'until')::timestamptz > now()) AS retired_secrets), \
              due AS ( \
                SELECT d.endpoint_id, d.message_id FROM free, LATERAL ( \
                  SELECT m.endpoint_id, m.message_id FROM webhook_messages m \
@@ -172,7 +172,7 @@ impl PgStore {
               WHERE m.endpoint_id = due.endpoint_id AND m.message_id = due.message_id \
                 AND taken.endpoint_id = m.endpoint_id \
              RETURNING m.endpoint_id, m.message_id, m.body, m.attempts, m.round_attempts, \
-                       m.created_at, m.seq, taken.url, taken.secret, taken.previous_secret, \
+                       m.created_at, m.seq, taken.url, taken.secret, taken.retired_secrets, \
                        m.traceparent, m.next_attempt_at AS leased_until",
         )
         .bind(endpoints)

@@ -14,6 +14,10 @@ use crate::domain::webhooks::{Endpoint, EndpointChange, Message, NewEndpoint};
 use crate::error::Result;
 use crate::telemetry::PgOp;
 
+/// How many retired secrets sign beside the current one at most (each for 24 h after its
+/// rotation): a message carries at most this many + 1 signatures however often an admin rotates.
+pub const RETIRED_KEPT: i64 = 4;
+
 /// Queues each message for every endpoint that wants its type and event (enabled or not: a
 /// re-enabled endpoint gets what queued while it was off).
 pub(super) async fn queue_messages(
@@ -164,7 +168,8 @@ impl PgStore {
         Ok(self.timed(PgOp::Webhooks, gone).await?.rows_affected() == 1)
     }
 
-    /// A new secret; the old one keeps signing (beside it) for `overlap`.
+    /// A new secret; the old one keeps signing (beside it) for `overlap`, as do the ones retired
+    /// before it whose overlap has not ended (the latest [`RETIRED_KEPT`] of them).
     pub async fn rotate_secret(
         &self,
         id: uuid::Uuid,
@@ -173,13 +178,20 @@ impl PgStore {
     ) -> Result<Option<Endpoint>> {
         let row = sqlx::query_as::<_, EndpointRow>(concat!(
             "UPDATE webhook_endpoints SET previous_secret = secret, secret = $2, \
-                    previous_until = now() + make_interval(secs => $3) \
+                    previous_until = now() + make_interval(secs => $3), \
+                    retired = ( \
+                      SELECT COALESCE(jsonb_agg(r ORDER BY (r->>'until')::timestamptz DESC), '[]') \
+                        FROM (SELECT r FROM jsonb_array_elements(retired || jsonb_build_object( \
+                                'secret', secret, 'until', now() + make_interval(secs => $3))) r \
+                               WHERE (r->>'until')::timestamptz > now() \
+                               ORDER BY (r->>'until')::timestamptz DESC LIMIT $4) AS kept) \
              WHERE endpoint_id = $1 RETURNING ",
             endpoint_columns!()
         ))
         .bind(id)
         .bind(secret)
         .bind(overlap.as_secs_f64())
+        .bind(RETIRED_KEPT)
         .fetch_optional(&self.pool);
         Ok(self.timed(PgOp::Webhooks, row).await?.map(Endpoint::from))
     }
