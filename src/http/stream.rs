@@ -28,9 +28,10 @@ use utoipa::ToSchema;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::EventPath;
 use super::state::AppState;
+use crate::domain::access::{Caller, Role};
 use crate::domain::events::{EventId, cents_to_amount};
 use crate::domain::live::{Delta, LiveStatus};
-use crate::service::{LiveTier, Snapshot, Subscription};
+use crate::service::{Audience, LiveTier, Snapshot, Subscription};
 use crate::telemetry;
 
 /// How long a client waits before reconnecting after the stream drops (`retry:`).
@@ -60,12 +61,19 @@ pub(super) struct SnapshotSeat {
     #[serde(rename = "type")]
     seat_type: String,
     price: f64,
-    /// AVAILABLE, HELD, BOOKED or BLOCKED (without the reason: one rendering serves every caller).
+    /// AVAILABLE, HELD, BOOKED or BLOCKED.
     #[schema(value_type = String, example = "HELD")]
     status: &'static str,
     seconds_remaining: Option<i64>,
     row: Option<String>,
     number: Option<i32>,
+    /// Why a BLOCKED seat is blocked; only to admins and service keys (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// The sales channel the seat is allocated to; only to admins and service keys, and only
+    /// for seats of a channel (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channel: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -88,7 +96,8 @@ pub(super) struct UpdateData {
 #[serde(rename_all = "camelCase")]
 pub(super) struct UpdateSeat {
     code: String,
-    /// AVAILABLE, HELD, BOOKED or BLOCKED (without the reason: one rendering serves every caller).
+    /// AVAILABLE, HELD, BOOKED or BLOCKED (a reason or a channel comes with the next snapshot
+    /// and the seat map).
     #[schema(value_type = String, example = "BOOKED")]
     status: &'static str,
     /// Seconds left on the hold, rounded up; null unless HELD.
@@ -185,8 +194,10 @@ fn seat_status(status: LiveStatus, now: i64) -> (&'static str, Option<i64>) {
     (status.as_str(), status.seconds_remaining())
 }
 
-/// The `snapshot` event of `snapshot` as it stands at `now` (ms since the epoch), whole.
-fn render_snapshot(event: EventId, snapshot: &Snapshot, now: i64) -> Vec<u8> {
+/// The `snapshot` event of `snapshot` as it stands at `now` (ms since the epoch), whole, as
+/// `audience` sees it (sellers see blocked seats' reasons and seats' channels, buyers do not).
+fn render_snapshot(event: EventId, snapshot: &Snapshot, now: i64, audience: Audience) -> Vec<u8> {
+    let sellers = audience == Audience::Sellers;
     let seats = snapshot
         .seats
         .iter()
@@ -200,6 +211,8 @@ fn render_snapshot(event: EventId, snapshot: &Snapshot, now: i64) -> Vec<u8> {
                 seconds_remaining,
                 row: s.row.clone(),
                 number: s.number,
+                reason: s.reason.clone().filter(|_| sellers),
+                channel: s.channel.clone().filter(|_| sellers),
             }
         })
         .collect();
@@ -270,6 +283,7 @@ fn update_event(delta: Delta) -> Bytes {
 /// when nothing was sent for a heartbeat interval.
 struct Connection {
     event: EventId,
+    audience: Audience,
     subscription: Subscription,
     started: bool,
     coalesce: Duration,
@@ -280,13 +294,13 @@ struct Connection {
 impl Connection {
     fn snapshot(&mut self, fresh: bool) -> Bytes {
         telemetry::record_stream_snapshot();
-        let (event, now) = (self.event, now_ms());
-        let render = |snapshot: &Snapshot| render_snapshot(event, snapshot, now);
-        // One rendering per state version and second, shared by every connection.
+        let (event, now, audience) = (self.event, now_ms(), self.audience);
+        let render = |snapshot: &Snapshot| render_snapshot(event, snapshot, now, audience);
+        // One rendering per state version, second and audience, shared by every connection.
         let bytes = if fresh {
-            self.subscription.resnapshot(now / 1000, render)
+            self.subscription.resnapshot(now / 1000, audience, render)
         } else {
-            self.subscription.snapshot(now / 1000, render)
+            self.subscription.snapshot(now / 1000, audience, render)
         };
         self.last_sent = Instant::now();
         Bytes::from_owner(SharedBytes(bytes))
@@ -350,12 +364,17 @@ impl AsRef<[u8]> for SharedBytes {
     ))]
 pub(super) async fn stream_seat_map(
     State(state): State<AppState>,
+    caller: Caller,
     EventPath(event): EventPath,
 ) -> ApiResult<Response> {
     let subscription = state.seatlock.subscribe(event).await?;
     let settings = &state.settings.stream;
     let connection = Connection {
         event,
+        audience: match caller.role {
+            Role::Buyer => Audience::Buyers,
+            _ => Audience::Sellers,
+        },
         subscription,
         started: false,
         coalesce: Duration::from_millis(settings.coalesce_ms),

@@ -50,7 +50,7 @@ pub use auth::{
 pub use health::{HoldsGo, Readiness, ReadyStatus};
 pub use reads::ChannelTierUse;
 pub use reserve::Wanted;
-pub use stream::{LiveSeat, LiveTier, Snapshot, Streams, Subscription};
+pub use stream::{Audience, LiveSeat, LiveTier, Snapshot, Streams, Subscription};
 
 use self::auth::Authenticator;
 use self::breaker::Breaker;

@@ -3,6 +3,8 @@
 //! the event's Redis cache, where the hold script reads it; a cache that cannot be written is
 //! dropped, so the next hold rebuilds it from Postgres.
 
+use std::collections::{HashMap, HashSet};
+
 use tracing::warn;
 
 use super::Seatlock;
@@ -23,14 +25,37 @@ impl Seatlock {
         Ok(snapshot)
     }
 
-    /// Replaces the event's channels; returns the policy now.
+    /// Replaces the event's channels; returns the policy now. The seats whose channel changed
+    /// are announced to the live map's streams (sellers see each seat's channel).
     pub async fn put_event_channels(
         &self,
         event: EventId,
         channels: Vec<ChannelSpec>,
     ) -> Result<PolicySnapshot> {
+        let before = self.pg.fetch_policy(event).await?;
         let snapshot = self.pg.put_channels(event, channels).await?;
         self.publish_policy(event, &snapshot, true).await;
+        let was: HashMap<&str, &str> = before
+            .iter()
+            .flat_map(|b| b.seats.iter())
+            .map(|(seat, channel)| (seat.as_str(), channel.as_str()))
+            .collect();
+        let now: HashMap<&str, &str> = snapshot
+            .seats
+            .iter()
+            .map(|(seat, channel)| (seat.as_str(), channel.as_str()))
+            .collect();
+        let moved: Vec<String> = was
+            .keys()
+            .chain(now.keys())
+            .filter(|seat| was.get(*seat) != now.get(*seat))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .map(|seat| seat.to_string())
+            .collect();
+        if !moved.is_empty() {
+            self.announce(event, &moved, &[]).await;
+        }
         Ok(snapshot)
     }
 

@@ -497,3 +497,76 @@ async fn a_stream_is_503_not_500_while_postgres_cannot_be_asked(pg: PgPool) {
         )
     );
 }
+
+/// A snapshot shows what the seat map shows the same caller: sellers (admins, service keys) see
+/// a blocked seat's reason and a seat's channel, buyers neither. A new channel set reaches the
+/// streams of an event already watched (the next snapshot shows it).
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_snapshot_shows_reasons_and_channels_to_sellers_as_the_seat_map_does(pg: PgPool) {
+    // The admin polls below: its rate is not what this test is about.
+    let app = TestApp::with(pg, &redis_url(), |s| {
+        token_mode(s);
+        s.limits.rate.user_per_second = Some(0);
+    });
+    let admin = jwt("admin-1", json!({"role": "admin"}));
+    let buyer = jwt("buyer-1", json!({}));
+    let id = app.create_event_as(&admin, 3).await;
+    let block = json!({"seatCodes": ["S1"], "reason": "camera"});
+    let path = format!("/events/{id}/seats/block");
+    let (status, _, body) = app.call_as(&admin, "POST", &path, Some(block)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let channels = |seat: &str| json!({"channels": [{"code": "presale", "seatCodes": [seat]}]});
+    let path = format!("/events/{id}/channels");
+    let (status, _, body) = app
+        .call_as(&admin, "PUT", &path, Some(channels("S2")))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let snapshot = async |token: &str| {
+        let path = format!("/events/{id}/stream");
+        let (status, reader) = SseReader::try_open(&app, &path, Some(token)).await;
+        assert_eq!(status, StatusCode::OK);
+        let mut reader = reader.expect("a stream");
+        let sse = reader.next(WAIT).await.expect("snapshot");
+        assert_eq!(sse.name, "snapshot");
+        (sse.data["seats"].clone(), reader)
+    };
+    let seat_map = async |token: &str| {
+        let path = format!("/events/{id}/seats");
+        let (status, _, body) = app.call_as(token, "GET", &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["seats"].clone()
+    };
+    let (sellers, _watching) = snapshot(&admin).await;
+    assert_eq!(sellers[0]["reason"], "camera", "{sellers}");
+    assert_eq!(sellers[1]["channel"], "presale", "{sellers}");
+    assert_eq!(sellers, seat_map(&admin).await);
+    let (buyers, _) = snapshot(&buyer).await;
+    for seat in buyers.as_array().expect("seats") {
+        assert!(
+            seat.get("reason").is_none() && seat.get("channel").is_none(),
+            "{seat}"
+        );
+    }
+    assert_eq!(buyers[0]["status"], "BLOCKED");
+    assert_eq!(buyers, seat_map(&buyer).await);
+
+    // S2's allocation moves to S3 while a stream is open.
+    let (status, _, body) = app
+        .call_as(&admin, "PUT", &path, Some(channels("S3")))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (now, _) = snapshot(&admin).await;
+        if now[2]["channel"] == "presale" && now[1].get("channel").is_none() {
+            assert_eq!(now, seat_map(&admin).await);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new channels never shown: {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

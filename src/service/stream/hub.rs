@@ -10,8 +10,8 @@ use std::time::Duration;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio::time::Instant;
 
+use super::state::{Audience, Pending, Rendered, State};
 pub use super::state::{LiveSeat, LiveTier, Snapshot};
-use super::state::{Pending, Rendered, State};
 use crate::domain::events::EventId;
 use crate::domain::live::{Change, Delta, LiveStatus, TierChange, seat_changes};
 use crate::error::{Error, Result};
@@ -34,8 +34,8 @@ pub(super) struct Hub {
     members: Mutex<Members>,
     /// None until the first load; then its outcome.
     loaded: watch::Sender<Option<std::result::Result<(), Error>>>,
-    /// The last rendered snapshot.
-    rendered: Mutex<Option<Rendered>>,
+    /// The last rendered snapshot, for buyers and for sellers.
+    rendered: Mutex<[Option<Rendered>; 2]>,
 }
 
 fn now_ms() -> i64 {
@@ -103,9 +103,11 @@ impl Hub {
     pub(super) fn rendered_snapshot(
         &self,
         stamp: i64,
+        audience: Audience,
         render: impl FnOnce(&Snapshot) -> Vec<u8>,
     ) -> Arc<[u8]> {
-        let mut rendered = self.rendered.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = self.rendered.lock().unwrap_or_else(|e| e.into_inner());
+        let rendered = &mut all[audience as usize];
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
         if let Some(r) = rendered.as_ref()
             && r.version == state.version

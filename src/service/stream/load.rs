@@ -63,6 +63,8 @@ impl Seatlock {
                     price_cents: seat.price_cents,
                     row: seat.row,
                     number: seat.number,
+                    reason: seat.blocked,
+                    channel: seat.channel,
                 }
             })
             .collect())

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::{broadcast, mpsc, watch};
 
 pub use hub::{LiveSeat, LiveTier, Snapshot};
+pub use state::Audience;
 
 use self::hub::Hub;
 use super::Seatlock;
@@ -51,19 +52,25 @@ impl Subscription {
     /// The event's state now, rendered by `render` (JSON, say). Connections share one rendering
     /// per state version and `stamp` (the caller's clock granularity), so a thousand streams
     /// opening at once cost one rendering and one buffer, not a thousand.
-    pub fn snapshot(&self, stamp: i64, render: impl FnOnce(&Snapshot) -> Vec<u8>) -> Arc<[u8]> {
-        self.hub.rendered_snapshot(stamp, render)
+    pub fn snapshot(
+        &self,
+        stamp: i64,
+        audience: Audience,
+        render: impl FnOnce(&Snapshot) -> Vec<u8>,
+    ) -> Arc<[u8]> {
+        self.hub.rendered_snapshot(stamp, audience, render)
     }
 
     /// As [`snapshot`](Self::snapshot), after falling behind: updates start again from now.
     pub fn resnapshot(
         &mut self,
         stamp: i64,
+        audience: Audience,
         render: impl FnOnce(&Snapshot) -> Vec<u8>,
     ) -> Arc<[u8]> {
         self.updates = self.hub.receiver();
         telemetry::record_stream_snapshot_resent();
-        self.hub.rendered_snapshot(stamp, render)
+        self.hub.rendered_snapshot(stamp, audience, render)
     }
 }
 

@@ -15,6 +15,10 @@ pub struct LiveSeat {
     pub row: Option<String>,
     pub number: Option<i32>,
     pub status: LiveStatus,
+    /// Why it is blocked (a blocked seat), and its sales channel: shown to admins and service
+    /// keys only, as in the seat map.
+    pub reason: Option<String>,
+    pub channel: Option<String>,
 }
 
 /// A tier as a stream shows it.
@@ -102,4 +106,12 @@ pub(super) struct Rendered {
     pub version: u64,
     pub stamp: i64,
     pub bytes: Arc<[u8]>,
+}
+
+/// Who a snapshot is rendered for: buyers do not see why a seat is blocked nor its channel;
+/// admins and service keys do (as in the seat map). One rendering of each is shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Buyers,
+    Sellers,
 }
