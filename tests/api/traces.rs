@@ -487,19 +487,25 @@ fn metrics_text(port: u16) -> String {
     exchange(port, "GET", "/metrics", None)
 }
 
-/// A webhook delivery is a client span of its own, with the endpoint, the message and the
-/// receiver's status (a hold's message: the root of its own trace).
-#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
-async fn a_webhook_delivery_is_exported_as_a_client_span(pg: PgPool) {
-    let (collector_port, received) = collector().await;
-    let instance = Seatlock::start(&env(
-        &pg,
+/// An instance exporting to the collector on `collector_port` that delivers webhooks to local
+/// receivers and flushes its history every 200 ms.
+fn delivering(pg: &PgPool, collector_port: u16) -> Seatlock {
+    Seatlock::start(&env(
+        pg,
         &[
             endpoint(collector_port),
             ("APP__WEBHOOKS__ALLOW_PRIVATE_NETWORKS", "true".to_string()),
             ("APP__HISTORY__FLUSH_MS", "200".to_string()),
         ],
-    ));
+    ))
+}
+
+/// A webhook delivery is a client span of its own, with the endpoint, the message and the
+/// receiver's status (a hold's message: the root of its own trace).
+#[sqlx::test(migrator = "seatlock::store::postgres::MIGRATOR")]
+async fn a_webhook_delivery_is_exported_as_a_client_span(pg: PgPool) {
+    let (collector_port, received) = collector().await;
+    let instance = delivering(&pg, collector_port);
     let hook = json!({"url": format!("http://127.0.0.1:{collector_port}/hook")});
     let endpoint = match http(instance.port, "POST", "/webhooks", Some(&hook), &[], CALL).await {
         Outcome::Status(201, b) => b["id"].as_str().expect("id").to_string(),
@@ -569,14 +575,7 @@ async fn a_bookings_webhook_continues_the_confirms_trace(pg: PgPool) {
     tokio::spawn(async move { axum::serve(receiver, app).await });
 
     let (collector_port, received) = collector().await;
-    let instance = Seatlock::start(&env(
-        &pg,
-        &[
-            endpoint(collector_port),
-            ("APP__WEBHOOKS__ALLOW_PRIVATE_NETWORKS", "true".to_string()),
-            ("APP__HISTORY__FLUSH_MS", "200".to_string()),
-        ],
-    ));
+    let instance = delivering(&pg, collector_port);
     let hook = json!({"url": format!("http://127.0.0.1:{receiver_port}/hook"),
                       "types": ["booking.confirmed"]});
     let outcome = http(instance.port, "POST", "/webhooks", Some(&hook), &[], CALL).await;
