@@ -39,24 +39,9 @@ pub fn continue_trace<'a>(
     tracestate: impl FnOnce() -> Option<&'a str>,
 ) -> String {
     let (trace_id, span_id, flags) = if exporting() {
-        let carrier = Carrier {
-            traceparent,
-            tracestate: tracestate(),
-        };
-        let parent = TraceContextPropagator::new().extract(&carrier);
-        let _ = span.set_parent(parent);
-        let cx = span.context();
-        let own = cx.span().span_context().clone();
-        if own.is_valid() {
-            (
-                u128::from_be_bytes(own.trace_id().to_bytes()),
-                u64::from_be_bytes(own.span_id().to_bytes()),
-                own.trace_flags().to_u8(),
-            )
-        } else {
-            // The span was started while export was paused: not exported, ids of its own.
-            unexported_ids(traceparent)
-        }
+        set_parent(span, traceparent, tracestate());
+        // Not valid when the span was started while export was paused: ids of its own.
+        exported_ids(span).unwrap_or_else(|| unexported_ids(traceparent))
     } else {
         unexported_ids(traceparent)
     };
@@ -66,6 +51,28 @@ pub fn continue_trace<'a>(
     span.record("trace_id", &traceparent[3..35]);
     span.record("span_id", &traceparent[36..52]);
     traceparent
+}
+
+/// Makes `span` a child of the span a W3C `traceparent` (with its `tracestate`) names.
+fn set_parent(span: &Span, traceparent: Option<&str>, tracestate: Option<&str>) {
+    let carrier = Carrier {
+        traceparent,
+        tracestate,
+    };
+    let _ = span.set_parent(TraceContextPropagator::new().extract(&carrier));
+}
+
+/// The trace id, span id and flags of an exported span; None for a span that is not.
+fn exported_ids(span: &Span) -> Option<(u128, u64, u8)> {
+    let cx = span.context();
+    let own = cx.span().span_context().clone();
+    own.is_valid().then(|| {
+        (
+            u128::from_be_bytes(own.trace_id().to_bytes()),
+            u64::from_be_bytes(own.span_id().to_bytes()),
+            own.trace_flags().to_u8(),
+        )
+    })
 }
 
 /// The ids of a span that is not exported: the caller's trace continued, or a new one.
@@ -209,12 +216,8 @@ pub fn webhook_span(endpoint: &str, message: &str, parent: Option<&str>) -> Opti
             seatlock.webhook.endpoint = endpoint,
             seatlock.webhook.message = message,
         );
-        if let Some(parent) = parent {
-            let carrier = Carrier {
-                traceparent: Some(parent),
-                tracestate: None,
-            };
-            let _ = span.set_parent(TraceContextPropagator::new().extract(&carrier));
+        if parent.is_some() {
+            set_parent(&span, parent, None);
         }
         span
     })
@@ -230,16 +233,7 @@ pub fn current_traceparent() -> Option<String> {
 
 /// The W3C `traceparent` naming `span` (an exported one; None for a span that is not).
 pub fn traceparent_of(span: &Span) -> Option<String> {
-    let cx = span.context();
-    let own = cx.span().span_context().clone();
-    own.is_valid().then(|| {
-        format!(
-            "00-{:032x}-{:016x}-{:02x}",
-            u128::from_be_bytes(own.trace_id().to_bytes()),
-            u64::from_be_bytes(own.span_id().to_bytes()),
-            own.trace_flags().to_u8()
-        )
-    })
+    exported_ids(span).map(|(trace, id, flags)| format!("00-{trace:032x}-{id:016x}-{flags:02x}"))
 }
 
 #[cfg(test)]
